@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "ipvs_netlink",
+      "sources": [
+        "native/binding.cc",
+        "native/netns.cc",
+        "native/promise_worker.cc",
+        "native/genl_socket.cc",
+        "native/ipvs_codec.cc",
+        "native/ipvs_handle.cc",
+        "native/conn_parser.cc",
+        "native/conn_reader.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(pkg-config --cflags-only-I libnl-genl-3.0 | sed 's/-I//g')"
+      ],
+      "libraries": ["<!@(pkg-config --libs libnl-genl-3.0)"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]
+    }
+  ]
+}

@@ -1,0 +1,70 @@
+// Input checks shared by every call: each throws a TypeError (wrong kind of value) or a
+// RangeError (right kind, wrong value) whose message starts with the field's path.
+import { familyOf, type AddressFamily } from './address';
+
+export type Fields = Record<string, unknown>;
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+export function expectObject(value: unknown, field: string): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${field} must be an object, got ${describe(value)}`);
+  }
+  return value as Fields;
+}
+
+/** Rejects keys outside `allowed`, so a misspelt option is an error rather than ignored. */
+export function rejectUnknownKeys(obj: Fields, allowed: ReadonlySet<string>, field: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key) && obj[key] !== undefined) {
+      throw new TypeError(`${field}.${key} is not a known option (known: ${[...allowed].join(', ')})`);
+    }
+  }
+}
+
+export function expectInteger(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw new TypeError(`${field} must be an integer, got ${describe(value)}`);
+  if (!Number.isInteger(value)) throw new RangeError(`${field} must be an integer, got ${value}`);
+  if (value < min || value > max) throw new RangeError(`${field} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function optionalInteger(value: unknown, field: string, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : expectInteger(value, field, min, max);
+}
+
+export function expectBoolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${field} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+export function expectString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${field} must be a string, got ${describe(value)}`);
+  return value;
+}
+
+export function expectOneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
+  const text = expectString(value, field);
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new RangeError(`${field} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`);
+  }
+  return text as T;
+}
+
+export function expectAddress(value: unknown, field: string): { address: string; family: AddressFamily } {
+  const text = expectString(value, field);
+  const family = familyOf(text);
+  if (!family) throw new RangeError(`${field} must be an IPv4 or IPv6 address, got ${describe(value)}`);
+  return { address: text, family };
+}
+
+export function expectPort(value: unknown, field: string, min = 0): number {
+  return expectInteger(value, field, min, 65535);
+}

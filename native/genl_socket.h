@@ -1,0 +1,64 @@
+// The transport: one generic-netlink socket bound to the IPVS family, in the network
+// namespace it was opened in. Sends requests, reads replies and acks itself (so the kernel's
+// errno and extended-ack message reach the caller intact), and never runs on the JS thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+struct nl_msg;
+struct nl_sock;
+struct nlmsghdr;
+
+namespace ipvs {
+
+struct Request;
+
+// The outcome of one request in a batch: 0 or a positive errno, and the kernel's message.
+struct RequestResult {
+  int error = 0;
+  std::string kernel_message;
+  bool unknown = false;  // no answer could be read (the receive buffer overflowed)
+};
+
+class GenlSocket {
+ public:
+  // Opens the socket inside the network namespace at `netns_path` (empty: the caller's) and
+  // resolves the IPVS family. Throws SystemError; ENOENT means IPVS is not in this kernel.
+  static std::shared_ptr<GenlSocket> Open(const std::string& netns_path);
+  ~GenlSocket();
+
+  GenlSocket(const GenlSocket&) = delete;
+  GenlSocket& operator=(const GenlSocket&) = delete;
+
+  // Sends one request and waits for its answer. Every reply message (the dump's entries, or a
+  // doit's single reply) is passed to `on_reply`. Throws SystemError with the kernel's errno.
+  void Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply);
+
+  // Sends many non-dump requests in as few sendmsg() calls as the buffers allow and returns
+  // one result per request, in order. Never throws for a request's own failure.
+  std::vector<RequestResult> ExecuteBatch(const std::vector<Request>& requests);
+
+  void Close();
+  bool closed() const { return sock_ == nullptr; }
+
+ private:
+  GenlSocket() = default;
+  nl_msg* Build(const Request& request, uint32_t seq, bool want_ack);
+  void Send(const void* data, size_t len);
+  size_t Receive();  // one datagram into buffer_; returns its length
+
+  std::mutex mutex_;  // the handle's queue already orders calls; this guards against misuse
+  nl_sock* sock_ = nullptr;
+  int fd_ = -1;
+  int family_ = 0;
+  uint32_t next_seq_ = 1;
+  int rcvbuf_ = 0;
+  std::vector<uint8_t> buffer_;
+};
+
+}  // namespace ipvs

@@ -1,0 +1,373 @@
+#include "ipvs_handle.h"
+
+#include <netlink/msg.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "ipvs_codec.h"
+#include "promise_worker.h"
+
+namespace ipvs {
+namespace {
+
+// ---- JS -> codec records (the JS layer has validated; these only guard the types) ------
+
+template <typename T>
+std::optional<T> OptionalUint(const Napi::Object& obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsNumber()) throw Napi::TypeError::New(obj.Env(), std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > static_cast<double>(std::numeric_limits<T>::max()) || std::floor(d) != d)
+    throw Napi::RangeError::New(obj.Env(), std::string(key) + " is out of range");
+  return static_cast<T>(d);
+}
+
+std::optional<std::string> OptionalString(const Napi::Object& obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsString()) throw Napi::TypeError::New(obj.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+template <size_t N>
+std::optional<std::array<uint8_t, N>> OptionalBytes(const Napi::Object& obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsBuffer() || v.As<Napi::Buffer<uint8_t>>().Length() != N)
+    throw Napi::TypeError::New(obj.Env(), std::string(key) + " must be a Buffer of " + std::to_string(N) + " bytes");
+  std::array<uint8_t, N> out;
+  std::memcpy(out.data(), v.As<Napi::Buffer<uint8_t>>().Data(), N);
+  return out;
+}
+
+std::optional<Napi::Object> OptionalObject(const Napi::Object& obj, const char* key) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsObject()) throw Napi::TypeError::New(obj.Env(), std::string(key) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+Service ToService(const Napi::Object& o) {
+  Service s;
+  s.af = OptionalUint<uint16_t>(o, "af");
+  s.protocol = OptionalUint<uint16_t>(o, "protocol");
+  s.address = OptionalBytes<16>(o, "address");
+  s.port = OptionalUint<uint16_t>(o, "port");
+  s.fwmark = OptionalUint<uint32_t>(o, "fwmark");
+  s.scheduler = OptionalString(o, "scheduler");
+  s.flags = OptionalUint<uint32_t>(o, "flags");
+  s.flags_mask = OptionalUint<uint32_t>(o, "flagsMask");
+  s.timeout = OptionalUint<uint32_t>(o, "timeout");
+  s.netmask = OptionalUint<uint32_t>(o, "netmask");
+  s.pe_name = OptionalString(o, "peName");
+  return s;
+}
+
+Destination ToDestination(const Napi::Object& o) {
+  Destination d;
+  d.address = OptionalBytes<16>(o, "address");
+  d.port = OptionalUint<uint16_t>(o, "port");
+  d.forward = OptionalUint<uint32_t>(o, "forward");
+  d.weight = OptionalUint<uint32_t>(o, "weight");
+  d.upper_threshold = OptionalUint<uint32_t>(o, "upperThreshold");
+  d.lower_threshold = OptionalUint<uint32_t>(o, "lowerThreshold");
+  d.af = OptionalUint<uint16_t>(o, "af");
+  d.tunnel_type = OptionalUint<uint8_t>(o, "tunnelType");
+  d.tunnel_port = OptionalUint<uint16_t>(o, "tunnelPort");
+  d.tunnel_flags = OptionalUint<uint16_t>(o, "tunnelFlags");
+  return d;
+}
+
+Daemon ToDaemon(const Napi::Object& o) {
+  Daemon d;
+  d.state = OptionalUint<uint32_t>(o, "state");
+  d.interface = OptionalString(o, "interface");
+  d.sync_id = OptionalUint<uint32_t>(o, "syncId");
+  d.max_length = OptionalUint<uint16_t>(o, "maxLength");
+  d.group4 = OptionalBytes<4>(o, "group4");
+  d.group6 = OptionalBytes<16>(o, "group6");
+  d.port = OptionalUint<uint16_t>(o, "port");
+  d.ttl = OptionalUint<uint8_t>(o, "ttl");
+  return d;
+}
+
+Request ToRequest(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "request must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  Request r;
+  auto command = OptionalUint<uint8_t>(o, "command");
+  if (!command || *command == IPVS_CMD_UNSPEC || *command > IPVS_CMD_MAX)
+    throw Napi::RangeError::New(env, "request.command is not an IPVS command");
+  r.command = static_cast<Command>(*command);
+  if (auto s = OptionalObject(o, "service")) r.service = ToService(*s);
+  if (auto d = OptionalObject(o, "destination")) r.destination = ToDestination(*d);
+  if (auto d = OptionalObject(o, "daemon")) r.daemon = ToDaemon(*d);
+  if (auto t = OptionalObject(o, "timeouts")) {
+    r.timeouts.tcp = OptionalUint<uint32_t>(*t, "tcp");
+    r.timeouts.tcp_fin = OptionalUint<uint32_t>(*t, "tcpFin");
+    r.timeouts.udp = OptionalUint<uint32_t>(*t, "udp");
+  }
+  return r;
+}
+
+// ---- codec records -> JS -----------------------------------------------------------------
+
+template <typename T>
+void SetIf(Napi::Object& o, const char* key, const std::optional<T>& v) {
+  if (v) o.Set(key, Napi::Number::New(o.Env(), static_cast<double>(*v)));
+}
+void SetIf(Napi::Object& o, const char* key, const std::optional<std::string>& v) {
+  if (v) o.Set(key, Napi::String::New(o.Env(), *v));
+}
+template <size_t N>
+void SetIf(Napi::Object& o, const char* key, const std::optional<std::array<uint8_t, N>>& v) {
+  if (v) o.Set(key, Napi::Buffer<uint8_t>::Copy(o.Env(), v->data(), N));
+}
+
+void SetStats(Napi::Object& o, const std::optional<Stats>& stats) {
+  if (!stats) return;
+  Napi::Env env = o.Env();
+  Napi::Object s = Napi::Object::New(env);
+  auto big = [&](const char* key, uint64_t v) { s.Set(key, Napi::BigInt::New(env, v)); };
+  big("connections", stats->conns);
+  big("packetsIn", stats->inpkts);
+  big("packetsOut", stats->outpkts);
+  big("bytesIn", stats->inbytes);
+  big("bytesOut", stats->outbytes);
+  big("connectionRate", stats->cps);
+  big("packetRateIn", stats->inpps);
+  big("packetRateOut", stats->outpps);
+  big("byteRateIn", stats->inbps);
+  big("byteRateOut", stats->outbps);
+  o.Set("stats", s);
+}
+
+Napi::Object FromService(Napi::Env env, const Service& s) {
+  Napi::Object o = Napi::Object::New(env);
+  SetIf(o, "af", s.af);
+  SetIf(o, "protocol", s.protocol);
+  SetIf(o, "address", s.address);
+  SetIf(o, "port", s.port);
+  SetIf(o, "fwmark", s.fwmark);
+  SetIf(o, "scheduler", s.scheduler);
+  SetIf(o, "flags", s.flags);
+  SetIf(o, "flagsMask", s.flags_mask);
+  SetIf(o, "timeout", s.timeout);
+  SetIf(o, "netmask", s.netmask);
+  SetIf(o, "peName", s.pe_name);
+  SetStats(o, s.stats);
+  return o;
+}
+
+Napi::Object FromDestination(Napi::Env env, const Destination& d) {
+  Napi::Object o = Napi::Object::New(env);
+  SetIf(o, "address", d.address);
+  SetIf(o, "port", d.port);
+  SetIf(o, "forward", d.forward);
+  SetIf(o, "weight", d.weight);
+  SetIf(o, "upperThreshold", d.upper_threshold);
+  SetIf(o, "lowerThreshold", d.lower_threshold);
+  SetIf(o, "af", d.af);
+  SetIf(o, "tunnelType", d.tunnel_type);
+  SetIf(o, "tunnelPort", d.tunnel_port);
+  SetIf(o, "tunnelFlags", d.tunnel_flags);
+  SetIf(o, "activeConnections", d.active_conns);
+  SetIf(o, "inactiveConnections", d.inactive_conns);
+  SetIf(o, "persistentConnections", d.persistent_conns);
+  SetStats(o, d.stats);
+  return o;
+}
+
+Napi::Object FromDaemon(Napi::Env env, const Daemon& d) {
+  Napi::Object o = Napi::Object::New(env);
+  SetIf(o, "state", d.state);
+  SetIf(o, "interface", d.interface);
+  SetIf(o, "syncId", d.sync_id);
+  SetIf(o, "maxLength", d.max_length);
+  SetIf(o, "group4", d.group4);
+  SetIf(o, "group6", d.group6);
+  SetIf(o, "port", d.port);
+  SetIf(o, "ttl", d.ttl);
+  return o;
+}
+
+// ---- workers ---------------------------------------------------------------------------------
+
+class OpenWorker : public PromiseWorker {
+ public:
+  OpenWorker(Napi::Env env, std::string netns_path, Napi::Function constructor)
+      : PromiseWorker(env, "ipvs-netlink:open"), netns_path_(std::move(netns_path)),
+        constructor_(Napi::Persistent(constructor)) {}
+
+ protected:
+  void Run() override { socket_ = GenlSocket::Open(netns_path_); }
+  Napi::Value Resolve(Napi::Env env) override;
+
+ private:
+  std::string netns_path_;
+  Napi::FunctionReference constructor_;
+  std::shared_ptr<GenlSocket> socket_;
+};
+
+// Holds decoded replies of any kind until they are turned into JS on the JS thread.
+class ExecuteWorker : public PromiseWorker {
+ public:
+  ExecuteWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, Request request)
+      : PromiseWorker(env, "ipvs-netlink:execute"), socket_(std::move(socket)), request_(std::move(request)) {}
+
+ protected:
+  void Run() override {
+    socket_->Execute(request_, [this](const nlmsghdr* reply) {
+      switch (request_.command) {
+        case IPVS_CMD_GET_SERVICE: services_.push_back(DecodeService(reply)); break;
+        case IPVS_CMD_GET_DEST: destinations_.push_back(DecodeDestination(reply)); break;
+        case IPVS_CMD_GET_DAEMON: daemons_.push_back(DecodeDaemon(reply)); break;
+        case IPVS_CMD_GET_CONFIG: timeouts_ = DecodeTimeouts(reply); break;
+        case IPVS_CMD_GET_INFO: info_ = DecodeInfo(reply); break;
+        default: break;  // commands that change state answer with an ack only
+      }
+    });
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    switch (request_.command) {
+      case IPVS_CMD_GET_SERVICE: return ToArray(env, services_, FromService);
+      case IPVS_CMD_GET_DEST: return ToArray(env, destinations_, FromDestination);
+      case IPVS_CMD_GET_DAEMON: return ToArray(env, daemons_, FromDaemon);
+      case IPVS_CMD_GET_CONFIG: {
+        Napi::Object o = Napi::Object::New(env);
+        SetIf(o, "tcp", timeouts_.tcp);
+        SetIf(o, "tcpFin", timeouts_.tcp_fin);
+        SetIf(o, "udp", timeouts_.udp);
+        return o;
+      }
+      case IPVS_CMD_GET_INFO: {
+        if (!info_) throw Napi::Error::New(env, "get info: the kernel sent no reply");
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("version", Napi::Number::New(env, info_->version));
+        o.Set("connectionTableSize", Napi::Number::New(env, info_->conn_tab_size));
+        return o;
+      }
+      default: return env.Undefined();
+    }
+  }
+
+ private:
+  template <typename T, typename F>
+  static Napi::Array ToArray(Napi::Env env, const std::vector<T>& items, F convert) {
+    Napi::Array array = Napi::Array::New(env, items.size());
+    for (size_t i = 0; i < items.size(); ++i) array.Set(static_cast<uint32_t>(i), convert(env, items[i]));
+    return array;
+  }
+
+  std::shared_ptr<GenlSocket> socket_;
+  Request request_;
+  std::vector<Service> services_;
+  std::vector<Destination> destinations_;
+  std::vector<Daemon> daemons_;
+  Timeouts timeouts_;
+  std::optional<Info> info_;
+};
+
+class BatchWorker : public PromiseWorker {
+ public:
+  BatchWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, std::vector<Request> requests)
+      : PromiseWorker(env, "ipvs-netlink:batch"), socket_(std::move(socket)), requests_(std::move(requests)) {}
+
+ protected:
+  void Run() override { results_ = socket_->ExecuteBatch(requests_); }
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Array array = Napi::Array::New(env, results_.size());
+    for (size_t i = 0; i < results_.size(); ++i) {
+      const RequestResult& r = results_[i];
+      if (r.error == 0 && !r.unknown) {
+        array.Set(static_cast<uint32_t>(i), env.Null());
+        continue;
+      }
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("errno", Napi::Number::New(env, r.error));
+      if (!r.kernel_message.empty()) o.Set("kernelMessage", Napi::String::New(env, r.kernel_message));
+      if (r.unknown) o.Set("unknown", Napi::Boolean::New(env, true));
+      array.Set(static_cast<uint32_t>(i), o);
+    }
+    return array;
+  }
+
+ private:
+  std::shared_ptr<GenlSocket> socket_;
+  std::vector<Request> requests_;
+  std::vector<RequestResult> results_;
+};
+
+}  // namespace
+
+Napi::Value OpenWorker::Resolve(Napi::Env env) {
+  Napi::Object handle = constructor_.New({});
+  IpvsHandle::Unwrap(handle)->Attach(std::move(socket_));
+  return handle;
+}
+
+void IpvsHandle::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "IpvsHandle",
+                                    {
+                                        StaticMethod<&IpvsHandle::Open>("open"),
+                                        InstanceMethod<&IpvsHandle::Execute>("execute"),
+                                        InstanceMethod<&IpvsHandle::ExecuteBatch>("executeBatch"),
+                                        InstanceMethod<&IpvsHandle::Close>("close"),
+                                    });
+  // Kept per environment so the addon works in worker_threads too.
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(ctor)));
+  exports.Set("IpvsHandle", ctor);
+}
+
+IpvsHandle::IpvsHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IpvsHandle>(info) {}
+
+Napi::Value IpvsHandle::Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
+  auto* ctor = env.GetInstanceData<Napi::FunctionReference>();
+  auto* worker = new OpenWorker(env, path, ctor->Value());
+  return worker->Queue();
+}
+
+std::shared_ptr<GenlSocket> IpvsHandle::SocketOrThrow(Napi::Env env) {
+  if (!socket_ || socket_->closed()) throw Napi::Error::New(env, "the IPVS handle is closed");
+  return socket_;
+}
+
+Napi::Value IpvsHandle::Execute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* worker = new ExecuteWorker(env, SocketOrThrow(env), ToRequest(info[0]));
+  return worker->Queue();
+}
+
+Napi::Value IpvsHandle::ExecuteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "requests must be an array");
+  Napi::Array array = info[0].As<Napi::Array>();
+  std::vector<Request> requests;
+  requests.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    requests.push_back(ToRequest(array.Get(i)));
+    if (requests.back().IsDump()) throw Napi::TypeError::New(env, "a batch cannot contain dump requests");
+  }
+  auto* worker = new BatchWorker(env, SocketOrThrow(env), std::move(requests));
+  return worker->Queue();
+}
+
+Napi::Value IpvsHandle::Close(const Napi::CallbackInfo& info) {
+  // The JS layer closes only once its queue has drained, so no worker holds the socket busy;
+  // a worker that still holds a reference keeps the object alive until it finishes.
+  if (socket_) socket_->Close();
+  socket_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace ipvs

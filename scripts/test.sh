@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests on the host, then the kernel suite inside the VM on each
+# kernel. Fails if any suite fails or if a VM cannot boot; kernel tests are never skipped.
+#
+#   scripts/test.sh [--kernel-only] [--unit-only] [--kernels "6.1 6.17"] [vitest filters...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/vm/common.sh
+
+run_unit=1 run_kernel=1 kernels="${IPVS_VM_KERNELS[*]}" filters=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kernel-only) run_unit=0; shift ;;
+    --unit-only) run_kernel=0; shift ;;
+    --kernels) kernels="$2"; shift 2 ;;
+    *) filters+=("$1"); shift ;;
+  esac
+done
+
+[ -f build/Release/ipvs_netlink.node ] || npm run --silent build:native
+npm run --silent build:ts
+
+results="$IPVS_VM_CACHE/results"
+rm -rf "$results" && mkdir -p "$results"
+declare -a summary=()
+failed=0
+
+record() {  # suite-name json-file status seconds
+  local counts
+  counts=$(node -e '
+    const fs = require("fs");
+    try {
+      const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+      console.log(`${r.numPassedTests} ${r.numFailedTests} ${r.numPendingTests + r.numTodoTests}`);
+    } catch { console.log("0 0 0"); }' "$2")
+  read -r passed failed_tests skipped <<< "$counts"
+  summary+=("$(printf '%-16s %4s passed %4s failed %4s skipped  exit %-3s %5ss' "$1" "$passed" "$failed_tests" "$skipped" "$3" "$4")")
+  total_passed=$(( ${total_passed:-0} + passed ))
+  total_failed=$(( ${total_failed:-0} + failed_tests ))
+  total_skipped=$(( ${total_skipped:-0} + skipped ))
+  if [ "$3" != 0 ] || [ "$failed_tests" != 0 ] || [ "$passed" = 0 ]; then failed=1; fi
+}
+
+if [ "$run_unit" = 1 ]; then
+  echo "=== unit tests (host, no IPVS)"
+  start=$(date +%s); set +e
+  npx vitest run --config vitest.unit.config.ts --reporter=default --reporter=json \
+    --outputFile.json="$results/unit.json" "${filters[@]}"
+  status=$?; set -e
+  record unit "$results/unit.json" "$status" $(( $(date +%s) - start ))
+fi
+
+if [ "$run_kernel" = 1 ]; then
+  for kernel in $kernels; do
+    echo "=== kernel tests in the VM: Linux $kernel"
+    start=$(date +%s); set +e
+    scripts/vm/run.sh --kernel "$kernel" -- node node_modules/vitest/vitest.mjs run \
+      --config vitest.kernel.config.ts --reporter=default --reporter=json \
+      --outputFile.json="$results/kernel-$kernel.json" "${filters[@]}"
+    status=$?; set -e
+    record "kernel $kernel" "$results/kernel-$kernel.json" "$status" $(( $(date +%s) - start ))
+  done
+fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+echo "total: ${total_passed:-0} passed, ${total_failed:-0} failed, ${total_skipped:-0} skipped"
+if [ "$failed" != 0 ]; then
+  echo "FAILED: a suite failed, ran no test, or its VM did not boot" >&2
+  exit 1
+fi

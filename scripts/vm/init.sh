@@ -1,0 +1,45 @@
+#!/bin/busybox sh
+# PID 1 of the test VM: load the IPVS modules, mount the host read-only and the project
+# read-write over 9p, chroot into the host and run the job. The job's exit status goes to
+# $job/rc and, as a fallback, to the console as a marker line.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^ipvs_vm\.$1=//p" | tail -n1; }
+finish() {
+  echo "IPVS_VM_EXIT=$1"
+  sync
+  poweroff -f
+  sleep 5
+}
+
+conn_tab_bits=$(arg conn_tab_bits)
+project=$(arg project)
+job=$(arg job)
+for m in $(cat /modules/load); do
+  params=""
+  [ "$m" = ip_vs.ko ] && [ -n "$conn_tab_bits" ] && params="conn_tab_bits=$conn_tab_bits"
+  insmod "/modules/$m" $params || { echo "IPVS_VM_ERROR=insmod $m failed"; finish 90; }
+done
+
+root=/mnt/host
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro host "$root" \
+  || { echo "IPVS_VM_ERROR=cannot mount the host root over 9p"; finish 91; }
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 project "$root$project" \
+  || { echo "IPVS_VM_ERROR=cannot mount the project over 9p"; finish 92; }
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+mount -t devtmpfs devtmpfs "$root/dev"
+mkdir -p "$root/dev/pts" "$root/dev/shm"
+mount -t devpts devpts "$root/dev/pts"
+mount -t tmpfs tmpfs "$root/dev/shm"
+mount -t tmpfs tmpfs "$root/run"
+mount -t tmpfs tmpfs "$root/tmp"
+ip link set lo up
+
+chroot "$root" /bin/sh -c "cd '$project' && . '$job/env' && exec /bin/sh '$job/cmd'" < /dev/console > /dev/console 2>&1
+rc=$?
+echo "$rc" > "$root$job/rc"
+finish "$rc"
