@@ -18,8 +18,16 @@ const messages: Record<string, Partial<Record<string, string>>> = {
   deleteService: { ESRCH: 'No such service' },
   getService: { ESRCH: 'No such service' },
   zero: { ESRCH: 'No such service' },
-  addDestination: { ESRCH: 'Service not defined', EEXIST: 'Destination already exists' },
-  editDestination: { ESRCH: 'Service not defined', ENOENT: 'No such destination' },
+  addDestination: {
+    ESRCH: 'Service not defined',
+    EEXIST: 'Destination already exists',
+    EINVAL: 'Invalid destination (the kernel accepts only unicast or local addresses, as routed in this namespace)',
+  },
+  editDestination: {
+    ESRCH: 'Service not defined',
+    ENOENT: 'No such destination',
+    EINVAL: 'Invalid destination (the kernel accepts only unicast or local addresses, as routed in this namespace)',
+  },
   deleteDestination: { ESRCH: 'Service not defined', ENOENT: 'No such destination' },
   startDaemon: { EEXIST: 'A sync daemon in this state is already running', ENODEV: 'No such interface' },
   stopDaemon: { ESRCH: 'No sync daemon in this state is running' },

@@ -128,4 +128,8 @@ build_kernel() {
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${IPVS_VM_KERNELS[@]}")
 need_commands dpkg-deb depmod modprobe cpio gzip xz busybox apt-get
+mkdir -p "$IPVS_VM_CACHE"
+# Several test runs may start at once: one builds, the others wait and then find it cached.
+exec {lock_fd}> "$IPVS_VM_CACHE/.kernels.lock"
+flock "$lock_fd"
 for k in "${wanted[@]}"; do build_kernel "$k"; done

@@ -47,7 +47,9 @@ timeout --foreground "$timeout_s" qemu-system-x86_64 \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 ipvs_vm.conn_tab_bits=$conn_tab_bits ipvs_vm.project=$project_root ipvs_vm.job=$job" \
   -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
   -virtfs local,path="$project_root",mount_tag=project,security_model=none,multidevs=remap \
-  -nic none < /dev/null | tr -d '\r' | grep -v '^IPVS_VM_EXIT='
+  -nic none < /dev/null \
+  | sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
+  | grep --line-buffered -v -E '^(IPVS_VM_EXIT=|SeaBIOS|Booting from ROM|$)|reboot: Power down'
 qemu_status=${PIPESTATUS[0]}
 set -e
 elapsed=$(( $(date +%s) - started ))
