@@ -6,6 +6,8 @@ import { AF_INET, AF_INET6 } from './constants';
 export type AddressFamily = 'inet' | 'inet6';
 
 export function familyOf(address: string): AddressFamily | undefined {
+  // node:net accepts a zone ('fe80::1%eth0'); IPVS addresses have none, so it would be lost.
+  if (address.includes('%')) return undefined;
   if (isIPv4(address)) return 'inet';
   if (isIPv6(address)) return 'inet6';
   return undefined;
@@ -49,11 +51,17 @@ export function encodeAddress(address: string): Buffer {
   return out;
 }
 
-/** Decodes 16 bytes of the given family to canonical text (IPv6 compressed per RFC 5952). */
+/**
+ * Decodes 16 bytes of the given family to canonical text: IPv6 compressed per RFC 5952, with
+ * an IPv4-mapped address in mixed notation (::ffff:10.0.0.1) as RFC 5952 §5 and inet_ntop do.
+ */
 export function decodeAddress(bytes: Uint8Array, family: AddressFamily): string {
   if (family === 'inet') return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
   let bestStart = -1;
   let bestLength = 1;  // RFC 5952: a single zero group is not compressed
   for (let i = 0; i < 8; ) {

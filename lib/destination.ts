@@ -1,7 +1,7 @@
 // Destinations (real servers): checking specs against their service, wire records both ways.
 import { decodeAddress, encodeAddress, familyName, familyNumber } from './address';
 import { FORWARD_METHODS, FWD_MASK, TUNNEL_CHECKSUM_FLAGS, TUNNEL_TYPES } from './constants';
-import { ZERO_STATS, type CheckedKey } from './service';
+import { ZERO_STATS, checkFamilyMatches, type CheckedKey } from './service';
 import type { Destination, ForwardMethod, Stats, TunnelChecksum, TunnelType } from './types';
 import {
   expectAddress, expectInteger, expectObject, expectOneOf, expectPort, optionalInteger, rejectUnknownKeys,
@@ -37,6 +37,7 @@ const SPEC_FIELDS = new Set([
 export function checkDestinationKey(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
   const dest = expectObject(value, field);
   const { address, family } = expectAddress(dest.address, `${field}.address`);
+  checkFamilyMatches(dest.family, family, field);
   const port = dest.port === undefined ? service.port : expectPort(dest.port, `${field}.port`);
   return { address: encodeAddress(address), port, af: familyNumber(family) };
 }
@@ -50,6 +51,8 @@ function checkTunnel(value: unknown, field: string): Pick<WireDestination, 'tunn
     : expectOneOf(tunnel.checksum, `${field}.checksum`, Object.keys(TUNNEL_CHECKSUM_FLAGS) as TunnelChecksum[]);
   if (type === 'gue' && tunnel.port === undefined) throw new RangeError(`${field}.port is required for a GUE tunnel`);
   if (type !== 'gue' && tunnel.port !== undefined) throw new RangeError(`${field}.port applies only to a GUE tunnel, not '${type}'`);
+  // As ipvsadm: IPIP has no checksum option, GRE a plain one, GUE both (the kernel stores any).
+  if (checksum !== 'none' && type === 'ipip') throw new RangeError(`${field}.checksum '${checksum}' does not apply to an IPIP tunnel`);
   if (checksum === 'remcsum' && type !== 'gue') throw new RangeError(`${field}.checksum 'remcsum' applies only to a GUE tunnel, not '${type}'`);
   return {
     tunnelType: TUNNEL_TYPES[type],

@@ -17,6 +17,7 @@ const messages: Record<string, Partial<Record<string, string>>> = {
   editService: { ESRCH: 'No such service', ENOENT: 'Scheduler or persistence engine not found' },
   deleteService: { ESRCH: 'No such service' },
   getService: { ESRCH: 'No such service' },
+  listDestinations: { ESRCH: 'No such service' },
   zero: { ESRCH: 'No such service' },
   addDestination: {
     ESRCH: 'Service not defined',
@@ -29,7 +30,11 @@ const messages: Record<string, Partial<Record<string, string>>> = {
     EINVAL: 'Invalid destination (the kernel accepts only unicast or local addresses, as routed in this namespace)',
   },
   deleteDestination: { ESRCH: 'Service not defined', ENOENT: 'No such destination' },
-  startDaemon: { EEXIST: 'A sync daemon in this state is already running', ENODEV: 'No such interface' },
+  startDaemon: {
+    EEXIST: 'A sync daemon in this state is already running',
+    ENODEV: 'No such interface',
+    EINVAL: 'Invalid daemon options, or a service has destinations of the other address family',
+  },
   stopDaemon: { ESRCH: 'No sync daemon in this state is running' },
   '*': {
     EPERM: 'Permission denied (CAP_NET_ADMIN is required in the network namespace)',
@@ -112,6 +117,7 @@ interface NativeErrorShape {
 
 /** Converts a rejection from the addon into an IpvsError for `operation`. */
 export function fromNativeError(error: unknown, operation: string): Error {
+  if (error instanceof IpvsError) return error;
   const native = (error ?? {}) as NativeErrorShape;
   if (typeof native.errno !== 'number' || native.errno === 0) {
     return error instanceof Error ? error : new Error(String(error));

@@ -1,4 +1,5 @@
 // ipvs-netlink: control the Linux IPVS load balancer over generic netlink.
 export { Ipvs } from './ipvs';
 export { IpvsError, IpvsUnavailableError } from './errors';
+export { Batch, BatchUnknownError, type BatchOperation, type BatchResult } from './batch';
 export type * from './types';

@@ -1,5 +1,7 @@
 // The public handle: validates every input, then runs the request on the addon's thread pool,
 // in call order, over the handle's own netlink socket.
+import { familyName } from './address';
+import { Batch, type BatchTuning, type NativeBatchResults } from './batch';
 import { Command } from './constants';
 import { checkDaemonSpec, checkDaemonState, checkTimeouts, daemonFromWire, timeoutsFromWire, type WireDaemon, type WireTimeouts } from './config';
 import { checkDestinationKey, checkDestinationSpec, destinationFromWire, type WireDestination } from './destination';
@@ -21,15 +23,10 @@ export interface WireRequest {
   timeouts?: WireTimeouts;
 }
 
-export interface WireBatchResult {
-  errno: number;
-  kernelMessage?: string;
-  unknown?: boolean;
-}
-
 export interface NativeHandle {
   execute(request: WireRequest): Promise<unknown>;
-  executeBatch(requests: WireRequest[]): Promise<Array<WireBatchResult | null>>;
+  /** Packed requests (see lib/batch.ts RecordWriter) -> one errno per request. */
+  executeBatch(records: Uint32Array, strings: string[], tuning?: BatchTuning): Promise<NativeBatchResults>;
   close(): void;
 }
 
@@ -37,14 +34,18 @@ interface NativeModule {
   IpvsHandle: { open(netnsPath: string): Promise<NativeHandle> };
 }
 
-const EBADF = 9;
 const ENOENT = 2;
+const ESRCH = 3;
+const EBADF = 9;
+const EINVAL = 22;
 
 function openError(error: unknown, netns: string | undefined): Error {
   const native = error as { errno?: number; path?: string };
   if (native?.errno === ENOENT && !native.path) return new IpvsUnavailableError(error);
   if (native?.path && netns !== undefined) {
-    const reason = native.errno === ENOENT ? `network namespace not found: ${netns}` : undefined;
+    const reason = native.errno === ENOENT
+      ? `network namespace not found: ${netns}`
+      : native.errno === EINVAL ? `not a network namespace: ${netns}` : undefined;
     return new IpvsError({ errno: native.errno ?? 0, operation: 'open', path: native.path, cause: error }, reason);
   }
   return fromNativeError(error, 'open');
@@ -121,7 +122,7 @@ export class Ipvs implements AsyncDisposable {
   async getService(key: ServiceKey): Promise<Service> {
     const { wire } = checkServiceKey(key);
     const [found] = await this.execute<WireService[]>('getService', { command: Command.GET_SERVICE, service: wire });
-    if (!found) throw new IpvsError({ errno: 3, operation: 'getService' });
+    if (!found) throw new IpvsError({ errno: ESRCH, operation: 'getService' });
     return serviceFromWire(found);
   }
 
@@ -159,9 +160,12 @@ export class Ipvs implements AsyncDisposable {
    */
   async listDestinations(key: ServiceKey): Promise<Destination[]> {
     const checked = checkServiceKey(key);
-    const [exists] = await this.execute<WireService[]>('listDestinations', { command: Command.GET_SERVICE, service: checked.wire });
-    if (!exists) throw new IpvsError({ errno: 3, operation: 'listDestinations' });
-    const wires = await this.execute<WireDestination[]>('listDestinations', { command: Command.GET_DEST, service: checked.wire });
+    const wires = await this.enqueue('listDestinations', async (handle) => {
+      // One queue slot for both requests, so nothing (close() included) runs in between.
+      const [exists] = (await handle.execute({ command: Command.GET_SERVICE, service: checked.wire })) as WireService[];
+      if (!exists) throw new IpvsError({ errno: ESRCH, operation: 'listDestinations' });
+      return (await handle.execute({ command: Command.GET_DEST, service: checked.wire })) as WireDestination[];
+    });
     return wires.map((wire) => destinationFromWire(wire, checked));
   }
 
@@ -200,7 +204,10 @@ export class Ipvs implements AsyncDisposable {
     return timeoutsFromWire(await this.execute<WireTimeouts>('getTimeouts', { command: Command.GET_CONFIG }));
   }
 
-  /** Sets the given timeouts; omitted ones stay as they are. @throws {IpvsError} 'EINVAL', 'EPERM'. */
+  /**
+   * Sets the given timeouts, each 1–2147483 seconds; omitted ones stay as they are.
+   * @throws {RangeError} for a value out of range. @throws {IpvsError} 'EINVAL', 'EPERM'.
+   */
   async setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
     await this.execute('setTimeouts', { command: Command.SET_CONFIG, timeouts: checkTimeouts(timeouts) });
   }
@@ -208,7 +215,8 @@ export class Ipvs implements AsyncDisposable {
   /**
    * Starts the connection-sync daemon in master or backup state.
    * @throws {IpvsError} 'EEXIST' when one in that state runs, 'ENODEV' for an unknown
-   *   interface, 'EINVAL', 'EPERM'.
+   *   interface, 'EINVAL' when a service has destinations of the other address family,
+   *   'EPERM'.
    */
   async startDaemon(spec: DaemonSpec): Promise<void> {
     await this.execute('startDaemon', { command: Command.NEW_DAEMON, daemon: checkDaemonSpec(spec) });
@@ -237,10 +245,52 @@ export class Ipvs implements AsyncDisposable {
     await this.execute('flush', { command: Command.FLUSH });
   }
 
-  /** Zeroes one service's counters, or every service's. @throws {IpvsError} 'ESRCH', 'EPERM'. */
+  /**
+   * Zeroes one service's counters (and its destinations'), or every service's. The kernel
+   * folds per-CPU counters in every 2 s, so traffic of the last moments may still appear.
+   * @throws {IpvsError} 'ESRCH' when there is no such service, 'EPERM'.
+   */
   async zero(key?: ServiceKey): Promise<void> {
     const service = key === undefined ? undefined : checkServiceKey(key).wire;
     await this.execute('zero', { command: Command.ZERO, ...(service ? { service } : {}) });
+  }
+
+  // ---- batches and whole-table listing ------------------------------------------------------
+
+  /**
+   * A new, empty {@link Batch}: queue service and destination changes on it, then
+   * `await batch.commit()` to send them all at once (as few sendmsg() calls as the socket
+   * buffers allow) and get one result per operation. The batch runs in call order with the
+   * handle's other calls. The kernel does not roll back: a failed operation leaves the others
+   * applied. Queue-time validation throws TypeError or RangeError naming the field; see
+   * {@link Batch.commit} for the results and error codes.
+   */
+  batch(): Batch {
+    return new Batch((operation, work) => this.enqueue(operation, work));
+  }
+
+  /**
+   * Every service with its destinations (and stats), read on this handle's socket: one
+   * service dump, then one destination dump per service (the kernel dumps destinations per
+   * service, one dump at a time per socket). No other call on the handle runs in between, but
+   * the kernel gives no snapshot: a service another process removes meanwhile is listed with
+   * no destinations.
+   * @throws {IpvsError} 'EPERM'.
+   */
+  async listTable(): Promise<Array<Service & { destinations: Destination[] }>> {
+    return this.enqueue('listTable', async (handle) => {
+      const services = (await handle.execute({ command: Command.GET_SERVICE })) as WireService[];
+      const table: Array<Service & { destinations: Destination[] }> = [];
+      for (const wire of services) {
+        const key: WireService = wire.fwmark
+          ? { af: wire.af, fwmark: wire.fwmark }
+          : { af: wire.af, protocol: wire.protocol, address: wire.address, port: wire.port };
+        const checked = { wire: key, family: familyName(wire.af), port: wire.port ?? 0, fwmark: Boolean(wire.fwmark) };
+        const dests = (await handle.execute({ command: Command.GET_DEST, service: key })) as WireDestination[];
+        table.push({ ...serviceFromWire(wire), destinations: dests.map((d) => destinationFromWire(d, checked)) });
+      }
+      return table;
+    });
   }
 
   // ---- lifetime ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import {
   PERSISTENCE_ENGINES, PROTOCOL_NUMBERS, SCHEDULERS, SCHEDULER_FLAG_BITS, SVC_F_ONEPACKET, SVC_F_PERSISTENT,
   SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
 } from './constants';
-import type { Protocol, SchedulerFlag, Service, ServiceKey, ServiceSpec, Stats } from './types';
+import type { Protocol, Scheduler, SchedulerFlag, Service, ServiceKey, ServiceSpec, Stats } from './types';
 import {
   describe, expectAddress, expectBoolean, expectInteger, expectObject, expectOneOf, expectPort,
   rejectUnknownKeys, type Fields,
@@ -44,6 +44,15 @@ export interface CheckedKey {
   fwmark: boolean;
 }
 
+/** An optional `family` beside an address must name the address's own family. */
+export function checkFamilyMatches(value: unknown, family: AddressFamily, field: string): void {
+  if (value === undefined) return;
+  const given = expectOneOf(value, `${field}.family`, ['inet', 'inet6'] as const);
+  if (given !== family) {
+    throw new RangeError(`${field}.family is '${given}' but ${field}.address is an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
+  }
+}
+
 /** Checks a service key. Extra fields (as on a listed Service) are ignored. */
 export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
   const key = expectObject(value, field);
@@ -62,9 +71,7 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
   }
   const protocol = expectOneOf(key.protocol, `${field}.protocol`, PROTOCOLS);
   const { address, family } = expectAddress(key.address, `${field}.address`);
-  if (key.family !== undefined && key.family !== family) {
-    throw new RangeError(`${field}.family is '${String(key.family)}' but ${field}.address is an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
-  }
+  checkFamilyMatches(key.family, family, field);
   const port = expectPort(key.port, `${field}.port`);
   return {
     wire: { af: familyNumber(family), protocol: PROTOCOL_NUMBERS[protocol], address: encodeAddress(address), port },
@@ -110,7 +117,13 @@ export function checkServiceSpec(value: unknown, field = 'service'): WireService
   if (!key.fwmark && key.port === 0 && spec.persistent === undefined) {
     throw new RangeError(`${field}.port must be 1–65535 for a service that is not persistent (port 0 means every port and needs persistent)`);
   }
-  if (spec.onePacket !== undefined && expectBoolean(spec.onePacket, `${field}.onePacket`)) flags |= SVC_F_ONEPACKET;
+  if (spec.onePacket !== undefined && expectBoolean(spec.onePacket, `${field}.onePacket`)) {
+    // The kernel applies it to UDP packets only; ipvsadm refuses it for TCP and SCTP services.
+    if (!key.fwmark && key.wire.protocol !== PROTOCOL_NUMBERS.udp) {
+      throw new RangeError(`${field}.onePacket applies only to UDP and fwmark services, not ${String(spec.protocol)}`);
+    }
+    flags |= SVC_F_ONEPACKET;
+  }
   if (spec.schedulerFlags !== undefined) {
     if (!Array.isArray(spec.schedulerFlags)) {
       throw new TypeError(`${field}.schedulerFlags must be an array, got ${describe(spec.schedulerFlags)}`);
@@ -156,7 +169,7 @@ export const ZERO_STATS: Stats = Object.freeze({
 export function serviceFromWire(wire: WireService): Service {
   const family = familyName(wire.af);
   const flags = wire.flags ?? 0;
-  const scheduler = wire.scheduler ?? '';
+  const scheduler = (wire.scheduler ?? '') as Scheduler;  // as the kernel names it; a custom module may add others
   const common = {
     family,
     scheduler,

@@ -60,7 +60,7 @@ export interface Stats {
 
 interface ServiceReadBack {
   family: AddressFamily;
-  scheduler: string;
+  scheduler: Scheduler;
   persistent?: number;
   /** IPv4: a dotted mask; IPv6: a prefix length. */
   netmask: string | number;
@@ -83,6 +83,8 @@ export interface TunnelSpec {
 
 export interface DestinationKey {
   address: string;
+  /** Optional; when given it must be the address's own family. */
+  family?: AddressFamily;
   /** Default: the service's port (0 for fwmark services). */
   port?: number;
 }
@@ -130,15 +132,18 @@ export interface DaemonSpec {
   state: DaemonState;
   /** The multicast interface (≤ 15 characters). */
   interface: string;
-  /** 0–255, default 0. */
+  /** 0–255 (one byte in the sync message header), default 0. */
   syncId?: number;
-  /** Maximum sync message payload in bytes. */
+  /**
+   * Maximum UDP payload of a sync message: master 1–65507, backup 1024–65507, at most 65487
+   * with an IPv6 group. Default: derived from the interface MTU.
+   */
   maxLength?: number;
   /** Multicast group, IPv4 or IPv6; kernel default 224.0.0.81. */
   group?: string;
   /** UDP port 1–65535; kernel default 8848. */
   port?: number;
-  /** Multicast TTL 1–255; kernel default 1. */
+  /** Multicast TTL (IPv6: hop limit) 1–255; kernel default 1. */
   ttl?: number;
 }
 

@@ -8,6 +8,7 @@
 #include <netlink/socket.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -207,16 +208,195 @@ void GenlSocket::Execute(const Request& request, const std::function<void(const 
   }
 }
 
-std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& requests) {
-  std::vector<RequestResult> results(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i) {
-    try {
-      Execute(requests[i], [](const nlmsghdr*) {});
-    } catch (const SystemError& e) {
-      results[i].error = e.error_number();
-      results[i].kernel_message = e.kernel_message();
+// ---- batches --------------------------------------------------------------------------------
+//
+// The kernel runs every message of one sendmsg() in a loop (netlink_rcv_skb), answering each
+// with its own ack or error and carrying on after an error, all before sendmsg() returns. The
+// acks are queued to our socket without blocking: one that does not fit the receive buffer is
+// dropped, the socket is marked congested (so every later ack of the chunk is dropped too) and
+// the next recv() fails with ENOBUFS. So each chunk is sized for all its acks to fit at once.
+
+namespace {
+
+// Size a chunk's acks at 2 KiB each and fill at most half the receive buffer. Each ack is its
+// own skb charged at its truesize: with NETLINK_CAP_ACK the message is 36 bytes (nlmsghdr +
+// nlmsgerr with only the request's header), plus a few hundred bytes of ext-ack TLVs on an
+// error; the head is slab-rounded and includes skb_shared_info (320 B), and the sk_buff adds
+// ~256 B, so truesize is ~768 B on 6.1 (kmalloc-512 head), ~1 KiB on 6.3+ (small-head cache)
+// and up to ~1.3 KiB for an error with a message. rcvbuf_ is sk_rcvbuf, the kernel's doubled
+// value: 8 MiB after SO_RCVBUFFORCE(4 MiB), so (8 MiB / 2) / 2 KiB = 2048 requests per chunk
+// (~4x headroom over the real cost); 104 per chunk at the default rmem_max of 212992.
+constexpr size_t kAckCost = 2048;
+// recvmmsg() slots for acks. Acks are well under 1 KiB; a longer datagram is still read (its
+// header and errno come first), only the ext-ack text would be cut.
+constexpr size_t kAckSlots = 64;
+constexpr size_t kAckSlotSize = 8 * 1024;
+// netlink_sendmsg() refuses a datagram longer than sk_sndbuf - 32 with EMSGSIZE.
+constexpr size_t kSendOverhead = 32;
+
+struct MsgDeleter {
+  void operator()(nl_msg* msg) const { nlmsg_free(msg); }
+};
+
+int SocketBuffer(int fd, int option) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (getsockopt(fd, SOL_SOCKET, option, &value, &len) != 0) return 0;
+  return value;
+}
+
+}  // namespace
+
+size_t GenlSocket::AcksPerChunk() const {
+  size_t budget = static_cast<size_t>(rcvbuf_ > 0 ? rcvbuf_ : 0) / 2;
+  return std::max<size_t>(1, budget / kAckCost);
+}
+
+size_t GenlSocket::SendBudget() const {
+  int sndbuf = SocketBuffer(fd_, SO_SNDBUF);
+  if (sndbuf <= static_cast<int>(kSendOverhead) + 4096) return 4096;
+  return static_cast<size_t>(sndbuf) - kSendOverhead;
+}
+
+void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::vector<RequestResult>& results,
+                             std::vector<uint8_t>& seen, std::vector<uint8_t>& arena, bool& overrun) {
+  size_t pending = end - first;
+  mmsghdr msgs[kAckSlots];
+  iovec iovs[kAckSlots];
+  int lost_errno = 0;  // a receive failure other than an overrun
+  while (pending > 0) {
+    std::memset(msgs, 0, sizeof(msgs));
+    for (size_t k = 0; k < kAckSlots; ++k) {
+      iovs[k].iov_base = arena.data() + k * kAckSlotSize;
+      iovs[k].iov_len = kAckSlotSize;
+      msgs[k].msg_hdr.msg_iov = &iovs[k];
+      msgs[k].msg_hdr.msg_iovlen = 1;
+    }
+    // Block for the first datagram, then take whatever else is queued. After an overrun we only
+    // drain: sendmsg() has returned, so every ack that survived is already queued.
+    int got = ::recvmmsg(fd_, msgs, kAckSlots, overrun ? MSG_DONTWAIT : MSG_WAITFORONE, nullptr);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        overrun = true;
+        continue;
+      }
+      if (overrun && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      lost_errno = errno;
+      break;
+    }
+    for (int k = 0; k < got; ++k) {
+      const uint8_t* data = arena.data() + static_cast<size_t>(k) * kAckSlotSize;
+      size_t available = std::min<size_t>(msgs[k].msg_len, kAckSlotSize);
+      while (available >= NLMSG_HDRLEN) {
+        nlmsghdr hdr;
+        std::memcpy(&hdr, data, sizeof(hdr));
+        if (hdr.nlmsg_len < NLMSG_HDRLEN) break;
+        const bool complete = hdr.nlmsg_len <= available;
+        // Only an ack of this chunk counts; anything else (a stale reply) is skipped.
+        const uint32_t index = hdr.nlmsg_seq - first_seq;
+        if (hdr.nlmsg_type == NLMSG_ERROR && index >= first && index < end && !seen[index] &&
+            available >= NLMSG_HDRLEN + sizeof(int)) {
+          int error = 0;
+          std::memcpy(&error, data + NLMSG_HDRLEN, sizeof(int));
+          results[index].error = error <= 0 ? -error : EPROTO;
+          if (error != 0 && complete) {
+            results[index].kernel_message = ExtAckMessage(reinterpret_cast<const nlmsghdr*>(data));
+          }
+          seen[index] = 1;
+          --pending;
+        }
+        if (!complete) break;
+        size_t step = NLMSG_ALIGN(hdr.nlmsg_len);
+        if (step >= available) break;
+        data += step;
+        available -= step;
+      }
     }
   }
+  if (pending == 0) return;
+  // Never guess: a request whose ack was not read may or may not have been applied.
+  for (size_t i = first; i < end; ++i) {
+    if (seen[i]) continue;
+    results[i].unknown = true;
+    results[i].error = lost_errno ? lost_errno : ENOBUFS;
+  }
+}
+
+std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& requests,
+                                                    const BatchOptions& options, BatchStats* stats_out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!sock_) throw SystemError(EBADF, "use a closed IPVS handle");
+  const size_t n = requests.size();
+  std::vector<RequestResult> results(n);
+  if (n == 0) return results;
+
+  // Encode everything first, back to back as the kernel walks them (NLMSG_ALIGNed), each with
+  // NLM_F_ACK and its own sequence number: a request that cannot be encoded fails the whole
+  // batch before anything is sent.
+  const uint32_t first_seq = next_seq_;
+  next_seq_ += static_cast<uint32_t>(n);
+  std::vector<uint8_t> wire;
+  std::vector<size_t> offsets(n + 1);
+  wire.reserve(n * 160);
+  for (size_t i = 0; i < n; ++i) {
+    if (requests[i].IsDump()) throw SystemError(EINVAL, "a batch cannot contain dump requests");
+    std::unique_ptr<nl_msg, MsgDeleter> msg(Build(requests[i], first_seq + static_cast<uint32_t>(i), true));
+    const auto* bytes = reinterpret_cast<const uint8_t*>(nlmsg_hdr(msg.get()));
+    const size_t len = nlmsg_hdr(msg.get())->nlmsg_len;
+    offsets[i] = wire.size();
+    wire.insert(wire.end(), bytes, bytes + len);
+    wire.resize(offsets[i] + NLMSG_ALIGN(len), 0);
+  }
+  offsets[n] = wire.size();
+
+  // A test may shrink the receive buffer for this batch; put the real size back afterwards.
+  struct RestoreReceiveBuffer {
+    GenlSocket* self;
+    int original;
+    ~RestoreReceiveBuffer() {
+      if (!original) return;
+      int half = original / 2;  // the kernel doubles what it is given
+      if (setsockopt(self->fd_, SOL_SOCKET, SO_RCVBUFFORCE, &half, sizeof(half)) != 0)
+        setsockopt(self->fd_, SOL_SOCKET, SO_RCVBUF, &half, sizeof(half));
+      self->rcvbuf_ = SocketBuffer(self->fd_, SO_RCVBUF);
+    }
+  } restore{this, 0};
+  if (options.receive_buffer > 0) {
+    restore.original = rcvbuf_;
+    int size = options.receive_buffer;
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) != 0)
+      throw SystemError(errno, "set the receive buffer size");
+    rcvbuf_ = SocketBuffer(fd_, SO_RCVBUF);
+  }
+
+  const size_t send_budget = SendBudget();
+  size_t per_chunk = options.acks_per_chunk ? options.acks_per_chunk : AcksPerChunk();
+  std::vector<uint8_t> seen(n, 0);
+  std::vector<uint8_t> arena(kAckSlots * kAckSlotSize);
+  BatchStats stats;
+  for (size_t start = 0; start < n;) {
+    size_t end = start + 1;  // a chunk always takes at least one request
+    while (end < n && end - start < per_chunk && offsets[end + 1] - offsets[start] <= send_budget) ++end;
+    try {
+      Send(wire.data() + offsets[start], offsets[end] - offsets[start]);
+    } catch (const SystemError& e) {
+      // sendmsg() fails before the kernel sees any of the datagram: nothing here was applied.
+      for (size_t i = start; i < end; ++i) results[i].error = e.error_number();
+      start = end;
+      continue;
+    }
+    ++stats.send_calls;
+    bool overrun = false;
+    CollectAcks(first_seq, start, end, results, seen, arena, overrun);
+    if (overrun) {
+      ++stats.overruns;
+      // Our estimate was wrong for this kernel: halve the chunk for the rest of the batch.
+      if (!options.acks_per_chunk) per_chunk = std::max<size_t>(1, per_chunk / 2);
+    }
+    start = end;
+  }
+  if (stats_out) *stats_out = stats;
   return results;
 }
 

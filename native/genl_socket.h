@@ -25,6 +25,19 @@ struct RequestResult {
   bool unknown = false;  // no answer could be read (the receive buffer overflowed)
 };
 
+// Knobs for ExecuteBatch. The defaults are what production uses; the others exist so tests
+// can force many chunks, or a real receive-buffer overrun, with a small batch.
+struct BatchOptions {
+  size_t acks_per_chunk = 0;  // 0: derived from the receive buffer; otherwise exactly this many
+  int receive_buffer = 0;     // >0: SO_RCVBUF for this batch only (restored afterwards)
+};
+
+// What a batch cost, for benchmarks and tests.
+struct BatchStats {
+  size_t send_calls = 0;  // sendmsg()/sendto() calls that carried requests
+  size_t overruns = 0;    // chunks whose acks were partly lost (ENOBUFS)
+};
+
 class GenlSocket {
  public:
   // Opens the socket inside the network namespace at `netns_path` (empty: the caller's) and
@@ -40,8 +53,10 @@ class GenlSocket {
   void Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply);
 
   // Sends many non-dump requests in as few sendmsg() calls as the buffers allow and returns
-  // one result per request, in order. Never throws for a request's own failure.
-  std::vector<RequestResult> ExecuteBatch(const std::vector<Request>& requests);
+  // one result per request, in order. Never throws for a request's own failure; throws
+  // SystemError only before anything was sent (a request that cannot be encoded).
+  std::vector<RequestResult> ExecuteBatch(const std::vector<Request>& requests,
+                                          const BatchOptions& options = {}, BatchStats* stats = nullptr);
 
   void Close();
   bool closed() const { return sock_ == nullptr; }
@@ -51,6 +66,11 @@ class GenlSocket {
   nl_msg* Build(const Request& request, uint32_t seq, bool want_ack);
   void Send(const void* data, size_t len);
   size_t Receive();  // one datagram into buffer_; returns its length
+  // Batch helpers (mutex_ held).
+  size_t AcksPerChunk() const;
+  size_t SendBudget() const;
+  void CollectAcks(uint32_t first_seq, size_t first, size_t end, std::vector<RequestResult>& results,
+                   std::vector<uint8_t>& seen, std::vector<uint8_t>& arena, bool& overrun);
 
   std::mutex mutex_;  // the handle's queue already orders calls; this guards against misuse
   nl_sock* sock_ = nullptr;

@@ -39,6 +39,7 @@ mount -t tmpfs tmpfs "$root/run"
 mount -t tmpfs tmpfs "$root/tmp"
 ip link set lo up
 
+touch "$root$job/started"
 # Through a pipe, so test runners print plain logs rather than redraw a terminal.
 chroot "$root" /bin/sh -c "cd '$project' && . '$job/env' && /bin/sh '$job/cmd' < /dev/null; echo \$? > '$job/rc'" 2>&1 | cat > /dev/console
 rc=$(cat "$root$job/rc" 2>/dev/null)

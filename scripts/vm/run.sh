@@ -38,26 +38,34 @@ printf '%q ' "$@" > "$job/cmd"; echo >> "$job/cmd"
   done
 } > "$job/env"
 
-log "booting $(cat "$kdir/release") ($kernel): $*"
-started=$(date +%s)
-set +e
-timeout --foreground "$timeout_s" qemu-system-x86_64 \
-  -accel tcg,thread=multi -cpu max -m "$memory" -smp 2 -nographic -no-reboot \
-  -kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.gz" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 ipvs_vm.conn_tab_bits=$conn_tab_bits ipvs_vm.project=$project_root ipvs_vm.job=$job" \
-  -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
-  -virtfs local,path="$project_root",mount_tag=project,security_model=none,multidevs=remap \
-  -nic none < /dev/null \
-  | sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
-  | grep --line-buffered -v -E '^(IPVS_VM_EXIT=|SeaBIOS|Booting from ROM|$)|reboot: Power down'
-qemu_status=${PIPESTATUS[0]}
-set -e
-elapsed=$(( $(date +%s) - started ))
-if [ -f "$job/rc" ]; then
-  rc=$(cat "$job/rc")
-  log "kernel $kernel: command exited $rc after ${elapsed}s in the VM"
-  exit "$rc"
-fi
-[ "$qemu_status" = 124 ] && die "kernel $kernel: the VM timed out after ${timeout_s}s"
-echo "[vm] error: kernel $kernel: the VM stopped (qemu status $qemu_status) without running the command" >&2
+boot() {
+  timeout --foreground "$timeout_s" qemu-system-x86_64 \
+    -accel tcg,thread=multi -cpu max -m "$memory" -smp 2 -nographic -no-reboot \
+    -kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.gz" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 ipvs_vm.conn_tab_bits=$conn_tab_bits ipvs_vm.project=$project_root ipvs_vm.job=$job" \
+    -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+    -virtfs local,path="$project_root",mount_tag=project,security_model=none,multidevs=remap \
+    -nic none < /dev/null \
+    | sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
+    | grep --line-buffered -v -E '^(IPVS_VM_EXIT=|SeaBIOS|Booting from ROM|$)|reboot: Power down'
+  return "${PIPESTATUS[0]}"
+}
+
+# Under emulation the kernel very rarely dies in early boot, before our job starts; that is
+# retried. Once the job has started its outcome is final.
+for attempt in 1 2 3; do
+  log "booting $(cat "$kdir/release") ($kernel): $*"
+  started=$(date +%s)
+  set +e; boot; qemu_status=$?; set -e
+  elapsed=$(( $(date +%s) - started ))
+  if [ -f "$job/rc" ]; then
+    rc=$(cat "$job/rc")
+    log "kernel $kernel: command exited $rc after ${elapsed}s in the VM"
+    exit "$rc"
+  fi
+  [ "$qemu_status" = 124 ] && die "kernel $kernel: the VM timed out after ${timeout_s}s"
+  [ -f "$job/started" ] && break
+  log "kernel $kernel: the VM stopped before the command started (attempt $attempt, qemu status $qemu_status)"
+done
+echo "[vm] error: kernel $kernel: the VM stopped (qemu status $qemu_status) without finishing the command" >&2
 exit 101

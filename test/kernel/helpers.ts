@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 /** Runs a command and returns its stdout; throws with stderr on a non-zero exit. */
@@ -36,4 +36,75 @@ export function createNetns(prefix = 't'): TestNetns {
 /** `ipvsadm -S -n` in a namespace, as sorted lines (the oracle's view of the table). */
 export function ipvsadmSave(netns: TestNetns): string[] {
   return netns.run('ipvsadm', ['-S', '-n']).split('\n').filter(Boolean).sort();
+}
+
+/**
+ * Joins two namespaces with a veth pair, brings both ends up and gives them the optional
+ * addresses (CIDR, e.g. '10.1.0.1/24'; IPv6 ones are added with nodad so they are usable at once).
+ */
+export function connectNetns(
+  a: TestNetns, aIf: string, b: TestNetns, bIf: string,
+  addresses: { a?: string[]; b?: string[] } = {},
+): void {
+  run('ip', ['-n', a.name, 'link', 'add', aIf, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
+  for (const [ns, ifname, list] of [[a, aIf, addresses.a], [b, bIf, addresses.b]] as const) {
+    for (const cidr of list ?? []) {
+      const extra = cidr.includes(':') ? ['nodad'] : [];
+      run('ip', ['-n', ns.name, 'addr', 'add', cidr, 'dev', ifname, ...extra]);
+    }
+    run('ip', ['-n', ns.name, 'link', 'set', ifname, 'up']);
+  }
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined/false, or throws after
+ * `timeoutMs` with the last error or `what`. For things the kernel does periodically.
+ */
+export async function waitFor<T>(
+  what: string, probe: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 15_000, intervalMs = 250 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export interface BackgroundProcess {
+  /** Output so far (stdout and stderr). */
+  output(): string;
+  /** Writes to its stdin (kept open until stop()). */
+  write(text: string): void;
+  /** Kills the whole process group. */
+  stop(): void;
+}
+
+/** Starts a long-running command inside a namespace in its own process group. */
+export function spawnIn(netns: TestNetns, command: string, args: string[]): BackgroundProcess {
+  const child = spawn('ip', ['netns', 'exec', netns.name, command, ...args], {
+    detached: true, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdin?.on('error', () => { /* the process is gone */ });
+  child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+  return {
+    output: () => text,
+    write: (input) => { child.stdin?.write(input); },
+    stop: () => {
+      if (child.pid !== undefined && child.exitCode === null) {
+        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -69,6 +70,30 @@ describe('packaging', () => {
         console.log('ok');
       });`;
     expect(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' }).trim()).toBe('ok');
+  });
+
+  it('loads a prebuilt binary from prebuilds/ when there is no build/', () => {
+    // The layout an npm install of the published package has: dist/ and prebuilds/, no build/.
+    const pkg = mkdtempSync(path.join(tmpdir(), 'ipvs-netlink-pkg-'));
+    try {
+      cpSync(path.join(root, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+      cpSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
+      mkdirSync(path.join(pkg, 'prebuilds', `linux-${process.arch}`), { recursive: true });
+      cpSync(
+        path.join(root, 'build', 'Release', 'ipvs_netlink.node'),
+        path.join(pkg, 'prebuilds', `linux-${process.arch}`, 'ipvs-netlink.glibc.node'),
+      );
+      symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
+      const script = `
+        const { Ipvs, IpvsUnavailableError } = require(${JSON.stringify(pkg)});
+        const resolved = require('node-gyp-build').resolve(${JSON.stringify(pkg)});
+        Ipvs.open().catch((e) => console.log(e instanceof IpvsUnavailableError, resolved));`;
+      const [unavailable, resolved] = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim().split(' ');
+      expect(unavailable).toBe('true');  // the addon loaded and answered
+      expect(resolved).toContain(path.join('prebuilds', `linux-${process.arch}`));
+    } finally {
+      rmSync(pkg, { recursive: true, force: true });
+    }
   });
 
   it('ships type declarations for the entry point', () => {
