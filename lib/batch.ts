@@ -4,9 +4,9 @@ import { Command } from './constants';
 import { checkDestinationKey, checkDestinationSpec } from './destination';
 import { IpvsError } from './errors';
 import type { WireDestination } from './destination';
-import type { NativeHandle, WireRequest } from './ipvs';
+import type { NativeHandle } from './ipvs';
 import type { WireService } from './service';
-import { checkServiceKey, checkServiceSpec, type CheckedKey } from './service';
+import { checkServiceDefinition, checkServiceKey, type CheckedKey } from './service';
 import type { DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from './types';
 
 /** The operations a batch can carry, named as the {@link Ipvs} methods they mirror. */
@@ -85,23 +85,33 @@ const W = {
   destAddress: 16, destPort: 20, forward: 21, weight: 22, upperThreshold: 23, lowerThreshold: 24, destAf: 25,
   tunnelType: 26, tunnelPort: 27, tunnelFlags: 28,
 } as const;
-// Bit n of the `present` word: that field is set.
-const SERVICE_BITS: Array<[keyof WireService, number, number]> = [
-  ['af', 0, W.svcAf], ['protocol', 1, W.svcProtocol], ['port', 3, W.svcPort], ['fwmark', 4, W.fwmark],
-  ['flags', 6, W.flags], ['flagsMask', 7, W.flagsMask], ['timeout', 8, W.timeout], ['netmask', 9, W.netmask],
-];
+// Bit n of the `present` word: that field is set (record::Bit in the addon).
+const HAS_SVC_AF = 1 << 0;
+const HAS_SVC_PROTOCOL = 1 << 1;
 const HAS_SVC_ADDRESS = 1 << 2;
+const HAS_SVC_PORT = 1 << 3;
+const HAS_FWMARK = 1 << 4;
 const HAS_SCHEDULER = 1 << 5;
+const HAS_FLAGS = 1 << 6;
+const HAS_FLAGS_MASK = 1 << 7;
+const HAS_TIMEOUT = 1 << 8;
+const HAS_NETMASK = 1 << 9;
 const HAS_PE_NAME = 1 << 10;
 const HAS_SERVICE = 1 << 11;
-const DEST_BITS: Array<[keyof WireDestination, number, number]> = [
-  ['port', 13, W.destPort], ['forward', 14, W.forward], ['weight', 15, W.weight],
-  ['upperThreshold', 16, W.upperThreshold], ['lowerThreshold', 17, W.lowerThreshold], ['af', 18, W.destAf],
-  ['tunnelType', 19, W.tunnelType], ['tunnelPort', 20, W.tunnelPort], ['tunnelFlags', 21, W.tunnelFlags],
-];
 const HAS_DEST_ADDRESS = 1 << 12;
+const HAS_DEST_PORT = 1 << 13;
+const HAS_FORWARD = 1 << 14;
+const HAS_WEIGHT = 1 << 15;
+const HAS_UPPER_THRESHOLD = 1 << 16;
+const HAS_LOWER_THRESHOLD = 1 << 17;
+const HAS_DEST_AF = 1 << 18;
+const HAS_TUNNEL_TYPE = 1 << 19;
+const HAS_TUNNEL_PORT = 1 << 20;
+const HAS_TUNNEL_FLAGS = 1 << 21;
 const HAS_DESTINATION = 1 << 22;
 
+// Fields are written one by one, by name: a loop over a table of keys made every read a
+// generic keyed load, which cost more than the rest of queueing.
 class RecordWriter {
   words = new Uint32Array(RECORD_WORDS * 256);
   bytes = new Uint8Array(this.words.buffer);
@@ -109,7 +119,7 @@ class RecordWriter {
   readonly strings: string[] = [];
   readonly #stringIndex = new Map<string, number>();
 
-  add(request: WireRequest): void {
+  add(command: number, service: WireService | undefined, destination: WireDestination | undefined): void {
     if ((this.count + 1) * RECORD_WORDS > this.words.length) {
       const grown = new Uint32Array(this.words.length * 2);
       grown.set(this.words);
@@ -119,46 +129,34 @@ class RecordWriter {
     const base = this.count * RECORD_WORDS;
     const w = this.words;
     let present = 0;
-    w[base + W.command] = request.command;
-    const service = request.service;
+    w[base + W.command] = command;
     if (service) {
       present |= HAS_SERVICE;
-      for (let k = 0; k < SERVICE_BITS.length; k++) {
-        const [key, bit, word] = SERVICE_BITS[k]!;
-        const value = service[key] as number | undefined;
-        if (value !== undefined) {
-          present |= 1 << bit;
-          w[base + word] = value;
-        }
-      }
-      if (service.address) {
-        present |= HAS_SVC_ADDRESS;
-        this.#address(base + W.svcAddress, service.address);
-      }
-      if (service.scheduler !== undefined) {
-        present |= HAS_SCHEDULER;
-        w[base + W.scheduler] = this.#string(service.scheduler);
-      }
-      if (service.peName !== undefined) {
-        present |= HAS_PE_NAME;
-        w[base + W.peName] = this.#string(service.peName);
-      }
+      if (service.af !== undefined) { present |= HAS_SVC_AF; w[base + W.svcAf] = service.af; }
+      if (service.protocol !== undefined) { present |= HAS_SVC_PROTOCOL; w[base + W.svcProtocol] = service.protocol; }
+      if (service.address !== undefined) { present |= HAS_SVC_ADDRESS; this.#address(base + W.svcAddress, service.address); }
+      if (service.port !== undefined) { present |= HAS_SVC_PORT; w[base + W.svcPort] = service.port; }
+      if (service.fwmark !== undefined) { present |= HAS_FWMARK; w[base + W.fwmark] = service.fwmark; }
+      if (service.scheduler !== undefined) { present |= HAS_SCHEDULER; w[base + W.scheduler] = this.#string(service.scheduler); }
+      if (service.flags !== undefined) { present |= HAS_FLAGS; w[base + W.flags] = service.flags; }
+      if (service.flagsMask !== undefined) { present |= HAS_FLAGS_MASK; w[base + W.flagsMask] = service.flagsMask; }
+      if (service.timeout !== undefined) { present |= HAS_TIMEOUT; w[base + W.timeout] = service.timeout; }
+      if (service.netmask !== undefined) { present |= HAS_NETMASK; w[base + W.netmask] = service.netmask; }
+      if (service.peName !== undefined) { present |= HAS_PE_NAME; w[base + W.peName] = this.#string(service.peName); }
     }
-    const destination = request.destination;
     if (destination) {
       present |= HAS_DESTINATION;
-      for (let k = 0; k < DEST_BITS.length; k++) {
-        const [key, bit, word] = DEST_BITS[k]!;
-        const value = destination[key] as number | undefined;
-        if (value !== undefined) {
-          present |= 1 << bit;
-          w[base + word] = value;
-        }
-      }
-      if (destination.address) {
-        present |= HAS_DEST_ADDRESS;
-        this.#address(base + W.destAddress, destination.address);
-      }
+      const d = destination;
+      if (d.address !== undefined) { present |= HAS_DEST_ADDRESS; this.#address(base + W.destAddress, d.address); }
+      if (d.port !== undefined) { present |= HAS_DEST_PORT; w[base + W.destPort] = d.port; }
+      if (d.forward !== undefined) { present |= HAS_FORWARD; w[base + W.forward] = d.forward; }
+      if (d.weight !== undefined) { present |= HAS_WEIGHT; w[base + W.weight] = d.weight; }
+      if (d.upperThreshold !== undefined) { present |= HAS_UPPER_THRESHOLD; w[base + W.upperThreshold] = d.upperThreshold; }
+      if (d.lowerThreshold !== undefined) { present |= HAS_LOWER_THRESHOLD; w[base + W.lowerThreshold] = d.lowerThreshold; }
+      if (d.af !== undefined) { present |= HAS_DEST_AF; w[base + W.destAf] = d.af; }
+      if (d.tunnelType !== undefined) { present |= HAS_TUNNEL_TYPE; w[base + W.tunnelType] = d.tunnelType; }
+      if (d.tunnelPort !== undefined) { present |= HAS_TUNNEL_PORT; w[base + W.tunnelPort] = d.tunnelPort; }
+      if (d.tunnelFlags !== undefined) { present |= HAS_TUNNEL_FLAGS; w[base + W.tunnelFlags] = d.tunnelFlags; }
     }
     w[base + W.present] = present >>> 0;
     this.count += 1;
@@ -168,9 +166,11 @@ class RecordWriter {
     return this.words.subarray(0, this.count * RECORD_WORDS);
   }
 
-  #address(word: number, address: Buffer): void {
+  #address(word: number, address: Uint8Array): void {
     // 16 bytes as they are in memory: the addon copies the words back to bytes unchanged.
-    this.bytes.set(address.length === 16 ? address : address.subarray(0, 16), word * 4);
+    const bytes = this.bytes;
+    const at = word * 4;
+    for (let i = 0; i < 16; i++) bytes[at + i] = address[i] ?? 0;
   }
 
   #string(text: string): number {
@@ -208,7 +208,7 @@ export class Batch {
   #records = new RecordWriter();
   #committed = false;
   // The last service key checked, to skip re-checking it for each of its destinations.
-  #lastKey: { value: object; snapshot: Record<string, unknown>; checked: CheckedKey } | undefined;
+  #lastKey: { value: object; keys: string[]; values: unknown[]; checked: CheckedKey } | undefined;
 
   /** @internal Use `ipvs.batch()`. */
   constructor(run: BatchRunner) {
@@ -225,7 +225,10 @@ export class Batch {
    * 'EEXIST', 'ENOENT' (scheduler or persistence engine module missing), 'EINVAL', 'EPERM'.
    */
   addService(spec: ServiceSpec): this {
-    return this.#push('addService', { command: Command.NEW_SERVICE, service: checkServiceSpec(spec) });
+    const { key, wire } = checkServiceDefinition(spec);
+    this.#push('addService', Command.NEW_SERVICE, wire, undefined);
+    this.#remember(spec, key);
+    return this;
   }
 
   /**
@@ -233,12 +236,15 @@ export class Batch {
    * defaults). Kernel errors: 'ESRCH' (no such service), 'ENOENT', 'EINVAL', 'EPERM'.
    */
   editService(spec: ServiceSpec): this {
-    return this.#push('editService', { command: Command.SET_SERVICE, service: checkServiceSpec(spec) });
+    const { key, wire } = checkServiceDefinition(spec);
+    this.#push('editService', Command.SET_SERVICE, wire, undefined);
+    this.#remember(spec, key);
+    return this;
   }
 
   /** Queues deleting a service and its destinations. Kernel errors: 'ESRCH', 'EPERM'. */
   deleteService(key: ServiceKey): this {
-    return this.#push('deleteService', { command: Command.DEL_SERVICE, service: checkServiceKey(key).wire });
+    return this.#push('deleteService', Command.DEL_SERVICE, checkServiceKey(key).wire, undefined);
   }
 
   /**
@@ -248,7 +254,7 @@ export class Batch {
   addDestination(service: ServiceKey, spec: DestinationSpec): this {
     const checked = this.#checkKey(service);
     const destination = checkDestinationSpec(spec, checked);
-    return this.#push('addDestination', { command: Command.NEW_DEST, service: checked.wire, destination });
+    return this.#push('addDestination', Command.NEW_DEST, checked.wire, destination);
   }
 
   /**
@@ -258,14 +264,14 @@ export class Batch {
   editDestination(service: ServiceKey, spec: DestinationSpec): this {
     const checked = this.#checkKey(service);
     const destination = checkDestinationSpec(spec, checked);
-    return this.#push('editDestination', { command: Command.SET_DEST, service: checked.wire, destination });
+    return this.#push('editDestination', Command.SET_DEST, checked.wire, destination);
   }
 
   /** Queues removing a real server. Kernel errors: 'ESRCH' (no service), 'ENOENT' (no destination), 'EPERM'. */
   deleteDestination(service: ServiceKey, destination: DestinationKey): this {
     const checked = this.#checkKey(service);
     const wire = checkDestinationKey(destination, checked);
-    return this.#push('deleteDestination', { command: Command.DEL_DEST, service: checked.wire, destination: wire });
+    return this.#push('deleteDestination', Command.DEL_DEST, checked.wire, wire);
   }
 
   /**
@@ -312,31 +318,42 @@ export class Batch {
    */
   #checkKey(service: ServiceKey): CheckedKey {
     const last = this.#lastKey;
-    if (last && last.value === service && sameProperties(service, last.snapshot)) return last.checked;
+    if (last && last.value === service && unchanged(service, last.keys, last.values)) return last.checked;
     const checked = checkServiceKey(service);
-    if (Object.getPrototypeOf(service) === Object.prototype) {
-      this.#lastKey = { value: service, snapshot: { ...service }, checked };
-    }
+    this.#remember(service, checked);
     return checked;
   }
 
-  #push(operation: BatchOperation, request: WireRequest): this {
+  /** Keeps `checked`, the check of `service`, for #checkKey (addService's spec is a key too). */
+  #remember(service: object, checked: CheckedKey): void {
+    if (Object.getPrototypeOf(service) !== Object.prototype) return;
+    const keys = Object.keys(service);
+    const values = keys.map((key) => (service as Record<string, unknown>)[key]);
+    this.#lastKey = { value: service, keys, values, checked };
+  }
+
+  #push(operation: BatchOperation, command: number, service: WireService, destination: WireDestination | undefined): this {
     if (this.#committed) {
       throw new Error(`cannot ${operation}: this batch was already committed; start another with ipvs.batch()`);
     }
-    this.#records.add(request);
+    this.#records.add(command, service, destination);
     this.#operations.push(operation);
     return this;
   }
 }
 
-function sameProperties(value: object, snapshot: Record<string, unknown>): boolean {
-  const keys = Object.keys(value);
-  if (keys.length !== Object.keys(snapshot).length) return false;
-  for (const key of keys) {
-    if ((value as Record<string, unknown>)[key] !== snapshot[key]) return false;
+/**
+ * Whether `value` has exactly the enumerable properties `keys` with `values`, in that order.
+ * for-in walks the object's cached key list without allocating; any difference, an inherited
+ * enumerable property included, counts as a change.
+ */
+function unchanged(value: object, keys: readonly string[], values: readonly unknown[]): boolean {
+  let i = 0;
+  for (const key in value) {
+    if (key !== keys[i] || (value as Record<string, unknown>)[key] !== values[i]) return false;
+    i++;
   }
-  return true;
+  return i === keys.length;
 }
 
 function toResult(native: NativeBatchResults, i: number, operation: BatchOperation): BatchResult {

@@ -1,7 +1,7 @@
 // Timeouts and the connection-sync daemon: checks and wire records both ways.
 import { decodeAddress, encodeAddress } from './address';
 import { DAEMON_STATES, IFNAME_MAX_LENGTH } from './constants';
-import type { DaemonConfig, DaemonSpec, DaemonState, Timeouts } from './types';
+import type { DaemonConfig, DaemonState, Timeouts } from './types';
 import {
   describe, expectAddress, expectObject, expectOneOf, expectString, optionalInteger,
   rejectUnknownKeys,

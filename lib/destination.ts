@@ -1,14 +1,16 @@
 // Destinations (real servers): checking specs against their service, wire records both ways.
-import { decodeAddress, encodeAddress, familyName, familyNumber } from './address';
+import { decodeAddress, familyName, familyNumber, type AddressFamily } from './address';
 import { FORWARD_METHODS, FWD_MASK, TUNNEL_CHECKSUM_FLAGS, TUNNEL_TYPES } from './constants';
 import { ZERO_STATS, checkFamilyMatches, type CheckedKey } from './service';
 import type { Destination, ForwardMethod, Stats, TunnelChecksum, TunnelType } from './types';
 import {
-  expectAddress, expectInteger, expectObject, expectOneOf, expectPort, optionalInteger, rejectUnknownKeys,
+  addressFamilyInto, expectAddressInto, expectInteger, expectObject, expectOneOf, expectPort, isIntegerIn, isOneOf,
+  rejectUnknownKeys,
 } from './validate';
 
 export interface WireDestination {
-  address?: Buffer;
+  /** 16 bytes (union nf_inet_addr). */
+  address?: Uint8Array;
   port?: number;
   forward?: number;
   weight?: number;
@@ -26,29 +28,35 @@ export interface WireDestination {
 
 const INT_MAX = 0x7fffffff;
 const SETTABLE_FORWARDS: ForwardMethod[] = ['masq', 'route', 'tunnel', 'local'];
-const KEY_FIELDS = new Set(['address', 'port', 'family']);
+const TUNNEL_TYPE_NAMES = Object.keys(TUNNEL_TYPES) as TunnelType[];
+const TUNNEL_CHECKSUMS = Object.keys(TUNNEL_CHECKSUM_FLAGS) as TunnelChecksum[];
+const TUNNEL_FIELDS = new Set(['type', 'port', 'checksum']);
+const KEY_FIELDS = ['address', 'port', 'family'];
 const SPEC_FIELDS = new Set([
   ...KEY_FIELDS, 'forward', 'weight', 'upperThreshold', 'lowerThreshold', 'tunnel',
   // read-back fields a caller may pass back in unchanged
   'activeConnections', 'inactiveConnections', 'persistentConnections', 'stats',
 ]);
 
-/** Checks a destination key ({ address, port? }) against its service. */
+/**
+ * Checks a destination key ({ address, port? }) against its service.
+ * @throws {TypeError} for a non-object or a field of the wrong type.
+ * @throws {RangeError} for a bad address, family or port.
+ */
 export function checkDestinationKey(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
   const dest = expectObject(value, field);
-  const { address, family } = expectAddress(dest.address, `${field}.address`);
+  const address = Buffer.allocUnsafe(16);
+  const family = addressFamilyInto(dest.address, address, 0) ?? expectAddressInto(dest.address, `${field}.address`, address, 0);
   checkFamilyMatches(dest.family, family, field);
-  const port = dest.port === undefined ? service.port : expectPort(dest.port, `${field}.port`);
-  return { address: encodeAddress(address), port, af: familyNumber(family) };
+  const port = dest.port === undefined ? service.port : isIntegerIn(dest.port, 0, 65535) ? dest.port : expectPort(dest.port, `${field}.port`);
+  return { address, port, af: familyNumber(family) };
 }
 
 function checkTunnel(value: unknown, field: string): Pick<WireDestination, 'tunnelType' | 'tunnelPort' | 'tunnelFlags'> {
   const tunnel = expectObject(value, field);
-  rejectUnknownKeys(tunnel, new Set(['type', 'port', 'checksum']), field);
-  const type = expectOneOf(tunnel.type, `${field}.type`, Object.keys(TUNNEL_TYPES) as TunnelType[]);
-  const checksum = tunnel.checksum === undefined
-    ? 'none'
-    : expectOneOf(tunnel.checksum, `${field}.checksum`, Object.keys(TUNNEL_CHECKSUM_FLAGS) as TunnelChecksum[]);
+  rejectUnknownKeys(tunnel, TUNNEL_FIELDS, field);
+  const type = expectOneOf(tunnel.type, `${field}.type`, TUNNEL_TYPE_NAMES);
+  const checksum = tunnel.checksum === undefined ? 'none' : expectOneOf(tunnel.checksum, `${field}.checksum`, TUNNEL_CHECKSUMS);
   if (type === 'gue' && tunnel.port === undefined) throw new RangeError(`${field}.port is required for a GUE tunnel`);
   if (type !== 'gue' && tunnel.port !== undefined) throw new RangeError(`${field}.port applies only to a GUE tunnel, not '${type}'`);
   // As ipvsadm: IPIP has no checksum option, GRE a plain one, GUE both (the kernel stores any).
@@ -61,31 +69,45 @@ function checkTunnel(value: unknown, field: string): Pick<WireDestination, 'tunn
   };
 }
 
-/** Checks a full destination definition (add and edit) against its service. */
+/**
+ * Checks a full destination definition (add and edit) against its service.
+ * @throws {TypeError} for a wrong type or an unknown option.
+ * @throws {RangeError} for a value out of range, lowerThreshold above upperThreshold, mixed
+ *   address families without forward 'tunnel', tunnel options that do not fit the tunnel.
+ */
 export function checkDestinationSpec(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
-  const wire = checkDestinationKey(value, service, field);
-  const spec = expectObject(value, field);
+  const { address, port, af } = checkDestinationKey(value, service, field);
+  const spec = value as Record<string, unknown>;  // checkDestinationKey checked it is an object
   rejectUnknownKeys(spec, SPEC_FIELDS, field);
-  const forward = spec.forward === undefined ? 'route' : expectOneOf(spec.forward, `${field}.forward`, SETTABLE_FORWARDS);
-  const destFamily = familyName(wire.af);
+  const forward = spec.forward === undefined
+    ? 'route'
+    : isOneOf(spec.forward, SETTABLE_FORWARDS) ? spec.forward : expectOneOf(spec.forward, `${field}.forward`, SETTABLE_FORWARDS);
+  const destFamily = familyName(af);
   if (destFamily !== service.family && forward !== 'tunnel') {
     throw new RangeError(
       `${field}.address is ${destFamily === 'inet' ? 'IPv4' : 'IPv6'} but the service is ${service.family === 'inet' ? 'IPv4' : 'IPv6'}: ` +
         `mixing families needs forward 'tunnel'`,
     );
   }
-  const weight = spec.weight === undefined ? 1 : expectInteger(spec.weight, `${field}.weight`, 0, INT_MAX);
-  const upperThreshold = optionalInteger(spec.upperThreshold, `${field}.upperThreshold`, 0, INT_MAX) ?? 0;
-  const lowerThreshold = optionalInteger(spec.lowerThreshold, `${field}.lowerThreshold`, 0, INT_MAX) ?? 0;
+  const weight = spec.weight === undefined
+    ? 1
+    : isIntegerIn(spec.weight, 0, INT_MAX) ? spec.weight : expectInteger(spec.weight, `${field}.weight`, 0, INT_MAX);
+  const upper = spec.upperThreshold;
+  const upperThreshold = upper === undefined || isIntegerIn(upper, 0, INT_MAX) ? upper ?? 0 : expectInteger(upper, `${field}.upperThreshold`, 0, INT_MAX);
+  const lower = spec.lowerThreshold;
+  const lowerThreshold = lower === undefined || isIntegerIn(lower, 0, INT_MAX) ? lower ?? 0 : expectInteger(lower, `${field}.lowerThreshold`, 0, INT_MAX);
   if (lowerThreshold > upperThreshold) {
     throw new RangeError(`${field}.lowerThreshold (${lowerThreshold}) must not exceed upperThreshold (${upperThreshold})`);
   }
-  let tunnel = {};
+  let tunnel: ReturnType<typeof checkTunnel> | undefined;
   if (spec.tunnel !== undefined) {
     if (forward !== 'tunnel') throw new RangeError(`${field}.tunnel needs forward 'tunnel', not '${forward}'`);
     tunnel = checkTunnel(spec.tunnel, `${field}.tunnel`);
   }
-  return { ...wire, forward: FORWARD_METHODS[forward], weight, upperThreshold, lowerThreshold, ...tunnel };
+  return {
+    address, port, af, forward: FORWARD_METHODS[forward], weight, upperThreshold, lowerThreshold,
+    tunnelType: tunnel?.tunnelType, tunnelPort: tunnel?.tunnelPort, tunnelFlags: tunnel?.tunnelFlags,
+  };
 }
 
 const forwardNames = Object.fromEntries(Object.entries(FORWARD_METHODS).map(([k, v]) => [v, k])) as Record<number, Destination['forward']>;
@@ -97,29 +119,37 @@ function checksumName(flags: number): TunnelChecksum {
   return 'none';
 }
 
+/** Builds a Destination from the addon's record of it; `service` supplies a missing family. Never throws. */
 export function destinationFromWire(wire: WireDestination, service: CheckedKey): Destination {
   const family = wire.af === undefined ? service.family : familyName(wire.af);
-  const forward = forwardNames[(wire.forward ?? 0) & FWD_MASK] ?? 'masq';
+  const address = wire.address ? decodeAddress(wire.address, family) : family === 'inet' ? '0.0.0.0' : '::';
+  return makeDestination(address, family, wire.port ?? 0, wire.forward ?? 0, wire.weight ?? 0, wire.upperThreshold ?? 0,
+    wire.lowerThreshold ?? 0, wire.activeConnections ?? 0, wire.inactiveConnections ?? 0, wire.persistentConnections ?? 0,
+    wire.stats ?? ZERO_STATS, wire.tunnelType, wire.tunnelPort ?? 0, wire.tunnelFlags ?? 0);
+}
+
+/**
+ * @internal The one place a Destination is put together, from decoded fields (kernel numbers
+ * for forward and the tunnel; `tunnelType` undefined when the kernel sent none): shared by
+ * destinationFromWire and the whole-table reader (lib/table.ts), which calls it with fields
+ * read straight from its records; a wire object in between made listing twice as slow.
+ * Never throws.
+ */
+export function makeDestination(
+  address: string, family: AddressFamily, port: number, forwardNumber: number, weight: number, upperThreshold: number,
+  lowerThreshold: number, activeConnections: number, inactiveConnections: number, persistentConnections: number,
+  stats: Stats, tunnelType: number | undefined, tunnelPort: number, tunnelFlags: number,
+): Destination {
+  const forward = forwardNames[forwardNumber & FWD_MASK] ?? 'masq';
   const destination: Destination = {
-    address: decodeAddress(wire.address ?? Buffer.alloc(16), family),
-    family,
-    port: wire.port ?? 0,
-    forward,
-    weight: wire.weight ?? 0,
-    upperThreshold: wire.upperThreshold ?? 0,
-    lowerThreshold: wire.lowerThreshold ?? 0,
-    activeConnections: wire.activeConnections ?? 0,
-    inactiveConnections: wire.inactiveConnections ?? 0,
-    persistentConnections: wire.persistentConnections ?? 0,
-    stats: wire.stats ?? ZERO_STATS,
+    address, family, port, forward, weight, upperThreshold, lowerThreshold, activeConnections, inactiveConnections,
+    persistentConnections, stats,
   };
-  if (forward === 'tunnel' && wire.tunnelType !== undefined) {
-    const type = tunnelTypeNames[wire.tunnelType] ?? 'ipip';
-    destination.tunnel = {
-      type,
-      ...(type === 'gue' ? { port: wire.tunnelPort ?? 0 } : {}),
-      checksum: checksumName(wire.tunnelFlags ?? 0),
-    };
+  if (forward === 'tunnel' && tunnelType !== undefined) {
+    const type = tunnelTypeNames[tunnelType] ?? 'ipip';
+    destination.tunnel = type === 'gue'
+      ? { type, port: tunnelPort, checksum: checksumName(tunnelFlags) }
+      : { type, checksum: checksumName(tunnelFlags) };
   }
   return destination;
 }

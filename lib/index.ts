@@ -3,3 +3,11 @@ export { Ipvs } from './ipvs';
 export { IpvsError, IpvsUnavailableError } from './errors';
 export { Batch, BatchUnknownError, type BatchOperation, type BatchResult } from './batch';
 export type * from './types';
+export {
+  ConnectionParseError, ConnectionStream, ConnectionTable, countConnections, readConnectionTable, streamConnections,
+} from './connections';
+export type {
+  Connection, ConnectionColumns, ConnectionCount, ConnectionCounts, ConnectionGroupBy, ConnectionOrigin,
+  ConnectionProtocol, ConnectionReadOptions, ConnectionScanSummary, ConnectionServiceFilter, ConnectionStreamOptions,
+  CountConnectionsOptions,
+} from './connections';

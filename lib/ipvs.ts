@@ -1,13 +1,17 @@
 // The public handle: validates every input, then runs the request on the addon's thread pool,
 // in call order, over the handle's own netlink socket.
-import { familyName } from './address';
 import { Batch, type BatchTuning, type NativeBatchResults } from './batch';
+import {
+  countConnections, readConnectionTable, streamConnections, type ConnectionCounts, type ConnectionReadOptions,
+  type ConnectionStream, type ConnectionStreamOptions, type ConnectionTable, type CountConnectionsOptions,
+} from './connections';
 import { Command } from './constants';
 import { checkDaemonSpec, checkDaemonState, checkTimeouts, daemonFromWire, timeoutsFromWire, type WireDaemon, type WireTimeouts } from './config';
 import { checkDestinationKey, checkDestinationSpec, destinationFromWire, type WireDestination } from './destination';
 import { IpvsError, IpvsUnavailableError, fromNativeError } from './errors';
 import { nativeAddon } from './native';
 import { checkServiceKey, checkServiceSpec, serviceFromWire, type WireService } from './service';
+import { tableFromNative, type NativeTable } from './table';
 import type {
   DaemonConfig, DaemonSpec, DaemonState, Destination, DestinationKey, DestinationSpec, IpvsInfo, OpenOptions,
   Service, ServiceKey, ServiceSpec, Timeouts,
@@ -27,6 +31,8 @@ export interface NativeHandle {
   execute(request: WireRequest): Promise<unknown>;
   /** Packed requests (see lib/batch.ts RecordWriter) -> one errno per request. */
   executeBatch(records: Uint32Array, strings: string[], tuning?: BatchTuning): Promise<NativeBatchResults>;
+  /** Every service and its destinations, read in one thread-pool job, packed (see lib/table.ts). */
+  listTable(): Promise<NativeTable>;
   close(): void;
 }
 
@@ -278,19 +284,39 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'EPERM'.
    */
   async listTable(): Promise<Array<Service & { destinations: Destination[] }>> {
-    return this.enqueue('listTable', async (handle) => {
-      const services = (await handle.execute({ command: Command.GET_SERVICE })) as WireService[];
-      const table: Array<Service & { destinations: Destination[] }> = [];
-      for (const wire of services) {
-        const key: WireService = wire.fwmark
-          ? { af: wire.af, fwmark: wire.fwmark }
-          : { af: wire.af, protocol: wire.protocol, address: wire.address, port: wire.port };
-        const checked = { wire: key, family: familyName(wire.af), port: wire.port ?? 0, fwmark: Boolean(wire.fwmark) };
-        const dests = (await handle.execute({ command: Command.GET_DEST, service: key })) as WireDestination[];
-        table.push({ ...serviceFromWire(wire), destinations: dests.map((d) => destinationFromWire(d, checked)) });
-      }
-      return table;
-    });
+    return tableFromNative(await this.enqueue('listTable', (handle) => handle.listTable()));
+  }
+
+  // ---- the connection table -----------------------------------------------------------------
+
+  /**
+   * Streams this namespace's connection table (/proc/net/ip_vs_conn, or ip_vs_conn_sync with
+   * `sync: true`) in batches of plain objects, parsed natively off the event loop.
+   * @throws {TypeError|RangeError} for bad options, at once.
+   * @throws {IpvsError} 'ENOENT' when IPVS is not loaded, 'EPERM' when the namespace cannot
+   *   be entered; {@link ConnectionParseError} for a malformed line in strict mode.
+   */
+  connections(options?: ConnectionStreamOptions): ConnectionStream {
+    return streamConnections(this.netns, options);
+  }
+
+  /**
+   * The whole connection table as typed columns and string tables (`.length`, `.at(i)`,
+   * iteration), without an object per connection.
+   * @throws {IpvsError} 'ENOENT', 'EPERM'; {@link ConnectionParseError} in strict mode.
+   */
+  connectionTable(options?: ConnectionReadOptions): Promise<ConnectionTable> {
+    return readConnectionTable(this.netns, options);
+  }
+
+  /**
+   * Counts connections by client, destination, service or state, entirely in native code
+   * (e.g. clients with more than 100 ESTABLISHED connections: `{ by: 'client', state:
+   * 'ESTABLISHED', minCount: 101 }`).
+   * @throws {IpvsError} 'ENOENT', 'EPERM'; {@link ConnectionParseError} in strict mode.
+   */
+  countConnections(options: CountConnectionsOptions): Promise<ConnectionCounts> {
+    return countConnections(this.netns, options);
   }
 
   // ---- lifetime ----------------------------------------------------------------------------

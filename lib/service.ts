@@ -1,21 +1,22 @@
 // Services: checking keys and specs and turning them into the addon's wire records, and
 // turning the kernel's records back into Service objects.
-import { decodeAddress, encodeAddress, familyName, familyNumber, type AddressFamily } from './address';
+import { decodeAddress, familyName, familyNumber, type AddressFamily } from './address';
 import {
   PERSISTENCE_ENGINES, PROTOCOL_NUMBERS, SCHEDULERS, SCHEDULER_FLAG_BITS, SVC_F_ONEPACKET, SVC_F_PERSISTENT,
   SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
 } from './constants';
-import type { Protocol, Scheduler, SchedulerFlag, Service, ServiceKey, ServiceSpec, Stats } from './types';
+import type { Protocol, Scheduler, SchedulerFlag, Service, Stats } from './types';
 import {
-  describe, expectAddress, expectBoolean, expectInteger, expectObject, expectOneOf, expectPort,
-  rejectUnknownKeys, type Fields,
+  addressFamilyInto, describe, expectAddressInto, expectBoolean, expectInteger, expectObject, expectOneOf,
+  expectPort, isIntegerIn, isOneOf, rejectUnknownKeys, type Fields,
 } from './validate';
 
 /** What the addon sends and receives for a service (see native/ipvs_handle.cc). */
 export interface WireService {
   af?: number;
   protocol?: number;
-  address?: Buffer;
+  /** 16 bytes (union nf_inet_addr). */
+  address?: Uint8Array;
   port?: number;
   fwmark?: number;
   scheduler?: string;
@@ -30,6 +31,8 @@ export interface WireService {
 /** ipvsadm's bounds for a persistence timeout: one second to 31 days. */
 export const MAX_PERSISTENCE_SECONDS = 31 * 86400;
 const PROTOCOLS = Object.keys(PROTOCOL_NUMBERS) as Protocol[];
+const FAMILIES = ['inet', 'inet6'] as const;
+const SCHEDULER_FLAGS = Object.keys(SCHEDULER_FLAG_BITS) as SchedulerFlag[];
 const KEY_FIELDS = ['protocol', 'address', 'port', 'fwmark', 'family'];
 const OPTION_FIELDS = ['scheduler', 'persistent', 'netmask', 'onePacket', 'schedulerFlags', 'persistenceEngine'];
 // Read-back fields a caller may pass back in unchanged (e.g. a listed Service as a key).
@@ -46,14 +49,16 @@ export interface CheckedKey {
 
 /** An optional `family` beside an address must name the address's own family. */
 export function checkFamilyMatches(value: unknown, family: AddressFamily, field: string): void {
-  if (value === undefined) return;
-  const given = expectOneOf(value, `${field}.family`, ['inet', 'inet6'] as const);
-  if (given !== family) {
-    throw new RangeError(`${field}.family is '${given}' but ${field}.address is an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
-  }
+  if (value === undefined || value === family) return;
+  const given = expectOneOf(value, `${field}.family`, FAMILIES);
+  throw new RangeError(`${field}.family is '${given}' but ${field}.address is an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
 }
 
-/** Checks a service key. Extra fields (as on a listed Service) are ignored. */
+/**
+ * Checks a service key. Extra fields (as on a listed Service) are ignored.
+ * @throws {TypeError} for a non-object, a missing or mixed key, or a field of the wrong type.
+ * @throws {RangeError} for an unknown protocol or family, a bad address, port or fwmark.
+ */
 export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
   const key = expectObject(value, field);
   if (key.fwmark !== undefined) {
@@ -63,23 +68,22 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
       }
     }
     const fwmark = expectInteger(key.fwmark, `${field}.fwmark`, 1, 0xffffffff);
-    const family = key.family === undefined ? 'inet' : expectOneOf(key.family, `${field}.family`, ['inet', 'inet6'] as const);
+    const family = key.family === undefined ? 'inet' : expectOneOf(key.family, `${field}.family`, FAMILIES);
     return { wire: { af: familyNumber(family), fwmark }, family, port: 0, fwmark: true };
   }
-  if (key.protocol === undefined) {
+  const protocol = key.protocol;
+  if (protocol === undefined) {
     throw new TypeError(`${field} must have protocol, address and port, or fwmark; got ${describe(value)}`);
   }
-  const protocol = expectOneOf(key.protocol, `${field}.protocol`, PROTOCOLS);
-  const { address, family } = expectAddress(key.address, `${field}.address`);
+  const protocolNumber = PROTOCOL_NUMBERS[isOneOf(protocol, PROTOCOLS) ? protocol : expectOneOf(protocol, `${field}.protocol`, PROTOCOLS)];
+  const address = Buffer.allocUnsafe(16);
+  const family = addressFamilyInto(key.address, address, 0) ?? expectAddressInto(key.address, `${field}.address`, address, 0);
   checkFamilyMatches(key.family, family, field);
-  const port = expectPort(key.port, `${field}.port`);
-  return {
-    wire: { af: familyNumber(family), protocol: PROTOCOL_NUMBERS[protocol], address: encodeAddress(address), port },
-    family,
-    port,
-    fwmark: false,
-  };
+  const port = isIntegerIn(key.port, 0, 65535) ? key.port : expectPort(key.port, `${field}.port`);
+  return { wire: { af: familyNumber(family), protocol: protocolNumber, address, port }, family, port, fwmark: false };
 }
+
+const maskBytes = new Uint8Array(16);
 
 function checkNetmask(value: unknown, family: AddressFamily, field: string): number {
   if (family === 'inet6') {
@@ -91,9 +95,9 @@ function checkNetmask(value: unknown, family: AddressFamily, field: string): num
   if (typeof value !== 'string') {
     throw new TypeError(`${field} must be a dotted IPv4 mask such as '255.255.255.0' for an IPv4 service, got ${describe(value)}`);
   }
-  const { family: maskFamily } = expectAddress(value, field);
+  const maskFamily = expectAddressInto(value, field, maskBytes, 0);
   if (maskFamily !== 'inet') throw new RangeError(`${field} must be an IPv4 mask, got ${describe(value)}`);
-  const mask = encodeAddress(value).readUInt32BE(0);
+  const mask = ((maskBytes[0]! << 24) | (maskBytes[1]! << 16) | (maskBytes[2]! << 8) | maskBytes[3]!) >>> 0;
   const inverted = ~mask >>> 0;
   if (mask === 0 || (inverted & (inverted + 1)) !== 0) {
     throw new RangeError(`${field} must be a contiguous, non-zero IPv4 mask, got ${describe(value)}`);
@@ -101,13 +105,19 @@ function checkNetmask(value: unknown, family: AddressFamily, field: string): num
   return mask;
 }
 
-/** Checks a full service definition (add and edit) and builds the wire record. */
-export function checkServiceSpec(value: unknown, field = 'service'): WireService {
+/**
+ * Checks a full service definition (add and edit) and builds its wire record; also returns the
+ * checked key, so a batch can reuse it for the service's destinations.
+ * @throws {TypeError} and {RangeError} as checkServiceSpec.
+ */
+export function checkServiceDefinition(value: unknown, field = 'service'): { key: CheckedKey; wire: WireService } {
   const key = checkServiceKey(value, field);
-  const spec = expectObject(value, field) as Fields;
+  const spec = value as Fields;  // checkServiceKey checked it is an object
   rejectUnknownKeys(spec, SPEC_FIELDS, field);
 
-  const scheduler = spec.scheduler === undefined ? 'wlc' : expectOneOf(spec.scheduler, `${field}.scheduler`, SCHEDULERS);
+  const scheduler = spec.scheduler === undefined
+    ? 'wlc'
+    : isOneOf(spec.scheduler, SCHEDULERS) ? spec.scheduler : expectOneOf(spec.scheduler, `${field}.scheduler`, SCHEDULERS);
   let flags = 0;
   let timeout = 0;
   if (spec.persistent !== undefined) {
@@ -124,36 +134,51 @@ export function checkServiceSpec(value: unknown, field = 'service'): WireService
     }
     flags |= SVC_F_ONEPACKET;
   }
-  if (spec.schedulerFlags !== undefined) {
-    if (!Array.isArray(spec.schedulerFlags)) {
-      throw new TypeError(`${field}.schedulerFlags must be an array, got ${describe(spec.schedulerFlags)}`);
-    }
-    spec.schedulerFlags.forEach((name: unknown, i: number) => {
-      const flag = expectOneOf(name, `${field}.schedulerFlags[${i}]`, Object.keys(SCHEDULER_FLAG_BITS) as SchedulerFlag[]);
-      const prefix = flag.slice(0, 3);
-      if ((prefix === 'sh-' || prefix === 'mh-') && scheduler !== prefix.slice(0, 2)) {
-        throw new RangeError(`${field}.schedulerFlags[${i}] '${flag}' applies to the ${prefix.slice(0, 2)} scheduler, not '${scheduler}'`);
-      }
-      flags |= SCHEDULER_FLAG_BITS[flag];
-    });
-  }
+  if (spec.schedulerFlags !== undefined) flags |= checkSchedulerFlags(spec.schedulerFlags, scheduler, `${field}.schedulerFlags`);
   const netmask = spec.netmask === undefined
     ? (key.family === 'inet' ? 0xffffffff : 128)
     : checkNetmask(spec.netmask, key.family, `${field}.netmask`);
-  const wire: WireService = { ...key.wire, scheduler, flags, flagsMask: 0xffffffff, timeout, netmask };
-  if (spec.persistenceEngine !== undefined) {
-    wire.peName = expectOneOf(spec.persistenceEngine, `${field}.persistenceEngine`, PERSISTENCE_ENGINES);
-  }
-  return wire;
+  const peName = spec.persistenceEngine === undefined
+    ? undefined
+    : expectOneOf(spec.persistenceEngine, `${field}.persistenceEngine`, PERSISTENCE_ENGINES);
+  const { af, protocol, address, port, fwmark } = key.wire;
+  const wire: WireService = { af, protocol, address, port, fwmark, scheduler, flags, flagsMask: 0xffffffff, timeout, netmask, peName };
+  return { key, wire };
 }
 
+function checkSchedulerFlags(value: unknown, scheduler: Scheduler, field: string): number {
+  if (!Array.isArray(value)) throw new TypeError(`${field} must be an array, got ${describe(value)}`);
+  let flags = 0;
+  for (let i = 0; i < value.length; i++) {
+    const flag = expectOneOf(value[i], `${field}[${i}]`, SCHEDULER_FLAGS);
+    const prefix = flag.slice(0, 3);
+    if ((prefix === 'sh-' || prefix === 'mh-') && scheduler !== prefix.slice(0, 2)) {
+      throw new RangeError(`${field}[${i}] '${flag}' applies to the ${prefix.slice(0, 2)} scheduler, not '${scheduler}'`);
+    }
+    flags |= SCHEDULER_FLAG_BITS[flag];
+  }
+  return flags;
+}
+
+/**
+ * Checks a full service definition (add and edit) and builds the wire record.
+ * @throws {TypeError} for a wrong type or an unknown option (misspelt options are errors).
+ * @throws {RangeError} for a value out of range: scheduler, persistence, port 0 without
+ *   persistence, onePacket on TCP/SCTP, scheduler flags of another scheduler, netmask.
+ */
+export function checkServiceSpec(value: unknown, field = 'service'): WireService {
+  return checkServiceDefinition(value, field).wire;
+}
+
+const protocolNames = new Map<number, Protocol>(Object.entries(PROTOCOL_NUMBERS).map(([name, n]) => [n, name as Protocol]));
+
 function protocolName(number: number | undefined): Protocol {
-  const entry = Object.entries(PROTOCOL_NUMBERS).find(([, n]) => n === number);
-  return (entry?.[0] ?? `ip-proto-${number}`) as Protocol;
+  return protocolNames.get(number as number) ?? (`ip-proto-${number}` as Protocol);
 }
 
 function schedulerFlagNames(flags: number, scheduler: string): SchedulerFlag[] {
   const names: SchedulerFlag[] = [];
+  if ((flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3)) === 0) return names;
   const named = scheduler === 'sh' || scheduler === 'mh';
   if (flags & SVC_F_SCHED1) names.push(named ? (`${scheduler}-fallback` as SchedulerFlag) : 'flag-1');
   if (flags & SVC_F_SCHED2) names.push(named ? (`${scheduler}-port` as SchedulerFlag) : 'flag-2');
@@ -166,28 +191,32 @@ export const ZERO_STATS: Stats = Object.freeze({
   connectionRate: 0n, packetRateIn: 0n, packetRateOut: 0n, byteRateIn: 0n, byteRateOut: 0n,
 });
 
+/** Builds a Service from the addon's record of it. Never throws. */
 export function serviceFromWire(wire: WireService): Service {
   const family = familyName(wire.af);
   const flags = wire.flags ?? 0;
   const scheduler = (wire.scheduler ?? '') as Scheduler;  // as the kernel names it; a custom module may add others
-  const common = {
-    family,
-    scheduler,
-    ...(flags & SVC_F_PERSISTENT ? { persistent: wire.timeout ?? 0 } : {}),
-    netmask: family === 'inet'
-      ? decodeAddress(Buffer.from([(wire.netmask ?? 0) >>> 24, (wire.netmask ?? 0) >>> 16 & 0xff, (wire.netmask ?? 0) >>> 8 & 0xff, (wire.netmask ?? 0) & 0xff]), 'inet')
-      : (wire.netmask ?? 128),
-    onePacket: (flags & SVC_F_ONEPACKET) !== 0,
-    schedulerFlags: schedulerFlagNames(flags, scheduler),
-    ...(wire.peName ? { persistenceEngine: wire.peName } : {}),
-    stats: wire.stats ?? ZERO_STATS,
-  };
-  if (wire.fwmark) return { fwmark: wire.fwmark, ...common };
-  return {
-    protocol: protocolName(wire.protocol),
-    address: decodeAddress(wire.address ?? Buffer.alloc(16), family),
-    port: wire.port ?? 0,
-    ...common,
-  };
+  const mask = wire.netmask ?? 0;
+  const netmask = family === 'inet' ? `${mask >>> 24}.${(mask >>> 16) & 0xff}.${(mask >>> 8) & 0xff}.${mask & 0xff}` : (wire.netmask ?? 128);
+  const persistent = flags & SVC_F_PERSISTENT ? wire.timeout ?? 0 : undefined;
+  const onePacket = (flags & SVC_F_ONEPACKET) !== 0;
+  const schedulerFlags = schedulerFlagNames(flags, scheduler);
+  const stats = wire.stats ?? ZERO_STATS;
+  // Optional fields are added, not set to undefined, so a Service compares equal to a literal.
+  const service = wire.fwmark
+    ? { fwmark: wire.fwmark, family, scheduler } as Service
+    : {
+      protocol: protocolName(wire.protocol),
+      address: wire.address ? decodeAddress(wire.address, family) : family === 'inet' ? '0.0.0.0' : '::',
+      port: wire.port ?? 0,
+      family,
+      scheduler,
+    } as Service;
+  if (persistent !== undefined) service.persistent = persistent;
+  service.netmask = netmask;
+  service.onePacket = onePacket;
+  service.schedulerFlags = schedulerFlags;
+  if (wire.peName) service.persistenceEngine = wire.peName;
+  service.stats = stats;
+  return service;
 }
-

@@ -1,6 +1,8 @@
 // Input checks shared by every call: each throws a TypeError (wrong kind of value) or a
 // RangeError (right kind, wrong value) whose message starts with the field's path.
-import { familyOf, type AddressFamily } from './address';
+// Hot paths (a batch checks thousands of specs) test with the is* predicates first and call
+// the matching expect* only to throw, so a field's path is built only when it is reported.
+import { parseAddress, type AddressFamily } from './address';
 
 export type Fields = Record<string, unknown>;
 
@@ -29,6 +31,11 @@ export function rejectUnknownKeys(obj: Fields, allowed: ReadonlySet<string>, fie
   }
 }
 
+/** Whether expectInteger(value, _, min, max) would accept `value`. */
+export function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
 export function expectInteger(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number') throw new TypeError(`${field} must be an integer, got ${describe(value)}`);
   if (!Number.isInteger(value)) throw new RangeError(`${field} must be an integer, got ${value}`);
@@ -50,6 +57,11 @@ export function expectString(value: unknown, field: string): string {
   return value;
 }
 
+/** Whether expectOneOf(value, _, allowed) would accept `value`. */
+export function isOneOf<T extends string>(value: unknown, allowed: readonly T[]): value is T {
+  return typeof value === 'string' && (allowed as readonly string[]).includes(value);
+}
+
 export function expectOneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
   const text = expectString(value, field);
   if (!(allowed as readonly string[]).includes(text)) {
@@ -58,11 +70,30 @@ export function expectOneOf<T extends string>(value: unknown, field: string, all
   return text as T;
 }
 
+const addressScratch = new Uint8Array(16);
+
 export function expectAddress(value: unknown, field: string): { address: string; family: AddressFamily } {
+  return { address: value as string, family: expectAddressInto(value, field, addressScratch, 0) };
+}
+
+/**
+ * The family of an address `value` after writing its 16 bytes at `out[offset]`, or undefined
+ * when it is not one (then expectAddressInto throws the error to report).
+ */
+export function addressFamilyInto(value: unknown, out: Uint8Array, offset: number): AddressFamily | undefined {
+  return typeof value === 'string' ? parseAddress(value, out, offset) : undefined;
+}
+
+/**
+ * Checks an IPv4 or IPv6 address and writes its 16 bytes at `out[offset]`; returns its family.
+ * @throws {TypeError} when `value` is not a string.
+ * @throws {RangeError} when it is not an address (zones such as '%eth0' included).
+ */
+export function expectAddressInto(value: unknown, field: string, out: Uint8Array, offset: number): AddressFamily {
+  const family = addressFamilyInto(value, out, offset);
+  if (family) return family;
   const text = expectString(value, field);
-  const family = familyOf(text);
-  if (!family) throw new RangeError(`${field} must be an IPv4 or IPv6 address, got ${describe(value)}`);
-  return { address: text, family };
+  throw new RangeError(`${field} must be an IPv4 or IPv6 address, got ${describe(text)}`);
 }
 
 export function expectPort(value: unknown, field: string, min = 0): number {

@@ -6,8 +6,8 @@
 #
 #   scripts/bench.sh [--host-only] [--vm-only] [--kernels "6.17 6.1"] [name-filter]
 #
-# Sizes per kernel (connections): 6.17 -> "100000 1000000", 6.1 -> "100000"; override with
-# IPVS_BENCH_SIZES (applies to every kernel). IPVS_BENCH_ROUNDS sets the rounds (default 3).
+# Connection-table sizes per kernel: 6.17 -> "100000 1000000", 6.1 -> "100000"; override with
+# IPVS_BENCH_CONN_SIZES (every kernel). IPVS_BENCH_ROUNDS sets the rounds (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,7 @@ if [ "$run_host" = 1 ]; then
   done
 fi
 
+failed=0
 if [ "$run_vm" = 1 ]; then
   files=$(matching 'bench/*.bench.mjs' | tr '\n' ' ')
   if [ -z "$files" ]; then echo "no VM benchmark matches '$filter'"; exit 0; fi
@@ -48,12 +49,15 @@ if [ "$run_vm" = 1 ]; then
       6.1) default_sizes="100000" ;;
       *) default_sizes="100000 1000000" ;;
     esac
-    echo "=== VM benchmarks on Linux $kernel: $files (host load before: $(cut -d' ' -f1-3 /proc/loadavg))"
+    echo "=== VM benchmarks on Linux $kernel: $files(host load before: $(cut -d' ' -f1-3 /proc/loadavg))"
     # conn_tab_bits=20: a hash table sized for a million connections, as on a busy director.
-    IPVS_BENCH_SIZES="${IPVS_BENCH_SIZES:-$default_sizes}" IPVS_VM_TIMEOUT="${IPVS_VM_TIMEOUT:-5400}" \
+    # Every file runs even if one fails; the script fails at the end.
+    IPVS_VM_TIMEOUT="${IPVS_VM_TIMEOUT:-5400}" \
       scripts/vm/run.sh --kernel "$kernel" --conn-tab-bits 20 --memory 4096 -- \
-      env IPVS_BENCH_ROUNDS="${IPVS_BENCH_ROUNDS:-3}" \
-      sh -c 'for f in "$@"; do echo "--- $f"; node "$f" || exit 1; done' bench $files
+      env IPVS_BENCH_ROUNDS="${IPVS_BENCH_ROUNDS:-3}" IPVS_BENCH_CONN_SIZES="${IPVS_BENCH_CONN_SIZES:-$default_sizes}" \
+      sh -c 'status=0; for f in "$@"; do echo "--- $f"; node "$f" || { echo "--- $f FAILED"; status=1; }; done; exit $status' \
+      bench $files || failed=1
     echo "=== host load after: $(cut -d' ' -f1-3 /proc/loadavg) (other VMs on this host skew the numbers)"
   done
 fi
+exit $failed

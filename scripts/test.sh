@@ -5,6 +5,7 @@
 #   scripts/test.sh [--kernel-only] [--unit-only] [--kernels "6.1 6.17"] [vitest filters...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
 source scripts/vm/common.sh
 
 run_unit=1 run_kernel=1 kernels="${IPVS_VM_KERNELS[*]}" filters=()
@@ -48,6 +49,18 @@ if [ "$run_unit" = 1 ]; then
     --outputFile.json="$results/unit.json" "${filters[@]}"
   status=$?; set -e
   record unit "$results/unit.json" "$status" $(( $(date +%s) - start ))
+fi
+
+if [ "$run_unit" = 1 ]; then
+  echo "=== fuzz targets (host, bounded)"
+  start=$(date +%s); set +e
+  bash scripts/fuzz.sh "${IPVS_FUZZ_SECONDS:-30}"
+  status=$?; set -e
+  # Two targets; a clean run counts each as one passed test.
+  if [ "$status" = 0 ]; then fuzz_passed=2 fuzz_failed=0; else fuzz_passed=0 fuzz_failed=1; failed=1; fi
+  summary+=("$(printf '%-16s %4s passed %4s failed %4s skipped  exit %-3s %5ss' fuzz "$fuzz_passed" "$fuzz_failed" 0 "$status" $(( $(date +%s) - start )))")
+  total_passed=$(( ${total_passed:-0} + fuzz_passed ))
+  total_failed=$(( ${total_failed:-0} + fuzz_failed ))
 fi
 
 if [ "$run_kernel" = 1 ]; then

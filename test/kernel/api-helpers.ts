@@ -2,9 +2,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
-import { IpvsError } from '../../lib/index';
+import { Ipvs, IpvsError } from '../../lib/index';
+import { createNetns, type TestNetns } from './helpers';
 import { SCHEDULERS } from '../../lib/constants';
 
 /** The ip_vs_twos scheduler came with Linux 6.2 (it is in 6.6); the 6.1 VM kernel lacks it. */
@@ -61,4 +62,26 @@ export function withoutStats<T extends { stats?: unknown }>(value: T): Omit<T, '
 /** ipvsadm -S -n as a sorted list of lines. */
 export function saveLines(output: string): string[] {
   return output.split('\n').map((l) => l.trimEnd()).filter(Boolean).sort();
+}
+
+/**
+ * Gives the enclosing describe block a fresh namespace and a handle bound to it: made before
+ * its tests, closed and removed after them; with `flushAfterEach`, `ipvsadm -C` after each test.
+ */
+export function withFreshNetns(
+  prefix: string,
+  receive: (opened: { ns: TestNetns; ipvs: Ipvs }) => void,
+  options: { flushAfterEach?: boolean } = {},
+): void {
+  let opened: { ns: TestNetns; ipvs: Ipvs } | undefined;
+  beforeAll(async () => {
+    const ns = createNetns(prefix);
+    opened = { ns, ipvs: await Ipvs.open({ netns: ns.path }) };
+    receive(opened);
+  });
+  if (options.flushAfterEach) afterEach(() => opened?.ns.run('ipvsadm', ['-C']));
+  afterAll(async () => {
+    await opened?.ipvs.close();
+    opened?.ns.remove();
+  });
 }

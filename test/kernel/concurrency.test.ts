@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Ipvs, IpvsError, type ServiceKey } from '../../lib/index';
-import { DIST_INDEX, saveLines } from './api-helpers';
+import { DIST_INDEX, saveLines, withFreshNetns } from './api-helpers';
 import { createNetns, run, type TestNetns } from './helpers';
 
 type Expectation = { ok: (value: unknown) => void } | { code: string; operation: string };
@@ -13,14 +13,7 @@ type Expectation = { ok: (value: unknown) => void } | { code: string; operation:
 describe('1000 concurrent calls on one handle', () => {
   let ns: TestNetns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createNetns('conc');
-    ipvs = await Ipvs.open({ netns: ns.path });
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.remove();
-  });
+  withFreshNetns('conc', (opened) => ({ ns, ipvs } = opened));
 
   const key = (i: number): ServiceKey => ({ protocol: 'tcp', address: '10.0.0.1', port: 1000 + i });
 

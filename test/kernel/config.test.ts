@@ -6,6 +6,7 @@ import { Ipvs, IpvsError, type DaemonConfig, type Service, type ServiceKey } fro
 import { MAX_TIMEOUT_SECONDS } from '../../lib/config';
 import { Command } from '../../lib/constants';
 import { connectNetns, createNetns, ipvsadmSave, run, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from './helpers';
+import { withFreshNetns } from './api-helpers';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(() => undefined, (error: unknown) => error);
@@ -37,14 +38,7 @@ function byState(list: DaemonConfig[]): DaemonConfig[] {
 describe('timeouts', () => {
   let ns: TestNetns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createNetns('cfg-t');
-    ipvs = await Ipvs.open({ netns: ns.path });
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.remove();
-  });
+  withFreshNetns('cfg-t', (opened) => ({ ns, ipvs } = opened));
 
   it('reads the kernel defaults, as ipvsadm -L --timeout does', async () => {
     const timeouts = await ipvs.getTimeouts();

@@ -1,22 +1,16 @@
 import { readFileSync } from 'node:fs';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Ipvs } from '../../lib/index';
-import { createNetns, type TestNetns } from './helpers';
+import type { TestNetns } from './helpers';
+import { withFreshNetns } from './api-helpers';
 
 // The whole chain — TypeScript, addon, libnl, kernel — against the VM's real IPVS.
 describe('info()', () => {
   let ns: TestNetns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createNetns('info');
-    ipvs = await Ipvs.open({ netns: ns.path });
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.remove();
-  });
+  withFreshNetns('info', (opened) => ({ ns, ipvs } = opened));
 
   it('reports the kernel IPVS version and table size, as /proc/net/ip_vs does', async () => {
     const info = await ipvs.info();

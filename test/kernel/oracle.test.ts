@@ -1,10 +1,10 @@
 // ipvsadm as an independent oracle, both ways: what our API writes, `ipvsadm -S -n` prints;
 // what ipvsadm writes, our API reads back exactly.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Ipvs, type Destination, type Service } from '../../lib/index';
-import { KERNEL_SCHEDULERS, saveLines, withoutStats } from './api-helpers';
-import { createNetns, type TestNetns } from './helpers';
+import { KERNEL_SCHEDULERS, saveLines, withFreshNetns, withoutStats } from './api-helpers';
+import type { TestNetns } from './helpers';
 
 const COUNTS = { activeConnections: 0, inactiveConnections: 0, persistentConnections: 0 };
 
@@ -24,17 +24,7 @@ function thresholds(ns: TestNetns): Record<string, [number, number]> {
 describe('ipvsadm as the oracle', () => {
   let ns: TestNetns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createNetns('orcl');
-    ipvs = await Ipvs.open({ netns: ns.path });
-  });
-  afterEach(() => {
-    ns.run('ipvsadm', ['-C']);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.remove();
-  });
+  withFreshNetns('orcl', (opened) => ({ ns, ipvs } = opened), { flushAfterEach: true });
 
   const save = (): string[] => saveLines(ns.run('ipvsadm', ['-S', '-n']));
 

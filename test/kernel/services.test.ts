@@ -1,9 +1,9 @@
 // Virtual services through the public API against the VM kernel: every field round-trips.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { Ipvs, type Service, type ServiceSpec } from '../../lib/index';
-import { KERNEL_SCHEDULERS, expectIpvsError, expectStats, withoutStats } from './api-helpers';
-import { createNetns, waitFor, type TestNetns } from './helpers';
+import { expectIpvsError, expectStats, KERNEL_SCHEDULERS, withFreshNetns, withoutStats } from './api-helpers';
+import { waitFor, type TestNetns } from './helpers';
 
 const V4_DEFAULTS = { family: 'inet', scheduler: 'wlc', netmask: '255.255.255.255', onePacket: false, schedulerFlags: [] };
 const V6_DEFAULTS = { ...V4_DEFAULTS, family: 'inet6', netmask: 128 };
@@ -16,17 +16,7 @@ function byKey(a: Service, b: Service): number {
 describe('services', () => {
   let ns: TestNetns;
   let ipvs: Ipvs;
-  beforeAll(async () => {
-    ns = createNetns('svc');
-    ipvs = await Ipvs.open({ netns: ns.path });
-  });
-  afterEach(() => {
-    ns.run('ipvsadm', ['-C']);
-  });
-  afterAll(async () => {
-    await ipvs?.close();
-    ns?.remove();
-  });
+  withFreshNetns('svc', (opened) => ({ ns, ipvs } = opened), { flushAfterEach: true });
 
   /** Adds `spec`, then reads it back with getService and checks it against `expected`. */
   async function roundTrip(spec: ServiceSpec, expected: object): Promise<Service> {

@@ -36,7 +36,7 @@ const { Batch, BatchUnknownError, batchStats, tuneBatch } = await import('../../
 const BATCH_METHODS = new Set(['addService', 'editService', 'deleteService', 'addDestination', 'editDestination', 'deleteDestination']);
 const S = { protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
 
-let ipvs: InstanceType<typeof Ipvs>;
+let ipvs: Awaited<ReturnType<typeof Ipvs.open>>;
 beforeAll(async () => {
   ipvs = await Ipvs.open();
 });
