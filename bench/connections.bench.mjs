@@ -6,7 +6,7 @@
 // countConnections (same question), connectionTable and the object iterator. Methods are
 // interleaved round by round; the table shows medians and ratios. All answers must agree.
 //
-// Environment: IPVS_BENCH_SIZES ("100000 1000000"), IPVS_BENCH_ROUNDS (3).
+// Environment: IPVS_BENCH_CONN_SIZES ("100000 1000000"), IPVS_BENCH_ROUNDS (3).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +19,7 @@ if (process.env.IPVS_VM !== '1' || process.getuid?.() !== 0) {
 }
 
 const kernel = process.env.IPVS_VM_KERNEL ?? 'unknown';
-const sizes = (process.env.IPVS_BENCH_SIZES ?? '100000').trim().split(/\s+/).map(Number).sort((a, b) => a - b);
+const sizes = (process.env.IPVS_BENCH_CONN_SIZES ?? '100000').trim().split(/\s+/).map(Number).sort((a, b) => a - b);
 const rounds = Number(process.env.IPVS_BENCH_ROUNDS ?? 3);
 const THRESHOLD = 100;
 // The same client count for every size makes each smaller table a prefix of the larger one,

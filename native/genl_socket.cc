@@ -7,6 +7,7 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,8 +40,16 @@
 namespace ipvs {
 namespace {
 
-// Dump replies are at most 32 KiB per datagram (the kernel's cap); this leaves headroom.
-constexpr size_t kReceiveBufferSize = 64 * 1024;
+// What we ask recv() for. The kernel sizes each dump datagram by the largest length the
+// socket has ever asked for (up to 32 KiB), and kernels built with init_on_alloc (Debian's)
+// clear every allocation: asking for 64 KiB made each destination dump (two datagrams, ~2 KiB
+// of data) allocate and clear 64 KiB. A page, at most 8 KiB, still holds every datagram: the
+// kernel makes none larger than max(NLMSG_GOODSIZE, this length), and NLMSG_GOODSIZE is under
+// a page and under 8 KiB. A larger one would fail loudly (EMSGSIZE), not be cut short.
+size_t ReceiveLength() {
+  const long page = sysconf(_SC_PAGESIZE);
+  return page > 0 && page < 8192 ? static_cast<size_t>(page) : 8192;
+}
 // Socket buffers we ask for; SO_RCVBUFFORCE goes past rmem_max when we have CAP_NET_ADMIN.
 constexpr int kSocketBufferSize = 4 * 1024 * 1024;
 
@@ -87,6 +96,11 @@ std::shared_ptr<GenlSocket> GenlSocket::Open(const std::string& netns_path) {
     ScopedNetns in_namespace(netns_path);
     socket->sock_ = nl_socket_alloc();
     if (!socket->sock_) throw SystemError(ENOMEM, "allocate a netlink socket");
+    // libnl's own reads (resolving the family) ask for 16 KiB by default, which would set the
+    // kernel's dump size for this socket for good (see ReceiveLength); peeking first still
+    // lets it read a larger answer.
+    nl_socket_set_msg_buf_size(socket->sock_, ReceiveLength());
+    nl_socket_enable_msg_peek(socket->sock_);
     int rc = genl_connect(socket->sock_);
     if (rc < 0) throw SystemError(errno ? errno : EPROTO, "connect a generic netlink socket");
   }
@@ -110,7 +124,7 @@ std::shared_ptr<GenlSocket> GenlSocket::Open(const std::string& netns_path) {
     throw SystemError(EPROTO, std::string("resolve the IPVS generic netlink family: ") + nl_geterror(family));
   }
   socket->family_ = family;
-  socket->buffer_.resize(kReceiveBufferSize);
+  socket->buffer_.resize(ReceiveLength());
   return socket;
 }
 
@@ -228,9 +242,10 @@ namespace {
 // (~4x headroom over the real cost); 104 per chunk at the default rmem_max of 212992.
 constexpr size_t kAckCost = 2048;
 // recvmmsg() slots for acks. Acks are well under 1 KiB; a longer datagram is still read (its
-// header and errno come first), only the ext-ack text would be cut.
+// header and errno come first), only the ext-ack text would be cut. No larger than
+// ReceiveLength(): the socket's longest receive sizes the kernel's dump datagrams.
 constexpr size_t kAckSlots = 64;
-constexpr size_t kAckSlotSize = 8 * 1024;
+constexpr size_t kAckSlotSize = 4 * 1024;
 // netlink_sendmsg() refuses a datagram longer than sk_sndbuf - 32 with EMSGSIZE.
 constexpr size_t kSendOverhead = 32;
 

@@ -21,6 +21,7 @@ class IpvsHandle : public Napi::ObjectWrap<IpvsHandle> {
  private:
   Napi::Value Execute(const Napi::CallbackInfo& info);       // (request) -> Promise<reply>
   Napi::Value ExecuteBatch(const Napi::CallbackInfo& info);  // (records, strings, tuning?) -> Promise<results>
+  Napi::Value ListTable(const Napi::CallbackInfo& info);     // () -> Promise<packed table>
   Napi::Value Close(const Napi::CallbackInfo& info);
   std::shared_ptr<GenlSocket> SocketOrThrow(Napi::Env env);
 

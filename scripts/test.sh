@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests on the host, then the kernel suite inside the VM on each
-# kernel. Fails if any suite fails or if a VM cannot boot; kernel tests are never skipped.
+# The whole test suite: unit tests and the fuzz targets (bounded) on the host, then the kernel
+# suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
+# cannot boot; kernel tests are never skipped.
 #
 #   scripts/test.sh [--kernel-only] [--unit-only] [--kernels "6.1 6.17"] [vitest filters...]
 set -euo pipefail
@@ -40,6 +41,10 @@ record() {  # suite-name json-file status seconds
   total_failed=$(( ${total_failed:-0} + failed_tests ))
   total_skipped=$(( ${total_skipped:-0} + skipped ))
   if [ "$3" != 0 ] || [ "$failed_tests" != 0 ] || [ "$passed" = 0 ]; then failed=1; fi
+  if [[ "$1" == kernel* ]] && [ "$skipped" != 0 ]; then
+    echo "error: $1 skipped $skipped test(s); kernel tests must run" >&2
+    failed=1
+  fi
 }
 
 if [ "$run_unit" = 1 ]; then
