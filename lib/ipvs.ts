@@ -1,5 +1,7 @@
 // The public handle: validates every input, then runs the request on the addon's thread pool,
 // in call order, over the handle's own netlink socket.
+import { constants as osConstants } from 'node:os';
+
 import { Batch, type BatchTuning, type NativeBatchResults } from './batch';
 import {
   countConnections, readConnectionTable, streamConnections, type ConnectionCounts, type ConnectionReadOptions,
@@ -40,10 +42,7 @@ interface NativeModule {
   IpvsHandle: { open(netnsPath: string): Promise<NativeHandle> };
 }
 
-const ENOENT = 2;
-const ESRCH = 3;
-const EBADF = 9;
-const EINVAL = 22;
+const { ENOENT, ESRCH, EBADF, EINVAL } = osConstants.errno;
 
 function openError(error: unknown, netns: string | undefined): Error {
   const native = error as { errno?: number; path?: string };

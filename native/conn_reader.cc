@@ -471,9 +471,9 @@ struct StreamState {
   bool done = false;  // guarded by mutex
 };
 
-class BatchWorker : public PromiseWorker {
+class StreamBatchWorker : public PromiseWorker {
  public:
-  BatchWorker(Napi::Env env, std::shared_ptr<StreamState> state, size_t batch_size)
+  StreamBatchWorker(Napi::Env env, std::shared_ptr<StreamState> state, size_t batch_size)
       : PromiseWorker(env, "ipvs-netlink:connections"), state_(std::move(state)), batch_size_(batch_size) {}
 
  protected:
@@ -546,7 +546,7 @@ class ConnectionStream : public Napi::ObjectWrap<ConnectionStream> {
     if (!(batch_size >= 1 && batch_size <= 1e7)) throw Napi::RangeError::New(env, "batchSize out of range");
     if (state_->busy) throw Napi::Error::New(env, "a read of this connection stream is already in progress");
     state_->busy = true;
-    auto* worker = new BatchWorker(env, state_, static_cast<size_t>(batch_size));
+    auto* worker = new StreamBatchWorker(env, state_, static_cast<size_t>(batch_size));
     return worker->Queue();
   }
 
