@@ -27,8 +27,6 @@ done
 root=/mnt/host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro host "$root" \
   || { echo "IPVS_VM_ERROR=cannot mount the host root over 9p"; finish 91; }
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 project "$root$project" \
-  || { echo "IPVS_VM_ERROR=cannot mount the project over 9p"; finish 92; }
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount -t devtmpfs devtmpfs "$root/dev"
@@ -37,6 +35,10 @@ mount -t devpts devpts "$root/dev/pts"
 mount -t tmpfs tmpfs "$root/dev/shm"
 mount -t tmpfs tmpfs "$root/run"
 mount -t tmpfs tmpfs "$root/tmp"
+# After the tmpfs mounts, so a project under /tmp or /run is not hidden by them.
+mkdir -p "$root$project" 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 project "$root$project" \
+  || { echo "IPVS_VM_ERROR=cannot mount the project over 9p"; finish 92; }
 ip link set lo up
 
 touch "$root$job/started"
