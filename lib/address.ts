@@ -178,7 +178,3 @@ export function canonicalAddress(address: string): string {
   const family = parseAddress(address, scratch);
   return family ? decodeAddress(scratch, family) : address;
 }
-
-export function afNumberOf(address: string): number {
-  return parseAddress(address, scratch) === 'inet' ? AF_INET : AF_INET6;
-}

@@ -25,7 +25,6 @@ export const AF_INET6 = 10;
 export const PROTOCOL_NUMBERS = { tcp: 6, udp: 17, sctp: 132 } as const;
 
 export const SVC_F_PERSISTENT = 0x1;
-export const SVC_F_HASHED = 0x2;
 export const SVC_F_ONEPACKET = 0x4;
 export const SVC_F_SCHED1 = 0x8;
 export const SVC_F_SCHED2 = 0x10;

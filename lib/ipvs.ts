@@ -105,14 +105,17 @@ export class Ipvs implements AsyncDisposable {
   /** @internal Queues work that needs the native handle, in call order. */
   enqueue<T>(operation: string, work: (handle: NativeHandle) => Promise<T>): Promise<T> {
     const handle = this.#handle;
-    if (!handle || this.#closed) {
-      return Promise.reject(new IpvsError({ errno: EBADF, operation }, 'The handle is closed'));
-    }
+    if (!handle || this.#closed) return Promise.reject(closedError(operation));
     const result = this.#tail.then(() => work(handle)).catch((error: unknown) => {
       throw fromNativeError(error, operation);
     });
     this.#tail = result.then(noop, noop);
     return result;
+  }
+
+  /** The connection-table readers use no socket, but a closed handle is closed for them too. */
+  #throwIfClosed(operation: string): void {
+    if (!this.#handle || this.#closed) throw closedError(operation);
   }
 
   // ---- services ----------------------------------------------------------------------------
@@ -293,18 +296,21 @@ export class Ipvs implements AsyncDisposable {
    * `sync: true`) in batches of plain objects, parsed natively off the event loop.
    * @throws {TypeError|RangeError} for bad options, at once.
    * @throws {IpvsError} 'ENOENT' when IPVS is not loaded, 'EPERM' when the namespace cannot
-   *   be entered; {@link ConnectionParseError} for a malformed line in strict mode.
+   *   be entered, 'EBADF' (at once) when the handle is closed; {@link ConnectionParseError}
+   *   for a malformed line in strict mode.
    */
   connections(options?: ConnectionStreamOptions): ConnectionStream {
+    this.#throwIfClosed('connections');
     return streamConnections(this.netns, options);
   }
 
   /**
    * The whole connection table as typed columns and string tables (`.length`, `.at(i)`,
    * iteration), without an object per connection.
-   * @throws {IpvsError} 'ENOENT', 'EPERM'; {@link ConnectionParseError} in strict mode.
+   * @throws {IpvsError} 'ENOENT', 'EPERM', 'EBADF'; {@link ConnectionParseError} in strict mode.
    */
-  connectionTable(options?: ConnectionReadOptions): Promise<ConnectionTable> {
+  async connectionTable(options?: ConnectionReadOptions): Promise<ConnectionTable> {
+    this.#throwIfClosed('connectionTable');
     return readConnectionTable(this.netns, options);
   }
 
@@ -312,9 +318,10 @@ export class Ipvs implements AsyncDisposable {
    * Counts connections by client, destination, service or state, entirely in native code
    * (e.g. clients with more than 100 ESTABLISHED connections: `{ by: 'client', state:
    * 'ESTABLISHED', minCount: 101 }`).
-   * @throws {IpvsError} 'ENOENT', 'EPERM'; {@link ConnectionParseError} in strict mode.
+   * @throws {IpvsError} 'ENOENT', 'EPERM', 'EBADF'; {@link ConnectionParseError} in strict mode.
    */
-  countConnections(options: CountConnectionsOptions): Promise<ConnectionCounts> {
+  async countConnections(options: CountConnectionsOptions): Promise<ConnectionCounts> {
+    this.#throwIfClosed('countConnections');
     return countConnections(this.netns, options);
   }
 
@@ -337,3 +344,7 @@ export class Ipvs implements AsyncDisposable {
 }
 
 function noop(): void {}
+
+function closedError(operation: string): IpvsError {
+  return new IpvsError({ errno: EBADF, operation }, 'The handle is closed');
+}

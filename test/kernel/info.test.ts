@@ -36,5 +36,9 @@ describe('info()', () => {
     const handle = await Ipvs.open({ netns: ns.path });
     await handle.close();
     await expect(handle.info()).rejects.toMatchObject({ code: 'EBADF', operation: 'info' });
+    // The connection-table readers use no socket, but a closed handle refuses them too.
+    await expect(handle.connectionTable()).rejects.toMatchObject({ code: 'EBADF', operation: 'connectionTable' });
+    await expect(handle.countConnections({ by: 'client' })).rejects.toMatchObject({ code: 'EBADF', operation: 'countConnections' });
+    expect(() => handle.connections()).toThrow(expect.objectContaining({ code: 'EBADF', operation: 'connections' }));
   });
 });

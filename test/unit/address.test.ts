@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { afNumberOf, canonicalAddress, decodeAddress, encodeAddress, familyOf } from '../../lib/address';
+import { canonicalAddress, decodeAddress, encodeAddress, familyOf } from '../../lib/address';
 
 const hex = (address: string): string => encodeAddress(address).toString('hex');
 
@@ -26,11 +26,6 @@ describe('familyOf', () => {
     'fe80::1%eth0', 'fe80::1%25',
   ])('%j is not an address', (address) => {
     expect(familyOf(address)).toBeUndefined();
-  });
-
-  it('gives the AF number', () => {
-    expect(afNumberOf('10.0.0.1')).toBe(2);
-    expect(afNumberOf('::1')).toBe(10);
   });
 });
 
