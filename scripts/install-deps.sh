@@ -8,6 +8,7 @@ packages=(
   qemu-system-x86 busybox-static cpio kmod xz-utils                # the VM test bed
   ipvsadm socat iproute2 util-linux                                 # oracles and traffic in the VM
   clang libclang-rt-14-dev                                          # libFuzzer for the parser fuzz target
+  keepalived ldirectord ipset iptables nftables                     # director oracles, autoban
 )
 
 missing=()
