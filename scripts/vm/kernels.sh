@@ -22,7 +22,10 @@ required_modules=(
   ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh
   ip_vs_pe_sip ip_vs_ftp
 )
-optional_modules=(virtio_pci crc32c_generic crc32c-cryptoapi libcrc32c ip_vs_twos)
+optional_modules=(virtio_pci crc32c_generic crc32c-cryptoapi libcrc32c ip_vs_twos
+  # firewalling for autoban (ipset + iptables-nft), tunnels for the TUN data-plane tests, netem for faults
+  ip_set ip_set_hash_ip ip_set_hash_net xt_set nf_tables nft_compat xt_tcpudp xt_conntrack
+  fou ip_gre ip6_tunnel sch_netem)
 
 apt_private() {  # apt-get/apt-cache with a private source list and state; the host's apt is untouched
   local tool="$1" dir="$2"; shift 2
