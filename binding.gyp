@@ -5,11 +5,14 @@
       "sources": [
         "native/binding.cc",
         "native/netns.cc",
+        "native/fault_injection.cc",
+        "native/netlink_ack.cc",
         "native/promise_worker.cc",
         "native/genl_socket.cc",
         "native/ipvs_codec.cc",
         "native/ipvs_handle.cc",
         "native/conn_parser.cc",
+        "native/conn_reader_io.cc",
         "native/conn_reader.cc"
       ],
       "include_dirs": [

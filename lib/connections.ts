@@ -1,12 +1,15 @@
 // The IPVS connection table (/proc/net/ip_vs_conn and ip_vs_conn_sync), read and parsed in
 // native code on the thread pool: as batches of objects, as a columnar table, or as counts
 // aggregated natively without creating an object per connection.
-import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 
 import { decodeAddress } from './address';
 import { fromNativeError, IpvsError } from './errors';
 import { nativeAddon } from './native';
+import {
+  describe, expectAddress, expectBoolean, expectInteger, expectObject, expectOneOf, expectPort,
+  expectString, type Fields, rejectUnknownKeys,
+} from './validate';
 
 /** Protocol as the kernel names it, in lower case; unknown protocols read `ip_<number>`. */
 export type ConnectionProtocol = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6' | 'ipip' | 'gre' | 'ip' | (string & {});
@@ -196,107 +199,63 @@ function addon(): ConnectionAddon {
 
 // ----- Validation ---------------------------------------------------------------------
 
-const READ_OPTION_KEYS = ['sync', 'path', 'strict', 'state', 'service'];
-const SERVICE_KEYS = ['protocol', 'address', 'port'];
+const READ_OPTION_KEYS = ['sync', 'path', 'strict', 'state', 'service'] as const;
+const SERVICE_KEYS = new Set(['protocol', 'address', 'port']);
 const GROUP_BY: readonly ConnectionGroupBy[] = ['client', 'destination', 'service', 'state'];
 // Small enough that turning a batch into objects keeps the event loop responsive.
 const DEFAULT_BATCH_SIZE = 2000;
 const MAX_BATCH_SIZE = 1_000_000;
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
-}
-
-function checkKeys(object: object, allowed: readonly string[], where: string): void {
-  for (const key of Object.keys(object)) {
-    if (!allowed.includes(key)) throw new TypeError(`${where}: unknown option '${key}' (allowed: ${allowed.join(', ')})`);
-  }
-}
-
-function checkObject(value: unknown, name: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} must be an object, got ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function checkBoolean(value: unknown, name: string): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(value)}`);
-  return value;
-}
-
-function checkInteger(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
-  }
-  return value;
-}
-
 const STATE_NAME = /^[A-Za-z0-9_!?]{1,32}$/;
 const PROTOCOL_NAME = /^[A-Za-z][A-Za-z0-9_]{0,15}$/;
 
-function checkNetnsPath(netnsPath: unknown): string {
-  if (netnsPath === undefined) return '';
-  if (typeof netnsPath !== 'string' || netnsPath.length === 0 || netnsPath.includes('\0')) {
-    throw new TypeError(`netnsPath must be a non-empty string or undefined, got ${describe(netnsPath)}`);
-  }
-  return netnsPath;
+/** A file-system path: a non-empty string without NUL. */
+function expectPath(value: unknown, field: string): string {
+  const text = expectString(value, field);
+  if (text.length === 0 || text.includes('\0')) throw new TypeError(`${field} must be a non-empty path`);
+  return text;
 }
 
-function validateReadOptions(netnsPath: unknown, options: Record<string, unknown>, where: string): NativeRequest {
+function validateReadOptions(netns: string | undefined, options: Fields): NativeRequest {
   const request: NativeRequest = {
-    netns: checkNetnsPath(netnsPath),
-    path: '',
-    sync: checkBoolean(options.sync, 'sync'),
-    strict: checkBoolean(options.strict, 'strict'),
+    netns: netns ?? '',
+    path: options.path === undefined ? '' : expectPath(options.path, 'options.path'),
+    sync: options.sync === undefined ? false : expectBoolean(options.sync, 'options.sync'),
+    strict: options.strict === undefined ? false : expectBoolean(options.strict, 'options.strict'),
   };
-  if (options.path !== undefined) {
-    if (typeof options.path !== 'string' || options.path.length === 0 || options.path.includes('\0')) {
-      throw new TypeError(`path must be a non-empty file path, got ${describe(options.path)}`);
-    }
-    request.path = options.path;
-  }
   if (options.state !== undefined) {
     const states = typeof options.state === 'string' ? [options.state] : options.state;
     if (!Array.isArray(states) || states.length === 0) {
-      throw new TypeError(`state must be a state name or a non-empty array of them, got ${describe(options.state)}`);
+      throw new TypeError(`options.state must be a state name or a non-empty array of them, got ${describe(options.state)}`);
     }
-    request.states = states.map((state: unknown, i) => {
-      if (typeof state !== 'string') throw new TypeError(`state[${i}] must be a string, got ${describe(state)}`);
-      if (!STATE_NAME.test(state)) throw new RangeError(`state: '${state}' is not a connection state name`);
+    request.states = states.map((value: unknown, i) => {
+      const field = typeof options.state === 'string' ? 'options.state' : `options.state[${i}]`;
+      const state = expectString(value, field);
+      if (!STATE_NAME.test(state)) throw new RangeError(`${field} must be a connection state name, got ${describe(state)}`);
       return state.toUpperCase();
     });
   }
   if (options.service !== undefined) {
-    const service = checkObject(options.service, 'service');
-    checkKeys(service, SERVICE_KEYS, `${where} service`);
+    const service = expectObject(options.service, 'options.service');
+    rejectUnknownKeys(service, SERVICE_KEYS, 'options.service');
     if (service.protocol !== undefined) {
-      if (typeof service.protocol !== 'string') {
-        throw new TypeError(`service.protocol must be a string, got ${describe(service.protocol)}`);
+      const protocol = expectString(service.protocol, 'options.service.protocol');
+      if (!PROTOCOL_NAME.test(protocol)) {
+        throw new RangeError(`options.service.protocol must be a protocol name (tcp, udp, sctp, ...), got ${describe(protocol)}`);
       }
-      if (!PROTOCOL_NAME.test(service.protocol)) {
-        throw new RangeError(`service.protocol: '${service.protocol}' is not a protocol name (tcp, udp, sctp, ...)`);
-      }
-      request.serviceProtocol = service.protocol;
+      request.serviceProtocol = protocol;
     }
-    if (service.address !== undefined) {
-      if (typeof service.address !== 'string') {
-        throw new TypeError(`service.address must be a string, got ${describe(service.address)}`);
-      }
-      if (net.isIP(service.address) === 0) {
-        throw new RangeError(`service.address: '${service.address}' is not an IPv4 or IPv6 address`);
-      }
-      request.serviceAddress = service.address;
-    }
-    if (service.port !== undefined) request.servicePort = checkInteger(service.port, 'service.port', 0, 65535);
+    if (service.address !== undefined) request.serviceAddress = expectAddress(service.address, 'options.service.address').address;
+    if (service.port !== undefined) request.servicePort = expectPort(service.port, 'options.service.port');
   }
   return request;
+}
+
+/** The options object and its namespace: `options.netns` for the standalone functions. */
+function optionsWithNetns(options: unknown, allowed: readonly string[]): { netns: string | undefined; object: Fields } {
+  const object = expectObject(options, 'options');
+  rejectUnknownKeys(object, new Set(['netns', ...allowed]), 'options');
+  return { netns: object.netns === undefined ? undefined : expectPath(object.netns, 'options.netns'), object };
 }
 
 // ----- Conversions --------------------------------------------------------------------
@@ -442,36 +401,26 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
   }
 }
 
-/**
- * Reads the connection table in batches of plain objects.
- *
- * @param netnsPath network namespace to read (e.g. `/run/netns/lb`); undefined = the caller's.
- * @throws TypeError / RangeError at once for bad options (naming the option).
- * Iteration rejects with an IpvsError (`ENOENT`: IPVS not loaded or no such `path`; `EACCES`,
- * `EPERM`: entering the namespace needs CAP_SYS_ADMIN) or, with `strict`, a ConnectionParseError.
- */
-export function streamConnections(netnsPath: string | undefined, options: ConnectionStreamOptions = {}): ConnectionStream {
-  const object = checkObject(options, 'options');
-  checkKeys(object, [...READ_OPTION_KEYS, 'batchSize'], 'connections()');
-  const request = validateReadOptions(netnsPath, object, 'connections()');
+/** Where the standalone readers look: a namespace, as in `Ipvs.open({ netns })`. */
+export interface ConnectionNamespaceOption {
+  /** Network namespace to read (e.g. `/run/netns/lb`); the caller's when left out. */
+  netns?: string;
+}
+
+/** @internal The stream behind `Ipvs.connections()` and {@link streamConnections}. */
+export function streamConnectionsIn(netns: string | undefined, options: unknown, allowNetns = false): ConnectionStream {
+  const keys = [...READ_OPTION_KEYS, 'batchSize'];
+  const { netns: own, object } = allowNetns ? optionsWithNetns(options, keys) : withoutNetns(options, keys);
+  const request = validateReadOptions(own ?? netns, object);
   const batchSize =
-    object.batchSize === undefined ? DEFAULT_BATCH_SIZE : checkInteger(object.batchSize, 'batchSize', 1, MAX_BATCH_SIZE);
+    object.batchSize === undefined ? DEFAULT_BATCH_SIZE : expectInteger(object.batchSize, 'options.batchSize', 1, MAX_BATCH_SIZE);
   return new ConnectionStream(request, batchSize);
 }
 
-/**
- * Reads the whole connection table into a columnar ConnectionTable.
- *
- * @param netnsPath network namespace to read; undefined = the caller's.
- * @throws TypeError / RangeError for bad options (synchronously, before any I/O).
- * Rejects with an IpvsError (`ENOENT`: IPVS not loaded or no such `path`; `EACCES`, `EPERM`:
- * entering the namespace needs CAP_SYS_ADMIN; `EIO` and other read errors) or, with
- * `strict`, a ConnectionParseError.
- */
-export function readConnectionTable(netnsPath: string | undefined, options: ConnectionReadOptions = {}): Promise<ConnectionTable> {
-  const object = checkObject(options, 'options');
-  checkKeys(object, READ_OPTION_KEYS, 'connectionTable()');
-  const request = validateReadOptions(netnsPath, object, 'connectionTable()');
+/** @internal The reader behind `Ipvs.connectionTable()` and {@link readConnectionTable}. */
+export function readConnectionTableIn(netns: string | undefined, options: unknown, allowNetns = false): Promise<ConnectionTable> {
+  const { netns: own, object } = allowNetns ? optionsWithNetns(options, READ_OPTION_KEYS) : withoutNetns(options, READ_OPTION_KEYS);
+  const request = validateReadOptions(own ?? netns, object);
   return addon()
     .readConnectionTable(request)
     .catch((error: unknown) => {
@@ -483,27 +432,14 @@ export function readConnectionTable(netnsPath: string | undefined, options: Conn
     });
 }
 
-/**
- * Counts connections per client, destination, service or state entirely in native code:
- * no object is created per connection. For example the clients with more than 100
- * established connections: `{ by: 'client', state: 'ESTABLISHED', minCount: 101 }`.
- *
- * @param netnsPath network namespace to read; undefined = the caller's.
- * @throws TypeError / RangeError for bad options (synchronously, before any I/O).
- * Rejects with an IpvsError (`ENOENT`: IPVS not loaded or no such `path`; `EACCES`, `EPERM`:
- * entering the namespace needs CAP_SYS_ADMIN) or, with `strict`, a ConnectionParseError.
- */
-export function countConnections(netnsPath: string | undefined, options: CountConnectionsOptions): Promise<ConnectionCounts> {
-  const object = checkObject(options, 'options');
-  checkKeys(object, [...READ_OPTION_KEYS, 'by', 'minCount', 'top'], 'countConnections()');
-  const request = validateReadOptions(netnsPath, object, 'countConnections()');
-  if (typeof object.by !== 'string') throw new TypeError(`by must be one of ${GROUP_BY.join(', ')}, got ${describe(object.by)}`);
-  if (!GROUP_BY.includes(object.by as ConnectionGroupBy)) {
-    throw new RangeError(`by must be one of ${GROUP_BY.join(', ')}, got '${object.by}'`);
-  }
-  const by = object.by as ConnectionGroupBy;
-  const minCount = object.minCount === undefined ? 1 : checkInteger(object.minCount, 'minCount', 0, Number.MAX_SAFE_INTEGER);
-  const top = object.top === undefined ? 0 : checkInteger(object.top, 'top', 1, 2 ** 32 - 1);
+/** @internal The counter behind `Ipvs.countConnections()` and {@link countConnections}. */
+export function countConnectionsIn(netns: string | undefined, options: unknown, allowNetns = false): Promise<ConnectionCounts> {
+  const keys = [...READ_OPTION_KEYS, 'by', 'minCount', 'top'];
+  const { netns: own, object } = allowNetns ? optionsWithNetns(options, keys) : withoutNetns(options, keys);
+  const request = validateReadOptions(own ?? netns, object);
+  const by = expectOneOf(object.by, 'options.by', GROUP_BY);
+  const minCount = object.minCount === undefined ? 1 : expectInteger(object.minCount, 'options.minCount', 0, Number.MAX_SAFE_INTEGER);
+  const top = object.top === undefined ? 0 : expectInteger(object.top, 'options.top', 1, 2 ** 32 - 1);
   return addon()
     .countConnections({ ...request, by, minCount, top })
     .catch((error: unknown) => {
@@ -515,4 +451,48 @@ export function countConnections(netnsPath: string | undefined, options: CountCo
       Object.defineProperty(counts, 'scan', { value: summaryOf(result, result.matched), enumerable: false });
       return counts as ConnectionCounts;
     });
+}
+
+function withoutNetns(options: unknown, allowed: readonly string[]): { netns: undefined; object: Fields } {
+  const object = expectObject(options ?? {}, 'options');
+  rejectUnknownKeys(object, new Set(allowed), 'options');
+  return { netns: undefined, object };
+}
+
+/**
+ * Reads the connection table in batches of plain objects, without a handle.
+ *
+ * @throws {TypeError|RangeError} at once for bad options, naming the option.
+ * Iteration rejects with an IpvsError (`ENOENT`: IPVS not loaded, no such `path` or no such
+ * `netns`; `EACCES`, `EPERM`: entering the namespace needs CAP_SYS_ADMIN) or, with `strict`,
+ * a ConnectionParseError.
+ */
+export function streamConnections(options: ConnectionStreamOptions & ConnectionNamespaceOption = {}): ConnectionStream {
+  return streamConnectionsIn(undefined, options, true);
+}
+
+/**
+ * Reads the whole connection table into a columnar ConnectionTable, without a handle.
+ *
+ * @throws {TypeError|RangeError} for bad options (synchronously, before any I/O).
+ * Rejects with an IpvsError (`ENOENT`: IPVS not loaded, no such `path` or no such `netns`;
+ * `EACCES`, `EPERM`: entering the namespace needs CAP_SYS_ADMIN; `EIO` and other read errors)
+ * or, with `strict`, a ConnectionParseError.
+ */
+export function readConnectionTable(options: ConnectionReadOptions & ConnectionNamespaceOption = {}): Promise<ConnectionTable> {
+  return readConnectionTableIn(undefined, options, true);
+}
+
+/**
+ * Counts connections per client, destination, service or state entirely in native code,
+ * without a handle: no object is created per connection. For example the clients with more
+ * than 100 established connections: `{ by: 'client', state: 'ESTABLISHED', minCount: 101 }`.
+ *
+ * @throws {TypeError|RangeError} for bad options (synchronously, before any I/O).
+ * Rejects with an IpvsError (`ENOENT`: IPVS not loaded, no such `path` or no such `netns`;
+ * `EACCES`, `EPERM`: entering the namespace needs CAP_SYS_ADMIN) or, with `strict`, a
+ * ConnectionParseError.
+ */
+export function countConnections(options: CountConnectionsOptions & ConnectionNamespaceOption): Promise<ConnectionCounts> {
+  return countConnectionsIn(undefined, options, true);
 }

@@ -8,6 +8,6 @@ export {
 } from './connections';
 export type {
   Connection, ConnectionColumns, ConnectionCount, ConnectionCounts, ConnectionGroupBy, ConnectionOrigin,
-  ConnectionProtocol, ConnectionReadOptions, ConnectionScanSummary, ConnectionServiceFilter, ConnectionStreamOptions,
+  ConnectionNamespaceOption, ConnectionProtocol, ConnectionReadOptions, ConnectionScanSummary, ConnectionServiceFilter, ConnectionStreamOptions,
   CountConnectionsOptions,
 } from './connections';

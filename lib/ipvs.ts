@@ -4,7 +4,7 @@ import { constants as osConstants } from 'node:os';
 
 import { Batch, type BatchTuning, type NativeBatchResults } from './batch';
 import {
-  countConnections, readConnectionTable, streamConnections, type ConnectionCounts, type ConnectionReadOptions,
+  countConnectionsIn, readConnectionTableIn, streamConnectionsIn, type ConnectionCounts, type ConnectionReadOptions,
   type ConnectionStream, type ConnectionStreamOptions, type ConnectionTable, type CountConnectionsOptions,
 } from './connections';
 import { Command } from './constants';
@@ -301,7 +301,7 @@ export class Ipvs implements AsyncDisposable {
    */
   connections(options?: ConnectionStreamOptions): ConnectionStream {
     this.#throwIfClosed('connections');
-    return streamConnections(this.netns, options);
+    return streamConnectionsIn(this.netns, options);
   }
 
   /**
@@ -311,7 +311,7 @@ export class Ipvs implements AsyncDisposable {
    */
   async connectionTable(options?: ConnectionReadOptions): Promise<ConnectionTable> {
     this.#throwIfClosed('connectionTable');
-    return readConnectionTable(this.netns, options);
+    return readConnectionTableIn(this.netns, options);
   }
 
   /**
@@ -322,7 +322,7 @@ export class Ipvs implements AsyncDisposable {
    */
   async countConnections(options: CountConnectionsOptions): Promise<ConnectionCounts> {
     this.#throwIfClosed('countConnections');
-    return countConnections(this.netns, options);
+    return countConnectionsIn(this.netns, options);
   }
 
   // ---- lifetime ----------------------------------------------------------------------------

@@ -469,6 +469,21 @@ void ConnectionColumns::Reserve(size_t rows) {
   pe.reserve(rows);
 }
 
+void ConnectionColumns::ShrinkToFit() {
+  protocol.shrink_to_fit();
+  client_family.shrink_to_fit();
+  client_address.shrink_to_fit();
+  client_port.shrink_to_fit();
+  virtual_address.shrink_to_fit();
+  virtual_port.shrink_to_fit();
+  destination_address.shrink_to_fit();
+  destination_port.shrink_to_fit();
+  state.shrink_to_fit();
+  origin.shrink_to_fit();
+  expires.shrink_to_fit();
+  pe.shrink_to_fit();
+}
+
 size_t ColumnarBuilder::AddressHash::operator()(const Address& a) const {
   uint64_t hash = 1469598103934665603ull ^ a.family;
   for (uint8_t b : a.bytes) {

@@ -244,6 +244,8 @@ struct ConnectionColumns {
 
   size_t size() const { return protocol.size(); }
   void Reserve(size_t rows);
+  // Gives back what growth reserved beyond the rows held (a copy per column).
+  void ShrinkToFit();
 };
 
 class ColumnarBuilder {

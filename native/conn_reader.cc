@@ -1,13 +1,6 @@
 #include "conn_reader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <thread>
-#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -16,7 +9,7 @@
 #include <vector>
 
 #include "conn_parser.h"
-#include "netns.h"
+#include "conn_reader_io.h"
 #include "promise_worker.h"
 #include "system_error.h"
 
@@ -32,215 +25,14 @@ using conn::ConnectionRecord;
 using conn::LineScanner;
 using conn::ScanStats;
 
-// Before Linux 6.14 every read() of the table rescans the kernel hash table from the start
-// and returns at most a page, so a small buffer multiplies the kernel's work; a large one
-// costs nothing and lets each read() return everything the kernel will give.
-constexpr size_t kReadBufferBytes = 256 * 1024;
+// A stream reserves at most this many rows up front, whatever its batch size: the columns
+// grow with the rows a batch really has.
+constexpr size_t kStreamReserveRows = 4096;
 
 struct ReadRequest {
-  std::string netns;   // empty = the calling thread's namespace
-  std::string path;    // empty = the kernel's table
-  bool sync = false;
+  TableSource source;
   bool strict = false;
   ConnectionFilter filter;
-};
-
-std::string TablePath(const ReadRequest& request) {
-  if (!request.path.empty()) return request.path;
-  // thread-self, not self: the namespace entered is the worker thread's, not the process's.
-  return request.sync ? "/proc/thread-self/net/ip_vs_conn_sync" : "/proc/thread-self/net/ip_vs_conn";
-}
-
-// An explicit path is a saved copy and is opened where we are; the kernel's table is opened
-// from inside the requested namespace.
-int OpenTable(const ReadRequest& request) {
-  const std::string path = TablePath(request);
-  int fd;
-  if (request.path.empty()) {
-    ScopedNetns guard(request.netns);
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } else {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (fd < 0) throw SystemError(errno, "open the IPVS connection table", "", path);
-  return fd;
-}
-
-// Owns the descriptor and a buffer; feeds the scanner until a sink or strict mode stops it
-// or the file ends.
-class TableReader {
- public:
-  TableReader(int fd, std::string path) : fd_(fd), path_(std::move(path)), buffer_(kReadBufferBytes) {}
-  ~TableReader() { ::close(fd_); }
-  TableReader(const TableReader&) = delete;
-  TableReader& operator=(const TableReader&) = delete;
-
-  template <typename Sink>
-  void Run(LineScanner& scanner, Sink&& sink) {
-    for (;;) {
-      if (begin_ < end_ || at_eof_) {
-        begin_ += scanner.Scan(buffer_.data() + begin_, end_ - begin_, at_eof_, sink);
-        if (scanner.stopped()) return;
-        if (at_eof_) {
-          finished_ = true;
-          return;
-        }
-      }
-      if (begin_ > 0) {
-        std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-      }
-      ssize_t n;
-      do {
-        n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
-      } while (n < 0 && errno == EINTR);
-      if (n < 0) throw SystemError(errno, "read the IPVS connection table", "", path_);
-      if (n == 0) {
-        at_eof_ = true;
-      } else {
-        end_ += static_cast<size_t>(n);
-      }
-    }
-  }
-
-  bool finished() const { return finished_; }
-
- private:
-  int fd_;
-  std::string path_;
-  std::vector<char> buffer_;
-  size_t begin_ = 0;
-  size_t end_ = 0;
-  bool at_eof_ = false;
-  bool finished_ = false;
-};
-
-// Reads a whole table on a second thread while the caller parses, so parsing overlaps the
-// kernel's formatting (which is most of the cost) instead of adding to it.
-class ReadAheadThread {
- public:
-  static constexpr size_t kChunkBytes = 64 * 1024;
-  static constexpr size_t kChunks = 8;
-
-  ReadAheadThread(int fd, std::string path) : fd_(fd), path_(std::move(path)) {
-    try {
-      for (size_t i = 0; i < kChunks; ++i) free_.emplace_back(kReadBufferBytes);
-      thread_ = std::thread([this] { Produce(); });
-    } catch (...) {
-      ::close(fd_);
-      throw;
-    }
-  }
-  ~ReadAheadThread() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      cancelled_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-    ::close(fd_);
-  }
-  ReadAheadThread(const ReadAheadThread&) = delete;
-  ReadAheadThread& operator=(const ReadAheadThread&) = delete;
-
-  // Scans everything the thread reads; stops early when the scanner stops.
-  template <typename Sink>
-  void Scan(LineScanner& scanner, Sink&& sink) {
-    std::vector<char> window;
-    window.reserve(kReadBufferBytes + LineScanner::kMaxLineBytes + 1);
-    size_t pending = 0;  // unconsumed bytes at the front of window
-    for (;;) {
-      Chunk chunk;
-      bool at_end;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [this] { return !full_.empty() || finished_; });
-        at_end = full_.empty();
-        if (!at_end) {
-          chunk = std::move(full_.front());
-          full_.pop_front();
-        } else if (error_ != 0) {
-          throw SystemError(error_, "read the IPVS connection table", "", path_);
-        }
-      }
-      if (!at_end) {
-        window.resize(pending + chunk.size);
-        std::memcpy(window.data() + pending, chunk.data.data(), chunk.size);
-        Recycle(std::move(chunk.data));
-      }
-      size_t used = scanner.Scan(window.data(), window.size(), at_end, sink);
-      if (scanner.stopped() || at_end) return;
-      pending = window.size() - used;
-      std::memmove(window.data(), window.data() + used, pending);
-      window.resize(pending);
-    }
-  }
-
- private:
-  struct Chunk {
-    std::vector<char> data;
-    size_t size = 0;
-  };
-
-  void Recycle(std::vector<char>&& buffer) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      free_.push_back(std::move(buffer));
-    }
-    changed_.notify_all();
-  }
-
-  void Produce() {
-    for (;;) {
-      std::vector<char> buffer;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [this] { return !free_.empty() || cancelled_; });
-        if (cancelled_) return;
-        buffer = std::move(free_.back());
-        free_.pop_back();
-      }
-      // A read of the kernel's table returns about a page; gather a few before handing over.
-      size_t size = 0;
-      int error = 0;
-      bool eof = false;
-      while (size < kChunkBytes) {
-        ssize_t n = ::read(fd_, buffer.data() + size, buffer.size() - size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          error = errno;
-          break;
-        }
-        if (n == 0) {
-          eof = true;
-          break;
-        }
-        size += static_cast<size_t>(n);
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (size > 0) full_.push_back(Chunk{std::move(buffer), size});
-        if (error != 0 || eof) {
-          error_ = error;
-          finished_ = true;
-        }
-      }
-      changed_.notify_all();
-      if (error != 0 || eof) return;
-    }
-  }
-
-  int fd_;
-  std::string path_;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Chunk> full_;
-  std::vector<std::vector<char>> free_;
-  bool finished_ = false;
-  bool cancelled_ = false;
-  int error_ = 0;
 };
 
 // ----- JS conversions ---------------------------------------------------------------------
@@ -273,9 +65,9 @@ ReadRequest ParseRequest(const Napi::Value& value) {
   if (!value.IsObject()) throw Napi::TypeError::New(env, "options must be an object");
   Napi::Object options = value.As<Napi::Object>();
   ReadRequest request;
-  request.netns = OptionalString(options, "netns");
-  request.path = OptionalString(options, "path");
-  request.sync = OptionalBool(options, "sync");
+  request.source.netns = OptionalString(options, "netns");
+  request.source.path = OptionalString(options, "path");
+  request.source.sync = OptionalBool(options, "sync");
   request.strict = OptionalBool(options, "strict");
   Napi::Value states = options.Get("states");
   if (states.IsArray()) {
@@ -397,7 +189,7 @@ class CountWorker : public PromiseWorker {
  protected:
   void Run() override {
     scanner_.set_strict(request_.strict);
-    ReadAheadThread reader(OpenTable(request_), TablePath(request_));
+    ReadAheadReader reader(request_.source);
     reader.Scan(scanner_, [this](const ConnectionRecord& record) {
       counter_.Add(record);
       return true;
@@ -439,11 +231,14 @@ class TableWorker : public PromiseWorker {
     scanner_.set_strict(request_.strict);
     ColumnarBuilder builder(&columns_);
     const ConnectionFilter& filter = request_.filter;
-    ReadAheadThread reader(OpenTable(request_), TablePath(request_));
-    reader.Scan(scanner_, [&](const ConnectionRecord& record) {
-      if (filter.Matches(record)) builder.Add(record);
-      return true;
-    });
+    {
+      ReadAheadReader reader(request_.source);
+      reader.Scan(scanner_, [&](const ConnectionRecord& record) {
+        if (filter.Matches(record)) builder.Add(record);
+        return true;
+      });
+    }
+    columns_.ShrinkToFit();
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -460,7 +255,8 @@ class TableWorker : public PromiseWorker {
 
 // ----- Streaming ----------------------------------------------------------------------
 
-// Shared by the JS object and its in-flight worker, so either may go first.
+// Shared by the JS object and its in-flight worker, so either may go first. The file is
+// closed as soon as the table is exhausted, a batch fails or the stream is closed.
 struct StreamState {
   ReadRequest request;
   std::mutex mutex;  // held by the worker for a whole batch
@@ -468,7 +264,7 @@ struct StreamState {
   LineScanner scanner;
   std::atomic<bool> closed{false};
   std::atomic<bool> busy{false};  // a batch is queued or running
-  bool done = false;  // guarded by mutex
+  bool done = false;  // guarded by mutex: no more batches (the end, a failure, or close)
 };
 
 class StreamBatchWorker : public PromiseWorker {
@@ -478,41 +274,56 @@ class StreamBatchWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    // Cleared however Run ends: a failed batch rejects without reaching Resolve.
+    // However Run ends (a failed batch rejects without reaching Resolve): a close() that came
+    // while the lock was held could not release the file, so do it here.
     struct ClearBusy {
-      std::atomic<bool>& busy;
-      ~ClearBusy() { busy = false; }
-    } clear_busy{state_->busy};
+      StreamState& s;
+      ~ClearBusy() {
+        if (s.closed) {
+          std::unique_lock<std::mutex> lock(s.mutex, std::try_to_lock);
+          if (lock.owns_lock()) {
+            s.done = true;
+            s.reader.reset();
+          }
+        }
+        s.busy = false;
+      }
+    } clear_busy{*state_};
     std::lock_guard<std::mutex> lock(state_->mutex);
     StreamState& s = *state_;
-    if (s.closed || s.done) return;
-    if (!s.reader) {
-      s.scanner.set_strict(s.request.strict);
-      s.reader = std::make_unique<TableReader>(OpenTable(s.request), TablePath(s.request));
+    // Whatever ends this batch without more to come releases the file at once.
+    struct CloseWhenDone {
+      StreamState& s;
+      bool ok = false;
+      ~CloseWhenDone() {
+        if (!ok || s.closed) s.done = true;
+        if (s.done) s.reader.reset();
+      }
+    } close_when_done{s};
+    if (!s.closed && !s.done) {
+      if (!s.reader) {
+        s.scanner.set_strict(s.request.strict);
+        s.reader = std::make_unique<TableReader>(s.request.source);
+      }
+      columns_.Reserve(std::min(batch_size_, kStreamReserveRows));
+      ColumnarBuilder builder(&columns_);
+      const ConnectionFilter& filter = s.request.filter;
+      s.reader->Run(s.scanner, [&](const ConnectionRecord& record) {
+        if (filter.Matches(record)) builder.Add(record);
+        return columns_.size() < batch_size_;
+      });
+      columns_.ShrinkToFit();
+      if (s.reader->finished() || s.scanner.failed()) s.done = true;
     }
-    columns_.Reserve(batch_size_);
-    ColumnarBuilder builder(&columns_);
-    const ConnectionFilter& filter = s.request.filter;
-    s.reader->Run(s.scanner, [&](const ConnectionRecord& record) {
-      if (filter.Matches(record)) builder.Add(record);
-      return columns_.size() < batch_size_;
-    });
+    close_when_done.ok = true;
     stats_ = s.scanner.stats();
-    if (s.reader->finished() || s.scanner.failed()) {
-      s.done = true;
-      s.reader.reset();  // close the file as soon as it is exhausted
-    }
-    done_ = s.done;
+    done_ = s.done || s.closed;
   }
 
   Napi::Value Resolve(Napi::Env env) override {
-    if (state_->closed) {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      state_->reader.reset();
-    }
     Napi::Object result = ColumnsToJs(env, std::move(columns_));
     SetStats(result, stats_, state_->request.strict);
-    result.Set("done", Napi::Boolean::New(env, done_ || state_->closed));
+    result.Set("done", Napi::Boolean::New(env, done_));
     return result;
   }
 
@@ -550,13 +361,15 @@ class ConnectionStream : public Napi::ObjectWrap<ConnectionStream> {
     return worker->Queue();
   }
 
-  // Closes the file; a read in flight finishes its batch first.
+  // Closes the file now, or (with a batch in flight) as soon as that batch ends: never waits
+  // on the JS thread for a read.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     state_->closed = true;
-    if (!state_->busy) {
-      std::lock_guard<std::mutex> lock(state_->mutex);
+    std::unique_lock<std::mutex> lock(state_->mutex, std::try_to_lock);
+    if (lock.owns_lock()) {
+      state_->done = true;
       state_->reader.reset();
-    }  // else the batch in flight closes it when it resolves
+    }
     return info.Env().Undefined();
   }
 

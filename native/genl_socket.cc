@@ -6,16 +6,19 @@
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
+#include "fault_injection.h"
 #include "ipvs_codec.h"
-#include "netns.h"
+#include "netlink_ack.h"
 #include "system_error.h"
 
 #ifndef SOL_NETLINK
@@ -26,15 +29,6 @@
 #endif
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
-#endif
-#ifndef NLM_F_CAPPED
-#define NLM_F_CAPPED 0x100
-#endif
-#ifndef NLM_F_ACK_TLVS
-#define NLM_F_ACK_TLVS 0x200
-#endif
-#ifndef NLMSGERR_ATTR_MSG
-#define NLMSGERR_ATTR_MSG 1
 #endif
 
 namespace ipvs {
@@ -61,82 +55,100 @@ const char* CommandName(Command command) {
   return command <= IPVS_CMD_MAX ? names[command] : "unknown command";
 }
 
-// The kernel's extended-ack message, if an error or NLMSG_DONE carries one. The TLVs follow
-// the error code, and for an uncapped error also the echoed request.
-std::string ExtAckMessage(const nlmsghdr* hdr) {
-  if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
-  size_t payload = hdr->nlmsg_len - NLMSG_HDRLEN;
-  size_t offset = sizeof(int);
-  if (hdr->nlmsg_type == NLMSG_ERROR) {
-    if (payload < sizeof(nlmsgerr)) return "";
-    const auto* err = static_cast<const nlmsgerr*>(nlmsg_data(hdr));
-    offset = sizeof(nlmsgerr);
-    if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) offset += err->msg.nlmsg_len - NLMSG_HDRLEN;
-  }
-  if (offset >= payload) return "";
-  auto* attrs = reinterpret_cast<nlattr*>(static_cast<uint8_t*>(nlmsg_data(hdr)) + offset);
-  int remaining = static_cast<int>(payload - offset);
-  nlattr* attr;
-  int rem;
-  nla_for_each_attr(attr, attrs, remaining, rem) {
-    if (nla_type(attr) == NLMSGERR_ATTR_MSG && nla_len(attr) > 0) {
-      const char* text = static_cast<const char*>(nla_data(attr));
-      return std::string(text, strnlen(text, nla_len(attr)));
-    }
-  }
-  return "";
+std::string ExtAckText(const nlmsghdr* hdr, size_t available) {
+  return std::string(netlink::ExtAckMessage(reinterpret_cast<const uint8_t*>(hdr), available));
 }
 
 }  // namespace
 
 std::shared_ptr<GenlSocket> GenlSocket::Open(const std::string& netns_path) {
-  std::shared_ptr<GenlSocket> socket(new GenlSocket());
-  {
-    // The socket belongs to the namespace it is created in, for its whole life.
-    ScopedNetns in_namespace(netns_path);
-    socket->sock_ = nl_socket_alloc();
-    if (!socket->sock_) throw SystemError(ENOMEM, "allocate a netlink socket");
-    // libnl's own reads (resolving the family) ask for 16 KiB by default, which would set the
-    // kernel's dump size for this socket for good (see ReceiveLength); peeking first still
-    // lets it read a larger answer.
-    nl_socket_set_msg_buf_size(socket->sock_, ReceiveLength());
-    nl_socket_enable_msg_peek(socket->sock_);
-    int rc = genl_connect(socket->sock_);
-    if (rc < 0) throw SystemError(errno ? errno : EPROTO, "connect a generic netlink socket");
-  }
-  socket->fd_ = nl_socket_get_fd(socket->sock_);
-  int on = 1;
-  setsockopt(socket->fd_, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof(on));
-  setsockopt(socket->fd_, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof(on));
-  int size = kSocketBufferSize;
-  if (setsockopt(socket->fd_, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
-    setsockopt(socket->fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  if (setsockopt(socket->fd_, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0)
-    setsockopt(socket->fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-  socklen_t len = sizeof(socket->rcvbuf_);
-  getsockopt(socket->fd_, SOL_SOCKET, SO_RCVBUF, &socket->rcvbuf_, &len);
+  std::shared_ptr<GenlSocket> socket(new GenlSocket(NetnsFd(netns_path)));
+  socket->Connect();
+  return socket;
+}
 
-  int family = genl_ctrl_resolve(socket->sock_, kGenlFamilyName);
+void GenlSocket::Connect() {
+  // The socket belongs to the namespace it is created in, for its whole life. Binding it
+  // assigns its port id, which libnl reads when it adopts the descriptor.
+  int fd = netns_.Create(
+      [] {
+        int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+        if (fd < 0) return -1;
+        sockaddr_nl local{};
+        local.nl_family = AF_NETLINK;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+          int err = errno;
+          ::close(fd);
+          errno = err;
+          return -1;
+        }
+        return fd;
+      },
+      "create a generic netlink socket");
+  nl_sock* sock = nl_socket_alloc();
+  if (!sock) {
+    ::close(fd);
+    throw SystemError(ENOMEM, "allocate a netlink socket");
+  }
+  int rc = nl_socket_set_fd(sock, NETLINK_GENERIC, fd);
+  if (rc < 0) {
+    nl_socket_free(sock);
+    ::close(fd);
+    throw SystemError(EPROTO, std::string("adopt a netlink socket: ") + nl_geterror(rc));
+  }
+  // From here nl_socket_free() closes fd.
+  // libnl's own reads (resolving the family) ask for 16 KiB by default, which would set the
+  // kernel's dump size for this socket for good (see ReceiveLength); peeking first still
+  // lets it read a larger answer.
+  nl_socket_set_msg_buf_size(sock, ReceiveLength());
+  nl_socket_enable_msg_peek(sock);
+  int on = 1;
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof(on));
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof(on));
+  int size = kSocketBufferSize;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  int rcvbuf = 0;
+  socklen_t len = sizeof(rcvbuf);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+
+  int family = genl_ctrl_resolve(sock, kGenlFamilyName);
   if (family < 0) {
+    nl_socket_free(sock);
     // libnl folds errnos together; the controller answers ENOENT for an unknown family.
     if (family == -NLE_OBJ_NOTFOUND) throw SystemError(ENOENT, "resolve the IPVS generic netlink family");
     if (family == -NLE_PERM) throw SystemError(EPERM, "resolve the IPVS generic netlink family");
     throw SystemError(EPROTO, std::string("resolve the IPVS generic netlink family: ") + nl_geterror(family));
   }
-  socket->family_ = family;
-  socket->buffer_.resize(ReceiveLength());
-  return socket;
+  sock_ = sock;
+  fd_ = fd;
+  rcvbuf_ = rcvbuf;
+  family_ = family;
+  buffer_.resize(ReceiveLength());
+}
+
+void GenlSocket::Disconnect() {
+  if (sock_) nl_socket_free(sock_);
+  sock_ = nullptr;
+  fd_ = -1;
+}
+
+void GenlSocket::EnsureConnected() {
+  if (closed_) throw SystemError(EBADF, "use a closed IPVS handle");
+  if (!sock_) {
+    Connect();  // the socket was given up on after a failure; throws if the namespace is gone
+    ++faults::reconnects;
+  }
 }
 
 GenlSocket::~GenlSocket() { Close(); }
 
 void GenlSocket::Close() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (sock_) {
-    nl_socket_free(sock_);
-    sock_ = nullptr;
-    fd_ = -1;
-  }
+  closed_ = true;
+  Disconnect();
 }
 
 nl_msg* GenlSocket::Build(const Request& request, uint32_t seq, bool want_ack) {
@@ -167,21 +179,37 @@ void GenlSocket::Send(const void* data, size_t len) {
   }
 }
 
-size_t GenlSocket::Receive() {
+bool GenlSocket::WaitReadable(int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    ssize_t got = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd pfd{fd_, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, static_cast<int>(left));
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) throw SystemError(errno, "wait for a netlink reply");
+  }
+}
+
+size_t GenlSocket::Receive(const char* operation) {
+  for (;;) {
+    if (!WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed)))
+      throw SystemError(ETIMEDOUT, operation);
+    ssize_t got = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC | MSG_DONTWAIT);
     if (got >= 0) {
       if (static_cast<size_t>(got) > buffer_.size()) throw SystemError(EMSGSIZE, "receive a netlink reply");
+      if (faults::DropAck(buffer_.data(), static_cast<size_t>(got))) continue;
       return static_cast<size_t>(got);
     }
-    if (errno == EINTR) continue;
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
     throw SystemError(errno, "receive a netlink reply");
   }
 }
 
 void GenlSocket::Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!sock_) throw SystemError(EBADF, "use a closed IPVS handle");
+  EnsureConnected();
   const bool dump = request.IsDump();
   const uint32_t seq = next_seq_++;
   const char* operation = CommandName(request.command);
@@ -194,31 +222,71 @@ void GenlSocket::Execute(const Request& request, const std::function<void(const 
   }
   nlmsg_free(msg);
 
-  for (;;) {
-    size_t len = Receive();
-    auto* hdr = reinterpret_cast<nlmsghdr*>(buffer_.data());
-    int remaining = static_cast<int>(len);
-    for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
-      if (hdr->nlmsg_seq != seq) continue;  // a stale answer to an abandoned request
-      if (hdr->nlmsg_type == NLMSG_ERROR) {
-        if (hdr->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) throw SystemError(EPROTO, operation);
-        const auto* err = static_cast<const nlmsgerr*>(nlmsg_data(hdr));
-        if (err->error != 0) throw SystemError(-err->error, operation, ExtAckMessage(hdr));
-        return;  // the ack that ends a doit request
-      }
-      if (hdr->nlmsg_type == NLMSG_DONE) {
-        int error = 0;
-        if (hdr->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) std::memcpy(&error, nlmsg_data(hdr), sizeof(int));
-        if (error < 0) throw SystemError(-error, operation, ExtAckMessage(hdr));
-        return;  // the end of a dump
-      }
-      if (hdr->nlmsg_type == NLMSG_NOOP || hdr->nlmsg_type == NLMSG_OVERRUN) continue;
-      try {
-        on_reply(hdr);
-      } catch (const std::runtime_error& e) {
-        throw SystemError(EBADMSG, std::string(operation) + ": " + e.what());
+  bool answered = false;  // the kernel's last word (ack, error or NLMSG_DONE) was read
+  size_t replies = 0;
+  try {
+    for (;;) {
+      size_t len = Receive(operation);
+      auto* hdr = reinterpret_cast<nlmsghdr*>(buffer_.data());
+      int remaining = static_cast<int>(len);
+      for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
+        if (hdr->nlmsg_seq != seq) continue;  // a stale answer to an abandoned request
+        if (hdr->nlmsg_type == NLMSG_ERROR) {
+          answered = true;
+          if (hdr->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) throw SystemError(EPROTO, operation);
+          const auto* err = static_cast<const nlmsgerr*>(nlmsg_data(hdr));
+          if (err->error != 0) throw SystemError(-err->error, operation, ExtAckText(hdr, hdr->nlmsg_len));
+          return;  // the ack that ends a doit request
+        }
+        if (hdr->nlmsg_type == NLMSG_DONE) {
+          answered = true;
+          int error = 0;
+          if (hdr->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) std::memcpy(&error, nlmsg_data(hdr), sizeof(int));
+          if (error < 0) throw SystemError(-error, operation, ExtAckText(hdr, hdr->nlmsg_len));
+          return;  // the end of a dump
+        }
+        if (hdr->nlmsg_type == NLMSG_NOOP || hdr->nlmsg_type == NLMSG_OVERRUN) continue;
+        if (dump && faults::FailDumpNow(replies)) throw SystemError(EBADMSG, std::string(operation) + ": injected fault");
+        ++replies;
+        try {
+          on_reply(hdr);
+        } catch (const std::runtime_error& e) {
+          throw SystemError(EBADMSG, std::string(operation) + ": " + e.what());
+        }
       }
     }
+  } catch (...) {
+    // A doit's late ack is skipped by its sequence number; a dump still running would make
+    // the kernel refuse the next dump on this socket with EBUSY.
+    if (dump && !answered) FinishAbandonedDump(seq);
+    throw;
+  }
+}
+
+void GenlSocket::FinishAbandonedDump(uint32_t seq) {
+  if (!faults::skip_drain.exchange(false)) {
+    try {
+      for (;;) {
+        size_t len = Receive("finish an abandoned dump");
+        auto* hdr = reinterpret_cast<nlmsghdr*>(buffer_.data());
+        int remaining = static_cast<int>(len);
+        for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
+          if (hdr->nlmsg_seq == seq && (hdr->nlmsg_type == NLMSG_DONE || hdr->nlmsg_type == NLMSG_ERROR)) {
+            ++faults::drained_dumps;
+            return;
+          }
+        }
+      }
+    } catch (const SystemError&) {
+      // Timed out or the socket failed: start again with a new one.
+    }
+  }
+  Disconnect();
+  try {
+    Connect();
+    ++faults::reconnects;
+  } catch (const SystemError&) {
+    // Left disconnected: the next call tries again, and reports why if it still cannot.
   }
 }
 
@@ -278,8 +346,16 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
   size_t pending = end - first;
   mmsghdr msgs[kAckSlots];
   iovec iovs[kAckSlots];
+  std::vector<netlink::Ack> acks;
+  acks.reserve(kAckSlots);
   int lost_errno = 0;  // a receive failure other than an overrun
   while (pending > 0) {
+    // Wait (bounded) for the first datagram, then take whatever else is queued. After an
+    // overrun we only drain: sendmsg() has returned, so every ack that survived is queued.
+    if (!overrun && !WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed))) {
+      lost_errno = ETIMEDOUT;
+      break;
+    }
     std::memset(msgs, 0, sizeof(msgs));
     for (size_t k = 0; k < kAckSlots; ++k) {
       iovs[k].iov_base = arena.data() + k * kAckSlotSize;
@@ -287,45 +363,34 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
       msgs[k].msg_hdr.msg_iov = &iovs[k];
       msgs[k].msg_hdr.msg_iovlen = 1;
     }
-    // Block for the first datagram, then take whatever else is queued. After an overrun we only
-    // drain: sendmsg() has returned, so every ack that survived is already queued.
-    int got = ::recvmmsg(fd_, msgs, kAckSlots, overrun ? MSG_DONTWAIT : MSG_WAITFORONE, nullptr);
+    int got = ::recvmmsg(fd_, msgs, kAckSlots, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
         overrun = true;
         continue;
       }
-      if (overrun && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (overrun) break;
+        continue;
+      }
       lost_errno = errno;
       break;
     }
     for (int k = 0; k < got; ++k) {
       const uint8_t* data = arena.data() + static_cast<size_t>(k) * kAckSlotSize;
-      size_t available = std::min<size_t>(msgs[k].msg_len, kAckSlotSize);
-      while (available >= NLMSG_HDRLEN) {
-        nlmsghdr hdr;
-        std::memcpy(&hdr, data, sizeof(hdr));
-        if (hdr.nlmsg_len < NLMSG_HDRLEN) break;
-        const bool complete = hdr.nlmsg_len <= available;
+      const size_t available = std::min<size_t>(msgs[k].msg_len, kAckSlotSize);
+      if (faults::DropAck(data, available)) continue;
+      acks.clear();
+      netlink::ParseAcks(data, available, &acks);
+      for (const netlink::Ack& ack : acks) {
         // Only an ack of this chunk counts; anything else (a stale reply) is skipped.
-        const uint32_t index = hdr.nlmsg_seq - first_seq;
-        if (hdr.nlmsg_type == NLMSG_ERROR && index >= first && index < end && !seen[index] &&
-            available >= NLMSG_HDRLEN + sizeof(int)) {
-          int error = 0;
-          std::memcpy(&error, data + NLMSG_HDRLEN, sizeof(int));
-          results[index].error = error <= 0 ? -error : EPROTO;
-          if (error != 0 && complete) {
-            results[index].kernel_message = ExtAckMessage(reinterpret_cast<const nlmsghdr*>(data));
-          }
-          seen[index] = 1;
-          --pending;
-        }
-        if (!complete) break;
-        size_t step = NLMSG_ALIGN(hdr.nlmsg_len);
-        if (step >= available) break;
-        data += step;
-        available -= step;
+        const uint32_t index = ack.seq - first_seq;
+        if (index < first || index >= end || seen[index]) continue;
+        results[index].error = ack.error;
+        if (ack.error != 0) results[index].kernel_message.assign(ack.message);
+        seen[index] = 1;
+        --pending;
       }
     }
   }
@@ -341,7 +406,7 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
 std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& requests,
                                                     const BatchOptions& options, BatchStats* stats_out) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!sock_) throw SystemError(EBADF, "use a closed IPVS handle");
+  EnsureConnected();
   const size_t n = requests.size();
   std::vector<RequestResult> results(n);
   if (n == 0) return results;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "netns.h"
+
 struct nl_msg;
 struct nl_sock;
 struct nlmsghdr;
@@ -38,10 +40,16 @@ struct BatchStats {
   size_t overruns = 0;    // chunks whose acks were partly lost (ENOBUFS)
 };
 
+// Every wait for the kernel is bounded. The kernel queues a request's answer before sendmsg()
+// returns, and produces each further dump datagram inside recvmsg(), so a reply that takes
+// this long is lost: the call fails with ETIMEDOUT.
+constexpr int kDefaultReplyTimeoutMs = 10000;
+
 class GenlSocket {
  public:
   // Opens the socket inside the network namespace at `netns_path` (empty: the caller's) and
   // resolves the IPVS family. Throws SystemError; ENOENT means IPVS is not in this kernel.
+  // The namespace stays open with the socket, so the socket can be replaced in it later.
   static std::shared_ptr<GenlSocket> Open(const std::string& netns_path);
   ~GenlSocket();
 
@@ -49,7 +57,10 @@ class GenlSocket {
   GenlSocket& operator=(const GenlSocket&) = delete;
 
   // Sends one request and waits for its answer. Every reply message (the dump's entries, or a
-  // doit's single reply) is passed to `on_reply`. Throws SystemError with the kernel's errno.
+  // doit's single reply) is passed to `on_reply`. Throws SystemError with the kernel's errno,
+  // ETIMEDOUT when no answer comes, or EBADMSG when `on_reply` throws. A dump left unfinished
+  // (by an error of ours, not the kernel's) is read to its end before this returns, or the
+  // socket is replaced, so the next dump does not meet EBUSY.
   void Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply);
 
   // Sends many non-dump requests in as few sendmsg() calls as the buffers allow and returns
@@ -59,13 +70,18 @@ class GenlSocket {
                                           const BatchOptions& options = {}, BatchStats* stats = nullptr);
 
   void Close();
-  bool closed() const { return sock_ == nullptr; }
+  bool closed() const { return closed_; }
 
  private:
-  GenlSocket() = default;
+  explicit GenlSocket(NetnsFd netns) : netns_(std::move(netns)) {}
+  void Connect();     // a new socket in netns_, family resolved (mutex_ held, or not shared yet)
+  void Disconnect();  // frees sock_
+  void EnsureConnected();  // throws EBADF once closed; replaces a socket given up on
+  void FinishAbandonedDump(uint32_t seq);
   nl_msg* Build(const Request& request, uint32_t seq, bool want_ack);
   void Send(const void* data, size_t len);
-  size_t Receive();  // one datagram into buffer_; returns its length
+  bool WaitReadable(int timeout_ms);  // false when the time ran out
+  size_t Receive(const char* operation);  // one datagram into buffer_; returns its length
   // Batch helpers (mutex_ held).
   size_t AcksPerChunk() const;
   size_t SendBudget() const;
@@ -73,7 +89,9 @@ class GenlSocket {
                    std::vector<uint8_t>& seen, std::vector<uint8_t>& arena, bool& overrun);
 
   std::mutex mutex_;  // the handle's queue already orders calls; this guards against misuse
-  nl_sock* sock_ = nullptr;
+  NetnsFd netns_;
+  bool closed_ = false;
+  nl_sock* sock_ = nullptr;  // null after Close, or after a failed replacement (retried on use)
   int fd_ = -1;
   int family_ = 0;
   uint32_t next_seq_ = 1;

@@ -616,7 +616,11 @@ IpvsHandle::IpvsHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IpvsHa
 Napi::Value IpvsHandle::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
-  if (info.Length() > 0 && info[0].IsString()) path = info[0].As<Napi::String>().Utf8Value();
+  if (info[0].IsString()) {
+    path = info[0].As<Napi::String>().Utf8Value();
+  } else if (!info[0].IsUndefined()) {
+    throw Napi::TypeError::New(env, "netnsPath must be a string or undefined");
+  }
   auto* ctor = env.GetInstanceData<Napi::FunctionReference>();
   auto* worker = new OpenWorker(env, path, ctor->Value());
   return worker->Queue();

@@ -1,43 +1,77 @@
 #include "netns.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <exception>
+#include <system_error>
+#include <thread>
+#include <utility>
 
 #include "system_error.h"
 
 namespace ipvs {
 
-ScopedNetns::ScopedNetns(const std::string& path) {
+NetnsFd::NetnsFd(const std::string& path) : path_(path) {
   if (path.empty()) return;
-  original_fd_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (original_fd_ < 0) throw SystemError(errno, "open the current network namespace", "", "/proc/thread-self/ns/net");
-  int target = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (target < 0) {
-    int err = errno;
-    ::close(original_fd_);
-    throw SystemError(err, "open the network namespace", "", path);
-  }
-  int rc = ::setns(target, CLONE_NEWNET);
-  int err = errno;
-  ::close(target);
-  if (rc != 0) {
-    ::close(original_fd_);
-    throw SystemError(err, "enter the network namespace", "", path);
-  }
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw SystemError(errno, "open the network namespace", "", path);
 }
 
-ScopedNetns::~ScopedNetns() {
-  if (original_fd_ < 0) return;
-  if (::setns(original_fd_, CLONE_NEWNET) != 0) {
-    std::fprintf(stderr, "ipvs-netlink: cannot restore a thread's network namespace: %s\n", std::strerror(errno));
-    std::abort();
+NetnsFd::~NetnsFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+NetnsFd::NetnsFd(NetnsFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+
+NetnsFd& NetnsFd::operator=(NetnsFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
   }
-  ::close(original_fd_);
+  return *this;
+}
+
+int NetnsFd::Create(const std::function<int()>& create, const char* operation) const {
+  if (fd_ < 0) {
+    int fd = create();
+    if (fd < 0) throw SystemError(errno, operation, "", path_);
+    return fd;
+  }
+  int fd = -1;
+  int error = 0;
+  bool entered = false;
+  std::exception_ptr thrown;
+  try {
+    // The thread never leaves the namespace: it ends instead.
+    std::thread worker([&] {
+      try {
+        if (::setns(fd_, CLONE_NEWNET) != 0) {
+          error = errno;
+          return;
+        }
+        entered = true;
+        fd = create();
+        if (fd < 0) error = errno;
+      } catch (...) {
+        thrown = std::current_exception();
+      }
+    });
+    worker.join();
+  } catch (const std::system_error& e) {
+    throw SystemError(e.code().value() ? e.code().value() : EAGAIN, "start a thread to enter the network namespace", "",
+                      path_);
+  }
+  if (thrown) {
+    if (fd >= 0) ::close(fd);
+    std::rethrow_exception(thrown);
+  }
+  if (!entered) throw SystemError(error, "enter the network namespace", "", path_);
+  if (fd < 0) throw SystemError(error, operation, "", path_);
+  return fd;
 }
 
 }  // namespace ipvs

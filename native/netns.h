@@ -1,27 +1,43 @@
-// Entering a network namespace on the current thread, and leaving it again.
-//
-// Thread-pool threads are shared with the rest of the process, so a worker that enters a
-// namespace must restore the thread's original one before it returns.
+// Network namespaces without touching the calling thread: a socket or a /proc/net file is
+// created on a short-lived thread of its own that enters the namespace, and only the file
+// descriptor comes back. A socket keeps the namespace it was created in, and an open /proc/net
+// file the namespace it was opened in, so nothing ever has to leave a namespace again: no
+// thread-pool thread calls setns, and there is no restore step that could fail.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace ipvs {
 
-class ScopedNetns {
+// An open descriptor of a network namespace (e.g. /run/netns/NAME or /proc/PID/ns/net).
+// Holding it keeps the namespace alive, so a handle can create a new socket in it later even
+// if the path has been unmounted since.
+class NetnsFd {
  public:
-  // Enters the namespace at `path` (e.g. /run/netns/NAME or /proc/PID/ns/net).
-  // An empty path stays in the current namespace. Throws SystemError on failure.
-  explicit ScopedNetns(const std::string& path);
-  // Restores the thread's original namespace; aborts the process if it cannot, since a
-  // thread-pool thread left in a foreign namespace would silently misdirect other work.
-  ~ScopedNetns();
+  NetnsFd() = default;
+  // Opens `path`; an empty path means the caller's own namespace (no descriptor).
+  // Throws SystemError naming the path.
+  explicit NetnsFd(const std::string& path);
+  ~NetnsFd();
+  NetnsFd(NetnsFd&& other) noexcept;
+  NetnsFd& operator=(NetnsFd&& other) noexcept;
+  NetnsFd(const NetnsFd&) = delete;
+  NetnsFd& operator=(const NetnsFd&) = delete;
 
-  ScopedNetns(const ScopedNetns&) = delete;
-  ScopedNetns& operator=(const ScopedNetns&) = delete;
+  bool current() const { return fd_ < 0; }
+  const std::string& path() const { return path_; }
+
+  // Runs `create` (which returns a new descriptor, or -1 with errno set) inside this namespace
+  // and returns its descriptor. In the caller's own namespace it runs on the calling thread;
+  // otherwise on a dedicated thread that enters the namespace and then ends. Throws
+  // SystemError(errno, operation, path) when the thread cannot start, the namespace cannot be
+  // entered or `create` fails.
+  int Create(const std::function<int()>& create, const char* operation) const;
 
  private:
-  int original_fd_ = -1;
+  int fd_ = -1;
+  std::string path_;
 };
 
 }  // namespace ipvs

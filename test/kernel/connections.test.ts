@@ -37,7 +37,7 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, w
 
 async function streamAll(netns: string, options: ConnectionReadOptions = {}): Promise<Connection[]> {
   const all: Connection[] = [];
-  for await (const batch of streamConnections(netns, { ...options, batchSize: 7 })) all.push(...batch);
+  for await (const batch of streamConnections({ netns, ...options, batchSize: 7 })) all.push(...batch);
   return all;
 }
 
@@ -98,7 +98,7 @@ describe('connections made by real traffic', () => {
       `OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5062\r\nCall-ID: ${CALL_ID}\r\n` +
       'CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
     client.run('socat', ['-u', '-', 'UDP:10.0.0.1:5060,sourceport=5062'], { input: sip });
-    await waitFor(() => readConnectionTable(lb.path), (t) => t.length >= 6, 'six connections');
+    await waitFor(() => readConnectionTable({ netns: lb.path }), (t) => t.length >= 6, 'six connections');
   });
 
   afterAll(() => {
@@ -107,7 +107,7 @@ describe('connections made by real traffic', () => {
   });
 
   it('parses IPv4, IPv6, mixed-family and PE lines exactly', async () => {
-    const table = await readConnectionTable(lb.path);
+    const table = await readConnectionTable({ netns: lb.path });
     expect(table.scan.malformedLines).toBe(0);
     const connections = [...table].sort(byClientPort);
     for (const c of connections) {
@@ -133,25 +133,25 @@ describe('connections made by real traffic', () => {
   });
 
   it('gives the same connections through the stream, and counts them natively', async () => {
-    const table = [...(await readConnectionTable(lb.path))].sort(byClientPort);
+    const table = [...(await readConnectionTable({ netns: lb.path }))].sort(byClientPort);
     const streamed = (await streamAll(lb.path)).sort(byClientPort);
     expect(streamed.map(({ expires: _, ...rest }) => rest)).toEqual(table.map(({ expires: _, ...rest }) => rest));
 
-    expect([...(await countConnections(lb.path, { by: 'client' }))]).toEqual([
+    expect([...(await countConnections({ netns: lb.path, by: 'client' }))]).toEqual([
       { key: '10.0.0.2', count: 4 },
       { key: 'fd00:a::2', count: 2 },
     ]);
-    expect([...(await countConnections(lb.path, { by: 'destination', state: 'SYN_RECV' }))]).toEqual([
+    expect([...(await countConnections({ netns: lb.path, by: 'destination', state: 'SYN_RECV' }))]).toEqual([
       { key: '10.9.0.2:80', count: 1 },
       { key: '10.9.0.2:81', count: 1 },
       { key: '[fd00:9::2]:80', count: 1 },
       { key: '[fd00:9::2]:81', count: 1 },
     ]);
-    expect([...(await countConnections(lb.path, { by: 'service', service: { protocol: 'tcp', port: 81 } }))]).toEqual([
+    expect([...(await countConnections({ netns: lb.path, by: 'service', service: { protocol: 'tcp', port: 81 } }))]).toEqual([
       { key: 'tcp 10.0.0.1:81', count: 1 },
       { key: 'tcp [fd00:a::1]:81', count: 1 },
     ]);
-    expect([...(await countConnections(lb.path, { by: 'state' }))]).toEqual([
+    expect([...(await countConnections({ netns: lb.path, by: 'state' }))]).toEqual([
       { key: 'SYN_RECV', count: 4 },
       { key: 'NONE', count: 1 },
       { key: 'UDP', count: 1 },
@@ -159,14 +159,14 @@ describe('connections made by real traffic', () => {
   });
 
   it('reads the sync table of the same namespace with origin LOCAL', async () => {
-    const table = await readConnectionTable(lb.path, { sync: true });
+    const table = await readConnectionTable({ netns: lb.path, sync: true });
     expect(table.length).toBe(6);
     expect([...table].every((c) => c.origin === 'local' && c.peName === undefined)).toBe(true);
   });
 
   it('reads only the namespace it is given', async () => {
     // The VM's own namespace has IPVS loaded but none of these connections.
-    const own = await readConnectionTable(undefined);
+    const own = await readConnectionTable();
     expect([...own].filter((c) => c.clientAddress === '10.0.0.2' || c.clientAddress === 'fd00:a::2')).toEqual([]);
     const saved = readFileSync(`/proc/${process.pid}/net/ip_vs_conn`, 'utf8');
     expect(own.length).toBe(saved.split('\n').filter((line) => line && !line.startsWith('Pro ')).length);
@@ -207,7 +207,7 @@ describe('entries created by a backup sync daemon', () => {
     ipv6 = flood(['--count', '30', '--clients', '3', '--ipv6']);
     flood(['--template-pe', 'sip:callid-xyz', '--vip', '10.1.0.5', '--vport', '5060']);
     await waitFor(
-      () => readConnectionTable(backup.path, { sync: true }),
+      () => readConnectionTable({ netns: backup.path, sync: true }),
       (t) => t.length >= 400 + 30 + 1 + 1,
       'the synced entries',
     );
@@ -223,7 +223,7 @@ describe('entries created by a backup sync daemon', () => {
   });
 
   it('reads the sync table: origin SYNC for synced entries, LOCAL for traffic', async () => {
-    const table = await readConnectionTable(backup.path, { sync: true });
+    const table = await readConnectionTable({ netns: backup.path, sync: true });
     expect(table.scan.malformedLines).toBe(0);
     expect(table.length).toBe(432);
     const local = [...table].filter((c) => c.origin === 'local');
@@ -243,31 +243,31 @@ describe('entries created by a backup sync daemon', () => {
   });
 
   it('counts the synced entries exactly as the sender sent them', async () => {
-    const v4States = await countConnections(backup.path, { by: 'state', service: { address: '10.1.0.1', port: 80 } });
+    const v4States = await countConnections({ netns: backup.path, by: 'state', service: { address: '10.1.0.1', port: 80 } });
     expect(Object.fromEntries(v4States.map((c) => [c.key, c.count]))).toEqual(ipv4.states);
-    const v4Clients = await countConnections(backup.path, { by: 'client', service: { address: '10.1.0.1' }, sync: true });
+    const v4Clients = await countConnections({ netns: backup.path, by: 'client', service: { address: '10.1.0.1' }, sync: true });
     expect(Object.fromEntries(v4Clients.map((c) => [c.key, c.count]))).toEqual(ipv4.clients);
-    const v6Clients = await countConnections(backup.path, { by: 'client', service: { address: 'fd00:2::1' } });
+    const v6Clients = await countConnections({ netns: backup.path, by: 'client', service: { address: 'fd00:2::1' } });
     expect(Object.fromEntries(v6Clients.map((c) => [c.key, c.count]))).toEqual(ipv6.clients);
 
     // The autoban question on the synced table.
     const heaviest = Math.max(...Object.values(ipv4.clients));
-    const top = await countConnections(backup.path, { by: 'client', top: 1, service: { address: '10.1.0.1' } });
+    const top = await countConnections({ netns: backup.path, by: 'client', top: 1, service: { address: '10.1.0.1' } });
     expect(top[0]?.count).toBe(heaviest);
-    const established = await countConnections(backup.path, { by: 'client', state: 'ESTABLISHED', minCount: 2 });
+    const established = await countConnections({ netns: backup.path, by: 'client', state: 'ESTABLISHED', minCount: 2 });
     expect(established.every((c) => c.count >= 2)).toBe(true);
     expect(established.scan.connections).toBe(432);
     expect(ipvsadmConnectionCount(backup)).toBe(432);
   });
 
   it('shows the synced persistence template with its PE name and data', async () => {
-    const templates = [...(await readConnectionTable(backup.path, { service: { protocol: 'udp', port: 5060 } }))];
+    const templates = [...(await readConnectionTable({ netns: backup.path, service: { protocol: 'udp', port: 5060 } }))];
     expect(templates).toEqual([
       expect.objectContaining({ protocol: 'udp', clientAddress: '10.128.0.0', clientPort: 0, virtualAddress: '10.1.0.5',
         virtualPort: 5060, destinationAddress: '10.2.0.1', destinationPort: 5060, state: 'NONE', peName: 'sip',
         peData: 'callid-xyz' }),
     ]);
-    const inSyncTable = [...(await readConnectionTable(backup.path, { sync: true, service: { port: 5060 } }))];
+    const inSyncTable = [...(await readConnectionTable({ netns: backup.path, sync: true, service: { port: 5060 } }))];
     expect(inSyncTable).toEqual([expect.objectContaining({ origin: 'sync', state: 'NONE' })]);
     expect(inSyncTable[0]?.peName).toBeUndefined(); // the sync table has no PE columns
   });

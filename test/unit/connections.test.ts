@@ -47,8 +47,8 @@ function expected(c: KernelConnection): Connection {
   return connection;
 }
 
-async function collect(file: string, options: Parameters<typeof streamConnections>[1] = {}) {
-  const stream = streamConnections(undefined, { path: file, ...options });
+async function collect(file: string, options: Parameters<typeof streamConnections>[0] = {}) {
+  const stream = streamConnections({ path: file, ...options });
   const batches: Connection[][] = [];
   for await (const batch of stream) batches.push(batch);
   return { batches, all: batches.flat(), scan: stream.scan };
@@ -67,7 +67,7 @@ TCP 0A000002 AC26 0A000001 0051 fd00:0009:0000:0000:0000:0000:0000:0002 0051 SYN
 
 describe('parsing', () => {
   it('reads every field of captured kernel lines: IPv4, IPv6, mixed families, templates, PE data', async () => {
-    const table = await readConnectionTable(undefined, { path: writeTable(CAPTURED) });
+    const table = await readConnectionTable({ path: writeTable(CAPTURED) });
     expect(table.length).toBe(6);
     expect(table.scan).toEqual({ lines: 7, connections: 6, matched: 6, malformedLines: 0 });
     expect([...table]).toEqual([
@@ -90,7 +90,7 @@ describe('parsing', () => {
   it('matches the generator on a large mixed table (chunk boundaries, every family combination)', async () => {
     const connections = randomConnections(40_000, 7);
     const file = writeTable(kernelTable(connections)); // ~4 MB: many 256 KiB reads
-    const table = await readConnectionTable(undefined, { path: file });
+    const table = await readConnectionTable({ path: file });
     expect(table.length).toBe(connections.length);
     expect(table.scan.malformedLines).toBe(0);
     for (let i = 0; i < connections.length; i += 97) expect(table.at(i)).toEqual(expected(connections[i]!));
@@ -110,7 +110,7 @@ describe('parsing', () => {
         destination: 'fd00:3::9', destinationPort: 3868, state: 'COOKIE_ECHOED', expires: 1234567, origin: 'SYNC' },
     ];
     const file = writeTable(kernelTable(connections, true));
-    expect([...(await readConnectionTable(undefined, { path: file, sync: true }))]).toEqual(connections.map(expected));
+    expect([...(await readConnectionTable({ path: file, sync: true }))]).toEqual(connections.map(expected));
     expect(kernelTable(connections, true).startsWith(SYNC_HEADER)).toBe(true);
   });
 
@@ -119,7 +119,7 @@ describe('parsing', () => {
       HEADER +
       'UDP 0A000002 0000 0A000001 13C4 0A090002 13C4 NONE            118 sip call id with spaces\n' +
       'UDP 0A000003 0000 0A000001 13C4 0A090002 13C4 ASSURED         118 sip \n';
-    const table = await readConnectionTable(undefined, { path: writeTable(text) });
+    const table = await readConnectionTable({ path: writeTable(text) });
     expect(table.at(0)).toMatchObject({ peName: 'sip', peData: 'call id with spaces', state: 'NONE' });
     expect(table.at(1)).toMatchObject({ peName: 'sip', peData: '', state: 'ASSURED' });
   });
@@ -130,7 +130,7 @@ describe('parsing', () => {
       'IP  0A000002 0000 0A000001 0000 0A090002 0000 NONE            298\n' +
       'IP_253 0A000002 0001 0A000001 0002 0A090002 0003 ERR!              5\n' +
       'ICMPv6 fd00:000a:0000:0000:0000:0000:0000:0002 0000 fd00:000a:0000:0000:0000:0000:0000:0001 0000 fd00:0009:0000:0000:0000:0000:0000:0002 0000 ICMP             60\n';
-    const table = await readConnectionTable(undefined, { path: writeTable(text) });
+    const table = await readConnectionTable({ path: writeTable(text) });
     expect([...table].map((c) => [c.protocol, c.state, c.clientPort, c.virtualPort, c.destinationPort])).toEqual([
       ['ip', 'NONE', 0, 0, 0],
       ['ip_253', 'ERR!', 1, 2, 3],
@@ -140,7 +140,7 @@ describe('parsing', () => {
 
   it('reads an empty table and a header-only one', async () => {
     for (const text of ['', HEADER, SYNC_HEADER]) {
-      const table = await readConnectionTable(undefined, { path: writeTable(text) });
+      const table = await readConnectionTable({ path: writeTable(text) });
       expect(table.length).toBe(0);
       expect([...table]).toEqual([]);
       expect(table.scan.malformedLines).toBe(0);
@@ -166,12 +166,12 @@ describe('malformed input', () => {
   it('counts malformed lines, reports the first, and parses the rest', async () => {
     const text = `${HEADER}${goodLines[0]}\n${bad.join('\n')}\n${goodLines[1]}\n${goodLines[2]}\n`;
     const file = writeTable(text);
-    const table = await readConnectionTable(undefined, { path: file });
+    const table = await readConnectionTable({ path: file });
     expect([...table]).toEqual(good.map(expected));
     expect(table.scan.malformedLines).toBe(bad.length);
     expect(table.scan.firstMalformed).toEqual({ line: 3, text: bad[0] });
 
-    const counts = await countConnections(undefined, { path: file, by: 'state' });
+    const counts = await countConnections({ path: file, by: 'state' });
     expect(counts.scan.malformedLines).toBe(bad.length);
     expect(counts.reduce((sum, c) => sum + c.count, 0)).toBe(3);
 
@@ -183,8 +183,8 @@ describe('malformed input', () => {
   it('rejects with a ConnectionParseError naming the line in strict mode', async () => {
     const file = writeTable(`${HEADER}${goodLines[0]}\n${goodLines[1]}\ngarbage here\n${goodLines[2]}\n`);
     for (const read of [
-      () => readConnectionTable(undefined, { path: file, strict: true }),
-      () => countConnections(undefined, { path: file, strict: true, by: 'client' }),
+      () => readConnectionTable({ path: file, strict: true }),
+      () => countConnections({ path: file, strict: true, by: 'client' }),
       () => collect(file, { strict: true }),
     ]) {
       const error = await read().catch((e: unknown) => e);
@@ -193,12 +193,12 @@ describe('malformed input', () => {
     }
     // A clean file passes strict mode.
     const clean = writeTable(kernelTable(good));
-    expect((await readConnectionTable(undefined, { path: clean, strict: true })).length).toBe(3);
+    expect((await readConnectionTable({ path: clean, strict: true })).length).toBe(3);
   });
 
   it('treats a last line without a newline as truncated', async () => {
     const text = kernelTable(good).slice(0, -5); // cut inside the last line's expiry
-    const table = await readConnectionTable(undefined, { path: writeTable(text) });
+    const table = await readConnectionTable({ path: writeTable(text) });
     expect([...table]).toEqual(good.slice(0, 2).map(expected));
     expect(table.scan.malformedLines).toBe(1);
     expect(table.scan.firstMalformed?.line).toBe(4);
@@ -207,7 +207,7 @@ describe('malformed input', () => {
   it('skips over-long lines without buffering them', async () => {
     const long = `TCP ${'A'.repeat(300_000)}`; // longer than one 256 KiB read
     const text = `${HEADER}${goodLines[0]}\n${long}\n${goodLines[1]}\n${'x'.repeat(5000)}\n${goodLines[2]}\n`;
-    const table = await readConnectionTable(undefined, { path: writeTable(text) });
+    const table = await readConnectionTable({ path: writeTable(text) });
     expect([...table]).toEqual(good.map(expected));
     expect(table.scan.malformedLines).toBe(2);
     expect(table.scan.firstMalformed?.line).toBe(3);
@@ -219,7 +219,7 @@ describe('malformed input', () => {
     for (let i = 0; i < noise.length; i++) noise[i] = (i * 7919 + (i >> 3)) & 0xff;
     const file = path.join(dir, 'noise.bin');
     writeFileSync(file, Buffer.concat([Buffer.from(kernelTable(good)), noise, Buffer.from(`\n${goodLines[0]}\n`)]));
-    const table = await readConnectionTable(undefined, { path: file });
+    const table = await readConnectionTable({ path: file });
     expect(table.at(0)).toEqual(expected(good[0]!));
     expect(table.at(-1)).toEqual(expected(good[0]!));
     expect(table.scan.malformedLines).toBeGreaterThan(0);
@@ -244,16 +244,16 @@ describe('countConnections', () => {
     [...counts].map(([key, count]) => ({ key, count })).sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   it('counts by client, destination, service and state', async () => {
-    expect([...(await countConnections(undefined, { path: file, by: 'client' }))]).toEqual(
+    expect([...(await countConnections({ path: file, by: 'client' }))]).toEqual(
       sorted(oracle((c) => canonicalAddress(c.client))),
     );
-    expect([...(await countConnections(undefined, { path: file, by: 'destination' }))]).toEqual(
+    expect([...(await countConnections({ path: file, by: 'destination' }))]).toEqual(
       sorted(oracle((c) => endpoint(c.destination, c.destinationPort))),
     );
-    expect([...(await countConnections(undefined, { path: file, by: 'service' }))]).toEqual(
+    expect([...(await countConnections({ path: file, by: 'service' }))]).toEqual(
       sorted(oracle((c) => `${c.protocol.toLowerCase()} ${endpoint(c.virtual, c.virtualPort)}`)),
     );
-    expect([...(await countConnections(undefined, { path: file, by: 'state' }))]).toEqual(sorted(oracle((c) => c.state)));
+    expect([...(await countConnections({ path: file, by: 'state' }))]).toEqual(sorted(oracle((c) => c.state)));
   });
 
   it('answers the autoban question: clients with at least N established connections', async () => {
@@ -261,18 +261,18 @@ describe('countConnections', () => {
     const threshold = 20;
     const expectedHeavy = sorted(new Map([...established].filter(([, n]) => n >= threshold)));
     expect(expectedHeavy.length).toBeGreaterThan(3); // the generator's skew makes heavy clients
-    const result = await countConnections(undefined, { path: file, by: 'client', state: 'established', minCount: threshold });
+    const result = await countConnections({ path: file, by: 'client', state: 'established', minCount: threshold });
     expect([...result]).toEqual(expectedHeavy);
     expect(result.scan).toMatchObject({ connections: connections.length, malformedLines: 0 });
     expect(result.scan.matched).toBe([...established.values()].reduce((a, b) => a + b, 0));
   });
 
   it('keeps only the top N, ties broken by key', async () => {
-    const all = await countConnections(undefined, { path: file, by: 'client' });
-    const top = await countConnections(undefined, { path: file, by: 'client', top: 5 });
+    const all = await countConnections({ path: file, by: 'client' });
+    const top = await countConnections({ path: file, by: 'client', top: 5 });
     expect([...top]).toEqual(all.slice(0, 5));
     const ties = writeTable(kernelTable(randomConnections(4, 5).map((c, i) => ({ ...c, client: `10.0.0.${4 - i}` }))));
-    expect((await countConnections(undefined, { path: ties, by: 'client', top: 2 })).map((c) => c.key)).toEqual([
+    expect((await countConnections({ path: ties, by: 'client', top: 2 })).map((c) => c.key)).toEqual([
       '10.0.0.1',
       '10.0.0.2',
     ]);
@@ -280,20 +280,20 @@ describe('countConnections', () => {
 
   it('filters by several states and by service protocol, address and port', async () => {
     const states = ['TIME_WAIT', 'FIN_WAIT'];
-    const byState = await countConnections(undefined, { path: file, by: 'state', state: ['time_wait', 'FIN_WAIT'] });
+    const byState = await countConnections({ path: file, by: 'state', state: ['time_wait', 'FIN_WAIT'] });
     expect([...byState]).toEqual(sorted(oracle((c) => (states.includes(c.state) ? c.state : undefined))));
 
     const service = { protocol: 'tcp', address: 'fd00:a:0::1', port: 443 } as const;
     const inService = (c: KernelConnection) =>
       c.protocol === 'TCP' && canonicalAddress(c.virtual) === 'fd00:a::1' && c.virtualPort === 443;
-    const byClient = await countConnections(undefined, { path: file, by: 'client', service });
+    const byClient = await countConnections({ path: file, by: 'client', service });
     expect([...byClient]).toEqual(sorted(oracle((c) => (inService(c) ? canonicalAddress(c.client) : undefined))));
 
-    const table = await readConnectionTable(undefined, { path: file, service, state: 'ESTABLISHED' });
+    const table = await readConnectionTable({ path: file, service, state: 'ESTABLISHED' });
     expect([...table]).toEqual(connections.filter((c) => inService(c) && c.state === 'ESTABLISHED').map(expected));
     expect(table.scan.connections).toBe(connections.length);
 
-    const portOnly = await countConnections(undefined, { path: file, by: 'service', service: { port: 5060 } });
+    const portOnly = await countConnections({ path: file, by: 'service', service: { port: 5060 } });
     expect(portOnly.every((c) => c.key.endsWith(':5060'))).toBe(true);
     expect(portOnly.reduce((s, c) => s + c.count, 0)).toBe(connections.filter((c) => c.virtualPort === 5060).length);
   });
@@ -316,7 +316,7 @@ describe('streamConnections', () => {
   });
 
   it('stops reading when the loop breaks, and can be iterated only once', async () => {
-    const stream = streamConnections(undefined, { path: file, batchSize: 100 });
+    const stream = streamConnections({ path: file, batchSize: 100 });
     let seen = 0;
     for await (const batch of stream) {
       seen += batch.length;
@@ -333,30 +333,30 @@ describe('streamConnections', () => {
 describe('errors from the file system', () => {
   it('reports a missing file as an IpvsError with code ENOENT and the path', async () => {
     const missing = path.join(dir, 'does-not-exist');
-    const error = await readConnectionTable(undefined, { path: missing }).catch((e: unknown) => e);
+    const error = await readConnectionTable({ path: missing }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IpvsError);
     expect(error).toMatchObject({ code: 'ENOENT', errno: 2, operation: 'connectionTable', path: missing });
-    await expect(countConnections(undefined, { path: missing, by: 'state' })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(countConnections({ path: missing, by: 'state' })).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(collect(missing)).rejects.toMatchObject({ code: 'ENOENT', operation: 'connections' });
   });
 
   it('says IPVS is not loaded when the kernel has no connection table', async () => {
     if (existsSync('/proc/net/ip_vs_conn')) {
       // This host has IPVS loaded: the table must then read without error.
-      expect((await readConnectionTable(undefined)).scan.malformedLines).toBe(0);
+      expect((await readConnectionTable()).scan.malformedLines).toBe(0);
       return;
     }
-    const error = await readConnectionTable(undefined).catch((e: unknown) => e);
+    const error = await readConnectionTable().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IpvsError);
     expect(error).toMatchObject({ code: 'ENOENT', path: '/proc/net/ip_vs_conn' });
     expect((error as Error).message).toMatch(/IPVS is not loaded.*modprobe ip_vs/);
-    await expect(countConnections(undefined, { by: 'client', sync: true })).rejects.toMatchObject({
+    await expect(countConnections({ by: 'client', sync: true })).rejects.toMatchObject({
       code: 'ENOENT',
       path: '/proc/net/ip_vs_conn_sync',
     });
   });
 
   it('reports a directory as EISDIR', async () => {
-    await expect(readConnectionTable(undefined, { path: dir })).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(readConnectionTable({ path: dir })).rejects.toMatchObject({ code: 'EISDIR' });
   });
 });

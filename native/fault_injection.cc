@@ -1,0 +1,79 @@
+#include "fault_injection.h"
+
+#include <linux/netlink.h>
+
+#include <cstring>
+#include <string>
+
+#include "genl_socket.h"
+
+namespace ipvs::faults {
+
+std::atomic<int> reply_timeout_ms{kDefaultReplyTimeoutMs};
+std::atomic<int> drop_acks{0};
+std::atomic<int> fail_dump_after{-1};
+std::atomic<bool> skip_drain{false};
+std::atomic<uint64_t> drained_dumps{0};
+std::atomic<uint64_t> reconnects{0};
+
+bool DropAck(const uint8_t* datagram, size_t length) {
+  if (drop_acks.load(std::memory_order_relaxed) <= 0 || length < NLMSG_HDRLEN) return false;
+  nlmsghdr hdr;
+  std::memcpy(&hdr, datagram, sizeof(hdr));
+  if (hdr.nlmsg_type != NLMSG_ERROR) return false;
+  int left = drop_acks.load();
+  while (left > 0 && !drop_acks.compare_exchange_weak(left, left - 1)) {
+  }
+  return left > 0;
+}
+
+bool FailDumpNow(size_t replies) {
+  int after = fail_dump_after.load(std::memory_order_relaxed);
+  if (after < 0 || replies < static_cast<size_t>(after)) return false;
+  return fail_dump_after.compare_exchange_strong(after, -1);
+}
+
+namespace {
+
+int IntegerOption(const Napi::Object& options, const char* name, int min, int max, int fallback) {
+  Napi::Value value = options.Get(name);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsNumber()) throw Napi::TypeError::New(options.Env(), std::string(name) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= min && number <= max) || number != static_cast<int>(number))
+    throw Napi::RangeError::New(options.Env(), std::string(name) + " is out of range");
+  return static_cast<int>(number);
+}
+
+// set({ replyTimeoutMs?, dropAcks?, failDumpAfter?, skipDrain? }); set({}) restores the defaults.
+Napi::Value Set(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  Napi::Object options = info[0].As<Napi::Object>();
+  reply_timeout_ms = IntegerOption(options, "replyTimeoutMs", 1, 600000, kDefaultReplyTimeoutMs);
+  drop_acks = IntegerOption(options, "dropAcks", 0, 1 << 30, 0);
+  fail_dump_after = IntegerOption(options, "failDumpAfter", -1, 1 << 30, -1);
+  Napi::Value skip = options.Get("skipDrain");
+  skip_drain = skip.IsBoolean() && skip.As<Napi::Boolean>().Value();
+  return env.Undefined();
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("drainedDumps", Napi::Number::New(env, static_cast<double>(drained_dumps.load())));
+  stats.Set("reconnects", Napi::Number::New(env, static_cast<double>(reconnects.load())));
+  stats.Set("dropAcksLeft", Napi::Number::New(env, drop_acks.load()));
+  return stats;
+}
+
+}  // namespace
+
+void InitFaultInjection(Napi::Env env, Napi::Object exports) {
+  Napi::Object faults = Napi::Object::New(env);
+  faults.Set("set", Napi::Function::New(env, Set, "set"));
+  faults.Set("stats", Napi::Function::New(env, Stats, "stats"));
+  exports.Set("faults", faults);
+}
+
+}  // namespace ipvs::faults
