@@ -307,9 +307,16 @@ function checkStrict(scan: NativeScan, request: NativeRequest): void {
   }
 }
 
-// ENOENT on the kernel's own table means the ip_vs module (which creates it) is not loaded.
+// ENOENT on the kernel's own table means the ip_vs module (which creates it) is not loaded;
+// an error naming the namespace is about the namespace.
 function convertError(error: unknown, request: NativeRequest, operation: string): Error {
-  const errno = (error as { errno?: unknown } | null)?.errno;
+  const { errno, path } = (error ?? {}) as { errno?: unknown; path?: unknown };
+  if (request.netns && path === request.netns && typeof errno === 'number') {
+    const problem =
+      errno === osConstants.errno.ENOENT ? 'network namespace not found' :
+      errno === osConstants.errno.EINVAL ? 'not a network namespace' : undefined;
+    if (problem) return new IpvsError({ errno, operation, path, cause: error }, `${problem}: ${request.netns}`);
+  }
   if (errno === osConstants.errno.ENOENT && !request.path) {
     return new IpvsError(
       { errno, operation, path: displayPath(request), cause: error },

@@ -4,6 +4,8 @@
 #   conn_parser_fuzz  the connection-table parser (native/conn_parser.cc)
 #   codec_fuzz        the netlink codec (native/ipvs_codec.cc): decoders on arbitrary bytes,
 #                     and encode -> decode round trips
+#   netlink_ack_fuzz  the ack walk and extended-ack parsing (native/netlink_ack.cc): arbitrary
+#                     datagrams, and kernel-shaped acks parsed back exactly
 # Any crash, sanitizer report or broken invariant fails the script and leaves the reproducer
 # in .cache/fuzz/.
 #
@@ -21,6 +23,7 @@ nl_flags=($(pkg-config --cflags --libs libnl-genl-3.0))
 echo "=== building the fuzz targets"
 clang++ "${flags[@]}" fuzz/conn_parser_fuzz.cc native/conn_parser.cc -o "$out/conn_parser_fuzz"
 clang++ "${flags[@]}" fuzz/codec_fuzz.cc native/ipvs_codec.cc "${nl_flags[@]}" -o "$out/codec_fuzz"
+clang++ "${flags[@]}" fuzz/netlink_ack_fuzz.cc native/netlink_ack.cc -o "$out/netlink_ack_fuzz"
 
 run_target() {  # name, seed corpus, max input length
   local name="$1" seeds="$2" max_len="$3" work="$out/corpus-$1"
@@ -41,4 +44,5 @@ run_target() {  # name, seed corpus, max input length
 
 run_target conn_parser_fuzz fuzz/corpus 16384
 run_target codec_fuzz "" 4096
-echo "fuzz: both targets ran clean for ${seconds}s each"
+run_target netlink_ack_fuzz "" 4096
+echo "fuzz: every target ran clean for ${seconds}s each"

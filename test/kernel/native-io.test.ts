@@ -1,0 +1,187 @@
+// Failure paths of the transport against the real kernel: a dump abandoned half-way, a lost
+// ack, namespaces that disappear or are not namespaces. Faults are injected through the
+// internal hooks (lib/internal/faults.ts); everything else is the real kernel's behaviour.
+import { readdirSync, readlinkSync } from 'node:fs';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { Ipvs, IpvsError } from '../../lib/index';
+import { countConnections } from '../../lib/connections';
+import { faultStats, setFaults } from '../../lib/internal/faults';
+import { createNetns, type TestNetns } from './helpers';
+
+const SERVICES = 300;
+const service = (i: number) => ({ protocol: 'tcp', address: `10.1.${i >> 8}.${i & 255}`, port: 80 } as const);
+
+async function fill(ipvs: Ipvs, count: number): Promise<void> {
+  const batch = ipvs.batch();
+  for (let i = 0; i < count; i++) {
+    batch.addService({ ...service(i), scheduler: 'rr' });
+    batch.addDestination(service(i), { address: '10.9.0.1', forward: 'masq' });
+  }
+  const results = await batch.commit();
+  expect(results.every((r) => r.ok)).toBe(true);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<IpvsError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(IpvsError);
+  return error as IpvsError;
+}
+
+afterEach(() => setFaults({}));
+
+describe('a dump abandoned half-way', () => {
+  let ns: TestNetns;
+  let ipvs: Ipvs;
+
+  beforeAll(async () => {
+    ns = createNetns('dump');
+    ipvs = await Ipvs.open({ netns: ns.path });
+    await fill(ipvs, SERVICES);
+  });
+  afterAll(async () => {
+    await ipvs.close();
+    ns.remove();
+  });
+
+  it('is read to its end, so the next dump on the handle works', async () => {
+    const before = faultStats();
+    setFaults({ failDumpAfter: 40 });  // several datagrams into a 300-service dump
+    const error = await rejection(ipvs.listServices());
+    expect(error.code).toBe('EBADMSG');
+    expect(faultStats().drainedDumps).toBe(before.drainedDumps + 1);
+    expect(faultStats().reconnects).toBe(before.reconnects);
+    expect(await ipvs.listServices()).toHaveLength(SERVICES);
+    expect(await ipvs.listDestinations(service(7))).toMatchObject([{ address: '10.9.0.1' }]);
+  });
+
+  it('in the middle of listTable leaves the handle usable', async () => {
+    setFaults({ failDumpAfter: 0 });  // the first destination dump fails at its first reply
+    await ipvs.listServices().catch(() => undefined);  // the armed fault hits this dump
+    setFaults({ failDumpAfter: 100 });
+    expect((await rejection(ipvs.listTable())).code).toBe('EBADMSG');
+    const table = await ipvs.listTable();
+    expect(table).toHaveLength(SERVICES);
+    expect(table.every((s) => s.destinations.length === 1)).toBe(true);
+  });
+
+  it('is given up on with a new socket when it cannot be read to its end', async () => {
+    const before = faultStats();
+    setFaults({ failDumpAfter: 40, skipDrain: true });
+    expect((await rejection(ipvs.listServices())).code).toBe('EBADMSG');
+    expect(faultStats().reconnects).toBe(before.reconnects + 1);
+    expect(faultStats().drainedDumps).toBe(before.drainedDumps);
+    expect(await ipvs.listServices()).toHaveLength(SERVICES);
+    // The new socket is in the handle's namespace, not the test's.
+    await ipvs.addService({ fwmark: 99 });
+    expect(ns.run('ipvsadm', ['-S', '-n'])).toContain('-A -f 99');
+    await ipvs.deleteService({ fwmark: 99 });
+  });
+});
+
+describe('a lost ack', () => {
+  let ns: TestNetns;
+  let ipvs: Ipvs;
+
+  beforeAll(async () => {
+    ns = createNetns('ack');
+    ipvs = await Ipvs.open({ netns: ns.path });
+  });
+  afterAll(async () => {
+    await ipvs.close();
+    ns.remove();
+  });
+
+  it('rejects with ETIMEDOUT after the reply timeout, and the handle carries on', async () => {
+    setFaults({ replyTimeoutMs: 300, dropAcks: 1 });
+    const started = Date.now();
+    const error = await rejection(ipvs.addService({ fwmark: 1 }));
+    expect(error.code).toBe('ETIMEDOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    // The kernel did the work; only its answer was lost.
+    expect(ns.run('ipvsadm', ['-S', '-n'])).toContain('-A -f 1');
+    await ipvs.addService({ fwmark: 2 });
+    expect((await ipvs.listServices()).map((s) => ('fwmark' in s ? s.fwmark : 0)).sort()).toEqual([1, 2]);
+  });
+
+  it('in a batch marks only the requests whose acks were lost as unknown (ETIMEDOUT)', async () => {
+    const batch = ipvs.batch();
+    for (let i = 10; i < 15; i++) batch.addService({ fwmark: i });
+    setFaults({ replyTimeoutMs: 300, dropAcks: 2 });
+    const results = await batch.commit();
+    const unknown = results.filter((r) => !r.ok && r.unknown);
+    expect(unknown).toHaveLength(2);
+    for (const r of unknown) if (!r.ok) expect(r.error.code).toBe('ETIMEDOUT');
+    expect(results.filter((r) => r.ok)).toHaveLength(3);
+    setFaults({});
+    // All five were applied; the late acks, if any, are not mistaken for later answers.
+    expect(ns.run('ipvsadm', ['-S', '-n']).match(/-A -f 1[0-4]/g)).toHaveLength(5);
+    expect((await rejection(ipvs.addService({ fwmark: 10 }))).code).toBe('EEXIST');
+    await ipvs.deleteService({ fwmark: 10 });
+  });
+});
+
+describe('namespaces', () => {
+  /** The network namespace of every thread of this process. */
+  function threadNamespaces(): Set<string> {
+    const namespaces = new Set<string>();
+    for (const task of readdirSync('/proc/self/task')) {
+      try {
+        namespaces.add(readlinkSync(`/proc/self/task/${task}/ns/net`));
+      } catch {
+        // the thread ended while we looked
+      }
+    }
+    return namespaces;
+  }
+
+  it('no thread of the process is ever left in a handle\'s namespace', async () => {
+    const own = readlinkSync('/proc/self/ns/net');
+    const spaces = [createNetns('tns'), createNetns('tns')];
+    try {
+      for (let round = 0; round < 3; round++) {
+        const handles = await Promise.all(spaces.map((s) => Ipvs.open({ netns: s.path })));
+        await Promise.all(handles.map((h, i) => h.addService({ fwmark: 100 + round * 2 + i })));
+        await Promise.all(spaces.map((s) => countConnections({ netns: s.path, by: 'client' })));
+        await Promise.all(handles.map((h) => h.close()));
+        expect([...threadNamespaces()]).toEqual([own]);
+      }
+      for (const s of spaces) expect(s.run('ipvsadm', ['-S', '-n']).match(/-A -f/g)).toHaveLength(3);
+    } finally {
+      for (const s of spaces) s.remove();
+    }
+  });
+
+  it('a handle keeps working in its namespace after the namespace\'s name is deleted', async () => {
+    const ns = createNetns('gone');
+    const ipvs = await Ipvs.open({ netns: ns.path });
+    await ipvs.addService({ fwmark: 5 });
+    ns.remove();
+    expect(await ipvs.listServices()).toMatchObject([{ fwmark: 5 }]);
+    // Even a new socket (after an abandoned dump) is made in that namespace.
+    const before = faultStats();
+    setFaults({ failDumpAfter: 0, skipDrain: true });
+    expect((await rejection(ipvs.listServices())).code).toBe('EBADMSG');
+    expect(faultStats().reconnects).toBe(before.reconnects + 1);
+    expect(await ipvs.listServices()).toMatchObject([{ fwmark: 5 }]);
+    await ipvs.close();
+  });
+
+  it('a path that is not a namespace is an error, never an abort', async () => {
+    for (const path of ['/etc/hostname', '/proc/self/ns/uts']) {
+      const error = await rejection(Ipvs.open({ netns: path }));
+      expect(error.code).toBe('EINVAL');
+      const read = await rejection(countConnections({ netns: path, by: 'state' }));
+      expect(read.code).toBe('EINVAL');
+    }
+    const missing = await rejection(countConnections({ netns: '/run/netns/does-not-exist', by: 'state' }));
+    expect(missing.code).toBe('ENOENT');
+    expect(missing.message).toContain('network namespace not found: /run/netns/does-not-exist');
+    const notNetns = await rejection(countConnections({ netns: '/etc/hostname', by: 'state' }));
+    expect(notNetns.message).toContain('not a network namespace: /etc/hostname');
+  });
+});
