@@ -36,10 +36,10 @@ namespace {
 
 // What we ask recv() for. The kernel sizes each dump datagram by the largest length the
 // socket has ever asked for (up to 32 KiB), and kernels built with init_on_alloc (Debian's)
-// clear every allocation: asking for 64 KiB made each destination dump (two datagrams, ~2 KiB
-// of data) allocate and clear 64 KiB. A page, at most 8 KiB, still holds every datagram: the
-// kernel makes none larger than max(NLMSG_GOODSIZE, this length), and NLMSG_GOODSIZE is under
-// a page and under 8 KiB. A larger one would fail loudly (EMSGSIZE), not be cut short.
+// clear every allocation, so a long receive makes every datagram of every dump allocate and
+// clear that much. A page, at most 8 KiB, still holds every datagram: the kernel makes none
+// larger than max(NLMSG_GOODSIZE, this length), and NLMSG_GOODSIZE is under a page and under
+// 8 KiB. A larger one would fail loudly (EMSGSIZE), not be cut short.
 size_t ReceiveLength() {
   const long page = sysconf(_SC_PAGESIZE);
   return page > 0 && page < 8192 ? static_cast<size_t>(page) : 8192;

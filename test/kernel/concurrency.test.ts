@@ -63,9 +63,8 @@ describe('1000 concurrent calls on one handle', () => {
     lists.forEach((d, i) => expect(d).toMatchObject([{ address: `10.0.0.${i + 1}`, port: 1000 + i, weight: i }]));
   });
 
-  // Fails today: listDestinations queues two requests (GET_SERVICE, then GET_DEST) separately,
-  // so a close() called after it can slip in between and its second request meets EBADF.
-  // Remove `.fails` once lib/ipvs.ts runs both inside one enqueue().
+  // listDestinations sends two requests (GET_SERVICE, then GET_DEST); a close() called after it
+  // must wait for both, not slip in between and make the second meet EBADF.
   it('a call made before close() still settles normally', async () => {
     const other = await Ipvs.open({ netns: ns.path });
     const pending = other.listDestinations(key(0));
