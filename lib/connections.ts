@@ -358,8 +358,23 @@ export class ConnectionTable implements Iterable<Connection> {
   }
 }
 
+// Objects are made in slices with a turn of the event loop between them, so that a large batch
+// never holds the loop for long.
+const OBJECT_SLICE = 256;
+
+async function toObjects(batch: NativeBatch): Promise<Connection[]> {
+  const connections = new Array<Connection>(batch.length);
+  for (let start = 0; start < batch.length; start += OBJECT_SLICE) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const end = Math.min(batch.length, start + OBJECT_SLICE);
+    for (let i = start; i < end; i++) connections[i] = connectionAt(batch, i);
+  }
+  return connections;
+}
+
 /**
- * Batches of connections read as the table is scanned; only one batch is held at a time.
+ * Batches of connections read as the table is scanned; at most two are held at a time (the one
+ * being used and the next, read ahead).
  * Iterate it once; breaking out of the loop closes the file. `scan` summarizes what was read
  * so far.
  */
@@ -383,23 +398,27 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
     if (this.#started) throw new Error('a connection stream can be iterated only once');
     this.#started = true;
     const stream = new (addon().ConnectionStream)(this.#request);
+    const read = (): Promise<NativeBatch> => {
+      const next = stream.read(this.#batchSize);
+      next.catch(() => undefined);  // observed when awaited; a stream abandoned early never awaits it
+      return next;
+    };
     let matched = 0;
     try {
+      let pending = read();
       for (;;) {
         let batch: NativeBatch;
         try {
-          batch = await stream.read(this.#batchSize);
+          batch = await pending;
         } catch (error) {
           throw convertError(error, this.#request, 'connections');
         }
         matched += batch.length;
         this.#summary = summaryOf(batch, matched);
         checkStrict(batch, this.#request);
-        if (batch.length > 0) {
-          const connections = new Array<Connection>(batch.length);
-          for (let i = 0; i < batch.length; i++) connections[i] = connectionAt(batch, i);
-          yield connections;
-        }
+        // The next batch is read and parsed on the thread pool while this one becomes objects.
+        if (!batch.done) pending = read();
+        if (batch.length > 0) yield await toObjects(batch);
         if (batch.done) return;
       }
     } finally {

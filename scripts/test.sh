@@ -3,17 +3,21 @@
 # suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
 # cannot boot; kernel tests are never skipped.
 #
-#   scripts/test.sh [--kernel-only] [--unit-only] [--kernels "6.1 6.17"] [vitest filters...]
+# The kernel suite also runs once more, on 6.17, against an ASan+UBSan build of the addon
+# (scripts/asan-build.sh); any sanitizer report fails the run.
+#
+#   scripts/test.sh [--kernel-only] [--unit-only] [--no-asan] [--kernels "6.1 6.17"] [vitest filters...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
 source scripts/vm/common.sh
 
-run_unit=1 run_kernel=1 kernels="${IPVS_VM_KERNELS[*]}" filters=()
+run_unit=1 run_kernel=1 run_asan=1 asan_kernel=6.17 kernels="${IPVS_VM_KERNELS[*]}" filters=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel-only) run_unit=0; shift ;;
     --unit-only) run_kernel=0; shift ;;
+    --no-asan) run_asan=0; shift ;;
     --kernels) kernels="$2"; shift 2 ;;
     *) filters+=("$1"); shift ;;
   esac
@@ -79,6 +83,36 @@ if [ "$run_kernel" = 1 ]; then
     status=$?; set -e
     record "kernel $kernel" "$results/kernel-$kernel.json" "$status" $(( $(date +%s) - start ))
   done
+fi
+
+if [ "$run_kernel" = 1 ] && [ "$run_asan" = 1 ]; then
+  echo "=== kernel tests in the VM: Linux $asan_kernel, ASan+UBSan build of the addon"
+  start=$(date +%s); set +e
+  bash scripts/asan-build.sh
+  status=$?
+  reports="$PWD/.cache/asan/reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  if [ "$status" = 0 ]; then
+    # node is not instrumented: the runtime is preloaded, and leak checking is off because
+    # node itself does not free everything at exit. test/kernel/setup.ts keeps LD_PRELOAD
+    # from the commands the tests run. Reports go to files, so none is lost in a worker.
+    scripts/vm/run.sh --kernel "$asan_kernel" -- env \
+      IPVS_NETLINK_PREBUILD="$PWD/.cache/asan" IPVS_ASAN=1 \
+      LD_PRELOAD="$(g++ -print-file-name=libasan.so)" \
+      ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$reports/asan" \
+      UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+      node node_modules/vitest/vitest.mjs run \
+      --config vitest.kernel.config.ts --reporter=default --reporter=json \
+      --outputFile.json="$results/kernel-asan.json" "${filters[@]}"
+    status=$?
+  fi
+  set -e
+  record "kernel $asan_kernel asan" "$results/kernel-asan.json" "$status" $(( $(date +%s) - start ))
+  if compgen -G "$reports/*" > /dev/null; then
+    echo "error: sanitizer reports:" >&2
+    cat "$reports"/* >&2
+    failed=1
+  fi
 fi
 
 echo

@@ -1,0 +1,105 @@
+// The soak: many operations, handle open/close cycles and connection-table reads on one
+// process, then how much its RSS grew and whether its open descriptors are back to where they
+// started. Used bounded by test/kernel/soak.test.ts and in full by bench/soak.bench.mjs.
+import { readdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc');
+
+export const FULL = { operations: 100_000, cycles: 10_000, reads: 1_000 };
+
+function openDescriptors() {
+  return readdirSync('/proc/self/fd').length;
+}
+
+async function settle() {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { rss: process.memoryUsage.rss(), fds: openDescriptors() };
+}
+
+// One round: a batch that adds services and destinations and deletes the services again, then
+// single calls of every kind. Returns the number of operations it made.
+async function operationRound(ipvs, round, perBatch) {
+  const services = Math.max(1, Math.floor(perBatch / 4));
+  const key = (i) => ({ protocol: 'tcp', address: `10.${(round >> 8) & 255}.${round & 255}.${i % 250}`, port: 1000 + Math.floor(i / 250) });
+  const batch = ipvs.batch();
+  for (let i = 0; i < services; i++) {
+    batch.addService({ ...key(i), scheduler: 'wrr' });
+    batch.addDestination(key(i), { address: '192.0.2.1', forward: 'masq', weight: 1 });
+    batch.editDestination(key(i), { address: '192.0.2.1', forward: 'masq', weight: 2 });
+  }
+  for (let i = 0; i < services; i++) batch.deleteService(key(i));
+  const results = await batch.commit();
+  if (!results.every((r) => r.ok)) throw new Error(`soak: a batch operation failed in round ${round}`);
+  const single = { fwmark: 1 + (round % 1000) };
+  await ipvs.addService(single);
+  await ipvs.addDestination(single, { address: '192.0.2.2', forward: 'route' });
+  await ipvs.getService(single);
+  await ipvs.listDestinations(single);
+  await ipvs.listTable();
+  await ipvs.deleteService(single);
+  await ipvs.info().catch(() => undefined);
+  return results.length + 7;
+}
+
+/**
+ * Runs the soak in the namespace `netns` with the given API ({ Ipvs, countConnections }) and
+ * sizes; returns what it measured. Each phase runs a little first, so that allocator pools
+ * and caches exist before the baseline is taken.
+ */
+export async function soak(api, netns, sizes) {
+  const { Ipvs, countConnections } = api;
+  const perBatch = 1000;
+  const ipvs = await Ipvs.open({ netns });
+  const phases = {
+    operations: async (count) => {
+      let done = 0;
+      for (let round = 0; done < count; round++) done += await operationRound(ipvs, round, Math.min(perBatch, count - done));
+      return done;
+    },
+    cycles: async (count) => {
+      for (let i = 0; i < count; i++) {
+        const handle = await Ipvs.open({ netns });
+        if (i % 100 === 0) await handle.listServices();
+        await handle.close();
+      }
+      return count;
+    },
+    reads: async (count) => {
+      for (let i = 0; i < count; i++) {
+        if (i % 3 === 0) await countConnections({ netns, by: 'client' });
+        else if (i % 3 === 1) await ipvs.connectionTable();
+        else for await (const batch of ipvs.connections({ batchSize: 100 })) void batch;
+      }
+      return count;
+    },
+  };
+  for (const [name, phase] of Object.entries(phases)) await phase(Math.max(1, Math.floor(sizes[name] / 10)));
+  const before = await settle();
+  const started = Date.now();
+  const done = {};
+  const seconds = {};
+  for (const [name, phase] of Object.entries(phases)) {
+    const t0 = Date.now();
+    done[name] = await phase(sizes[name]);
+    seconds[name] = (Date.now() - t0) / 1000;
+  }
+  await ipvs.close();
+  const after = await settle();
+  return {
+    done,
+    seconds,
+    totalSeconds: (Date.now() - started) / 1000,
+    rssBefore: before.rss,
+    rssAfter: after.rss,
+    rssGrowthMiB: (after.rss - before.rss) / 2 ** 20,
+    fdsBefore: before.fds,
+    // the long-lived handle was open at the baseline and is closed now
+    fdsAfter: after.fds + 1,
+  };
+}

@@ -1,0 +1,37 @@
+// The full soak (issue 9), run inside the VM by scripts/bench.sh: 100,000 operations, 10,000
+// handle open/close cycles and 1,000 connection-table reads in one process. Passes when RSS
+// grew by less than 5 MiB and the open descriptors are back to the baseline. The bounded
+// version runs in `npm test` (test/kernel/soak.test.ts).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+import { projectRoot, printTable, run, writeResult } from './lib.mjs';
+import { FULL, soak } from './soak-run.mjs';
+
+if (process.env.IPVS_VM !== '1' || process.getuid?.() !== 0) {
+  console.error('soak.bench.mjs runs as root inside the IPVS test VM: use `npm run bench`');
+  process.exit(1);
+}
+
+const require = createRequire(import.meta.url);
+const api = require(path.join(projectRoot, 'dist', 'index.js'));
+const name = `soak-${process.pid}`;
+run('ip', ['netns', 'add', name]);
+let result;
+try {
+  result = await soak(api, `/run/netns/${name}`, FULL);
+} finally {
+  run('ip', ['netns', 'delete', name]);
+}
+const ok = result.rssGrowthMiB < 5 && result.fdsAfter === result.fdsBefore;
+printTable(
+  `Soak on Linux ${process.env.IPVS_VM_KERNEL ?? 'unknown'}`,
+  ['phase', 'count', 'seconds'],
+  Object.keys(result.done).map((phase) => [phase, String(result.done[phase]), result.seconds[phase].toFixed(1)]),
+);
+console.log(
+  `RSS ${(result.rssBefore / 2 ** 20).toFixed(1)} -> ${(result.rssAfter / 2 ** 20).toFixed(1)} MiB ` +
+    `(growth ${result.rssGrowthMiB.toFixed(2)} MiB, limit 5); fds ${result.fdsBefore} -> ${result.fdsAfter}: ${ok ? 'PASS' : 'FAIL'}`,
+);
+writeResult('soak', { kernel: process.env.IPVS_VM_KERNEL, ...result, ok });
+if (!ok) process.exit(1);

@@ -1,0 +1,25 @@
+// A bounded soak (the full one is bench/soak.bench.mjs): operations, handle open/close cycles
+// and connection-table reads in one process; its RSS must not grow by 5 MiB or more and its
+// open descriptors must come back to the baseline.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import { countConnections } from '../../lib/connections';
+import { Ipvs } from '../../lib/index';
+import { soak } from '../../bench/soak-run.mjs';
+import { createNetns, type TestNetns } from './helpers';
+
+let ns: TestNetns;
+beforeAll(() => {
+  ns = createNetns('soak');
+});
+afterAll(() => ns.remove());
+
+it('keeps RSS and open descriptors flat over operations, open/close cycles and table reads', async () => {
+  const result = await soak({ Ipvs, countConnections }, ns.path, { operations: 20_000, cycles: 1_000, reads: 200 });
+  console.log(`soak: ${JSON.stringify(result)}`);
+  expect(result.done).toEqual({ operations: expect.any(Number), cycles: 1_000, reads: 200 });
+  expect(result.done.operations).toBeGreaterThanOrEqual(20_000);
+  expect(result.fdsAfter).toBe(result.fdsBefore);
+  expect(result.rssGrowthMiB).toBeLessThan(5);
+  expect(ns.run('ipvsadm', ['-S', '-n'])).toBe('');
+}, 300_000);
