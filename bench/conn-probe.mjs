@@ -27,12 +27,12 @@ function answerOf(counts) {
 const readers = {
   // The question answered natively.
   async count() {
-    const result = await countConnections(netns, { by: 'client', state: 'ESTABLISHED', minCount: threshold + 1 });
+    const result = await countConnections({ netns, by: 'client', state: 'ESTABLISHED', minCount: threshold + 1 });
     return { rows: result.scan.connections, answer: result.map(({ key, count }) => ({ key, count })) };
   },
   // The columnar table; the answer is computed from its columns afterwards (not timed).
   async table() {
-    const table = await readConnectionTable(netns);
+    const table = await readConnectionTable({ netns });
     return {
       rows: table.length,
       later: () => {
@@ -53,7 +53,7 @@ const readers = {
   async objects() {
     const counts = new Map();
     let rows = 0;
-    for await (const batch of streamConnections(netns)) {
+    for await (const batch of streamConnections({ netns })) {
       rows += batch.length;
       for (const c of batch) if (c.state === 'ESTABLISHED') counts.set(c.clientAddress, (counts.get(c.clientAddress) ?? 0) + 1);
     }

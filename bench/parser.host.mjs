@@ -65,12 +65,12 @@ try {
   const results = {
     cat: catMs,
     'countConnections (client, ESTABLISHED)': await measure(() =>
-      countConnections(undefined, { path: file, by: 'client', state: 'ESTABLISHED', minCount: 101 })),
-    'countConnections (state)': await measure(() => countConnections(undefined, { path: file, by: 'state' })),
-    connectionTable: await measure(() => readConnectionTable(undefined, { path: file })),
+      countConnections({ path: file, by: 'client', state: 'ESTABLISHED', minCount: 101 })),
+    'countConnections (state)': await measure(() => countConnections({ path: file, by: 'state' })),
+    connectionTable: await measure(() => readConnectionTable({ path: file })),
     'connections() objects': await measure(async () => {
       let n = 0;
-      for await (const batch of streamConnections(undefined, { path: file })) n += batch.length;
+      for await (const batch of streamConnections({ path: file })) n += batch.length;
       if (n !== lines) throw new Error(`read ${n} of ${lines}`);
     }),
   };
