@@ -93,16 +93,16 @@ if [ "$run_kernel" = 1 ] && [ "$run_asan" = 1 ]; then
   reports="$PWD/.cache/asan/reports"
   rm -rf "$reports" && mkdir -p "$reports"
   if [ "$status" = 0 ]; then
-    # node is not instrumented: the runtime is preloaded, and leak checking is off because
-    # node itself does not free everything at exit. test/kernel/setup.ts keeps LD_PRELOAD
-    # from the commands the tests run. Reports go to files, so none is lost in a worker.
+    # node is not instrumented: the test workers preload the runtime (vitest.kernel-asan.config.ts),
+    # and leak checking is off because node itself does not free everything at exit.
+    # test/kernel/setup.ts checks the ASan build is the one loaded and keeps LD_PRELOAD from
+    # the commands the tests run. Reports go to files, so none is lost in a worker.
     scripts/vm/run.sh --kernel "$asan_kernel" -- env \
-      IPVS_NETLINK_PREBUILD="$PWD/.cache/asan" IPVS_ASAN=1 \
-      LD_PRELOAD="$(g++ -print-file-name=libasan.so)" \
-      ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$reports/asan" \
+      IPVS_NETLINK_PREBUILD="$PWD/.cache/asan" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
+      ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:malloc_context_size=8:log_path=$reports/asan" \
       UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
       node node_modules/vitest/vitest.mjs run \
-      --config vitest.kernel.config.ts --reporter=default --reporter=json \
+      --config vitest.kernel-asan.config.ts --reporter=default --reporter=json \
       --outputFile.json="$results/kernel-asan.json" "${filters[@]}"
     status=$?
   fi
