@@ -98,7 +98,7 @@ describe('parsing', () => {
     expect(table.at(connections.length)).toBeUndefined();
     // The whole table, through iteration.
     expect([...table]).toEqual(connections.map(expected));
-  });
+  }, 30_000);
 
   it('reads the sync table with its Origin column', async () => {
     const connections: KernelConnection[] = [
