@@ -20,6 +20,8 @@ it('keeps RSS and open descriptors flat over operations, open/close cycles and t
   expect(result.done).toEqual({ operations: expect.any(Number), cycles: 500, reads: 100 });
   expect(result.done.operations).toBeGreaterThanOrEqual(10_000);
   expect(result.fdsAfter).toBe(result.fdsBefore);
-  expect(result.rssGrowthMiB).toBeLessThan(5);
+  // Under the ASan build (scripts/test.sh) freed memory is held in quarantine on purpose, so
+  // RSS says nothing there; that run is for memory errors, this one for growth.
+  if (process.env.IPVS_ASAN !== '1') expect(result.rssGrowthMiB).toBeLessThan(5);
   expect(ns.run('ipvsadm', ['-S', '-n'])).toBe('');
 }, 300_000);
