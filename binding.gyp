@@ -8,6 +8,10 @@
         "native/promise_worker.cc",
         "native/genl_socket.cc",
         "native/ipvs_codec.cc",
+        "native/records.cc",
+        "native/conversion.cc",
+        "native/batch_records.cc",
+        "native/table_records.cc",
         "native/ipvs_handle.cc",
         "native/conn_parser.cc",
         "native/conn_reader.cc"

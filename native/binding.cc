@@ -1,13 +1,15 @@
-// Module entry: registers the netlink handle class and the connection-table reader.
+// Module entry: the netlink handle class, the record layout, and the connection-table reader.
 #include <napi.h>
 
 #include "conn_reader.h"
+#include "conversion.h"
 #include "ipvs_handle.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  ipvs::IpvsHandle::Init(env, exports);
+  exports.Set("IpvsHandle", ipvs::IpvsHandle::Define(env));
+  exports.Set("recordLayout", ipvs::RecordLayoutToJs(env));
   ipvs::InitConnectionReader(env, exports);
   return exports;
 }

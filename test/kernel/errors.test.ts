@@ -110,7 +110,7 @@ describe('kernel errors', () => {
         af: 2, protocol: PROTOCOL_NUMBERS.tcp, address: Buffer.from([10, 0, 0, 99, ...Array(12).fill(0)]), port: 80,
         scheduler: 'wlc', flags: 0, flagsMask: 0xffffffff, timeout: 0, netmask: 0xffffffff, ...overrides,
       };
-      return ipvs.enqueue(operation, (handle) => handle.execute({ command, service }));
+      return ipvs.change(operation, command, service);
     }
 
     it('an unknown scheduler name', async () => {
