@@ -1,13 +1,11 @@
 // Batches: many service and destination changes sent to the kernel in as few sendmsg() calls
 // as the socket buffers allow, with one result per operation, in order.
 import { Command } from './constants';
-import { checkDestinationKey, checkDestinationSpec } from './destination';
+import { packDestinationKey, packDestinationSpec } from './destination';
 import { IpvsError } from './errors';
-import type { WireDestination } from './destination';
 import type { BatchTuning, NativeBatchResults, NativeHandle } from './native';
 import { RequestWriter } from './records';
-import type { WireService } from './service';
-import { checkServiceDefinition, checkServiceKey, type CheckedKey } from './service';
+import { checkServiceKey, packServiceDefinition, type CheckedKey } from './service';
 import type { DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from './types';
 
 /** The operations a batch can carry, named as the {@link Ipvs} methods they mirror. */
@@ -97,8 +95,9 @@ export class Batch {
    * 'EEXIST', 'ENOENT' (scheduler or persistence engine module missing), 'EINVAL', 'EPERM'.
    */
   addService(spec: ServiceSpec): this {
-    const { key, wire } = checkServiceDefinition(spec);
-    this.#push('addService', Command.NEW_SERVICE, wire, undefined);
+    const records = this.#begin('addService');
+    const key = packServiceDefinition(spec, records, records.begin(Command.NEW_SERVICE));
+    this.#end('addService');
     this.#remember(spec, key);
     return this;
   }
@@ -108,15 +107,19 @@ export class Batch {
    * defaults). Kernel errors: 'ESRCH' (no such service), 'ENOENT', 'EINVAL', 'EPERM'.
    */
   editService(spec: ServiceSpec): this {
-    const { key, wire } = checkServiceDefinition(spec);
-    this.#push('editService', Command.SET_SERVICE, wire, undefined);
+    const records = this.#begin('editService');
+    const key = packServiceDefinition(spec, records, records.begin(Command.SET_SERVICE));
+    this.#end('editService');
     this.#remember(spec, key);
     return this;
   }
 
   /** Queues deleting a service and its destinations. Kernel errors: 'ESRCH', 'EPERM'. */
   deleteService(key: ServiceKey): this {
-    return this.#push('deleteService', Command.DEL_SERVICE, checkServiceKey(key).wire, undefined);
+    const records = this.#begin('deleteService');
+    const checked = checkServiceKey(key);
+    records.setService(records.begin(Command.DEL_SERVICE), checked.record);
+    return this.#end('deleteService');
   }
 
   /**
@@ -124,9 +127,12 @@ export class Batch {
    * service), 'EEXIST' (the destination exists), 'EINVAL', 'EPERM'.
    */
   addDestination(service: ServiceKey, spec: DestinationSpec): this {
+    const records = this.#begin('addDestination');
     const checked = this.#checkKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    return this.#push('addDestination', Command.NEW_DEST, checked.wire, destination);
+    const base = records.begin(Command.NEW_DEST);
+    records.setService(base, checked.record);
+    packDestinationSpec(spec, checked, records, base);
+    return this.#end('addDestination');
   }
 
   /**
@@ -134,16 +140,22 @@ export class Batch {
    * (no such destination), 'EINVAL', 'EPERM'.
    */
   editDestination(service: ServiceKey, spec: DestinationSpec): this {
+    const records = this.#begin('editDestination');
     const checked = this.#checkKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    return this.#push('editDestination', Command.SET_DEST, checked.wire, destination);
+    const base = records.begin(Command.SET_DEST);
+    records.setService(base, checked.record);
+    packDestinationSpec(spec, checked, records, base);
+    return this.#end('editDestination');
   }
 
   /** Queues removing a real server. Kernel errors: 'ESRCH' (no service), 'ENOENT' (no destination), 'EPERM'. */
   deleteDestination(service: ServiceKey, destination: DestinationKey): this {
+    const records = this.#begin('deleteDestination');
     const checked = this.#checkKey(service);
-    const wire = checkDestinationKey(destination, checked);
-    return this.#push('deleteDestination', Command.DEL_DEST, checked.wire, wire);
+    const base = records.begin(Command.DEL_DEST);
+    records.setService(base, checked.record);
+    packDestinationKey(destination, checked, records, base);
+    return this.#end('deleteDestination');
   }
 
   /**
@@ -186,7 +198,7 @@ export class Batch {
   /**
    * checkServiceKey, reusing the last result when `service` is the same plain object with the
    * same own properties (the usual add-a-service-then-its-destinations loop): the check is a
-   * pure function of those properties, and the wire record is copied, not kept.
+   * pure function of those properties, and its key record is copied, not kept.
    */
   #checkKey(service: ServiceKey): CheckedKey {
     const last = this.#lastKey;
@@ -204,11 +216,17 @@ export class Batch {
     this.#lastKey = { value: service, keys, values, checked };
   }
 
-  #push(operation: BatchOperation, command: number, service: WireService, destination: WireDestination | undefined): this {
+  /** The records to write the next operation into; throws once the batch is committed. */
+  #begin(operation: BatchOperation): RequestWriter {
     if (this.#committed) {
       throw new Error(`cannot ${operation}: this batch was already committed; start another with ipvs.batch()`);
     }
-    this.#records.add(command, service, destination);
+    return this.#records;
+  }
+
+  /** Counts the operation whose record is written (every check passed). */
+  #end(operation: BatchOperation): this {
+    this.#records.end();
     this.#operations.push(operation);
     return this;
   }

@@ -9,11 +9,11 @@ import {
 } from './connections';
 import { Command } from './constants';
 import { checkDaemonSpec, checkDaemonState, checkTimeouts, daemonFromWire, timeoutsFromWire, type WireDaemon, type WireTimeouts } from './config';
-import { checkDestinationKey, checkDestinationSpec, type WireDestination } from './destination';
+import { packDestinationKey, packDestinationSpec } from './destination';
 import { IpvsError, IpvsUnavailableError, fromNativeError } from './errors';
 import { nativeAddon, type NativeHandle, type ObjectRequest } from './native';
-import { requestRecord } from './records';
-import { checkServiceKey, checkServiceSpec, type WireService } from './service';
+import { RequestWriter, requestRecord } from './records';
+import { checkServiceKey, packServiceDefinition, type CheckedKey, type WireService } from './service';
 import { destinationsFromNative, servicesFromNative, tableFromNative } from './table';
 import type {
   DaemonConfig, DaemonSpec, DaemonState, Destination, DestinationKey, DestinationSpec, IpvsInfo, OpenOptions,
@@ -84,8 +84,7 @@ export class Ipvs implements AsyncDisposable {
    * @internal Runs one service or destination change (a batch of one request record) in call
    * order; rejects with the kernel's errno and extended-ack message.
    */
-  change(operation: string, command: number, service?: WireService, destination?: WireDestination): Promise<void> {
-    const record = requestRecord(command, service, destination);
+  change(operation: string, record: RequestWriter): Promise<void> {
     return this.enqueue(operation, async (handle) => {
       const answer = await handle.executeBatch(record.records(), record.strings);
       const errno = answer.errors[0] ?? 0;
@@ -141,7 +140,7 @@ export class Ipvs implements AsyncDisposable {
    *   engine module is missing, 'EINVAL', 'EPERM'.
    */
   async addService(spec: ServiceSpec): Promise<void> {
-    await this.change('addService', Command.NEW_SERVICE, checkServiceSpec(spec));
+    await this.change('addService', serviceRecord(Command.NEW_SERVICE, spec));
   }
 
   /**
@@ -151,13 +150,12 @@ export class Ipvs implements AsyncDisposable {
    *   scheduler or persistence engine, 'EINVAL', 'EPERM'.
    */
   async editService(spec: ServiceSpec): Promise<void> {
-    await this.change('editService', Command.SET_SERVICE, checkServiceSpec(spec));
+    await this.change('editService', serviceRecord(Command.SET_SERVICE, spec));
   }
 
   /** Deletes a service and its destinations. @throws {IpvsError} 'ESRCH', 'EPERM'. */
   async deleteService(key: ServiceKey): Promise<void> {
-    const { wire } = checkServiceKey(key);
-    await this.change('deleteService', Command.DEL_SERVICE, wire);
+    await this.change('deleteService', keyRecord(Command.DEL_SERVICE, checkServiceKey(key)));
   }
 
   // ---- destinations ------------------------------------------------------------------------
@@ -184,9 +182,7 @@ export class Ipvs implements AsyncDisposable {
    *   does, 'EINVAL' (e.g. mixed families while a sync daemon runs), 'EPERM'.
    */
   async addDestination(service: ServiceKey, spec: DestinationSpec): Promise<void> {
-    const checked = checkServiceKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    await this.change('addDestination', Command.NEW_DEST, checked.wire, destination);
+    await this.change('addDestination', destinationRecord(Command.NEW_DEST, service, spec));
   }
 
   /**
@@ -194,16 +190,18 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'ESRCH' (no service), 'ENOENT' (no destination), 'EINVAL', 'EPERM'.
    */
   async editDestination(service: ServiceKey, spec: DestinationSpec): Promise<void> {
-    const checked = checkServiceKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    await this.change('editDestination', Command.SET_DEST, checked.wire, destination);
+    await this.change('editDestination', destinationRecord(Command.SET_DEST, service, spec));
   }
 
   /** Removes a real server. @throws {IpvsError} 'ESRCH' (no service), 'ENOENT' (no destination), 'EPERM'. */
   async deleteDestination(service: ServiceKey, destination: DestinationKey): Promise<void> {
     const checked = checkServiceKey(service);
-    const wire = checkDestinationKey(destination, checked);
-    await this.change('deleteDestination', Command.DEL_DEST, checked.wire, wire);
+    const record = new RequestWriter(1);
+    const base = record.begin(Command.DEL_DEST);
+    record.setService(base, checked.record);
+    packDestinationKey(destination, checked, record, base);
+    record.end();
+    await this.change('deleteDestination', record);
   }
 
   // ---- timeouts, daemons, info, flush, zero -----------------------------------------------
@@ -251,7 +249,7 @@ export class Ipvs implements AsyncDisposable {
 
   /** Deletes every service (and destination) in the namespace. @throws {IpvsError} 'EPERM'. */
   async flush(): Promise<void> {
-    await this.change('flush', Command.FLUSH);
+    await this.change('flush', requestRecord(Command.FLUSH));
   }
 
   /**
@@ -260,8 +258,8 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'ESRCH' when there is no such service, 'EPERM'.
    */
   async zero(key?: ServiceKey): Promise<void> {
-    const service = key === undefined ? undefined : checkServiceKey(key).wire;
-    await this.change('zero', Command.ZERO, service);
+    const record = key === undefined ? requestRecord(Command.ZERO) : keyRecord(Command.ZERO, checkServiceKey(key));
+    await this.change('zero', record);
   }
 
   // ---- batches and whole-table listing ------------------------------------------------------
@@ -345,6 +343,33 @@ export class Ipvs implements AsyncDisposable {
 }
 
 function noop(): void {}
+
+/** A request record naming the checked service `key`. */
+function keyRecord(command: number, key: CheckedKey): RequestWriter {
+  const record = new RequestWriter(1);
+  record.setService(record.begin(command), key.record);
+  record.end();
+  return record;
+}
+
+/** A request record with a full service definition. @throws {TypeError|RangeError} as packServiceDefinition. */
+function serviceRecord(command: number, spec: unknown): RequestWriter {
+  const record = new RequestWriter(1);
+  packServiceDefinition(spec, record, record.begin(command));
+  record.end();
+  return record;
+}
+
+/** A request record with a destination of `service`. @throws {TypeError|RangeError} as packDestinationSpec. */
+function destinationRecord(command: number, service: unknown, spec: unknown): RequestWriter {
+  const checked = checkServiceKey(service);
+  const record = new RequestWriter(1);
+  const base = record.begin(command);
+  record.setService(base, checked.record);
+  packDestinationSpec(spec, checked, record, base);
+  record.end();
+  return record;
+}
 
 function closedError(operation: string): IpvsError {
   return new IpvsError({ errno: EBADF, operation }, 'The handle is closed');

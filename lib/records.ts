@@ -92,7 +92,8 @@ export function requestOffsets(): RequestOffsets {
  * one by one, by name: a loop over a table of keys made every read a generic keyed load.
  */
 export class RequestWriter {
-  readonly #o = requestOffsets();
+  readonly offsets = requestOffsets();
+  readonly #o = this.offsets;
   words: Uint32Array;
   bytes: Uint8Array;
   count = 0;
@@ -145,6 +146,36 @@ export class RequestWriter {
     this.count += 1;
   }
 
+  /**
+   * Starts a request record for `command` and returns its first word; fields are then written
+   * at `base + offsets.*` of `words` (and `bytes`, which may be replaced by a later begin()).
+   * The record counts only once end() is called, so a check that throws half-way leaves
+   * nothing behind: the next begin() clears the slot again.
+   */
+  begin(command: number): number {
+    const o = this.#o;
+    if ((this.count + 1) * o.words > this.words.length) this.#grow();
+    const base = this.count * o.words;
+    this.words.fill(0, base, base + o.words);
+    this.words[base + o.command] = command;
+    return base;
+  }
+
+  /** Counts the record begin() started. */
+  end(): void {
+    this.count += 1;
+  }
+
+  /** Copies a service record (such as a checked key's) into the request at `base`. */
+  setService(base: number, record: Uint32Array): void {
+    this.words.set(record, base + this.#o.svc);
+  }
+
+  /** The index of `text` in the strings sent beside the records. */
+  string(text: string): number {
+    return this.#string(text);
+  }
+
   /** The records written so far (a view, not a copy). */
   records(): Uint32Array {
     return this.words.subarray(0, this.count * this.#o.words);
@@ -173,6 +204,50 @@ export class RequestWriter {
     }
     return index;
   }
+}
+
+/**
+ * @internal A service record holding only a service's key (what CheckedKey carries), copied
+ * into every request for that service.
+ */
+export function serviceKeyRecord(af: number, protocol: number, address: Uint8Array | undefined, port: number, fwmark: number): Uint32Array {
+  const { service } = recordLayout();
+  const at = service.at;
+  const bit = service.bit;
+  const record = new Uint32Array(service.words);
+  record[at.af] = af;
+  let present = bit.af;
+  if (fwmark) {
+    record[at.fwmark] = fwmark;
+    present |= bit.fwmark;
+  } else {
+    record[at.protocol] = protocol;
+    new Uint8Array(record.buffer).set(address!.subarray(0, 16), at.address * 4);
+    record[at.port] = port;
+    present |= bit.protocol | bit.address | bit.port;
+  }
+  record[0] = present;
+  return record;
+}
+
+/** @internal The destination of request `base` of `writer`, as a wire object (tests, and callers that want one). */
+export function destinationWireAt(writer: RequestWriter, base: number): WireDestination {
+  const o = writer.offsets;
+  const w = writer.words;
+  const present = w[base + o.dst]!;
+  const b = o.dstBit;
+  const wire: WireDestination = {};
+  if (present & b.address) wire.address = writer.bytes.slice((base + o.dstAddress) * 4, (base + o.dstAddress) * 4 + 16);
+  if (present & b.port) wire.port = w[base + o.dstPort];
+  if (present & b.af) wire.af = w[base + o.dstAf];
+  if (present & b.forward) wire.forward = w[base + o.dstForward];
+  if (present & b.weight) wire.weight = w[base + o.dstWeight];
+  if (present & b.upperThreshold) wire.upperThreshold = w[base + o.dstUpperThreshold];
+  if (present & b.lowerThreshold) wire.lowerThreshold = w[base + o.dstLowerThreshold];
+  if (present & b.tunnelType) wire.tunnelType = w[base + o.dstTunnelType];
+  if (present & b.tunnelPort) wire.tunnelPort = w[base + o.dstTunnelPort];
+  if (present & b.tunnelFlags) wire.tunnelFlags = w[base + o.dstTunnelFlags];
+  return wire;
 }
 
 /** @internal One request record (a single call is a batch of one). */
