@@ -14,6 +14,13 @@ bool Has(const uint32_t* record, Field field) {
   return (record[0] >> field) & 1u;
 }
 
+constexpr uint32_t AllBits(uint32_t field_count) { return field_count >= 32 ? ~0u : (1u << field_count) - 1; }
+
+// A present bit beyond the layout's fields would make a record "present" with nothing in it.
+void CheckKnownBits(uint32_t present, uint32_t field_count, const char* kind) {
+  if (present & ~AllBits(field_count)) throw RecordError(std::string(kind) + " record has unknown present bits");
+}
+
 template <typename T>
 T Narrow(uint32_t word, const char* what) {
   if (word > static_cast<uint32_t>(static_cast<T>(~T{0}))) throw RecordError(std::string(what) + " out of range");
@@ -95,6 +102,7 @@ void PackService(const Service& s, uint32_t destination_count, StringTable& stri
 }
 
 Service UnpackService(const uint32_t* r, const std::vector<std::string>& strings) {
+  CheckKnownBits(r[0], svc::kFieldCount, "service");
   Service s;
   if (Has(r, svc::af)) s.af = Narrow<uint16_t>(r[svc::At(svc::af)], "service af");
   if (Has(r, svc::protocol)) s.protocol = Narrow<uint16_t>(r[svc::At(svc::protocol)], "service protocol");
@@ -129,6 +137,7 @@ void PackDestination(const Destination& d, uint32_t* r) {
 }
 
 Destination UnpackDestination(const uint32_t* r) {
+  CheckKnownBits(r[0], dst::kFieldCount, "destination");
   Destination d;
   if (Has(r, dst::address)) d.address = GetAddress(r, dst::At(dst::address));
   if (Has(r, dst::port)) d.port = Narrow<uint16_t>(r[dst::At(dst::port)], "destination port");
@@ -149,8 +158,15 @@ Destination UnpackDestination(const uint32_t* r) {
 
 void PackRequest(const Request& request, StringTable& strings, uint32_t* r) {
   r[record::request::kCommand] = request.command;
-  if (request.service) PackService(*request.service, 0, strings, r + record::request::kService);
-  if (request.destination) PackDestination(*request.destination, r + record::request::kDestination);
+  if (request.service) {
+    PackService(*request.service, 0, strings, r + record::request::kService);
+    r[record::request::kService] &= ~(svc::Bit(svc::stats) | svc::Bit(svc::destinationCount));
+  }
+  if (request.destination) {
+    PackDestination(*request.destination, r + record::request::kDestination);
+    r[record::request::kDestination] &= ~(dst::Bit(dst::stats) | dst::Bit(dst::activeConnections) |
+                                          dst::Bit(dst::inactiveConnections) | dst::Bit(dst::persistentConnections));
+  }
 }
 
 namespace {
@@ -159,16 +175,15 @@ Request UnpackAny(const uint32_t* r, const std::vector<std::string>& strings) {
   if (command == IPVS_CMD_UNSPEC || command > IPVS_CMD_MAX) throw RecordError("not an IPVS command");
   Request request;
   request.command = static_cast<Command>(command);
+  // Counters and counts are read-back fields: a request never carries them.
+  constexpr uint32_t kServiceReadBack = svc::Bit(svc::stats) | svc::Bit(svc::destinationCount);
+  constexpr uint32_t kDestinationReadBack = dst::Bit(dst::stats) | dst::Bit(dst::activeConnections) |
+                                            dst::Bit(dst::inactiveConnections) | dst::Bit(dst::persistentConnections);
+  if (r[record::request::kService] & kServiceReadBack) throw RecordError("a request's service carries read-back fields");
+  if (r[record::request::kDestination] & kDestinationReadBack)
+    throw RecordError("a request's destination carries read-back fields");
   if (r[record::request::kService] != 0) request.service = UnpackService(r + record::request::kService, strings);
   if (r[record::request::kDestination] != 0) request.destination = UnpackDestination(r + record::request::kDestination);
-  // Counters and counts are read-back fields; a request never carries them.
-  if (request.service) request.service->stats.reset();
-  if (request.destination) {
-    request.destination->stats.reset();
-    request.destination->active_conns.reset();
-    request.destination->inactive_conns.reset();
-    request.destination->persistent_conns.reset();
-  }
   return request;
 }
 }  // namespace
