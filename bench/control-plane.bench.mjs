@@ -232,7 +232,7 @@ await withNamespace(async ({ ipvs, ipvsadm, name }) => {
     if (coldList.services !== SERVICES) throw new Error('cold listTable: wrong table');
     list.cold.push(coldList);
     const dumped = floor('dump_floor', name);
-    if (dumped.services !== SERVICES || dumped.destinations !== SERVICES * DESTINATIONS) throw new Error('dump floor: wrong table');
+    if (dumped.services !== SERVICES || dumped.destinations !== SERVICES * DESTINATIONS) throw new Error(`dump floor: ${dumped.services} services, ${dumped.destinations} destinations`);
     list.floor.push(dumped);
     list.listTable.push(await timed(async () => {
       const table = await ipvs.listTable();

@@ -24,10 +24,14 @@ static size_t dump(int fd, uint8_t *buf, size_t buf_len, uint16_t family, uint32
   send_all(fd, request, len);
   size_t replies = 0;
   for (;;) {
-    ssize_t got = recv(fd, buf, buf_len, 0);
+    ssize_t got = recv(fd, buf, buf_len, MSG_TRUNC);
     if (got < 0) {
       if (errno == EINTR) continue;
       die("recv");
+    }
+    if ((size_t)got > buf_len) {
+      errno = EMSGSIZE;
+      die("recv: a dump datagram longer than the receive length");
     }
     int remaining = (int)got;
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, remaining); h = NLMSG_NEXT(h, remaining)) {

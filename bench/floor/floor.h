@@ -85,16 +85,18 @@ static void send_all(int fd, const void *data, size_t len) {
     if (errno != EINTR) die("sendto");
 }
 
-/* The IPVS family id, from the generic-netlink controller. */
+/* The IPVS family id, from the generic-netlink controller. Reads with a page, no more: the
+ * kernel sizes later dump datagrams by the longest read the socket has asked for. */
 static uint16_t resolve_ipvs(int fd) {
-  uint8_t buf[8192];
+  uint8_t buf[4096];
   size_t len = message_start(buf, GENL_ID_CTRL, NLM_F_REQUEST, 1, CTRL_CMD_GETFAMILY);
   ((struct genlmsghdr *)(buf + NLMSG_HDRLEN))->version = 1;
   put_attr(buf, &len, CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME, sizeof(IPVS_GENL_NAME));
   ((struct nlmsghdr *)buf)->nlmsg_len = len;
   send_all(fd, buf, len);
-  ssize_t got = recv(fd, buf, sizeof(buf), 0);
+  ssize_t got = recv(fd, buf, sizeof(buf), MSG_TRUNC);
   if (got < 0) die("recv family");
+  if ((size_t)got > sizeof(buf)) { errno = EMSGSIZE; die("recv family"); }
   struct nlmsghdr *h = (struct nlmsghdr *)buf;
   if (h->nlmsg_type == NLMSG_ERROR) {
     errno = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
