@@ -1,7 +1,11 @@
 // Control-plane benchmark, run inside the test VM (scripts/vm/run.sh or scripts/bench.sh):
-//   apply S services x D destinations with (a) one batch, (b) one await per call, (c) ipvsadm -R;
-//   list the same table with stats: listTable vs ipvsadm -S -n and ipvsadm -Ln --stats;
-//   event-loop delay while applying.
+//   apply S services x D destinations with (a) one batch, (b) one await per call, (c) ipvsadm -R,
+//   (d) the floor: bench/floor/batch_floor, the same requests pre-encoded in C and sent with raw
+//   sockets; list the same table with stats: listTable vs ipvsadm -S -n, ipvsadm -Ln --stats
+//   and bench/floor/dump_floor (the same dumps, nothing decoded); event-loop delay while applying.
+// The batch and listTable run both warm (in this process, after a warm-up) and cold: the first
+// call in a fresh node process, as a one-shot restore sees it (timed inside the child, from the
+// open handle to the result, so process start and module loading are in neither side).
 // Every number is a median over --reps runs in this VM; ratios compare with ipvsadm in the same
 // run. Each apply run gets a fresh network namespace: after a flush the kernel keeps deleted
 // destinations in a trash list for a minute and scans it on every add, which would penalise
@@ -19,6 +23,38 @@ import { fileURLToPath } from 'node:url';
 import { Ipvs } from '../dist/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const self = fileURLToPath(import.meta.url);
+
+// A cold child: `--cold apply|list <netns>`; prints one JSON line and exits.
+const coldMode = process.argv.indexOf('--cold');
+if (coldMode > 0) {
+  const [mode, name, size] = process.argv.slice(coldMode + 1);
+  const [services, destinations] = size.split('x').map(Number);
+  const ipvs = await Ipvs.open({ netns: `/run/netns/${name}` });
+  let out;
+  if (mode === 'apply') {
+    const start = performance.now();
+    const batch = ipvs.batch();
+    for (let s = 0; s < services; s++) {
+      const service = { protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' };
+      batch.addService(service);
+      for (let d = 0; d < destinations; d++) {
+        batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight: 1 + (d % 5) });
+      }
+    }
+    const queued = performance.now();
+    const results = await batch.commit();
+    const end = performance.now();
+    out = { ms: end - start, queueMs: queued - start, commitMs: end - queued, failed: results.filter((r) => !r.ok).length };
+  } else {
+    const start = performance.now();
+    const table = await ipvs.listTable();
+    out = { ms: performance.now() - start, services: table.length };
+  }
+  await ipvs.close();
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -100,6 +136,21 @@ function queueAll(batch) {
   }
 }
 
+// ---- the floor: minimal C programs on raw netlink sockets ----------------------------------------
+
+const floorDir = path.join(here, '..', '.cache', 'floor');
+fs.mkdirSync(floorDir, { recursive: true });
+for (const program of ['batch_floor', 'dump_floor']) {
+  sh('cc', ['-O2', '-Wall', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
+}
+/** Runs a floor program inside namespace `name`; it times itself and prints one JSON line. */
+const floor = (program, name, input) => JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, program)], input));
+
+/** A fresh node process whose first call is `mode` ('apply' or 'list') in namespace `name`. */
+function cold(mode, name) {
+  return JSON.parse(sh(process.execPath, [self, '--cold', mode, name, `${SERVICES}x${DESTINATIONS}`]));
+}
+
 // ---- apply ---------------------------------------------------------------------------------------
 
 async function applyBatch({ ipvs }) {
@@ -132,6 +183,18 @@ async function applyIpvsadm({ ipvsadm }) {
   });
 }
 
+async function applyCold({ name }) {
+  const run = cold('apply', name);
+  if (run.failed) throw new Error(`cold batch: ${run.failed} operations failed`);
+  return run;
+}
+
+async function applyFloor({ name }) {
+  const run = floor('batch_floor', name, restoreText);
+  if (run.acks !== OPERATIONS || run.errors) throw new Error(`batch floor: ${run.acks} acks, ${run.errors} errors`);
+  return run;
+}
+
 // The noise floor: event-loop delay while idle, and what `ip netns exec` adds to each ipvsadm run.
 const idle = await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 2000)));
 const execOverhead = await withNamespace(async ({ name }) => {
@@ -140,9 +203,13 @@ const execOverhead = await withNamespace(async ({ name }) => {
   return median(runs);
 });
 
-const apply = { batch: [], perCall: [], ipvsadm: [] };
+// Warm means warm: one untimed batch first, so this process has compiled the hot paths.
+await withNamespace((ns) => applyBatch(ns));
+
+const apply = { batch: [], cold: [], perCall: [], ipvsadm: [], floor: [] };
+const methods = [['batch', applyBatch], ['cold', applyCold], ['perCall', applyPerCall], ['ipvsadm', applyIpvsadm], ['floor', applyFloor]];
 for (let rep = 0; rep < REPS; rep++) {
-  for (const [name, fn] of [['batch', applyBatch], ['perCall', applyPerCall], ['ipvsadm', applyIpvsadm]]) {
+  for (const [name, fn] of methods) {
     apply[name].push(await withNamespace(async (ns) => {
       const run = await fn(ns);
       if (rep === 0) checkApplied(ns.ipvsadm, name);
@@ -153,13 +220,20 @@ for (let rep = 0; rep < REPS; rep++) {
 
 // ---- list ----------------------------------------------------------------------------------------
 
-const list = { listTable: [], ipvsadmSave: [], ipvsadmStats: [] };
-await withNamespace(async ({ ipvs, ipvsadm }) => {
+const list = { listTable: [], cold: [], ipvsadmSave: [], ipvsadmStats: [], floor: [] };
+await withNamespace(async ({ ipvs, ipvsadm, name }) => {
   const batch = ipvs.batch();
   queueAll(batch);
   await batch.commit();
   checkApplied(ipvsadm, 'batch (listing table)');
+  await ipvs.listTable();  // warm-up
   for (let rep = 0; rep < REPS; rep++) {
+    const coldList = cold('list', name);
+    if (coldList.services !== SERVICES) throw new Error('cold listTable: wrong table');
+    list.cold.push(coldList);
+    const dumped = floor('dump_floor', name);
+    if (dumped.services !== SERVICES || dumped.destinations !== SERVICES * DESTINATIONS) throw new Error(`dump floor: ${dumped.services} services, ${dumped.destinations} destinations`);
+    list.floor.push(dumped);
     list.listTable.push(await timed(async () => {
       const table = await ipvs.listTable();
       const destinations = table.reduce((n, s) => n + s.destinations.length, 0);
@@ -183,6 +257,15 @@ const result = {
   reps: REPS,
   noise: { idleEventLoopDelayP99Ms: idle.p99, idleEventLoopDelayMaxMs: idle.max, ipNetnsExecMs: execOverhead, loadAverage: os.loadavg() },
   apply: {
+    coldBatchMs: med(apply.cold),
+    coldBatchQueueMs: med(apply.cold, 'queueMs'),
+    coldBatchCommitMs: med(apply.cold, 'commitMs'),
+    floorMs: med(apply.floor),
+    speedupColdBatchVsIpvsadm: med(apply.ipvsadm) / med(apply.cold),
+    commitVsFloor: med(apply.batch, 'commitMs') / med(apply.floor),
+    coldCommitVsFloor: med(apply.cold, 'commitMs') / med(apply.floor),
+    batchVsFloor: med(apply.batch) / med(apply.floor),
+    coldBatchVsFloor: med(apply.cold) / med(apply.floor),
     batchMs: med(apply.batch),
     batchQueueMs: med(apply.batch, 'queueMs'),
     batchCommitMs: med(apply.batch, 'commitMs'),
@@ -195,6 +278,12 @@ const result = {
     eventLoopDelayMaxMs: { batchCommit: med(apply.batch, 'max'), perCall: med(apply.perCall, 'max') },
   },
   list: {
+    coldListTableMs: med(list.cold),
+    floorMs: med(list.floor),
+    coldSpeedupVsIpvsadmSave: med(list.ipvsadmSave) / med(list.cold),
+    coldSpeedupVsIpvsadmListStats: med(list.ipvsadmStats) / med(list.cold),
+    listTableVsFloor: med(list.listTable) / med(list.floor),
+    coldListTableVsFloor: med(list.cold) / med(list.floor),
     listTableMs: med(list.listTable),
     ipvsadmSaveMs: med(list.ipvsadmSave),
     ipvsadmListStatsMs: med(list.ipvsadmStats),
@@ -203,7 +292,11 @@ const result = {
   },
   targets: {
     batchAtLeast5xIpvsadm: med(apply.ipvsadm) / med(apply.batch) >= 5,
+    coldBatchAtLeast5xIpvsadm: med(apply.ipvsadm) / med(apply.cold) >= 5,
     listingAtLeast2xIpvsadm: Math.min(med(list.ipvsadmSave), med(list.ipvsadmStats)) / med(list.listTable) >= 2,
+    coldListingAtLeast2_5xIpvsadm: Math.min(med(list.ipvsadmSave), med(list.ipvsadmStats)) / med(list.cold) >= 2.5,
+    commitWithin1_3xFloor: med(apply.batch, 'commitMs') / med(apply.floor) <= 1.3,
+    listTableWithin1_3xFloor: med(list.listTable) / med(list.floor) <= 1.3,
     eventLoopP99Under10ms: med(apply.batch, 'p99') < 10,
   },
   runs: { apply, list },
@@ -211,20 +304,26 @@ const result = {
 
 const f = (ms) => `${ms.toFixed(0)} ms`;
 const x = (r) => `${r.toFixed(2)}x`;
+const A = result.apply;
+const L = result.list;
 const rows = [
-  ['apply', `batch (queue ${f(result.apply.batchQueueMs)} + commit ${f(result.apply.batchCommitMs)})`, f(result.apply.batchMs), x(result.apply.speedupBatchVsIpvsadm)],
-  ['apply', 'one await per call', f(result.apply.perCallMs), x(result.apply.speedupPerCallVsIpvsadm)],
-  ['apply', 'ipvsadm -R', f(result.apply.ipvsadmRestoreMs), '1.00x'],
-  ['list', 'listTable (with stats)', f(result.list.listTableMs), `${x(result.list.speedupVsIpvsadmSave)} / ${x(result.list.speedupVsIpvsadmListStats)}`],
-  ['list', 'ipvsadm -S -n', f(result.list.ipvsadmSaveMs), '1.00x'],
-  ['list', 'ipvsadm -Ln --stats', f(result.list.ipvsadmListStatsMs), '1.00x'],
-  ['loop', 'event-loop delay p99: batch commit / per call / idle', `${result.apply.eventLoopDelayP99Ms.batchCommit.toFixed(1)} / ${result.apply.eventLoopDelayP99Ms.perCall.toFixed(1)} / ${idle.p99.toFixed(1)} ms`, ''],
+  ['apply', `batch, cold (queue ${f(A.coldBatchQueueMs)} + commit ${f(A.coldBatchCommitMs)})`, f(A.coldBatchMs), x(A.speedupColdBatchVsIpvsadm), `${x(A.coldBatchVsFloor)} (commit ${x(A.coldCommitVsFloor)})`],
+  ['apply', `batch, warm (queue ${f(A.batchQueueMs)} + commit ${f(A.batchCommitMs)})`, f(A.batchMs), x(A.speedupBatchVsIpvsadm), `${x(A.batchVsFloor)} (commit ${x(A.commitVsFloor)})`],
+  ['apply', 'one await per call', f(A.perCallMs), x(A.speedupPerCallVsIpvsadm), x(A.perCallMs / A.floorMs)],
+  ['apply', 'ipvsadm -R', f(A.ipvsadmRestoreMs), '1.00x', x(A.ipvsadmRestoreMs / A.floorMs)],
+  ['apply', 'floor: batch_floor (C, pre-encoded)', f(A.floorMs), x(A.ipvsadmRestoreMs / A.floorMs), '1.00x'],
+  ['list', 'listTable, cold (with stats)', f(L.coldListTableMs), `${x(L.coldSpeedupVsIpvsadmSave)} / ${x(L.coldSpeedupVsIpvsadmListStats)}`, x(L.coldListTableVsFloor)],
+  ['list', 'listTable, warm (with stats)', f(L.listTableMs), `${x(L.speedupVsIpvsadmSave)} / ${x(L.speedupVsIpvsadmListStats)}`, x(L.listTableVsFloor)],
+  ['list', 'ipvsadm -S -n', f(L.ipvsadmSaveMs), '1.00x', x(L.ipvsadmSaveMs / L.floorMs)],
+  ['list', 'ipvsadm -Ln --stats', f(L.ipvsadmListStatsMs), '1.00x', x(L.ipvsadmListStatsMs / L.floorMs)],
+  ['list', 'floor: dump_floor (C, same dumps)', f(L.floorMs), '', '1.00x'],
+  ['loop', 'event-loop delay p99: batch commit / per call / idle', `${A.eventLoopDelayP99Ms.batchCommit.toFixed(1)} / ${A.eventLoopDelayP99Ms.perCall.toFixed(1)} / ${idle.p99.toFixed(1)} ms`, '', ''],
 ];
 console.log(`\ncontrol plane: ${SERVICES} services x ${DESTINATIONS} destinations (${OPERATIONS} operations), Linux ${result.kernel}, ${result.machine.cpus} x ${result.machine.cpu}, median of ${REPS}`);
-console.log('| phase | method | time | vs ipvsadm |\n|---|---|---|---|');
+console.log('| phase | method | time | ipvsadm ÷ this | this ÷ floor |\n|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 console.log(`ipvsadm times include \`ip netns exec\` (${execOverhead.toFixed(0)} ms each); guest load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-console.log(`targets: batch >= 5x ipvsadm -R: ${result.targets.batchAtLeast5xIpvsadm}; listing >= 2x: ${result.targets.listingAtLeast2xIpvsadm}; p99 < 10 ms: ${result.targets.eventLoopP99Under10ms}`);
+console.log(`targets: ${Object.entries(result.targets).map(([k, v]) => `${k} ${v}`).join('; ')}`);
 
 const out = path.join(here, 'results', `control-plane-${kernel}.json`);
 fs.mkdirSync(path.dirname(out), { recursive: true });

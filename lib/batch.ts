@@ -1,12 +1,11 @@
 // Batches: many service and destination changes sent to the kernel in as few sendmsg() calls
 // as the socket buffers allow, with one result per operation, in order.
 import { Command } from './constants';
-import { checkDestinationKey, checkDestinationSpec } from './destination';
+import { packDestinationKey, packDestinationSpec } from './destination';
 import { IpvsError } from './errors';
-import type { WireDestination } from './destination';
-import type { NativeHandle } from './ipvs';
-import type { WireService } from './service';
-import { checkServiceDefinition, checkServiceKey, type CheckedKey } from './service';
+import type { BatchTuning, NativeBatchResults, NativeHandle } from './native';
+import { RequestWriter } from './records';
+import { checkServiceKey, packServiceDefinition, type CheckedKey } from './service';
 import type { DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from './types';
 
 /** The operations a batch can carry, named as the {@link Ipvs} methods they mirror. */
@@ -47,141 +46,12 @@ export type BatchResult =
   | { readonly ok: false; readonly unknown: false; readonly error: IpvsError }
   | { readonly ok: false; readonly unknown: true; readonly error: BatchUnknownError };
 
-/** @internal Test-only tuning of the addon's chunking (see native BatchOptions). */
-export interface BatchTuning {
-  /** Requests per sendmsg(), used as given (even above the receive-buffer budget). */
-  acksPerChunk?: number;
-  /** SO_RCVBUF for this batch only, in bytes (the kernel doubles it). */
-  receiveBuffer?: number;
-}
-
 /** @internal What the last commit cost. */
 export interface BatchStats {
   /** sendmsg() calls that carried requests. */
   sendCalls: number;
   /** Chunks whose acks were partly lost (ENOBUFS). */
   overruns: number;
-}
-
-/** @internal What the addon's executeBatch resolves to (native/ipvs_handle.cc, BatchWorker). */
-export interface NativeBatchResults extends BatchStats {
-  /** 0, or the errno the kernel answered, per request. */
-  errors: Int32Array;
-  /** 1 where the answer was lost (the operation may or may not have been applied). */
-  unknown: Uint8Array;
-  /** The kernel's extended-ack message, by request index, where it sent one. */
-  messages: Record<number, string>;
-}
-
-// ---- packed records ------------------------------------------------------------------------
-// One request = RECORD_WORDS u32 words in host order, the layout native/ipvs_handle.cc
-// (namespace record) decodes on the thread pool. Packing as operations are queued keeps
-// commit() from converting thousands of objects on the JS thread.
-const RECORD_WORDS = 32;
-const W = {
-  command: 0, present: 1,
-  svcAf: 2, svcProtocol: 3, svcAddress: 4, svcPort: 8, fwmark: 9, scheduler: 10, flags: 11, flagsMask: 12,
-  timeout: 13, netmask: 14, peName: 15,
-  destAddress: 16, destPort: 20, forward: 21, weight: 22, upperThreshold: 23, lowerThreshold: 24, destAf: 25,
-  tunnelType: 26, tunnelPort: 27, tunnelFlags: 28,
-} as const;
-// Bit n of the `present` word: that field is set (record::Bit in the addon).
-const HAS_SVC_AF = 1 << 0;
-const HAS_SVC_PROTOCOL = 1 << 1;
-const HAS_SVC_ADDRESS = 1 << 2;
-const HAS_SVC_PORT = 1 << 3;
-const HAS_FWMARK = 1 << 4;
-const HAS_SCHEDULER = 1 << 5;
-const HAS_FLAGS = 1 << 6;
-const HAS_FLAGS_MASK = 1 << 7;
-const HAS_TIMEOUT = 1 << 8;
-const HAS_NETMASK = 1 << 9;
-const HAS_PE_NAME = 1 << 10;
-const HAS_SERVICE = 1 << 11;
-const HAS_DEST_ADDRESS = 1 << 12;
-const HAS_DEST_PORT = 1 << 13;
-const HAS_FORWARD = 1 << 14;
-const HAS_WEIGHT = 1 << 15;
-const HAS_UPPER_THRESHOLD = 1 << 16;
-const HAS_LOWER_THRESHOLD = 1 << 17;
-const HAS_DEST_AF = 1 << 18;
-const HAS_TUNNEL_TYPE = 1 << 19;
-const HAS_TUNNEL_PORT = 1 << 20;
-const HAS_TUNNEL_FLAGS = 1 << 21;
-const HAS_DESTINATION = 1 << 22;
-
-// Fields are written one by one, by name: a loop over a table of keys made every read a
-// generic keyed load, which cost more than the rest of queueing.
-class RecordWriter {
-  words = new Uint32Array(RECORD_WORDS * 256);
-  bytes = new Uint8Array(this.words.buffer);
-  count = 0;
-  readonly strings: string[] = [];
-  readonly #stringIndex = new Map<string, number>();
-
-  add(command: number, service: WireService | undefined, destination: WireDestination | undefined): void {
-    if ((this.count + 1) * RECORD_WORDS > this.words.length) {
-      const grown = new Uint32Array(this.words.length * 2);
-      grown.set(this.words);
-      this.words = grown;
-      this.bytes = new Uint8Array(grown.buffer);
-    }
-    const base = this.count * RECORD_WORDS;
-    const w = this.words;
-    let present = 0;
-    w[base + W.command] = command;
-    if (service) {
-      present |= HAS_SERVICE;
-      if (service.af !== undefined) { present |= HAS_SVC_AF; w[base + W.svcAf] = service.af; }
-      if (service.protocol !== undefined) { present |= HAS_SVC_PROTOCOL; w[base + W.svcProtocol] = service.protocol; }
-      if (service.address !== undefined) { present |= HAS_SVC_ADDRESS; this.#address(base + W.svcAddress, service.address); }
-      if (service.port !== undefined) { present |= HAS_SVC_PORT; w[base + W.svcPort] = service.port; }
-      if (service.fwmark !== undefined) { present |= HAS_FWMARK; w[base + W.fwmark] = service.fwmark; }
-      if (service.scheduler !== undefined) { present |= HAS_SCHEDULER; w[base + W.scheduler] = this.#string(service.scheduler); }
-      if (service.flags !== undefined) { present |= HAS_FLAGS; w[base + W.flags] = service.flags; }
-      if (service.flagsMask !== undefined) { present |= HAS_FLAGS_MASK; w[base + W.flagsMask] = service.flagsMask; }
-      if (service.timeout !== undefined) { present |= HAS_TIMEOUT; w[base + W.timeout] = service.timeout; }
-      if (service.netmask !== undefined) { present |= HAS_NETMASK; w[base + W.netmask] = service.netmask; }
-      if (service.peName !== undefined) { present |= HAS_PE_NAME; w[base + W.peName] = this.#string(service.peName); }
-    }
-    if (destination) {
-      present |= HAS_DESTINATION;
-      const d = destination;
-      if (d.address !== undefined) { present |= HAS_DEST_ADDRESS; this.#address(base + W.destAddress, d.address); }
-      if (d.port !== undefined) { present |= HAS_DEST_PORT; w[base + W.destPort] = d.port; }
-      if (d.forward !== undefined) { present |= HAS_FORWARD; w[base + W.forward] = d.forward; }
-      if (d.weight !== undefined) { present |= HAS_WEIGHT; w[base + W.weight] = d.weight; }
-      if (d.upperThreshold !== undefined) { present |= HAS_UPPER_THRESHOLD; w[base + W.upperThreshold] = d.upperThreshold; }
-      if (d.lowerThreshold !== undefined) { present |= HAS_LOWER_THRESHOLD; w[base + W.lowerThreshold] = d.lowerThreshold; }
-      if (d.af !== undefined) { present |= HAS_DEST_AF; w[base + W.destAf] = d.af; }
-      if (d.tunnelType !== undefined) { present |= HAS_TUNNEL_TYPE; w[base + W.tunnelType] = d.tunnelType; }
-      if (d.tunnelPort !== undefined) { present |= HAS_TUNNEL_PORT; w[base + W.tunnelPort] = d.tunnelPort; }
-      if (d.tunnelFlags !== undefined) { present |= HAS_TUNNEL_FLAGS; w[base + W.tunnelFlags] = d.tunnelFlags; }
-    }
-    w[base + W.present] = present >>> 0;
-    this.count += 1;
-  }
-
-  records(): Uint32Array {
-    return this.words.subarray(0, this.count * RECORD_WORDS);
-  }
-
-  #address(word: number, address: Uint8Array): void {
-    // 16 bytes as they are in memory: the addon copies the words back to bytes unchanged.
-    const bytes = this.bytes;
-    const at = word * 4;
-    for (let i = 0; i < 16; i++) bytes[at + i] = address[i] ?? 0;
-  }
-
-  #string(text: string): number {
-    let index = this.#stringIndex.get(text);
-    if (index === undefined) {
-      index = this.strings.length;
-      this.strings.push(text);
-      this.#stringIndex.set(text, index);
-    }
-    return index;
-  }
 }
 
 /** @internal How a Batch reaches the kernel: Ipvs.enqueue, so it runs in call order. */
@@ -205,7 +75,7 @@ const stats = new WeakMap<Batch, BatchStats>();
 export class Batch {
   readonly #run: BatchRunner;
   #operations: BatchOperation[] = [];
-  #records = new RecordWriter();
+  #records = new RequestWriter();
   #committed = false;
   // The last service key checked, to skip re-checking it for each of its destinations.
   #lastKey: { value: object; keys: string[]; values: unknown[]; checked: CheckedKey } | undefined;
@@ -225,8 +95,9 @@ export class Batch {
    * 'EEXIST', 'ENOENT' (scheduler or persistence engine module missing), 'EINVAL', 'EPERM'.
    */
   addService(spec: ServiceSpec): this {
-    const { key, wire } = checkServiceDefinition(spec);
-    this.#push('addService', Command.NEW_SERVICE, wire, undefined);
+    const records = this.#begin('addService');
+    const key = packServiceDefinition(spec, records, records.begin(Command.NEW_SERVICE));
+    this.#end('addService');
     this.#remember(spec, key);
     return this;
   }
@@ -236,15 +107,19 @@ export class Batch {
    * defaults). Kernel errors: 'ESRCH' (no such service), 'ENOENT', 'EINVAL', 'EPERM'.
    */
   editService(spec: ServiceSpec): this {
-    const { key, wire } = checkServiceDefinition(spec);
-    this.#push('editService', Command.SET_SERVICE, wire, undefined);
+    const records = this.#begin('editService');
+    const key = packServiceDefinition(spec, records, records.begin(Command.SET_SERVICE));
+    this.#end('editService');
     this.#remember(spec, key);
     return this;
   }
 
   /** Queues deleting a service and its destinations. Kernel errors: 'ESRCH', 'EPERM'. */
   deleteService(key: ServiceKey): this {
-    return this.#push('deleteService', Command.DEL_SERVICE, checkServiceKey(key).wire, undefined);
+    const records = this.#begin('deleteService');
+    const checked = checkServiceKey(key);
+    records.setService(records.begin(Command.DEL_SERVICE), checked.record);
+    return this.#end('deleteService');
   }
 
   /**
@@ -252,9 +127,12 @@ export class Batch {
    * service), 'EEXIST' (the destination exists), 'EINVAL', 'EPERM'.
    */
   addDestination(service: ServiceKey, spec: DestinationSpec): this {
+    const records = this.#begin('addDestination');
     const checked = this.#checkKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    return this.#push('addDestination', Command.NEW_DEST, checked.wire, destination);
+    const base = records.begin(Command.NEW_DEST);
+    records.setService(base, checked.record);
+    packDestinationSpec(spec, checked, records, base);
+    return this.#end('addDestination');
   }
 
   /**
@@ -262,16 +140,22 @@ export class Batch {
    * (no such destination), 'EINVAL', 'EPERM'.
    */
   editDestination(service: ServiceKey, spec: DestinationSpec): this {
+    const records = this.#begin('editDestination');
     const checked = this.#checkKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    return this.#push('editDestination', Command.SET_DEST, checked.wire, destination);
+    const base = records.begin(Command.SET_DEST);
+    records.setService(base, checked.record);
+    packDestinationSpec(spec, checked, records, base);
+    return this.#end('editDestination');
   }
 
   /** Queues removing a real server. Kernel errors: 'ESRCH' (no service), 'ENOENT' (no destination), 'EPERM'. */
   deleteDestination(service: ServiceKey, destination: DestinationKey): this {
+    const records = this.#begin('deleteDestination');
     const checked = this.#checkKey(service);
-    const wire = checkDestinationKey(destination, checked);
-    return this.#push('deleteDestination', Command.DEL_DEST, checked.wire, wire);
+    const base = records.begin(Command.DEL_DEST);
+    records.setService(base, checked.record);
+    packDestinationKey(destination, checked, records, base);
+    return this.#end('deleteDestination');
   }
 
   /**
@@ -296,7 +180,7 @@ export class Batch {
     const operations = this.#operations;
     const records = this.#records;
     this.#operations = [];
-    this.#records = new RecordWriter();
+    this.#records = new RequestWriter();
     const tuning = tunings.get(this);
     return this.#run('batch', async (handle) => {
       if (operations.length === 0) return [];
@@ -314,7 +198,7 @@ export class Batch {
   /**
    * checkServiceKey, reusing the last result when `service` is the same plain object with the
    * same own properties (the usual add-a-service-then-its-destinations loop): the check is a
-   * pure function of those properties, and the wire record is copied, not kept.
+   * pure function of those properties, and its key record is copied, not kept.
    */
   #checkKey(service: ServiceKey): CheckedKey {
     const last = this.#lastKey;
@@ -332,11 +216,17 @@ export class Batch {
     this.#lastKey = { value: service, keys, values, checked };
   }
 
-  #push(operation: BatchOperation, command: number, service: WireService, destination: WireDestination | undefined): this {
+  /** The records to write the next operation into; throws once the batch is committed. */
+  #begin(operation: BatchOperation): RequestWriter {
     if (this.#committed) {
       throw new Error(`cannot ${operation}: this batch was already committed; start another with ipvs.batch()`);
     }
-    this.#records.add(command, service, destination);
+    return this.#records;
+  }
+
+  /** Counts the operation whose record is written (every check passed). */
+  #end(operation: BatchOperation): this {
+    this.#records.end();
     this.#operations.push(operation);
     return this;
   }

@@ -187,14 +187,15 @@ interface NativeConnectionStream {
   close(): void;
 }
 
-interface ConnectionAddon {
+/** @internal The connection-table reader's part of the addon (lib/native.ts NativeAddon). */
+export interface ConnectionAddon {
   countConnections(request: NativeRequest & { by: ConnectionGroupBy; minCount: number; top: number }): Promise<NativeCounts>;
   readConnectionTable(request: NativeRequest): Promise<NativeColumns>;
   ConnectionStream: new (request: NativeRequest) => NativeConnectionStream;
 }
 
 function addon(): ConnectionAddon {
-  return nativeAddon() as unknown as ConnectionAddon;
+  return nativeAddon();
 }
 
 // ----- Validation ---------------------------------------------------------------------

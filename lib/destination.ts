@@ -7,6 +7,7 @@ import {
   addressFamilyInto, expectAddressInto, expectInteger, expectObject, expectOneOf, expectPort, isIntegerIn, isOneOf,
   rejectUnknownKeys,
 } from './validate';
+import { RequestWriter, destinationWireAt } from './records';
 
 export interface WireDestination {
   /** 16 bytes (union nf_inet_addr). */
@@ -39,20 +40,27 @@ const SPEC_FIELDS = new Set([
 ]);
 
 /**
- * Checks a destination key ({ address, port? }) against its service.
+ * Checks a destination key ({ address, port? }) against its service and writes it as the
+ * destination of the request record at `base` of `out`; returns its family.
  * @throws {TypeError} for a non-object or a field of the wrong type.
  * @throws {RangeError} for a bad address, family or port.
  */
-export function checkDestinationKey(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
+export function packDestinationKey(value: unknown, service: CheckedKey, out: RequestWriter, base: number, field = 'destination'): AddressFamily {
   const dest = expectObject(value, field);
-  const address = Buffer.allocUnsafe(16);
-  const family = addressFamilyInto(dest.address, address, 0) ?? expectAddressInto(dest.address, `${field}.address`, address, 0);
+  const o = out.offsets;
+  const at = (base + o.dstAddress) * 4;
+  const family = addressFamilyInto(dest.address, out.bytes, at) ?? expectAddressInto(dest.address, `${field}.address`, out.bytes, at);
   checkFamilyMatches(dest.family, family, field);
   const port = dest.port === undefined ? service.port : isIntegerIn(dest.port, 0, 65535) ? dest.port : expectPort(dest.port, `${field}.port`);
-  return { address, port, af: familyNumber(family) };
+  const w = out.words;
+  const b = o.dstBit;
+  w[base + o.dstPort] = port;
+  w[base + o.dstAf] = familyNumber(family);
+  w[base + o.dst] = b.address | b.port | b.af;
+  return family;
 }
 
-function checkTunnel(value: unknown, field: string): Pick<WireDestination, 'tunnelType' | 'tunnelPort' | 'tunnelFlags'> {
+function checkTunnel(value: unknown, field: string): { type: number; port: number; flags: number } {
   const tunnel = expectObject(value, field);
   rejectUnknownKeys(tunnel, TUNNEL_FIELDS, field);
   const type = expectOneOf(tunnel.type, `${field}.type`, TUNNEL_TYPE_NAMES);
@@ -63,26 +71,27 @@ function checkTunnel(value: unknown, field: string): Pick<WireDestination, 'tunn
   if (checksum !== 'none' && type === 'ipip') throw new RangeError(`${field}.checksum '${checksum}' does not apply to an IPIP tunnel`);
   if (checksum === 'remcsum' && type !== 'gue') throw new RangeError(`${field}.checksum 'remcsum' applies only to a GUE tunnel, not '${type}'`);
   return {
-    tunnelType: TUNNEL_TYPES[type],
-    tunnelPort: tunnel.port === undefined ? 0 : expectPort(tunnel.port, `${field}.port`, 1),
-    tunnelFlags: TUNNEL_CHECKSUM_FLAGS[checksum],
+    type: TUNNEL_TYPES[type],
+    port: tunnel.port === undefined ? 0 : expectPort(tunnel.port, `${field}.port`, 1),
+    flags: TUNNEL_CHECKSUM_FLAGS[checksum],
   };
 }
 
 /**
- * Checks a full destination definition (add and edit) against its service.
+ * Checks a full destination definition (add and edit) against its service and writes it as
+ * the destination of the request record at `base` of `out`. Every check runs before the
+ * record counts (RequestWriter.end), so a throw leaves nothing queued.
  * @throws {TypeError} for a wrong type or an unknown option.
  * @throws {RangeError} for a value out of range, lowerThreshold above upperThreshold, mixed
  *   address families without forward 'tunnel', tunnel options that do not fit the tunnel.
  */
-export function checkDestinationSpec(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
-  const { address, port, af } = checkDestinationKey(value, service, field);
-  const spec = value as Record<string, unknown>;  // checkDestinationKey checked it is an object
+export function packDestinationSpec(value: unknown, service: CheckedKey, out: RequestWriter, base: number, field = 'destination'): void {
+  const destFamily = packDestinationKey(value, service, out, base, field);
+  const spec = value as Record<string, unknown>;  // packDestinationKey checked it is an object
   rejectUnknownKeys(spec, SPEC_FIELDS, field);
   const forward = spec.forward === undefined
     ? 'route'
     : isOneOf(spec.forward, SETTABLE_FORWARDS) ? spec.forward : expectOneOf(spec.forward, `${field}.forward`, SETTABLE_FORWARDS);
-  const destFamily = familyName(af);
   if (destFamily !== service.family && forward !== 'tunnel') {
     throw new RangeError(
       `${field}.address is ${destFamily === 'inet' ? 'IPv4' : 'IPv6'} but the service is ${service.family === 'inet' ? 'IPv4' : 'IPv6'}: ` +
@@ -104,10 +113,47 @@ export function checkDestinationSpec(value: unknown, service: CheckedKey, field 
     if (forward !== 'tunnel') throw new RangeError(`${field}.tunnel needs forward 'tunnel', not '${forward}'`);
     tunnel = checkTunnel(spec.tunnel, `${field}.tunnel`);
   }
-  return {
-    address, port, af, forward: FORWARD_METHODS[forward], weight, upperThreshold, lowerThreshold,
-    tunnelType: tunnel?.tunnelType, tunnelPort: tunnel?.tunnelPort, tunnelFlags: tunnel?.tunnelFlags,
-  };
+  const o = out.offsets;
+  const b = o.dstBit;
+  const w = out.words;
+  w[base + o.dstForward] = FORWARD_METHODS[forward];
+  w[base + o.dstWeight] = weight;
+  w[base + o.dstUpperThreshold] = upperThreshold;
+  w[base + o.dstLowerThreshold] = lowerThreshold;
+  let present = b.forward | b.weight | b.upperThreshold | b.lowerThreshold;
+  if (tunnel) {
+    w[base + o.dstTunnelType] = tunnel.type;
+    w[base + o.dstTunnelPort] = tunnel.port;
+    w[base + o.dstTunnelFlags] = tunnel.flags;
+    present |= b.tunnelType | b.tunnelPort | b.tunnelFlags;
+  }
+  w[base + o.dst] = w[base + o.dst]! | present;
+}
+
+/** checkDestinationKey and checkDestinationSpec pack into this record and read it back. */
+let scratch: RequestWriter | undefined;
+
+function viaRecord(pack: (out: RequestWriter, base: number) => void): WireDestination {
+  scratch ??= new RequestWriter(1);
+  const base = scratch.begin(0);
+  pack(scratch, base);
+  return destinationWireAt(scratch, base);
+}
+
+/**
+ * Checks a destination key ({ address, port? }) against its service; returns its wire record.
+ * @throws {TypeError} and {RangeError} as packDestinationKey.
+ */
+export function checkDestinationKey(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
+  return viaRecord((out, base) => { packDestinationKey(value, service, out, base, field); });
+}
+
+/**
+ * Checks a full destination definition (add and edit) against its service; returns its wire
+ * record. @throws {TypeError} and {RangeError} as packDestinationSpec.
+ */
+export function checkDestinationSpec(value: unknown, service: CheckedKey, field = 'destination'): WireDestination {
+  return viaRecord((out, base) => packDestinationSpec(value, service, out, base, field));
 }
 
 const forwardNames = Object.fromEntries(Object.entries(FORWARD_METHODS).map(([k, v]) => [v, k])) as Record<number, Destination['forward']>;

@@ -2,45 +2,24 @@
 // in call order, over the handle's own netlink socket.
 import { constants as osConstants } from 'node:os';
 
-import { Batch, type BatchTuning, type NativeBatchResults } from './batch';
+import { Batch } from './batch';
 import {
   countConnectionsIn, readConnectionTableIn, streamConnectionsIn, type ConnectionCounts, type ConnectionReadOptions,
   type ConnectionStream, type ConnectionStreamOptions, type ConnectionTable, type CountConnectionsOptions,
 } from './connections';
 import { Command } from './constants';
 import { checkDaemonSpec, checkDaemonState, checkTimeouts, daemonFromWire, timeoutsFromWire, type WireDaemon, type WireTimeouts } from './config';
-import { checkDestinationKey, checkDestinationSpec, destinationFromWire, type WireDestination } from './destination';
+import { packDestinationKey, packDestinationSpec } from './destination';
 import { IpvsError, IpvsUnavailableError, fromNativeError } from './errors';
-import { nativeAddon } from './native';
-import { checkServiceKey, checkServiceSpec, serviceFromWire, type WireService } from './service';
-import { tableFromNative, type NativeTable } from './table';
+import { nativeAddon, type NativeHandle, type ObjectRequest } from './native';
+import { RequestWriter, requestRecord } from './records';
+import { checkServiceKey, packServiceDefinition, type CheckedKey, type WireService } from './service';
+import { destinationsFromNative, servicesFromNative, tableFromNative } from './table';
 import type {
   DaemonConfig, DaemonSpec, DaemonState, Destination, DestinationKey, DestinationSpec, IpvsInfo, OpenOptions,
   Service, ServiceKey, ServiceSpec, Timeouts,
 } from './types';
 import { expectObject, expectString, rejectUnknownKeys } from './validate';
-
-/** A request as the addon takes it (see native/ipvs_handle.cc). */
-export interface WireRequest {
-  command: number;
-  service?: WireService;
-  destination?: WireDestination;
-  daemon?: WireDaemon;
-  timeouts?: WireTimeouts;
-}
-
-export interface NativeHandle {
-  execute(request: WireRequest): Promise<unknown>;
-  /** Packed requests (see lib/batch.ts RecordWriter) -> one errno per request. */
-  executeBatch(records: Uint32Array, strings: string[], tuning?: BatchTuning): Promise<NativeBatchResults>;
-  /** Every service and its destinations, read in one thread-pool job, packed (see lib/table.ts). */
-  listTable(): Promise<NativeTable>;
-  close(): void;
-}
-
-interface NativeModule {
-  IpvsHandle: { open(netnsPath: string): Promise<NativeHandle> };
-}
 
 const { ENOENT, ESRCH, EBADF, EINVAL } = osConstants.errno;
 
@@ -89,17 +68,39 @@ export class Ipvs implements AsyncDisposable {
       netns = expectString(opts.netns, 'options.netns');
       if (netns.length === 0 || netns.includes('\0')) throw new TypeError('options.netns must be a non-empty path');
     }
-    const addon = nativeAddon() as unknown as NativeModule;
     try {
-      return new Ipvs(await addon.IpvsHandle.open(netns ?? ''), netns);
+      return new Ipvs(await nativeAddon().IpvsHandle.open(netns ?? ''), netns);
     } catch (error) {
       throw openError(error, netns);
     }
   }
 
-  /** Runs `request` after every earlier call on this handle has settled. */
-  protected execute<T>(operation: string, request: WireRequest): Promise<T> {
+  /** @internal Runs a daemon, config or info request after every earlier call on this handle has settled. */
+  protected execute<T>(operation: string, request: ObjectRequest): Promise<T> {
     return this.enqueue(operation, (handle) => handle.execute(request) as Promise<T>);
+  }
+
+  /**
+   * @internal Runs one service or destination change (a batch of one request record) in call
+   * order; rejects with the kernel's errno and extended-ack message.
+   */
+  change(operation: string, record: RequestWriter): Promise<void> {
+    return this.enqueue(operation, async (handle) => {
+      const answer = await handle.executeBatch(record.records(), record.strings);
+      const errno = answer.errors[0] ?? 0;
+      if (errno === 0 && !answer.unknown[0]) return;
+      const kernelMessage = answer.messages[0];
+      throw new IpvsError(
+        { errno, operation, ...(kernelMessage ? { kernelMessage } : {}) },
+        answer.unknown[0] ? "the kernel's answer was lost, so it is not known whether the operation was applied" : undefined,
+      );
+    });
+  }
+
+  /** @internal A GET_SERVICE or GET_DEST request, answered as packed records. */
+  protected query(handle: NativeHandle, command: number, service?: WireService): ReturnType<NativeHandle['query']> {
+    const record = requestRecord(command, service);
+    return handle.query(record.records(), record.strings);
   }
 
   /** @internal Queues work that needs the native handle, in call order. */
@@ -122,16 +123,15 @@ export class Ipvs implements AsyncDisposable {
 
   /** Every virtual service in the namespace, with stats. @throws {IpvsError} 'EPERM'. */
   async listServices(): Promise<Service[]> {
-    const wires = await this.execute<WireService[]>('listServices', { command: Command.GET_SERVICE });
-    return wires.map(serviceFromWire);
+    return servicesFromNative(await this.enqueue('listServices', (handle) => this.query(handle, Command.GET_SERVICE)));
   }
 
   /** One service. @throws {IpvsError} 'ESRCH' when there is no such service, 'EPERM'. */
   async getService(key: ServiceKey): Promise<Service> {
     const { wire } = checkServiceKey(key);
-    const [found] = await this.execute<WireService[]>('getService', { command: Command.GET_SERVICE, service: wire });
+    const [found] = servicesFromNative(await this.enqueue('getService', (handle) => this.query(handle, Command.GET_SERVICE, wire)));
     if (!found) throw new IpvsError({ errno: ESRCH, operation: 'getService' });
-    return serviceFromWire(found);
+    return found;
   }
 
   /**
@@ -140,7 +140,7 @@ export class Ipvs implements AsyncDisposable {
    *   engine module is missing, 'EINVAL', 'EPERM'.
    */
   async addService(spec: ServiceSpec): Promise<void> {
-    await this.execute('addService', { command: Command.NEW_SERVICE, service: checkServiceSpec(spec) });
+    await this.change('addService', serviceRecord(Command.NEW_SERVICE, spec));
   }
 
   /**
@@ -150,13 +150,12 @@ export class Ipvs implements AsyncDisposable {
    *   scheduler or persistence engine, 'EINVAL', 'EPERM'.
    */
   async editService(spec: ServiceSpec): Promise<void> {
-    await this.execute('editService', { command: Command.SET_SERVICE, service: checkServiceSpec(spec) });
+    await this.change('editService', serviceRecord(Command.SET_SERVICE, spec));
   }
 
   /** Deletes a service and its destinations. @throws {IpvsError} 'ESRCH', 'EPERM'. */
   async deleteService(key: ServiceKey): Promise<void> {
-    const { wire } = checkServiceKey(key);
-    await this.execute('deleteService', { command: Command.DEL_SERVICE, service: wire });
+    await this.change('deleteService', keyRecord(Command.DEL_SERVICE, checkServiceKey(key)));
   }
 
   // ---- destinations ------------------------------------------------------------------------
@@ -168,13 +167,13 @@ export class Ipvs implements AsyncDisposable {
    */
   async listDestinations(key: ServiceKey): Promise<Destination[]> {
     const checked = checkServiceKey(key);
-    const wires = await this.enqueue('listDestinations', async (handle) => {
+    const table = await this.enqueue('listDestinations', async (handle) => {
       // One queue slot for both requests, so nothing (close() included) runs in between.
-      const [exists] = (await handle.execute({ command: Command.GET_SERVICE, service: checked.wire })) as WireService[];
-      if (!exists) throw new IpvsError({ errno: ESRCH, operation: 'listDestinations' });
-      return (await handle.execute({ command: Command.GET_DEST, service: checked.wire })) as WireDestination[];
+      const exists = await this.query(handle, Command.GET_SERVICE, checked.wire);
+      if (exists.services.length === 0) throw new IpvsError({ errno: ESRCH, operation: 'listDestinations' });
+      return this.query(handle, Command.GET_DEST, checked.wire);
     });
-    return wires.map((wire) => destinationFromWire(wire, checked));
+    return destinationsFromNative(table, checked.family);
   }
 
   /**
@@ -183,9 +182,7 @@ export class Ipvs implements AsyncDisposable {
    *   does, 'EINVAL' (e.g. mixed families while a sync daemon runs), 'EPERM'.
    */
   async addDestination(service: ServiceKey, spec: DestinationSpec): Promise<void> {
-    const checked = checkServiceKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    await this.execute('addDestination', { command: Command.NEW_DEST, service: checked.wire, destination });
+    await this.change('addDestination', destinationRecord(Command.NEW_DEST, service, spec));
   }
 
   /**
@@ -193,16 +190,18 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'ESRCH' (no service), 'ENOENT' (no destination), 'EINVAL', 'EPERM'.
    */
   async editDestination(service: ServiceKey, spec: DestinationSpec): Promise<void> {
-    const checked = checkServiceKey(service);
-    const destination = checkDestinationSpec(spec, checked);
-    await this.execute('editDestination', { command: Command.SET_DEST, service: checked.wire, destination });
+    await this.change('editDestination', destinationRecord(Command.SET_DEST, service, spec));
   }
 
   /** Removes a real server. @throws {IpvsError} 'ESRCH' (no service), 'ENOENT' (no destination), 'EPERM'. */
   async deleteDestination(service: ServiceKey, destination: DestinationKey): Promise<void> {
     const checked = checkServiceKey(service);
-    const wire = checkDestinationKey(destination, checked);
-    await this.execute('deleteDestination', { command: Command.DEL_DEST, service: checked.wire, destination: wire });
+    const record = new RequestWriter(1);
+    const base = record.begin(Command.DEL_DEST);
+    record.setService(base, checked.record);
+    packDestinationKey(destination, checked, record, base);
+    record.end();
+    await this.change('deleteDestination', record);
   }
 
   // ---- timeouts, daemons, info, flush, zero -----------------------------------------------
@@ -250,7 +249,7 @@ export class Ipvs implements AsyncDisposable {
 
   /** Deletes every service (and destination) in the namespace. @throws {IpvsError} 'EPERM'. */
   async flush(): Promise<void> {
-    await this.execute('flush', { command: Command.FLUSH });
+    await this.change('flush', requestRecord(Command.FLUSH));
   }
 
   /**
@@ -259,8 +258,8 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'ESRCH' when there is no such service, 'EPERM'.
    */
   async zero(key?: ServiceKey): Promise<void> {
-    const service = key === undefined ? undefined : checkServiceKey(key).wire;
-    await this.execute('zero', { command: Command.ZERO, ...(service ? { service } : {}) });
+    const record = key === undefined ? requestRecord(Command.ZERO) : keyRecord(Command.ZERO, checkServiceKey(key));
+    await this.change('zero', record);
   }
 
   // ---- batches and whole-table listing ------------------------------------------------------
@@ -344,6 +343,33 @@ export class Ipvs implements AsyncDisposable {
 }
 
 function noop(): void {}
+
+/** A request record naming the checked service `key`. */
+function keyRecord(command: number, key: CheckedKey): RequestWriter {
+  const record = new RequestWriter(1);
+  record.setService(record.begin(command), key.record);
+  record.end();
+  return record;
+}
+
+/** A request record with a full service definition. @throws {TypeError|RangeError} as packServiceDefinition. */
+function serviceRecord(command: number, spec: unknown): RequestWriter {
+  const record = new RequestWriter(1);
+  packServiceDefinition(spec, record, record.begin(command));
+  record.end();
+  return record;
+}
+
+/** A request record with a destination of `service`. @throws {TypeError|RangeError} as packDestinationSpec. */
+function destinationRecord(command: number, service: unknown, spec: unknown): RequestWriter {
+  const checked = checkServiceKey(service);
+  const record = new RequestWriter(1);
+  const base = record.begin(command);
+  record.setService(base, checked.record);
+  packDestinationSpec(spec, checked, record, base);
+  record.end();
+  return record;
+}
 
 function closedError(operation: string): IpvsError {
   return new IpvsError({ errno: EBADF, operation }, 'The handle is closed');

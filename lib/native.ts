@@ -1,7 +1,95 @@
-// Loads the compiled addon: a prebuilt binary from prebuilds/ first, then build/Release.
+// Loads the compiled addon (a prebuilt binary from prebuilds/ first, then build/Release) and
+// describes, in one interface, everything it exports.
 import path from 'node:path';
 
+import type { ConnectionAddon } from './connections';
+import type { WireDaemon, WireTimeouts } from './config';
+
 const packageRoot = path.join(__dirname, '..');
+
+/** @internal The fields of one kind of packed record: word offset and present bit of each. */
+export interface RecordKindLayout<Field extends string> {
+  /** Words per record; word 0 holds the present bits. */
+  words: number;
+  at: Readonly<Record<Field, number>>;
+  bit: Readonly<Record<Field, number>>;
+}
+
+/** @internal Service record fields (native/record_layout.h). */
+export type ServiceField =
+  | 'af' | 'protocol' | 'address' | 'port' | 'fwmark' | 'scheduler' | 'flags' | 'flagsMask' | 'timeout' | 'netmask'
+  | 'peName' | 'destinationCount' | 'stats';
+
+/** @internal Destination record fields (native/record_layout.h). */
+export type DestinationField =
+  | 'address' | 'port' | 'forward' | 'weight' | 'upperThreshold' | 'lowerThreshold' | 'af' | 'tunnelType'
+  | 'tunnelPort' | 'tunnelFlags' | 'activeConnections' | 'inactiveConnections' | 'persistentConnections' | 'stats';
+
+/** @internal The record layout the addon exports when it loads: written once, in C++. */
+export interface RecordLayout {
+  service: RecordKindLayout<ServiceField>;
+  destination: RecordKindLayout<DestinationField>;
+  /** A request: the command word, then a service record and a destination record. */
+  request: { words: number; command: number; service: number; destination: number };
+  /** The ten u64 counters of a stats field, in order, each two words (low, high). */
+  statsCounters: readonly string[];
+}
+
+/** @internal Packed service and destination records, as listTable and query resolve. */
+export interface NativeTable {
+  services: Uint32Array;
+  destinations: Uint32Array;
+  /** Schedulers and persistence engines, referred to by index. */
+  strings: string[];
+}
+
+/** @internal Test-only tuning of the addon's chunking (see native BatchOptions). */
+export interface BatchTuning {
+  /** Requests per sendmsg(), used as given (even above the receive-buffer budget). */
+  acksPerChunk?: number;
+  /** SO_RCVBUF for this batch only, in bytes (the kernel doubles it). */
+  receiveBuffer?: number;
+}
+
+/** @internal What executeBatch resolves to. */
+export interface NativeBatchResults {
+  /** 0, or the errno the kernel answered, per request. */
+  errors: Int32Array;
+  /** 1 where the answer was lost (the operation may or may not have been applied). */
+  unknown: Uint8Array;
+  /** The kernel's extended-ack message, by request index, where it sent one. */
+  messages: Record<number, string>;
+  /** sendmsg() calls that carried requests. */
+  sendCalls: number;
+  /** Chunks whose acks were partly lost (ENOBUFS). */
+  overruns: number;
+}
+
+/** @internal The requests that still travel as objects: daemons, timeouts, info. */
+export interface ObjectRequest {
+  command: number;
+  daemon?: WireDaemon;
+  timeouts?: WireTimeouts;
+}
+
+/** @internal One netlink socket (native/ipvs_handle.h). */
+export interface NativeHandle {
+  /** Daemon, config and info commands; resolves to the decoded reply (or undefined). */
+  execute(request: ObjectRequest): Promise<unknown>;
+  /** Request records (lib/records.ts) -> one errno per request. A single call is a batch of one. */
+  executeBatch(records: Uint32Array, strings: string[], tuning?: BatchTuning): Promise<NativeBatchResults>;
+  /** One GET_SERVICE or GET_DEST request record -> the reply as packed records. */
+  query(record: Uint32Array, strings: string[]): Promise<NativeTable>;
+  /** Every service and its destinations, read in one thread-pool job, as packed records. */
+  listTable(): Promise<NativeTable>;
+  close(): void;
+}
+
+/** @internal Everything the addon exports. */
+export interface NativeAddon extends ConnectionAddon {
+  IpvsHandle: { open(netnsPath: string): Promise<NativeHandle> };
+  recordLayout: RecordLayout;
+}
 
 /**
  * Explains a failure to load the addon: a missing shared library or build is passed through
@@ -27,19 +115,19 @@ export function explainLoadError(error: unknown): Error {
   return error instanceof Error ? error : new Error(message);
 }
 
-function loadAddon(): Record<string, unknown> {
+function loadAddon(): NativeAddon {
   try {
-    const load = require('node-gyp-build') as (dir: string) => Record<string, unknown>;
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     return load(packageRoot);
   } catch (error) {
     throw explainLoadError(error);
   }
 }
 
-let addon: Record<string, unknown> | undefined;
+let addon: NativeAddon | undefined;
 
-/** The native addon, loaded on first use so that importing the package never throws. */
-export function nativeAddon(): Record<string, unknown> {
+/** @internal The native addon, loaded on first use so that importing the package never throws. */
+export function nativeAddon(): NativeAddon {
   addon ??= loadAddon();
   return addon;
 }

@@ -10,6 +10,7 @@ import {
   addressFamilyInto, describe, expectAddressInto, expectBoolean, expectInteger, expectObject, expectOneOf,
   expectPort, isIntegerIn, isOneOf, rejectUnknownKeys, type Fields,
 } from './validate';
+import { serviceKeyRecord, type RequestWriter } from './records';
 
 /** What the addon sends and receives for a service (see native/ipvs_handle.cc). */
 export interface WireService {
@@ -41,6 +42,8 @@ const SPEC_FIELDS = new Set([...KEY_FIELDS, ...OPTION_FIELDS, ...READ_ONLY_FIELD
 
 export interface CheckedKey {
   wire: WireService;
+  /** The key as a service record (lib/records.ts), copied into each request for the service. */
+  record: Uint32Array;
   family: AddressFamily;
   /** The service port; 0 for fwmark services. */
   port: number;
@@ -69,7 +72,8 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
     }
     const fwmark = expectInteger(key.fwmark, `${field}.fwmark`, 1, 0xffffffff);
     const family = key.family === undefined ? 'inet' : expectOneOf(key.family, `${field}.family`, FAMILIES);
-    return { wire: { af: familyNumber(family), fwmark }, family, port: 0, fwmark: true };
+    const af = familyNumber(family);
+    return { wire: { af, fwmark }, record: serviceKeyRecord(af, 0, undefined, 0, fwmark), family, port: 0, fwmark: true };
   }
   const protocol = key.protocol;
   if (protocol === undefined) {
@@ -80,7 +84,11 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
   const family = addressFamilyInto(key.address, address, 0) ?? expectAddressInto(key.address, `${field}.address`, address, 0);
   checkFamilyMatches(key.family, family, field);
   const port = isIntegerIn(key.port, 0, 65535) ? key.port : expectPort(key.port, `${field}.port`);
-  return { wire: { af: familyNumber(family), protocol: protocolNumber, address, port }, family, port, fwmark: false };
+  const af = familyNumber(family);
+  return {
+    wire: { af, protocol: protocolNumber, address, port }, record: serviceKeyRecord(af, protocolNumber, address, port, 0),
+    family, port, fwmark: false,
+  };
 }
 
 const maskBytes = new Uint8Array(16);
@@ -105,13 +113,16 @@ function checkNetmask(value: unknown, family: AddressFamily, field: string): num
   return mask;
 }
 
-/**
- * Checks a full service definition (add and edit) and builds its wire record; also returns the
- * checked key, so a batch can reuse it for the service's destinations.
- * @throws {TypeError} and {RangeError} as checkServiceSpec.
- */
-export function checkServiceDefinition(value: unknown, field = 'service'): { key: CheckedKey; wire: WireService } {
-  const key = checkServiceKey(value, field);
+interface ServiceOptionFields {
+  scheduler: Scheduler;
+  flags: number;
+  timeout: number;
+  netmask: number;
+  peName: string | undefined;
+}
+
+/** The options of a full service definition, checked, with their defaults filled in. */
+function checkServiceOptions(value: unknown, key: CheckedKey, field: string): ServiceOptionFields {
   const spec = value as Fields;  // checkServiceKey checked it is an object
   rejectUnknownKeys(spec, SPEC_FIELDS, field);
 
@@ -141,9 +152,46 @@ export function checkServiceDefinition(value: unknown, field = 'service'): { key
   const peName = spec.persistenceEngine === undefined
     ? undefined
     : expectOneOf(spec.persistenceEngine, `${field}.persistenceEngine`, PERSISTENCE_ENGINES);
+  return { scheduler, flags, timeout, netmask, peName };
+}
+
+/**
+ * Checks a full service definition (add and edit) and builds its wire record; also returns the
+ * checked key, so a batch can reuse it for the service's destinations.
+ * @throws {TypeError} and {RangeError} as checkServiceSpec.
+ */
+export function checkServiceDefinition(value: unknown, field = 'service'): { key: CheckedKey; wire: WireService } {
+  const key = checkServiceKey(value, field);
+  const { scheduler, flags, timeout, netmask, peName } = checkServiceOptions(value, key, field);
   const { af, protocol, address, port, fwmark } = key.wire;
   const wire: WireService = { af, protocol, address, port, fwmark, scheduler, flags, flagsMask: 0xffffffff, timeout, netmask, peName };
   return { key, wire };
+}
+
+/**
+ * Checks a full service definition (add and edit) and writes it as the service of the request
+ * record at `base` of `out`; returns the checked key.
+ * @throws {TypeError} and {RangeError} as checkServiceSpec, before anything is written.
+ */
+export function packServiceDefinition(value: unknown, out: RequestWriter, base: number, field = 'service'): CheckedKey {
+  const key = checkServiceKey(value, field);
+  const { scheduler, flags, timeout, netmask, peName } = checkServiceOptions(value, key, field);
+  out.setService(base, key.record);
+  const o = out.offsets;
+  const b = o.svcBit;
+  const w = out.words;
+  w[base + o.svcScheduler] = out.string(scheduler);
+  w[base + o.svcFlags] = flags;
+  w[base + o.svcFlagsMask] = 0xffffffff;
+  w[base + o.svcTimeout] = timeout;
+  w[base + o.svcNetmask] = netmask;
+  let present = b.scheduler | b.flags | b.flagsMask | b.timeout | b.netmask;
+  if (peName !== undefined) {
+    w[base + o.svcPeName] = out.string(peName);
+    present |= b.peName;
+  }
+  w[base + o.svc] = w[base + o.svc]! | present;
+  return key;
 }
 
 function checkSchedulerFlags(value: unknown, scheduler: Scheduler, field: string): number {

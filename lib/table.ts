@@ -1,114 +1,121 @@
-// The whole table as the addon's listTable packs it (native/ipvs_handle.cc, namespace table):
-// one record of u32 words per service and per destination, each ending with its counters.
-// Reading typed arrays here is far cheaper than the addon creating ~40 properties and BigInts
-// per destination through N-API.
+// Services and destinations as the addon answers them (native/table_records.h): packed
+// service and destination records, the layout read from the addon (lib/records.ts). Reading
+// typed arrays here is far cheaper than the addon creating ~40 properties and BigInts per
+// destination through N-API.
 import { decodeAddress, familyName, type AddressFamily } from './address';
 import { makeDestination } from './destination';
+import type { NativeTable } from './native';
+import { recordLayout, statsAt } from './records';
 import { ZERO_STATS, serviceFromWire, type WireService } from './service';
-import type { Destination, Service, Stats } from './types';
-
-/** @internal What the addon's listTable resolves to. */
-export interface NativeTable {
-  services: Uint32Array;
-  destinations: Uint32Array;
-  /** Schedulers and persistence engines, referred to by index. */
-  strings: string[];
-}
+import type { Destination, Service } from './types';
 
 export type ServiceWithDestinations = Service & { destinations: Destination[] };
 
-const SERVICE_WORDS = 35;
-const SVC = {
-  present: 0, af: 1, protocol: 2, address: 3, port: 7, fwmark: 8, scheduler: 9, flags: 10, timeout: 11, netmask: 12,
-  peName: 13, destinationCount: 14, stats: 15,
-} as const;
-const SVC_HAS = {
-  af: 1 << 0, protocol: 1 << 1, address: 1 << 2, port: 1 << 3, fwmark: 1 << 4, scheduler: 1 << 5, flags: 1 << 6,
-  timeout: 1 << 7, netmask: 1 << 8, peName: 1 << 9, stats: 1 << 10,
-} as const;
-const DESTINATION_WORDS = 37;
-const DEST = {
-  present: 0, address: 1, port: 5, forward: 6, weight: 7, upperThreshold: 8, lowerThreshold: 9, af: 10, tunnelType: 11,
-  tunnelPort: 12, tunnelFlags: 13, activeConnections: 14, inactiveConnections: 15, persistentConnections: 16, stats: 17,
-} as const;
-const DEST_HAS = {
-  address: 1 << 0, port: 1 << 1, forward: 1 << 2, weight: 1 << 3, upperThreshold: 1 << 4, lowerThreshold: 1 << 5,
-  af: 1 << 6, tunnelType: 1 << 7, tunnelPort: 1 << 8, tunnelFlags: 1 << 9, activeConnections: 1 << 10,
-  inactiveConnections: 1 << 11, persistentConnections: 1 << 12, stats: 1 << 13,
-} as const;
-/** The u64 counter at w[at] (low word) and w[at + 1] (high word). */
-function counter(w: Uint32Array, at: number): bigint {
-  const low = w[at]!;
-  const high = w[at + 1]!;
-  // Idle counters (rates above all) are zero: share the one 0n rather than allocate a BigInt.
-  if (high === 0) return low === 0 ? 0n : BigInt(low);
-  return (BigInt(high) << 32n) | BigInt(low);
+/** @internal Offsets and bits of the reply records, read once from the addon's layout. */
+class ReplyLayout {
+  readonly svcWords: number;
+  readonly svc;
+  readonly svcHas;
+  readonly dstWords: number;
+  readonly dst;
+  readonly dstHas;
+
+  constructor() {
+    const { service, destination } = recordLayout();
+    this.svcWords = service.words;
+    this.svc = { ...service.at };
+    this.svcHas = { ...service.bit };
+    this.dstWords = destination.words;
+    this.dst = { ...destination.at };
+    this.dstHas = { ...destination.bit };
+  }
 }
 
-function statsAt(w: Uint32Array, at: number): Stats {
+let replyLayout: ReplyLayout | undefined;
+const layoutOf = (): ReplyLayout => (replyLayout ??= new ReplyLayout());
+
+function serviceWire(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: number, strings: readonly string[]): WireService {
+  const present = w[base]!;
+  const at = L.svc;
+  const has = L.svcHas;
   return {
-    connections: counter(w, at), packetsIn: counter(w, at + 2), packetsOut: counter(w, at + 4),
-    bytesIn: counter(w, at + 6), bytesOut: counter(w, at + 8), connectionRate: counter(w, at + 10),
-    packetRateIn: counter(w, at + 12), packetRateOut: counter(w, at + 14), byteRateIn: counter(w, at + 16),
-    byteRateOut: counter(w, at + 18),
+    af: (present & has.af) !== 0 ? w[base + at.af] : undefined,
+    protocol: (present & has.protocol) !== 0 ? w[base + at.protocol] : undefined,
+    address: (present & has.address) !== 0 ? bytes.subarray((base + at.address) * 4, (base + at.address) * 4 + 16) : undefined,
+    port: (present & has.port) !== 0 ? w[base + at.port] : undefined,
+    fwmark: (present & has.fwmark) !== 0 ? w[base + at.fwmark] : undefined,
+    scheduler: (present & has.scheduler) !== 0 ? strings[w[base + at.scheduler]!] : undefined,
+    flags: (present & has.flags) !== 0 ? w[base + at.flags] : undefined,
+    timeout: (present & has.timeout) !== 0 ? w[base + at.timeout] : undefined,
+    netmask: (present & has.netmask) !== 0 ? w[base + at.netmask] : undefined,
+    peName: (present & has.peName) !== 0 ? strings[w[base + at.peName]!] : undefined,
+    stats: (present & has.stats) !== 0 ? statsAt(w, base + at.stats) : undefined,
   };
 }
 
-function serviceWire(w: Uint32Array, bytes: Uint8Array, base: number, strings: readonly string[]): WireService {
-  const present = w[base + SVC.present]!;
-  return {
-    af: (present & SVC_HAS.af) !== 0 ? w[base + SVC.af] : undefined,
-    protocol: (present & SVC_HAS.protocol) !== 0 ? w[base + SVC.protocol] : undefined,
-    address: (present & SVC_HAS.address) !== 0 ? bytes.subarray((base + SVC.address) * 4, (base + SVC.address) * 4 + 16) : undefined,
-    port: (present & SVC_HAS.port) !== 0 ? w[base + SVC.port] : undefined,
-    fwmark: (present & SVC_HAS.fwmark) !== 0 ? w[base + SVC.fwmark] : undefined,
-    scheduler: (present & SVC_HAS.scheduler) !== 0 ? strings[w[base + SVC.scheduler]!] : undefined,
-    flags: (present & SVC_HAS.flags) !== 0 ? w[base + SVC.flags] : undefined,
-    timeout: (present & SVC_HAS.timeout) !== 0 ? w[base + SVC.timeout] : undefined,
-    netmask: (present & SVC_HAS.netmask) !== 0 ? w[base + SVC.netmask] : undefined,
-    peName: (present & SVC_HAS.peName) !== 0 ? strings[w[base + SVC.peName]!] : undefined,
-    stats: (present & SVC_HAS.stats) !== 0 ? statsAt(w, base + SVC.stats) : undefined,
-  };
-}
-
-// Absent numeric fields are zero words, which is also destinationFromWire's default for them.
-function destinationAt(w: Uint32Array, bytes: Uint8Array, base: number, serviceFamily: AddressFamily): Destination {
-  const present = w[base + DEST.present]!;
-  const family = (present & DEST_HAS.af) !== 0 ? familyName(w[base + DEST.af]) : serviceFamily;
+// Absent numeric fields are zero words, which is also the default for them.
+function destinationAt(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: number, serviceFamily: AddressFamily): Destination {
+  const present = w[base]!;
+  const at = L.dst;
+  const has = L.dstHas;
+  const family = (present & has.af) !== 0 ? familyName(w[base + at.af]) : serviceFamily;
   return makeDestination(
-    decodeAddress(bytes, family, (base + DEST.address) * 4), family, w[base + DEST.port]!, w[base + DEST.forward]!,
-    w[base + DEST.weight]!, w[base + DEST.upperThreshold]!, w[base + DEST.lowerThreshold]!,
-    w[base + DEST.activeConnections]!, w[base + DEST.inactiveConnections]!, w[base + DEST.persistentConnections]!,
-    (present & DEST_HAS.stats) !== 0 ? statsAt(w, base + DEST.stats) : ZERO_STATS,
-    (present & DEST_HAS.tunnelType) !== 0 ? w[base + DEST.tunnelType] : undefined, w[base + DEST.tunnelPort]!,
-    w[base + DEST.tunnelFlags]!,
+    decodeAddress(bytes, family, (base + at.address) * 4), family, w[base + at.port]!, w[base + at.forward]!,
+    w[base + at.weight]!, w[base + at.upperThreshold]!, w[base + at.lowerThreshold]!,
+    w[base + at.activeConnections]!, w[base + at.inactiveConnections]!, w[base + at.persistentConnections]!,
+    (present & has.stats) !== 0 ? statsAt(w, base + at.stats) : ZERO_STATS,
+    (present & has.tunnelType) !== 0 ? w[base + at.tunnelType] : undefined, w[base + at.tunnelPort]!,
+    w[base + at.tunnelFlags]!,
   );
 }
+
+const bytesOf = (words: Uint32Array): Uint8Array => new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
 
 /**
  * @internal Builds every Service, with its destinations, from the addon's packed table.
  * @throws {Error} when the records are inconsistent (an addon bug), never for kernel data.
  */
 export function tableFromNative(table: NativeTable): ServiceWithDestinations[] {
+  const L = layoutOf();
   const services = table.services;
-  const serviceBytes = new Uint8Array(services.buffer, services.byteOffset, services.byteLength);
+  const serviceBytes = bytesOf(services);
   const dests = table.destinations;
-  const destBytes = new Uint8Array(dests.buffer, dests.byteOffset, dests.byteLength);
-  const serviceCount = services.length / SERVICE_WORDS;
-  const destinationCount = dests.length / DESTINATION_WORDS;
+  const destBytes = bytesOf(dests);
+  const serviceCount = services.length / L.svcWords;
+  const destinationCount = dests.length / L.dstWords;
   const result = new Array<ServiceWithDestinations>(serviceCount);
   let next = 0;  // the next destination record
   for (let i = 0; i < serviceCount; i++) {
-    const base = i * SERVICE_WORDS;
-    const wire = serviceWire(services, serviceBytes, base, table.strings);
-    const count = services[base + SVC.destinationCount]!;
+    const base = i * L.svcWords;
+    const wire = serviceWire(L, services, serviceBytes, base, table.strings);
+    const count = services[base + L.svc.destinationCount]!;
     if (next + count > destinationCount) throw new Error('listTable: the addon packed fewer destinations than it counted');
     const family = familyName(wire.af);
     const destinations = new Array<Destination>(count);
-    for (let d = 0; d < count; d++, next++) destinations[d] = destinationAt(dests, destBytes, next * DESTINATION_WORDS, family);
+    for (let d = 0; d < count; d++, next++) destinations[d] = destinationAt(L, dests, destBytes, next * L.dstWords, family);
     const service = serviceFromWire(wire) as ServiceWithDestinations;
     service.destinations = destinations;
     result[i] = service;
   }
+  return result;
+}
+
+/** @internal The services of a GET_SERVICE reply. */
+export function servicesFromNative(table: NativeTable): Service[] {
+  const L = layoutOf();
+  const bytes = bytesOf(table.services);
+  const count = table.services.length / L.svcWords;
+  const result = new Array<Service>(count);
+  for (let i = 0; i < count; i++) result[i] = serviceFromWire(serviceWire(L, table.services, bytes, i * L.svcWords, table.strings));
+  return result;
+}
+
+/** @internal The destinations of a GET_DEST reply; `family` is the service's, for records without one. */
+export function destinationsFromNative(table: NativeTable, family: AddressFamily): Destination[] {
+  const L = layoutOf();
+  const bytes = bytesOf(table.destinations);
+  const count = table.destinations.length / L.dstWords;
+  const result = new Array<Destination>(count);
+  for (let i = 0; i < count; i++) result[i] = destinationAt(L, table.destinations, bytes, i * L.dstWords, family);
   return result;
 }

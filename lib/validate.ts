@@ -22,10 +22,14 @@ export function expectObject(value: unknown, field: string): Fields {
   return value as Fields;
 }
 
-/** Rejects keys outside `allowed`, so a misspelt option is an error rather than ignored. */
+/**
+ * Rejects own keys outside `allowed`, so a misspelt option is an error rather than ignored.
+ * for-in walks the object's cached key list; Object.keys() would allocate an array per call,
+ * which a batch of thousands of specs pays for in garbage collection.
+ */
 export function rejectUnknownKeys(obj: Fields, allowed: ReadonlySet<string>, field: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key) && obj[key] !== undefined) {
+  for (const key in obj) {
+    if (!allowed.has(key) && obj[key] !== undefined && Object.hasOwn(obj, key)) {
       throw new TypeError(`${field}.${key} is not a known option (known: ${[...allowed].join(', ')})`);
     }
   }

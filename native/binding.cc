@@ -1,15 +1,17 @@
-// Module entry: registers the netlink handle class, the connection-table reader and the
-// internal fault hooks of the tests.
+// Module entry: the netlink handle class, the record layout, the connection-table reader and
+// the internal fault hooks of the tests.
 #include <napi.h>
 
 #include "conn_reader.h"
+#include "conversion.h"
 #include "fault_injection.h"
 #include "ipvs_handle.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  ipvs::IpvsHandle::Init(env, exports);
+  exports.Set("IpvsHandle", ipvs::IpvsHandle::Define(env));
+  exports.Set("recordLayout", ipvs::RecordLayoutToJs(env));
   ipvs::InitConnectionReader(env, exports);
   ipvs::faults::InitFaultInjection(env, exports);
   return exports;

@@ -317,10 +317,6 @@ constexpr size_t kAckSlotSize = 4 * 1024;
 // netlink_sendmsg() refuses a datagram longer than sk_sndbuf - 32 with EMSGSIZE.
 constexpr size_t kSendOverhead = 32;
 
-struct MsgDeleter {
-  void operator()(nl_msg* msg) const { nlmsg_free(msg); }
-};
-
 int SocketBuffer(int fd, int option) {
   int value = 0;
   socklen_t len = sizeof(value);
@@ -421,12 +417,13 @@ std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& 
   wire.reserve(n * 160);
   for (size_t i = 0; i < n; ++i) {
     if (requests[i].IsDump()) throw SystemError(EINVAL, "a batch cannot contain dump requests");
-    std::unique_ptr<nl_msg, MsgDeleter> msg(Build(requests[i], first_seq + static_cast<uint32_t>(i), true));
-    const auto* bytes = reinterpret_cast<const uint8_t*>(nlmsg_hdr(msg.get()));
-    const size_t len = nlmsg_hdr(msg.get())->nlmsg_len;
     offsets[i] = wire.size();
-    wire.insert(wire.end(), bytes, bytes + len);
-    wire.resize(offsets[i] + NLMSG_ALIGN(len), 0);
+    try {
+      AppendRequestMessage(wire, requests[i], static_cast<uint16_t>(family_), first_seq + static_cast<uint32_t>(i),
+                           NLM_F_REQUEST | NLM_F_ACK);
+    } catch (const std::runtime_error& e) {
+      throw SystemError(EMSGSIZE, std::string("encode batch request ") + std::to_string(i) + ": " + e.what());
+    }
   }
   offsets[n] = wire.size();
 

@@ -18,88 +18,113 @@ struct ServiceFlags {  // struct ip_vs_flags
 };
 
 // ---- encoding -------------------------------------------------------------------------
+//
+// Attributes are written straight into a byte vector (no message allocation per request): a
+// batch encodes thousands of requests back to back.
 
-void Check(int rc) {
-  if (rc < 0) throw std::runtime_error("netlink message too large for the request buffer");
-}
-
-void PutU8(nl_msg* msg, int type, const std::optional<uint8_t>& v) {
-  if (v) Check(nla_put_u8(msg, type, *v));
-}
-void PutU16(nl_msg* msg, int type, const std::optional<uint16_t>& v) {
-  if (v) Check(nla_put_u16(msg, type, *v));
-}
-void PutBe16(nl_msg* msg, int type, const std::optional<uint16_t>& v) {
-  if (v) Check(nla_put_u16(msg, type, htons(*v)));
-}
-void PutU32(nl_msg* msg, int type, const std::optional<uint32_t>& v) {
-  if (v) Check(nla_put_u32(msg, type, *v));
-}
-void PutString(nl_msg* msg, int type, const std::optional<std::string>& v) {
-  if (v) Check(nla_put_string(msg, type, v->c_str()));
-}
-template <size_t N>
-void PutBytes(nl_msg* msg, int type, const std::optional<std::array<uint8_t, N>>& v) {
-  if (v) Check(nla_put(msg, type, N, v->data()));
-}
-
-class Nest {
+class AttrWriter {
  public:
-  Nest(nl_msg* msg, int type) : msg_(msg), attr_(nla_nest_start(msg, type)) {
-    if (!attr_) Check(-1);
+  explicit AttrWriter(std::vector<uint8_t>& out) : out_(out) {}
+
+  void Put(uint16_t type, const void* data, size_t size) {
+    if (size > 0xffff - NLA_HDRLEN) throw std::runtime_error("netlink attribute too large");
+    const size_t at = out_.size();
+    out_.resize(at + NLA_ALIGN(NLA_HDRLEN + size), 0);
+    nlattr header{static_cast<uint16_t>(NLA_HDRLEN + size), type};
+    std::memcpy(out_.data() + at, &header, sizeof(header));
+    if (size) std::memcpy(out_.data() + at + NLA_HDRLEN, data, size);
   }
-  ~Nest() { nla_nest_end(msg_, attr_); }
+  size_t BeginNest(uint16_t type) {
+    const size_t at = out_.size();
+    Put(type | NLA_F_NESTED, nullptr, 0);
+    return at;
+  }
+  void EndNest(size_t at) {
+    const size_t len = out_.size() - at;
+    if (len > 0xffff) throw std::runtime_error("netlink attribute too large");
+    const uint16_t nla_len = static_cast<uint16_t>(len);
+    std::memcpy(out_.data() + at, &nla_len, sizeof(nla_len));
+  }
+
+  template <typename T>
+  void Put(uint16_t type, const std::optional<T>& v) {
+    if (v) Put(type, &*v, sizeof(T));
+  }
+  void PutBe16(uint16_t type, const std::optional<uint16_t>& v) {
+    if (!v) return;
+    const uint16_t wire = htons(*v);
+    Put(type, &wire, sizeof(wire));
+  }
+  void PutString(uint16_t type, const std::optional<std::string>& v) {
+    if (v) Put(type, v->c_str(), v->size() + 1);
+  }
+  template <size_t N>
+  void Put(uint16_t type, const std::optional<std::array<uint8_t, N>>& v) {
+    if (v) Put(type, v->data(), N);
+  }
 
  private:
-  nl_msg* msg_;
-  nlattr* attr_;
+  std::vector<uint8_t>& out_;
 };
 
-void EncodeService(nl_msg* msg, const Service& s) {
-  Nest nest(msg, IPVS_CMD_ATTR_SERVICE);
-  PutU16(msg, IPVS_SVC_ATTR_AF, s.af);
-  PutU16(msg, IPVS_SVC_ATTR_PROTOCOL, s.protocol);
-  PutBytes(msg, IPVS_SVC_ATTR_ADDR, s.address);
-  PutBe16(msg, IPVS_SVC_ATTR_PORT, s.port);
-  PutU32(msg, IPVS_SVC_ATTR_FWMARK, s.fwmark);
-  PutString(msg, IPVS_SVC_ATTR_SCHED_NAME, s.scheduler);
-  PutString(msg, IPVS_SVC_ATTR_PE_NAME, s.pe_name);
+void EncodeService(AttrWriter& w, const Service& s) {
+  const size_t nest = w.BeginNest(IPVS_CMD_ATTR_SERVICE);
+  w.Put(IPVS_SVC_ATTR_AF, s.af);
+  w.Put(IPVS_SVC_ATTR_PROTOCOL, s.protocol);
+  w.Put(IPVS_SVC_ATTR_ADDR, s.address);
+  w.PutBe16(IPVS_SVC_ATTR_PORT, s.port);
+  w.Put(IPVS_SVC_ATTR_FWMARK, s.fwmark);
+  w.PutString(IPVS_SVC_ATTR_SCHED_NAME, s.scheduler);
+  w.PutString(IPVS_SVC_ATTR_PE_NAME, s.pe_name);
   if (s.flags) {
     ServiceFlags flags{*s.flags, s.flags_mask.value_or(~0u)};
-    Check(nla_put(msg, IPVS_SVC_ATTR_FLAGS, sizeof(flags), &flags));
+    w.Put(IPVS_SVC_ATTR_FLAGS, &flags, sizeof(flags));
   }
-  PutU32(msg, IPVS_SVC_ATTR_TIMEOUT, s.timeout);
+  w.Put(IPVS_SVC_ATTR_TIMEOUT, s.timeout);
   if (s.netmask) {
     // The kernel keeps an IPv4 mask in network order and an IPv6 prefix length as is.
-    uint32_t wire = s.af.value_or(AF_INET) == AF_INET ? htonl(*s.netmask) : *s.netmask;
-    Check(nla_put_u32(msg, IPVS_SVC_ATTR_NETMASK, wire));
+    const uint32_t wire = s.af.value_or(AF_INET) == AF_INET ? htonl(*s.netmask) : *s.netmask;
+    w.Put(IPVS_SVC_ATTR_NETMASK, &wire, sizeof(wire));
   }
+  w.EndNest(nest);
 }
 
-void EncodeDestination(nl_msg* msg, const Destination& d) {
-  Nest nest(msg, IPVS_CMD_ATTR_DEST);
-  PutBytes(msg, IPVS_DEST_ATTR_ADDR, d.address);
-  PutBe16(msg, IPVS_DEST_ATTR_PORT, d.port);
-  PutU32(msg, IPVS_DEST_ATTR_FWD_METHOD, d.forward);
-  PutU32(msg, IPVS_DEST_ATTR_WEIGHT, d.weight);
-  PutU32(msg, IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
-  PutU32(msg, IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
-  PutU16(msg, IPVS_DEST_ATTR_ADDR_FAMILY, d.af);
-  PutU8(msg, IPVS_DEST_ATTR_TUN_TYPE, d.tunnel_type);
-  PutBe16(msg, IPVS_DEST_ATTR_TUN_PORT, d.tunnel_port);
-  PutU16(msg, IPVS_DEST_ATTR_TUN_FLAGS, d.tunnel_flags);
+void EncodeDestination(AttrWriter& w, const Destination& d) {
+  const size_t nest = w.BeginNest(IPVS_CMD_ATTR_DEST);
+  w.Put(IPVS_DEST_ATTR_ADDR, d.address);
+  w.PutBe16(IPVS_DEST_ATTR_PORT, d.port);
+  w.Put(IPVS_DEST_ATTR_FWD_METHOD, d.forward);
+  w.Put(IPVS_DEST_ATTR_WEIGHT, d.weight);
+  w.Put(IPVS_DEST_ATTR_U_THRESH, d.upper_threshold);
+  w.Put(IPVS_DEST_ATTR_L_THRESH, d.lower_threshold);
+  w.Put(IPVS_DEST_ATTR_ADDR_FAMILY, d.af);
+  w.Put(IPVS_DEST_ATTR_TUN_TYPE, d.tunnel_type);
+  w.PutBe16(IPVS_DEST_ATTR_TUN_PORT, d.tunnel_port);
+  w.Put(IPVS_DEST_ATTR_TUN_FLAGS, d.tunnel_flags);
+  w.EndNest(nest);
 }
 
-void EncodeDaemon(nl_msg* msg, const Daemon& d) {
-  Nest nest(msg, IPVS_CMD_ATTR_DAEMON);
-  PutU32(msg, IPVS_DAEMON_ATTR_STATE, d.state);
-  PutString(msg, IPVS_DAEMON_ATTR_MCAST_IFN, d.interface);
-  PutU32(msg, IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id);
-  PutU16(msg, IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.max_length);
-  PutBytes(msg, IPVS_DAEMON_ATTR_MCAST_GROUP, d.group4);
-  PutBytes(msg, IPVS_DAEMON_ATTR_MCAST_GROUP6, d.group6);
-  PutU16(msg, IPVS_DAEMON_ATTR_MCAST_PORT, d.port);
-  PutU8(msg, IPVS_DAEMON_ATTR_MCAST_TTL, d.ttl);
+void EncodeDaemon(AttrWriter& w, const Daemon& d) {
+  const size_t nest = w.BeginNest(IPVS_CMD_ATTR_DAEMON);
+  w.Put(IPVS_DAEMON_ATTR_STATE, d.state);
+  w.PutString(IPVS_DAEMON_ATTR_MCAST_IFN, d.interface);
+  w.Put(IPVS_DAEMON_ATTR_SYNC_ID, d.sync_id);
+  w.Put(IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.max_length);
+  w.Put(IPVS_DAEMON_ATTR_MCAST_GROUP, d.group4);
+  w.Put(IPVS_DAEMON_ATTR_MCAST_GROUP6, d.group6);
+  w.Put(IPVS_DAEMON_ATTR_MCAST_PORT, d.port);
+  w.Put(IPVS_DAEMON_ATTR_MCAST_TTL, d.ttl);
+  w.EndNest(nest);
+}
+
+void EncodeAttributes(std::vector<uint8_t>& out, const Request& request) {
+  AttrWriter w(out);
+  if (request.service) EncodeService(w, *request.service);
+  if (request.destination) EncodeDestination(w, *request.destination);
+  if (request.daemon) EncodeDaemon(w, *request.daemon);
+  w.Put(IPVS_CMD_ATTR_TIMEOUT_TCP, request.timeouts.tcp);
+  w.Put(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, request.timeouts.tcp_fin);
+  w.Put(IPVS_CMD_ATTR_TIMEOUT_UDP, request.timeouts.udp);
 }
 
 // ---- decoding -------------------------------------------------------------------------
@@ -188,12 +213,28 @@ bool Request::IsDump() const {
 }
 
 void EncodeRequest(nl_msg* msg, const Request& request) {
-  if (request.service) EncodeService(msg, *request.service);
-  if (request.destination) EncodeDestination(msg, *request.destination);
-  if (request.daemon) EncodeDaemon(msg, *request.daemon);
-  PutU32(msg, IPVS_CMD_ATTR_TIMEOUT_TCP, request.timeouts.tcp);
-  PutU32(msg, IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, request.timeouts.tcp_fin);
-  PutU32(msg, IPVS_CMD_ATTR_TIMEOUT_UDP, request.timeouts.udp);
+  std::vector<uint8_t> attributes;
+  EncodeAttributes(attributes, request);
+  if (!attributes.empty() && nlmsg_append(msg, attributes.data(), attributes.size(), NLMSG_ALIGNTO) < 0)
+    throw std::runtime_error("netlink message too large for the request buffer");
+}
+
+void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uint16_t family, uint32_t seq,
+                          uint16_t flags) {
+  const size_t start = out.size();
+  out.resize(start + NLMSG_HDRLEN + GENL_HDRLEN, 0);
+  EncodeAttributes(out, request);
+  nlmsghdr header{};
+  header.nlmsg_len = static_cast<uint32_t>(out.size() - start);
+  header.nlmsg_type = family;
+  header.nlmsg_flags = flags;
+  header.nlmsg_seq = seq;
+  std::memcpy(out.data() + start, &header, sizeof(header));
+  genlmsghdr genl{};
+  genl.cmd = request.command;
+  genl.version = kGenlVersion;
+  std::memcpy(out.data() + start + NLMSG_HDRLEN, &genl, sizeof(genl));
+  out.resize(start + NLMSG_ALIGN(out.size() - start), 0);
 }
 
 Service DecodeService(const nlmsghdr* reply) {

@@ -92,6 +92,10 @@ struct Request {
 
 // Encoding: appends the request's attributes to a message whose genl header is already set.
 void EncodeRequest(nl_msg* msg, const Request& request);
+// Appends a whole message (netlink and genl headers, attributes, NLMSG_ALIGN padding) to `out`,
+// without allocating a message: how a batch encodes its requests back to back.
+void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uint16_t family, uint32_t seq,
+                          uint16_t flags);
 
 // Decoding: each takes a reply message (its genl payload starts the attribute stream).
 // Throws std::runtime_error on a malformed reply.

@@ -6,6 +6,8 @@
 #                     and encode -> decode round trips
 #   netlink_ack_fuzz  the ack walk and extended-ack parsing (native/netlink_ack.cc): arbitrary
 #                     datagrams, and kernel-shaped acks parsed back exactly
+#   records_fuzz      the packed-record decoders (native/records.cc): arbitrary words, and
+#                     pack -> unpack round trips
 # Any crash, sanitizer report or broken invariant fails the script and leaves the reproducer
 # in .cache/fuzz/.
 #
@@ -24,7 +26,9 @@ echo "=== building the fuzz targets"
 clang++ "${flags[@]}" fuzz/conn_parser_fuzz.cc native/conn_parser.cc -o "$out/conn_parser_fuzz"
 clang++ "${flags[@]}" fuzz/codec_fuzz.cc native/ipvs_codec.cc "${nl_flags[@]}" -o "$out/codec_fuzz"
 clang++ "${flags[@]}" fuzz/netlink_ack_fuzz.cc native/netlink_ack.cc -o "$out/netlink_ack_fuzz"
+clang++ "${flags[@]}" fuzz/records_fuzz.cc native/records.cc native/ipvs_codec.cc "${nl_flags[@]}" -o "$out/records_fuzz"
 
+clean=0
 run_target() {  # name, seed corpus, max input length
   local name="$1" seeds="$2" max_len="$3" work="$out/corpus-$1"
   mkdir -p "$work"
@@ -39,10 +43,12 @@ run_target() {  # name, seed corpus, max input length
   status=${PIPESTATUS[0]}
   set -e
   [ "$status" = 0 ] || echo "fuzz: $name failed (exit $status); reproducer in $out/" >&2
+  [ "$status" = 0 ] && clean=$((clean + 1))
   return "$status"
 }
 
 run_target conn_parser_fuzz fuzz/corpus 16384
 run_target codec_fuzz "" 4096
 run_target netlink_ack_fuzz "" 4096
-echo "fuzz: every target ran clean for ${seconds}s each"
+run_target records_fuzz "" 1024
+echo "fuzz: $clean targets ran clean for ${seconds}s each"

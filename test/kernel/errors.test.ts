@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { Ipvs, IpvsError } from '../../lib/index';
 import { Command, PROTOCOL_NUMBERS } from '../../lib/constants';
+import { requestRecord } from '../../lib/records';
 import { DIST_INDEX, HAS_TWOS, expectIpvsError, saveLines } from './api-helpers';
 import { createNetns, type TestNetns } from './helpers';
 
@@ -110,7 +111,7 @@ describe('kernel errors', () => {
         af: 2, protocol: PROTOCOL_NUMBERS.tcp, address: Buffer.from([10, 0, 0, 99, ...Array(12).fill(0)]), port: 80,
         scheduler: 'wlc', flags: 0, flagsMask: 0xffffffff, timeout: 0, netmask: 0xffffffff, ...overrides,
       };
-      return ipvs.enqueue(operation, (handle) => handle.execute({ command, service }));
+      return ipvs.change(operation, requestRecord(command, service));
     }
 
     it('an unknown scheduler name', async () => {

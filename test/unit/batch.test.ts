@@ -15,23 +15,41 @@ let answer: (count: number) => unknown = (count) => ({
   errors: new Int32Array(count), unknown: new Uint8Array(count), messages: {}, sendCalls: 1, overruns: 0,
 });
 
-vi.mock('../../lib/native', () => ({
-  nativeAddon: () => ({
-    IpvsHandle: {
-      open: async () => ({
-        execute: async () => [],
-        executeBatch: async (records: Uint32Array, strings: string[], tuning: unknown) => {
-          batchCalls.push({ records: records.slice(), strings: [...strings], tuning });
-          return answer(records.length / 32);
-        },
-        close: () => {},
-      }),
-    },
-  }),
-}));
+// The real addon's record layout (it loads on the host; only the socket is missing here).
+vi.mock('../../lib/native', async (importActual) => {
+  const actual = await importActual<typeof import('../../lib/native')>();
+  const { recordLayout } = actual.nativeAddon();
+  return {
+    ...actual,
+    nativeAddon: () => ({
+      recordLayout,
+      IpvsHandle: {
+        open: async () => ({
+          execute: async () => [],
+          executeBatch: async (records: Uint32Array, strings: string[], tuning: unknown) => {
+            batchCalls.push({ records: records.slice(), strings: [...strings], tuning });
+            return answer(records.length / recordLayout.request.words);
+          },
+          close: () => {},
+        }),
+      },
+    }),
+  };
+});
 
 const { Ipvs, IpvsError } = await import('../../lib/index');
 const { Batch, BatchUnknownError, batchStats, tuneBatch } = await import('../../lib/batch');
+const { recordLayout } = await import('../../lib/records');
+
+// Word offsets in a request record, from the addon's own layout export.
+const L = recordLayout();
+const R = L.request.words;
+const SVC = (field: keyof typeof L.service.at): number => L.request.service + L.service.at[field];
+const DST = (field: keyof typeof L.destination.at): number => L.request.destination + L.destination.at[field];
+const SVC_PRESENT = L.request.service;
+const DST_PRESENT = L.request.destination;
+/** The 4 bytes at word `w` of `records`. */
+const bytesAt = (records: Uint32Array, w: number): number[] => [...new Uint8Array(records.buffer, records.byteOffset + w * 4, 4)];
 
 const BATCH_METHODS = new Set(['addService', 'editService', 'deleteService', 'addDestination', 'editDestination', 'deleteDestination']);
 const S = { protocol: 'tcp', address: '10.0.0.1', port: 80 } as const;
@@ -99,8 +117,8 @@ describe('service key reuse', () => {
     expect(batch.size).toBe(3);
     await batch.commit();
     const { records } = batchCalls[0]!;
-    expect([records[8], records[32 + 8], records[64 + 8]]).toEqual([80, 81, 81]);
-    expect([...new Uint8Array(records.buffer, records.byteOffset + (64 + 4) * 4, 4)]).toEqual([10, 0, 0, 2]);
+    expect([records[SVC('port')], records[R + SVC('port')], records[2 * R + SVC('port')]]).toEqual([80, 81, 81]);
+    expect(bytesAt(records, 2 * R + SVC('address'))).toEqual([10, 0, 0, 2]);
   });
 });
 
@@ -118,24 +136,24 @@ describe('commit', () => {
     await batch.commit();
     expect(batchCalls).toHaveLength(1);
     const { records, strings } = batchCalls[0]!;
-    expect(records.length).toBe(7 * 32);
-    const word = (i: number, w: number): number => records[i * 32 + w]!;
-    expect([0, 1, 2, 3, 4, 5, 6].map((i) => word(i, 0))).toEqual([1, 5, 2, 6, 7, 3, 1]);
+    expect(records.length).toBe(7 * R);
+    const word = (i: number, w: number): number => records[i * R + w]!;
+    expect([0, 1, 2, 3, 4, 5, 6].map((i) => word(i, L.request.command))).toEqual([1, 5, 2, 6, 7, 3, 1]);
     expect(strings).toEqual(['rr', 'wlc']);
     // addService: af 2, protocol 6, port 80, scheduler 'rr', address bytes 10.0.0.1
-    expect([word(0, 2), word(0, 3), word(0, 8), strings[word(0, 10)]]).toEqual([2, 6, 80, 'rr']);
-    // present bits: af, protocol, address, port, scheduler, flags, mask, timeout, netmask, service
-    expect(word(0, 1)).toBe([0, 1, 2, 3, 5, 6, 7, 8, 9, 11].reduce((bits, bit) => bits | (1 << bit), 0));
-    expect([...new Uint8Array(records.buffer, records.byteOffset + 4 * 4, 4)]).toEqual([10, 0, 0, 1]);
+    expect([word(0, SVC('af')), word(0, SVC('protocol')), word(0, SVC('port')), strings[word(0, SVC('scheduler'))]]).toEqual([2, 6, 80, 'rr']);
+    const b = L.service.bit;
+    expect(word(0, SVC_PRESENT)).toBe(b.af | b.protocol | b.address | b.port | b.scheduler | b.flags | b.flagsMask | b.timeout | b.netmask);
+    expect(bytesAt(records, SVC('address'))).toEqual([10, 0, 0, 1]);
     // addDestination: port 8080, forward masq (0), weight 7, address 10.0.1.1
-    expect([word(1, 20), word(1, 21), word(1, 22)]).toEqual([8080, 0, 7]);
-    expect([...new Uint8Array(records.buffer, records.byteOffset + (32 + 16) * 4, 4)]).toEqual([10, 0, 1, 1]);
+    expect([word(1, DST('port')), word(1, DST('forward')), word(1, DST('weight'))]).toEqual([8080, 0, 7]);
+    expect(bytesAt(records, R + DST('address'))).toEqual([10, 0, 1, 1]);
     // editService carries persistence: flags bit 0 and timeout 300
-    expect([word(2, 11) & 1, word(2, 13)]).toEqual([1, 300]);
+    expect([word(2, SVC('flags')) & 1, word(2, SVC('timeout'))]).toEqual([1, 300]);
     // deleteService has a service key and no destination; the fwmark service has no address
-    expect(word(5, 1) & (1 << 22)).toBe(0);
-    expect(word(5, 1) & (1 << 11)).not.toBe(0);
-    expect([word(6, 2), word(6, 9), word(6, 1) & (1 << 2)]).toEqual([10, 9, 0]);
+    expect(word(5, DST_PRESENT)).toBe(0);
+    expect(word(5, SVC_PRESENT)).not.toBe(0);
+    expect([word(6, SVC('af')), word(6, SVC('fwmark')), word(6, SVC_PRESENT) & b.address]).toEqual([10, 9, 0]);
   });
 
   it('maps the answer to one result per operation, by index, with the operation name', async () => {
@@ -195,8 +213,8 @@ describe('commit', () => {
     expect(results).toHaveLength(1000);
     const { records, tuning } = batchCalls[0]!;
     expect(tuning).toEqual({ acksPerChunk: 3, receiveBuffer: 4096 });
-    expect(records.length).toBe(1000 * 32);
-    expect([...new Uint8Array(records.buffer, records.byteOffset + (999 * 32 + 16) * 4, 4)]).toEqual([10, 1, 3, 231]);
+    expect(records.length).toBe(1000 * R);
+    expect(bytesAt(records, 999 * R + DST('address'))).toEqual([10, 1, 3, 231]);
   });
 
   it('rejects with EBADF on a closed handle', async () => {

@@ -9,23 +9,37 @@ import { D4, FW4, FW6, INVALID_INPUTS, S4, S6, describeInput, invoke, namesField
 const calls: unknown[] = [];
 const opens: unknown[] = [];
 
-vi.mock('../../lib/native', () => ({
-  nativeAddon: () => ({
-    IpvsHandle: {
-      open: async (netns: string) => {
-        opens.push(netns);
-        return {
-          execute: async (request: unknown) => {
-            calls.push(request);
-            return [];
-          },
-          executeBatch: async () => [],
-          close: () => {},
-        };
+// The real addon's record layout (it loads on the host); the handle is a recorder.
+vi.mock('../../lib/native', async (importActual) => {
+  const actual = await importActual<typeof import('../../lib/native')>();
+  const { recordLayout } = actual.nativeAddon();
+  return {
+    ...actual,
+    nativeAddon: () => ({
+      recordLayout,
+      IpvsHandle: {
+        open: async (netns: string) => {
+          opens.push(netns);
+          return {
+            execute: async (request: unknown) => {
+              calls.push(request);
+              return [];
+            },
+            executeBatch: async (records: Uint32Array) => {
+              calls.push(records);
+              return { errors: new Int32Array(1), unknown: new Uint8Array(1), messages: {}, sendCalls: 1, overruns: 0 };
+            },
+            query: async (record: Uint32Array) => {
+              calls.push(record);
+              return { services: new Uint32Array(0), destinations: new Uint32Array(0), strings: [] };
+            },
+            close: () => {},
+          };
+        },
       },
-    },
-  }),
-}));
+    }),
+  };
+});
 
 describe('invalid inputs', () => {
   let ipvs: Ipvs;

@@ -1,0 +1,19 @@
+// Service and destination changes arrive as packed request records (record_layout.h): many in
+// a batch, one for a single call. They are copied out of the JS heap with one memcpy and
+// unpacked and sent on the thread pool.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "genl_socket.h"
+
+namespace ipvs {
+
+// executeBatch(records: Uint32Array, strings: string[], tuning?: { acksPerChunk, receiveBuffer })
+// -> Promise<{ errors: Int32Array, unknown: Uint8Array, messages: { [index]: string },
+//             sendCalls, overruns }>
+Napi::Value QueueBatch(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket);
+
+}  // namespace ipvs

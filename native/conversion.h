@@ -1,0 +1,34 @@
+// JS values <-> codec records on the JS thread: the objects of the rare calls (daemon,
+// timeouts, info), the packed-record arguments of the others, and the record layout the addon
+// exports for lib/records.ts. The JS layer has validated everything; these only guard types.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ipvs_codec.h"
+
+namespace ipvs {
+
+// { command, daemon?, timeouts? }: the commands that carry no service or destination.
+Request ObjectRequest(const Napi::Value& value);
+Napi::Object DaemonToJs(Napi::Env env, const Daemon& daemon);
+Napi::Object TimeoutsToJs(Napi::Env env, const Timeouts& timeouts);
+Napi::Object InfoToJs(Napi::Env env, const Info& info);
+
+// A Uint32Array of whole records of `record_words` words, copied out of the JS heap.
+std::vector<uint32_t> RecordWords(const Napi::Value& value, size_t record_words, const char* name);
+std::vector<std::string> StringList(const Napi::Value& value, const char* name);
+Napi::Uint32Array WordsToJs(Napi::Env env, const std::vector<uint32_t>& words);
+Napi::Array StringsToJs(Napi::Env env, const std::vector<std::string>& strings);
+
+// An optional non-negative integer property of `object`; throws TypeError/RangeError naming it.
+std::optional<uint32_t> OptionalUint32(const Napi::Object& object, const char* key);
+
+// { service, destination, request, statsCounters }: word offsets, present bits and sizes.
+Napi::Object RecordLayoutToJs(Napi::Env env);
+
+}  // namespace ipvs

@@ -1,0 +1,112 @@
+#include "table_records.h"
+
+#include <string>
+#include <vector>
+
+#include "conversion.h"
+#include "promise_worker.h"
+#include "records.h"
+
+namespace ipvs {
+namespace {
+
+// The key GET_DEST needs: the kernel names a service by fwmark, or by protocol, address and port.
+Service KeyOf(const Service& s) {
+  Service key;
+  key.af = s.af;
+  if (s.fwmark && *s.fwmark != 0) {
+    key.fwmark = s.fwmark;
+  } else {
+    key.protocol = s.protocol;
+    key.address = s.address;
+    key.port = s.port;
+  }
+  return key;
+}
+
+class TableWorker : public PromiseWorker {
+ protected:
+  TableWorker(Napi::Env env, const char* name, std::shared_ptr<GenlSocket> socket)
+      : PromiseWorker(env, name), socket_(std::move(socket)) {}
+
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("services", WordsToJs(env, table_.services));
+    out.Set("destinations", WordsToJs(env, table_.destinations));
+    out.Set("strings", StringsToJs(env, table_.strings.strings()));
+    return out;
+  }
+
+  std::shared_ptr<GenlSocket> socket_;
+  PackedTable table_;
+};
+
+// One service dump, then one destination dump per service (the kernel dumps destinations one
+// service at a time, and a socket runs one dump at a time), in a single thread-pool job. A
+// service that disappears between the two dumps is listed with no destinations: the kernel
+// answers an empty dump for it.
+class ListTableWorker : public TableWorker {
+ public:
+  ListTableWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket)
+      : TableWorker(env, "ipvs-netlink:listTable", std::move(socket)) {}
+
+ protected:
+  void Run() override {
+    std::vector<Service> services;
+    Request dump_services;
+    dump_services.command = IPVS_CMD_GET_SERVICE;
+    socket_->Execute(dump_services, [&](const nlmsghdr* reply) { services.push_back(DecodeService(reply)); });
+    std::vector<Destination> destinations;
+    for (const Service& service : services) {
+      Request dump_destinations;
+      dump_destinations.command = IPVS_CMD_GET_DEST;
+      dump_destinations.service = KeyOf(service);
+      destinations.clear();
+      socket_->Execute(dump_destinations, [&](const nlmsghdr* reply) { destinations.push_back(DecodeDestination(reply)); });
+      table_.AddService(service, static_cast<uint32_t>(destinations.size()));
+      for (const Destination& d : destinations) table_.AddDestination(d);
+    }
+  }
+};
+
+class QueryWorker : public TableWorker {
+ public:
+  QueryWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, std::vector<uint32_t> words, std::vector<std::string> strings)
+      : TableWorker(env, "ipvs-netlink:query", std::move(socket)), words_(std::move(words)), strings_(std::move(strings)) {}
+
+ protected:
+  void Run() override {
+    Request request;
+    try {
+      request = UnpackQuery(words_.data(), strings_);
+    } catch (const RecordError& e) {
+      throw SystemError(EINVAL, std::string("query record: ") + e.what());
+    }
+    if (request.command == IPVS_CMD_GET_DEST) {
+      socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddDestination(DecodeDestination(reply)); });
+    } else {
+      socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddService(DecodeService(reply), 0); });
+    }
+  }
+
+ private:
+  std::vector<uint32_t> words_;
+  std::vector<std::string> strings_;
+};
+
+}  // namespace
+
+Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket) {
+  auto* worker = new ListTableWorker(env, std::move(socket));
+  return worker->Queue();
+}
+
+Napi::Value QueueQuery(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket) {
+  Napi::Env env = info.Env();
+  std::vector<uint32_t> words = RecordWords(info[0], record::request::kWords, "record");
+  if (words.size() != record::request::kWords) throw Napi::RangeError::New(env, "record must hold exactly one request record");
+  auto* worker = new QueryWorker(env, std::move(socket), std::move(words), StringList(info[1], "strings"));
+  return worker->Queue();
+}
+
+}  // namespace ipvs
