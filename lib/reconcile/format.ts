@@ -43,17 +43,19 @@ function isRemoval(op: PlanOperation): boolean {
   return op.op === 'deleteService' || op.op === 'deleteDestination' || (op.op === 'editDestination' && op.reason.startsWith('not in the desired state'));
 }
 
-/** Counts by kind: additions, in-place edits (quiesces included), removals. */
-export function planSummary(plan: Plan): { add: number; change: number; remove: number } {
+/** Counts by kind: additions, in-place edits, quiesces (edits to weight 0 of removed destinations), removals. */
+function planSummary(plan: Plan): { add: number; change: number; quiesce: number; remove: number } {
   let add = 0;
   let change = 0;
+  let quiesce = 0;
   let remove = 0;
   for (const op of plan.operations) {
     if (op.op === 'addService' || op.op === 'addDestination') add++;
+    else if (isRemoval(op) && op.op === 'editDestination') quiesce++;
     else if (op.op === 'editService' || op.op === 'editDestination') change++;
     else remove++;
   }
-  return { add, change, remove };
+  return { add, change, quiesce, remove };
 }
 
 /**
@@ -66,8 +68,9 @@ export function formatPlan(plan: Plan): string {
   const scope = typeof plan.scope === 'string' ? plan.scope : `filter ${JSON.stringify(plan.scope)}`;
   const options = `scope: ${scope}, removal: ${plan.removal}`;
   if (plan.operations.length === 0) return `No changes: the owned services already match the desired state (${options}).\n`;
-  const { add, change, remove } = planSummary(plan);
-  const lines = [`Plan: ${add} to add, ${change} to change, ${remove} to remove (${options}).`, ''];
+  const { add, change, quiesce, remove } = planSummary(plan);
+  const quiesced = quiesce > 0 ? `${quiesce} to quiesce, ` : '';
+  const lines = [`Plan: ${add} to add, ${change} to change, ${quiesced}${remove} to remove (${options}).`, ''];
   let current: string | undefined;
   for (const op of plan.operations) {
     const key = serviceKeyText(op.service);
