@@ -4,6 +4,8 @@
 import { destinationFromWire, checkDestinationSpec } from '../destination';
 import { checkServiceDefinition, serviceFromWire } from '../service';
 import { describe, expectObject } from '../validate';
+import type { Destination } from '../types';
+import { findDestination } from './diff';
 import type { CheckedScope } from './scope';
 import {
   destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
@@ -50,16 +52,16 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     if (!Array.isArray(destinations)) {
       throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
     }
-    const list = new Array(destinations.length);
-    const destinationIndex = new Map<string, number>();
+    const list = new Array<Destination>(destinations.length);
+    const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
       const destField = `${field}.destinations[${j}]`;
-      const destWire = checkDestinationSpec(destinations[j], checked, destField);
-      const destination = destinationFromWire(destWire, checked);
-      const destKey = destinationKeyText(destination);
-      const seen = destinationIndex.get(destKey);
-      if (seen !== undefined) throw new RangeError(`${destField} has the same key (${destKey}) as ${field}.destinations[${seen}]`);
-      destinationIndex.set(destKey, j);
+      const destination = destinationFromWire(checkDestinationSpec(destinations[j], checked, destField), checked);
+      const seen = findDestination(list, destination.address, destination.port, index, j);
+      if (seen >= 0) {
+        throw new RangeError(`${destField} has the same key (${destinationKeyText(destination)}) as ${field}.destinations[${seen}]`);
+      }
+      index?.set(`${destination.address}|${destination.port}`, j);
       list[j] = destination;
     }
     service.destinations = list;

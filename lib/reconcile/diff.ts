@@ -2,9 +2,10 @@
 // add, what to edit in place, what to remove. Pure: no I/O, the live table is an argument.
 import type { DesiredTable } from './desired';
 import type { CheckedScope } from './scope';
+import type { Destination, ServiceKey } from '../types';
 import {
-  destinationChanges, destinationKeyOf, destinationKeyText, destinationSpecOf, serviceChanges, serviceKeyOf,
-  serviceKeyText, serviceSpecOf, type TableService,
+  destinationChanges, destinationKeyOf, destinationSpecOf, serviceChanges, serviceKeyOf, serviceKeyText, serviceSpecOf,
+  type TableService,
 } from './settings';
 import type { PlanOperation, RemovalPolicy } from './types';
 
@@ -66,46 +67,72 @@ export function diffTables(desired: DesiredTable, live: TableService[], scope: C
   return { services, deletions };
 }
 
+/**
+ * The index in `list` (among its first `limit`) of the destination with that address
+ * (canonical text) and port, or -1.
+ * Destinations are compared by their own strings, without building a key per destination:
+ * a plan of a large table compares tens of thousands.
+ */
+export function findDestination(
+  list: readonly Destination[], address: string, port: number, index?: Map<string, number>, limit = list.length,
+): number {
+  if (index) return index.get(`${address}|${port}`) ?? -1;
+  for (let i = 0; i < limit; i++) {
+    const d = list[i]!;
+    if (d.port === port && d.address === address) return i;
+  }
+  return -1;
+}
+
+/** A lookup index for long destination lists, where a scan per lookup would be quadratic. */
+export function destinationIndex(list: readonly Destination[]): Map<string, number> | undefined {
+  if (list.length <= 32) return undefined;
+  const index = new Map<string, number>();
+  list.forEach((d, i) => index.set(`${d.address}|${d.port}`, i));
+  return index;
+}
+
 function diffService(key: string, want: TableService, have: TableService | undefined, removal: RemovalPolicy): ServiceChangeSet {
   const set: ServiceChangeSet = { key, service: undefined, additions: [], edits: [], removals: [] };
-  const serviceKey = serviceKeyOf(want);
+  let serviceKey: ServiceKey | undefined;
+  const keyOfService = (): ServiceKey => (serviceKey ??= serviceKeyOf(want));
   if (!have) {
     set.service = { op: 'addService', service: serviceSpecOf(want), reason: 'not in the table' };
     for (const destination of want.destinations) {
-      set.additions.push({ op: 'addDestination', service: serviceKey, destination: destinationSpecOf(destination), reason: 'new service' });
+      set.additions.push({ op: 'addDestination', service: keyOfService(), destination: destinationSpecOf(destination), reason: 'new service' });
     }
     return set;
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
 
-  const haveByKey = new Map<string, (typeof have.destinations)[number]>();
-  for (const destination of have.destinations) haveByKey.set(destinationKeyText(destination), destination);
-  const wanted = new Set<string>();
+  const current = have.destinations;
+  const index = destinationIndex(current);
+  const matched = new Uint8Array(current.length);
   for (const destination of want.destinations) {
-    const destKey = destinationKeyText(destination);
-    wanted.add(destKey);
-    const current = haveByKey.get(destKey);
-    if (!current) {
-      set.additions.push({ op: 'addDestination', service: serviceKey, destination: destinationSpecOf(destination), reason: 'not in the table' });
+    const i = findDestination(current, destination.address, destination.port, index);
+    if (i < 0) {
+      set.additions.push({ op: 'addDestination', service: keyOfService(), destination: destinationSpecOf(destination), reason: 'not in the table' });
       continue;
     }
-    const destChanges = destinationChanges(current, destination);
+    matched[i] = 1;
+    const destChanges = destinationChanges(current[i]!, destination);
     if (destChanges.length > 0) {
       set.edits.push({
-        op: 'editDestination', service: serviceKey, destination: destinationSpecOf(destination), changes: destChanges,
+        op: 'editDestination', service: keyOfService(), destination: destinationSpecOf(destination), changes: destChanges,
         reason: 'settings differ',
       });
     }
   }
-  for (const [destKey, current] of haveByKey) {
-    if (wanted.has(destKey)) continue;
+  for (let i = 0; i < current.length; i++) {
+    if (matched[i]) continue;
+    const extra = current[i]!;
     if (removal === 'delete') {
-      set.removals.push({ op: 'deleteDestination', service: serviceKey, destination: destinationKeyOf(current), reason: 'not in the desired state' });
-    } else if (current.weight !== 0) {
+      set.removals.push({ op: 'deleteDestination', service: keyOfService(), destination: destinationKeyOf(extra), reason: 'not in the desired state' });
+    } else if (extra.weight !== 0) {
       set.removals.push({
-        op: 'editDestination', service: serviceKey, destination: { ...destinationSpecOf(current), weight: 0 },
-        changes: [{ field: 'weight', before: current.weight, after: 0 }],
+        op: 'editDestination', service: keyOfService(), destination: { ...destinationSpecOf(extra), weight: 0 },
+        changes: [{ field: 'weight', before: extra.weight, after: 0 }],
         reason: 'not in the desired state: quiesced (weight 0) for draining',
       });
     }

@@ -121,19 +121,3 @@ export function destinationChanges(live: Destination, desired: Destination): Fie
   change(changes, 'tunnel', tunnelValue(live), tunnelValue(desired));
   return changes;
 }
-
-/** Every setting of a service (not its counters), as one line: for fingerprints. */
-export function serviceSettingsText(service: Service): string {
-  return [
-    serviceKeyText(service), service.scheduler, service.persistent ?? '-', service.netmask, service.onePacket ? 1 : 0,
-    flagBits(service), service.persistenceEngine ?? '-',
-  ].join(' ');
-}
-
-/** Every setting of a destination (not its counters or connection counts), as one line. */
-export function destinationSettingsText(destination: Destination): string {
-  return [
-    destinationKeyText(destination), destination.forward, destination.weight, destination.upperThreshold,
-    destination.lowerThreshold, JSON.stringify(tunnelValue(destination)),
-  ].join(' ');
-}

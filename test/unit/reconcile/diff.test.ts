@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 
 import { fingerprintOwned } from '../../../lib/reconcile/fingerprint';
 import { buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
-import {
-  destinationKeyText, destinationSettingsText, serviceKeyText, serviceSettingsText, type TableService,
-} from '../../../lib/reconcile/settings';
+import { destinationKeyText, serviceKeyText, type TableService } from '../../../lib/reconcile/settings';
 import type { PlanOperation, ReconcileScope, RemovalPolicy } from '../../../lib/reconcile/types';
 import { checkServiceKey, serviceFromWire } from '../../../lib/service';
-import { desiredStateArb, modelWith, serviceKeyOfItem, type DesiredItem } from './model';
+import {
+  desiredStateArb, destinationSettingsText, modelWith, serviceKeyOfItem, serviceSettingsText, type DesiredItem,
+} from './model';
 
 const SEED = 20261129;
 const scopeArb: fc.Arbitrary<ReconcileScope> = fc.constantFrom<ReconcileScope>(

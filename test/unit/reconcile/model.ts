@@ -158,3 +158,15 @@ export function modelWith(items: DesiredItem[]): ModelKernel {
   }
   return model;
 }
+
+/** Every setting of a service as the kernel reports it (not counters): for comparisons. */
+export function serviceSettingsText(s: TableService): string {
+  const { stats: _stats, destinations: _destinations, ...settings } = s;
+  return JSON.stringify(settings);
+}
+
+/** Every setting of a destination (not counters or connection counts); a tunnel reads back as IPIP by default. */
+export function destinationSettingsText(d: TableService['destinations'][number]): string {
+  const tunnel = d.forward === 'tunnel' ? d.tunnel ?? { type: 'ipip', checksum: 'none' } : null;
+  return JSON.stringify([d.address, d.port, d.forward, d.weight, d.upperThreshold, d.lowerThreshold, tunnel]);
+}
