@@ -11,15 +11,20 @@ import { Ipvs, type DesiredService, type ReconcileScope, type RemovalPolicy } fr
 import { checkScope } from '../../../lib/reconcile/scope';
 import { checkServiceKey, serviceFromWire } from '../../../lib/service';
 import { createNetns, type TestNetns } from '../helpers';
+import { NetnsShell, hereDoc } from './shell';
 import { destinationKeyOf, ipvsadmRules, keyOf, scopeArb, tableArb } from './tables';
 
 const SEED = 0x1e05;
 const RUNS = 20;
 
-/** Restores `rules` in place of the namespace's table (unless undefined) and dumps it: [-S -n, -L -n --thresholds], sorted. */
-function dump(ns: TestNetns, rules?: string): [string[], string[]] {
-  const restore = rules === undefined ? '' : 'ipvsadm -C && ipvsadm -R && ';
-  const text = ns.run('sh', ['-c', `${restore}ipvsadm -S -n && echo --- && ipvsadm -L -n --thresholds`], { input: rules ?? '' });
+/** Replaces the table with `rules` (ipvsadm -R takes -C as its first line). */
+async function restore(shell: NetnsShell, rules: string): Promise<void> {
+  await shell.run(hereDoc('ipvsadm -R', `-C\n${rules}`));
+}
+
+/** The table as ipvsadm shows it: [-S -n, -L -n --thresholds], each sorted. */
+async function dump(shell: NetnsShell): Promise<[string[], string[]]> {
+  const text = await shell.run('ipvsadm -S -n && echo --- && ipvsadm -L -n --thresholds');
   const [save = '', list = ''] = text.split('---\n');
   const lines = (part: string): string[] => part.split('\n').map((l) => l.trimEnd()).filter(Boolean).sort();
   return [lines(save), lines(list)];
@@ -53,14 +58,20 @@ function expectedTable(start: DesiredService[], desired: DesiredService[], scope
 describe('apply from random ipvsadm tables to random desired states', () => {
   let ns: TestNetns;
   let reference: TestNetns;
+  let shell: NetnsShell;
+  let referenceShell: NetnsShell;
   let ipvs: Ipvs;
   beforeAll(async () => {
     ns = createNetns('rc-prop');
     reference = createNetns('rc-ref');
+    shell = new NetnsShell(ns);
+    referenceShell = new NetnsShell(reference);
     ipvs = await Ipvs.open({ netns: ns.path });
   });
   afterAll(async () => {
     await ipvs?.close();
+    shell?.close();
+    referenceShell?.close();
     ns?.remove();
     reference?.remove();
   });
@@ -71,14 +82,15 @@ describe('apply from random ipvsadm tables to random desired states', () => {
       tableArb, tableArb, scopeArb, fc.constantFrom<RemovalPolicy>('delete', 'delete', 'quiesce'),
       async (start, wanted, scope, removal) => {
         const desired = fitScope(wanted, scope);
-        dump(ns, ipvsadmRules(start));
+        await restore(shell, ipvsadmRules(start));
         const result = await ipvs.apply(desired, { scope, removal, verify: 'full' });
         operations += result.results.length;
         const failed = result.results.filter((r) => !r.ok).map((r) => `${r.operation.op}: ${r.ok ? '' : r.error.message}`);
         expect(failed).toEqual([]);
         expect(result.drift).toEqual([]);
         expect(result.ok).toBe(true);
-        expect(dump(ns)).toEqual(dump(reference, ipvsadmRules(expectedTable(start, desired, scope, removal))));
+        await restore(referenceShell, ipvsadmRules(expectedTable(start, desired, scope, removal)));
+        expect(await dump(shell)).toEqual(await dump(referenceShell));
         expect((await ipvs.plan(desired, { scope, removal })).operations).toEqual([]);
       },
     ), { seed: SEED, numRuns: RUNS });
