@@ -1,7 +1,7 @@
 // The desired state: checked as a whole before anything is sent, with errors that name the
 // path ('services[3].destinations[1].weight must be …'), then normalised to the Service and
 // Destination objects the kernel would report for it.
-import { destinationFromWire, checkDestinationSpec } from '../destination';
+import { checkDestinationSpec, destinationFromWire, type WireDestination } from '../destination';
 import { checkServiceDefinition, serviceFromWire } from '../service';
 import { describe, expectObject } from '../validate';
 import type { Destination } from '../types';
@@ -36,11 +36,20 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   const keys = new Array<string>(value.length);
   const firstIndex = new Map<string, number>();
   const noDesiredKeys = new Set<string>();
+  // Field paths are built only to report an error: a check runs first without its path and,
+  // when it throws, again with it (it throws the same error, named). A large state has
+  // thousands of destinations; building every path cost more than checking them.
   for (let i = 0; i < value.length; i++) {
     const field = `${root}[${i}]`;
     const item = expectObject(value[i], field);
     const { destinations, ...spec } = item;
-    const { key: checked, wire } = checkServiceDefinition(spec, field);
+    let definition: ReturnType<typeof checkServiceDefinition>;
+    try {
+      definition = checkServiceDefinition(spec);
+    } catch {
+      definition = checkServiceDefinition(spec, field);  // throws the same error, named
+    }
+    const { key: checked, wire } = definition;
     const service = serviceFromWire(wire) as TableService;
     const key = serviceKeyText(service);
     const earlier = firstIndex.get(key);
@@ -55,11 +64,19 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     const list = new Array<Destination>(destinations.length);
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
-      const destField = `${field}.destinations[${j}]`;
-      const destination = destinationFromWire(checkDestinationSpec(destinations[j], checked, destField), checked);
+      const spec = destinations[j];
+      let destWire: WireDestination;
+      try {
+        destWire = checkDestinationSpec(spec, checked);
+      } catch {
+        destWire = checkDestinationSpec(spec, checked, `${field}.destinations[${j}]`);  // throws the same error, named
+      }
+      const destination = destinationFromWire(destWire, checked);
       const seen = findDestination(list, destination.address, destination.port, index, j);
       if (seen >= 0) {
-        throw new RangeError(`${destField} has the same key (${destinationKeyText(destination)}) as ${field}.destinations[${seen}]`);
+        throw new RangeError(
+          `${field}.destinations[${j}] has the same key (${destinationKeyText(destination)}) as ${field}.destinations[${seen}]`,
+        );
       }
       index?.set(`${destination.address}|${destination.port}`, j);
       list[j] = destination;
