@@ -56,7 +56,7 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     if (earlier !== undefined) throw new RangeError(`${field} has the same key (${key}) as ${root}[${earlier}]`);
     firstIndex.set(key, i);
     if (scope.value !== 'listed' && scope.value !== 'all' && !scope.owns(service, key, noDesiredKeys)) {
-      throw new RangeError(`${field} (${key}) is outside options.scope, so the plan could not own it`);
+      throw new RangeError(`${field} (${key}) is outside the scope filter, so the plan could not own it`);
     }
     if (!Array.isArray(destinations)) {
       throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);

@@ -74,7 +74,7 @@ describe('desired state validation', () => {
   });
 
   it('refuses a desired service outside a filter scope', () => {
-    rejects([ok()], RangeError, /^services\[0\] \(tcp 10\.0\.0\.1:80\) is outside options\.scope/, { addresses: ['10.9.0.0/16'] });
+    rejects([ok()], RangeError, /^services\[0\] \(tcp 10\.0\.0\.1:80\) is outside the scope filter/, { addresses: ['10.9.0.0/16'] });
     expect(() => checkPlanInput([ok()], { addresses: ['10.0.0.0/8'], ports: [[1, 1024]] }, undefined)).not.toThrow();
   });
 
