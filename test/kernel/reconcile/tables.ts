@@ -135,3 +135,51 @@ export function ipvsadmRules(services: DesiredService[]): string {
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
+
+// ---- slots: many independent cases in one namespace ------------------------------------------
+// Each ipvsadm run costs a fork and exec, which under emulation is most of a test's time; so
+// a property test puts many cases into one namespace, case n in slot n: its VIPs move to
+// 10.<n+1>.x.y and 2001:db8:<n+1>::, its fwmarks to 10n+1..10n+9. A case's scope is confined
+// to its slot, so the cases cannot own each other's services.
+
+function slotAddress(address: string, slot: number): string {
+  // VIPs are 10.0.x.y and 2001:db8::x (see VIPS).
+  if (address.includes(':')) return address.replace(/^2001:db8:/, `2001:db8:${(slot + 1).toString(16)}:`);
+  const [, , c, d] = address.split('.');
+  return `10.${slot + 1}.${c}.${d}`;
+}
+
+/** The services of a case moved into `slot`. */
+export function inSlot(services: DesiredService[], slot: number): DesiredService[] {
+  return services.map((service) => {
+    const s = service as unknown as KeyShape;
+    if (s.fwmark !== undefined) return { ...service, fwmark: slot * 10 + s.fwmark } as DesiredService;
+    return { ...service, address: slotAddress(s.address!, slot) } as DesiredService;
+  });
+}
+
+/** The slot's whole key space, as a filter. */
+export function slotFilter(slot: number): { addresses: string[]; fwmarks: Array<[number, number]> } {
+  return { addresses: [`10.${slot + 1}.0.0/16`, `2001:db8:${(slot + 1).toString(16)}::/48`], fwmarks: [[slot * 10 + 1, slot * 10 + 9]] };
+}
+
+/** A case's scope moved into `slot`: 'all' becomes the slot's whole key space; filters are confined to it. */
+export function scopeInSlot(scope: ReconcileScope, slot: number): ReconcileScope {
+  if (scope === 'listed') return scope;
+  const space = slotFilter(slot);
+  if (scope === 'all') return space;
+  const moved: Record<string, unknown> = { ...scope };
+  // Address criteria always carry the slot's addresses, so they cannot match another slot.
+  if (scope.addresses || scope.protocols || scope.ports) {
+    moved.addresses = scope.addresses
+      ? scope.addresses.map((cidr) => {
+        const [address, bits] = cidr.split('/');
+        return `${slotAddress(address!, slot)}/${bits}`;
+      })
+      : space.addresses;
+  }
+  if (scope.fwmarks) {
+    moved.fwmarks = scope.fwmarks.map((r) => (typeof r === 'number' ? slot * 10 + r : [slot * 10 + r[0], slot * 10 + r[1]]));
+  }
+  return moved as ReconcileScope;
+}
