@@ -1,0 +1,197 @@
+// Declarative apply benchmark, run inside the test VM (scripts/bench.sh):
+//   a 1,000 x 10 table, then a change that edits 1% of the weights, adds 5 destinations and
+//   removes 5. Measures ipvs.apply(desired) (plan + apply in one call) against
+//   - what scripts do: `ipvsadm -C && ipvsadm -R` of the whole new table;
+//   - the floor: one listTable() plus one batch of exactly the changed operations;
+//   and, for reference, plan() then apply(plan) (two listings: the staleness check reads the
+//   table again) and apply with verify: 'full'.
+// Every method starts from the same table in a fresh namespace (a flush leaves destinations in
+// the kernel's trash list for a minute, which would favour whichever method runs later). Median
+// of --reps runs. Prints a table and writes bench/results/reconcile-<kernel>.json.
+//
+//   node bench/reconcile.bench.mjs [--size 1000x10] [--reps 5]
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+
+import { Ipvs } from '../dist/index.js';
+import { median, ms, printTable, ratio, writeResult } from './lib.mjs';
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+if (process.env.IPVS_VM !== '1') {
+  console.error('reconcile.bench: runs inside the IPVS test VM (it creates namespaces and tables): use scripts/bench.sh');
+  process.exit(2);
+}
+const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
+const REPS = Number(option('reps', process.env.IPVS_BENCH_ROUNDS ?? '5'));
+if (!(SERVICES >= 10 && DESTINATIONS >= 2 && REPS > 0)) throw new Error('bad --size or --reps');
+
+// ---- the tables ----------------------------------------------------------------------------------
+
+const serviceOf = (s) => ({ protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' });
+const destinationOf = (s, d, weight) => ({ address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight });
+
+const base = [];
+for (let s = 0; s < SERVICES; s++) {
+  const destinations = [];
+  for (let d = 0; d < DESTINATIONS; d++) destinations.push(destinationOf(s, d, 1 + (d % 5)));
+  base.push({ ...serviceOf(s), destinations });
+}
+
+// The change: 1% of the weights, 5 destinations added (to services 0-4), 5 removed (services 5-9).
+const WEIGHT_EDITS = Math.round(SERVICES * DESTINATIONS / 100);
+const changed = base.map((service) => ({ ...service, destinations: service.destinations.map((d) => ({ ...d })) }));
+const floorOps = [];
+for (let i = 0; i < WEIGHT_EDITS; i++) {
+  const s = Math.floor((i * SERVICES) / WEIGHT_EDITS);
+  const d = i % DESTINATIONS;
+  const destination = changed[s].destinations[d];
+  destination.weight += 10;
+  floorOps.push(['editDestination', serviceOf(s), destination]);
+}
+for (let s = 0; s < 5; s++) {
+  const added = destinationOf(s, DESTINATIONS, 1);
+  changed[s].destinations.push(added);
+  floorOps.push(['addDestination', serviceOf(s), added]);
+}
+for (let s = 5; s < 10; s++) {
+  const removed = changed[s].destinations.pop();
+  floorOps.push(['deleteDestination', serviceOf(s), { address: removed.address, port: removed.port }]);
+}
+const CHANGES = floorOps.length;
+
+const restoreText = changed.map((service) => {
+  const svc = `-t ${service.address}:${service.port}`;
+  return [`-A ${svc} -s ${service.scheduler}`, ...service.destinations.map((d) => `-a ${svc} -r ${d.address}:${d.port} -g -w ${d.weight}`)].join('\n');
+}).join('\n') + '\n';
+const RULES = changed.reduce((n, s) => n + 1 + s.destinations.length, 0);
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+const sh = (command, args, input) => execFileSync(command, args, { input, encoding: 'utf8', maxBuffer: 256 << 20 });
+
+let namespaces = 0;
+/** A fresh namespace holding the base table, with a handle; `fn` is timed by the caller. */
+async function withBaseTable(fn) {
+  const name = `rcbench-${process.pid}-${namespaces++}`;
+  sh('ip', ['netns', 'add', name]);
+  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  const ipvs = await Ipvs.open({ netns: `/run/netns/${name}` });
+  const ipvsadm = (args, input) => sh('ip', ['netns', 'exec', name, 'ipvsadm', ...args], input);
+  try {
+    const batch = ipvs.batch();
+    for (const { destinations, ...service } of base) {
+      batch.addService(service);
+      for (const d of destinations) batch.addDestination(service, d);
+    }
+    if ((await batch.commit()).some((r) => !r.ok)) throw new Error('base table: an operation failed');
+    return await fn({ ipvs, ipvsadm, name });
+  } finally {
+    await ipvs.close();
+    sh('ip', ['netns', 'delete', name]);
+  }
+}
+
+/** The namespace now holds the changed table, whatever method got it there. */
+async function checkChanged(ipvs) {
+  const plan = await ipvs.plan(changed, { scope: 'all' });
+  if (plan.operations.length !== 0) throw new Error(`the table differs from the changed table by ${plan.operations.length} operations`);
+}
+
+function expectChanges(result, label) {
+  if (!result.ok) throw new Error(`${label}: not ok (${result.results.filter((r) => !r.ok).length} failed, drift ${result.drift.length})`);
+  if (result.plan.operations.length !== CHANGES) throw new Error(`${label}: planned ${result.plan.operations.length} operations, expected ${CHANGES}`);
+}
+
+// ---- the methods -------------------------------------------------------------------------------------
+
+const methods = {
+  async apply({ ipvs }) {
+    const start = performance.now();
+    const result = await ipvs.apply(changed);
+    const elapsed = performance.now() - start;
+    expectChanges(result, 'apply');
+    return elapsed;
+  },
+  async planThenApply({ ipvs }) {
+    const start = performance.now();
+    const plan = await ipvs.plan(changed);
+    const result = await ipvs.apply(plan);
+    const elapsed = performance.now() - start;
+    expectChanges(result, 'plan then apply');
+    return elapsed;
+  },
+  async applyVerifyFull({ ipvs }) {
+    const start = performance.now();
+    const result = await ipvs.apply(changed, { verify: 'full' });
+    const elapsed = performance.now() - start;
+    expectChanges(result, 'apply (verify full)');
+    return elapsed;
+  },
+  async floor({ ipvs }) {
+    const start = performance.now();
+    const table = await ipvs.listTable();
+    const batch = ipvs.batch();
+    for (const [op, service, arg] of floorOps) batch[op](service, arg);
+    const results = await batch.commit();
+    const elapsed = performance.now() - start;
+    if (table.length !== SERVICES || results.some((r) => !r.ok)) throw new Error('floor: wrong table or a failed operation');
+    return elapsed;
+  },
+  async ipvsadmRestore({ name }) {
+    const start = performance.now();
+    sh('ip', ['netns', 'exec', name, 'sh', '-c', 'ipvsadm -C && ipvsadm -R'], restoreText);
+    return performance.now() - start;
+  },
+};
+
+const runs = Object.fromEntries(Object.keys(methods).map((m) => [m, []]));
+for (let rep = 0; rep < REPS; rep++) {
+  for (const [name, fn] of Object.entries(methods)) {
+    runs[name].push(await withBaseTable(async (context) => {
+      const elapsed = await fn(context);
+      await checkChanged(context.ipvs);
+      return elapsed;
+    }));
+  }
+}
+
+// ---- report --------------------------------------------------------------------------------------------
+
+const med = Object.fromEntries(Object.entries(runs).map(([name, values]) => [name, median(values)]));
+const result = {
+  benchmark: 'reconcile',
+  kernel: os.release(),
+  size: { services: SERVICES, destinationsPerService: DESTINATIONS, rules: RULES, changes: CHANGES },
+  reps: REPS,
+  loadAverage: os.loadavg(),
+  medianMs: med,
+  ratios: {
+    ipvsadmRestoreOverApply: med.ipvsadmRestore / med.apply,
+    applyOverFloor: med.apply / med.floor,
+    planThenApplyOverFloor: med.planThenApply / med.floor,
+    applyVerifyFullOverFloor: med.applyVerifyFull / med.floor,
+  },
+  goals: {
+    atLeast20xFasterThanClearAndRestore: med.ipvsadmRestore / med.apply >= 20,
+    within1_5xOfFloor: med.apply / med.floor <= 1.5,
+  },
+  runs,
+};
+printTable(
+  `reconcile: ${SERVICES} x ${DESTINATIONS} table (${RULES} rules), change of ${CHANGES} operations, Linux ${result.kernel}, median of ${REPS}`,
+  ['method', 'ms', 'vs floor', 'ipvsadm -C -R /'],
+  [
+    ['ipvs.apply(desired)', ms(med.apply), ratio(med.apply / med.floor), ratio(med.ipvsadmRestore / med.apply)],
+    ['plan() then apply(plan)', ms(med.planThenApply), ratio(med.planThenApply / med.floor), ratio(med.ipvsadmRestore / med.planThenApply)],
+    ["apply(desired, { verify: 'full' })", ms(med.applyVerifyFull), ratio(med.applyVerifyFull / med.floor), ratio(med.ipvsadmRestore / med.applyVerifyFull)],
+    ['floor: listTable() + batch of the changes', ms(med.floor), '1.00x', ratio(med.ipvsadmRestore / med.floor)],
+    ['ipvsadm -C && ipvsadm -R', ms(med.ipvsadmRestore), ratio(med.ipvsadmRestore / med.floor), '1.00x'],
+  ],
+);
+console.log(`goals: >= 20x faster than clear-and-restore: ${result.goals.atLeast20xFasterThanClearAndRestore}; within 1.5x of the floor: ${result.goals.within1_5xOfFloor}`);
+writeResult(`reconcile-${process.env.IPVS_VM_KERNEL ?? os.release()}`, result);

@@ -1,0 +1,215 @@
+// The diff and its ordering, against a model of the kernel table: random starting tables,
+// random desired states, every scope and removal policy.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { fingerprintOwned } from '../../../lib/reconcile/fingerprint';
+import { buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
+import { destinationKeyText, serviceKeyText, type TableService } from '../../../lib/reconcile/settings';
+import type { PlanOperation, ReconcileScope, RemovalPolicy } from '../../../lib/reconcile/types';
+import { checkServiceKey, serviceFromWire } from '../../../lib/service';
+import {
+  desiredStateArb, destinationSettingsText, modelWith, serviceKeyOfItem, serviceSettingsText, type DesiredItem,
+} from './model';
+
+const SEED = 20261129;
+const scopeArb: fc.Arbitrary<ReconcileScope> = fc.constantFrom<ReconcileScope>(
+  'listed', 'all', { addresses: ['10.0.0.0/24'] }, { fwmarks: [1] }, { protocols: ['tcp', 'sctp'] }, { ports: [[400, 500]] },
+  { addresses: ['2001:db8::/64'], fwmarks: [[1, 2]] },
+);
+
+/** Drops the desired services a filter scope does not own (a plan refuses them). */
+function fitScope(items: DesiredItem[], scope: ReconcileScope): DesiredItem[] {
+  if (scope === 'listed' || scope === 'all') return items;
+  const checked = checkPlanInput([], scope, undefined).scope;
+  return items.filter((item) => {
+    const service = serviceFromWire(checkServiceKey(item).wire);
+    return checked.owns(service, serviceKeyText(service), new Set());
+  });
+}
+
+const opKey = (op: PlanOperation): string => serviceKeyText(serviceFromWire(checkServiceKey(op.service).wire));
+const isServiceOp = (op: PlanOperation): boolean => op.op === 'addService' || op.op === 'editService' || op.op === 'deleteService';
+const isRemoval = (op: PlanOperation): boolean =>
+  op.op === 'deleteDestination' || (op.op === 'editDestination' && op.reason.startsWith('not in the desired state'));
+
+const caseArb = fc.record({
+  start: desiredStateArb,
+  desired: desiredStateArb,
+  scope: scopeArb,
+  removal: fc.constantFrom<RemovalPolicy>('delete', 'quiesce'),
+});
+
+function settle(start: DesiredItem[], desired: DesiredItem[], scope: ReconcileScope, removal: RemovalPolicy) {
+  const input: PlanInput = checkPlanInput(fitScope(desired, scope), scope, removal);
+  const model = modelWith(start);
+  const before = model.table();
+  const plan = buildPlan(input, before);
+  return { input, model, before, plan };
+}
+
+describe('plan against a model of the kernel', () => {
+  it('applies cleanly, reaches the desired state, and a second plan is empty', () => {
+    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+      const { input, model, before, plan } = settle(start, desired, scope, removal);
+      for (const op of plan.operations) expect(model.apply(op), JSON.stringify(op)).toBe('ok');
+      const after = model.table();
+      expect(buildPlan(input, after).operations).toEqual([]);
+
+      const byKey = new Map(after.map((s) => [serviceKeyText(s), s]));
+      // Every desired service is there with exactly its settings and destinations (plus, under
+      // quiesce, the undesired ones at weight 0).
+      input.desired.services.forEach((want, i) => {
+        const have = byKey.get(input.desired.keys[i]!)!;
+        expect(serviceSettingsText(have)).toBe(serviceSettingsText(want));
+        const wantLines = want.destinations.map(destinationSettingsText);
+        const haveLines = have.destinations.map(destinationSettingsText);
+        expect(haveLines.filter((l) => wantLines.includes(l)).sort()).toEqual([...wantLines].sort());
+        const wantKeys = new Set(want.destinations.map(destinationKeyText));
+        const extra = have.destinations.filter((d) => !wantKeys.has(destinationKeyText(d)));
+        if (removal === 'delete') expect(extra).toEqual([]);
+        else for (const d of extra) expect(d.weight).toBe(0);
+      });
+      // Services the scope does not own are exactly as they were; owned undesired ones are gone.
+      for (const service of before) {
+        const key = serviceKeyText(service);
+        if (input.desired.keySet.has(key)) continue;
+        if (input.scope.owns(service, key, input.desired.keySet)) expect(byKey.has(key)).toBe(false);
+        else expect(tableText(byKey.get(key)!)).toBe(tableText(service));
+      }
+    }), { seed: SEED, numRuns: 400 });
+  }, 60_000);
+
+  it('orders: service before its destinations, additions before edits before removals, deletions last', () => {
+    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+      const { model, plan } = settle(start, desired, scope, removal);
+      const ops = plan.operations;
+      const firstDeletion = ops.findIndex((op) => op.op === 'deleteService');
+      if (firstDeletion >= 0) expect(ops.slice(firstDeletion).every((op) => op.op === 'deleteService')).toBe(true);
+      // Each service's operations are contiguous, its own first, then adds, edits, removals.
+      const seen = new Set<string>();
+      let current: string | undefined;
+      let phase = 0;
+      for (const op of ops) {
+        const key = opKey(op);
+        if (key !== current) {
+          expect(seen.has(key), `operations of ${key} are split`).toBe(false);
+          seen.add(key);
+          current = key;
+          phase = 0;
+        }
+        const rank = isServiceOp(op) ? 0 : op.op === 'addDestination' ? 1 : isRemoval(op) ? 3 : 2;
+        expect(rank, `${op.op} of ${key} out of order`).toBeGreaterThanOrEqual(phase);
+        if (isServiceOp(op)) expect(phase, `${op.op} of ${key} after its destinations`).toBe(0);
+        phase = Math.max(phase, rank === 0 ? 1 : rank);
+      }
+      // A service that has destinations before and after never has none in between.
+      const counts = (): Map<string, number> => new Map(model.table().map((s) => [serviceKeyText(s), s.destinations.length]));
+      const initial = counts();
+      const wanted = new Map(plan.desired.map((d) => [serviceKeyOfItem(d as DesiredItem), d.destinations.length]));
+      for (const op of ops) {
+        model.apply(op);
+        for (const [key, count] of counts()) {
+          if ((initial.get(key) ?? 0) > 0 && (wanted.get(key) ?? 0) > 0) expect(count, `${key} emptied mid-apply`).toBeGreaterThan(0);
+        }
+      }
+    }), { seed: SEED + 1, numRuns: 300 });
+  }, 60_000);
+
+  it('is minimal: each key at most once, edits only where fields differ, never delete and re-add', () => {
+    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+      const { input, before, plan } = settle(start, desired, scope, removal);
+      const live = new Map(before.map((s) => [serviceKeyText(s), s]));
+      const touched = new Set<string>();
+      for (const op of plan.operations) {
+        const key = opKey(op);
+        const service = live.get(key);
+        if (isServiceOp(op)) {
+          expect(touched.has(`S ${key}`)).toBe(false);
+          touched.add(`S ${key}`);
+        }
+        if (op.op === 'addService') expect(service).toBeUndefined();
+        if (op.op === 'editService' || op.op === 'deleteService') expect(service).toBeDefined();
+        if (op.op === 'editService') {
+          expect(op.changes.length).toBeGreaterThan(0);
+          for (const change of op.changes) {
+            expect(change.before).not.toEqual(change.after);
+            if (change.field !== 'schedulerFlags') expect(change.before).toEqual((service as unknown as Record<string, unknown>)[change.field] ?? null);
+          }
+        }
+        if (op.op === 'deleteService') expect(input.desired.keySet.has(key)).toBe(false);
+        if ('destination' in op) {
+          const dkey = destinationKeyText(op.destination as { address: string; port: number });
+          expect(touched.has(`D ${key} ${dkey}`), `${dkey} of ${key} twice`).toBe(false);
+          touched.add(`D ${key} ${dkey}`);
+          const existing = service?.destinations.find((d) => destinationKeyText(d) === dkey);
+          if (op.op === 'addDestination') expect(existing).toBeUndefined();
+          else expect(existing).toBeDefined();
+          if (op.op === 'editDestination') {
+            expect(op.changes.length).toBeGreaterThan(0);
+            for (const change of op.changes) expect(change.before).not.toEqual(change.after);
+          }
+        }
+      }
+      // Nothing outside the scope is touched.
+      for (const key of touched) {
+        const serviceKey = key.startsWith('S ') ? key.slice(2) : key.slice(2, key.lastIndexOf(' '));
+        const service = live.get(serviceKey);
+        if (service) expect(input.desired.keySet.has(serviceKey) || input.scope.owns(service, serviceKey, input.desired.keySet)).toBe(true);
+      }
+    }), { seed: SEED + 2, numRuns: 300 });
+  }, 60_000);
+
+  it('is plain JSON that apply accepts back unchanged', () => {
+    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+      const { plan } = settle(start, desired, scope, removal);
+      const copy = JSON.parse(JSON.stringify(plan));
+      expect(copy).toEqual(plan);
+      const checked = checkPlan(copy);
+      expect(checked.plan).toEqual(plan);
+      // The normalised desired state plans the same from the same table.
+      expect(buildPlan(checked.input, modelWith(start).table())).toEqual(plan);
+    }), { seed: SEED + 3, numRuns: 200 });
+  }, 60_000);
+});
+
+function tableText(service: TableService): string {
+  return [serviceSettingsText(service), ...service.destinations.map(destinationSettingsText).sort()].join('\n');
+}
+
+describe('fingerprint', () => {
+  const desired = checkPlanInput([{ protocol: 'tcp', address: '10.0.0.1', port: 80, destinations: [] }], 'listed', undefined);
+  const table = (): TableService[] => modelWith([
+    { protocol: 'tcp', address: '10.0.0.1', port: 80, destinations: [{ address: '10.1.0.1', weight: 2 }] },
+    { protocol: 'tcp', address: '10.0.0.2', port: 80, destinations: [{ address: '10.1.0.1' }] },
+  ]).table();
+  const print = (live: TableService[]): string => fingerprintOwned(live, desired.desired, desired.scope);
+
+  it('ignores counters, connection counts and listing order', () => {
+    const live = table();
+    const busy = table().reverse();
+    for (const s of busy) {
+      s.stats = { ...s.stats, connections: 99n, bytesIn: 1234n };
+      for (const d of s.destinations) Object.assign(d, { activeConnections: 5, inactiveConnections: 7, stats: { ...d.stats, packetsIn: 3n } });
+    }
+    expect(print(busy)).toBe(print(live));
+  });
+
+  it('changes with any setting of an owned service or destination, and with owned services appearing', () => {
+    const base = print(table());
+    const weight = table();
+    weight[0]!.destinations[0]!.weight = 3;
+    expect(print(weight)).not.toBe(base);
+    const scheduler = table();
+    scheduler[0]!.scheduler = 'rr';
+    expect(print(scheduler)).not.toBe(base);
+    expect(print(table().slice(1))).not.toBe(base);
+  });
+
+  it('ignores services the scope does not own', () => {
+    const other = table();
+    other[1]!.destinations[0]!.weight = 9;
+    other[1]!.scheduler = 'sh';
+    expect(print(other)).toBe(print(table()));
+  });
+});
