@@ -56,7 +56,7 @@ describe('director (kernel, real time)', () => {
     await director.request('start', config());
     // A fresh table: every destination is added quiesced, then joins after its first passing check.
     for (const n of [1, 2, 3]) await waitFor(`s${n} serving`, async () => (await weightOf(WEB, n)) === 2);
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
     await director?.request('stop', { leave: 'remove' }).catch(() => {});
