@@ -128,7 +128,7 @@ export class DirectorProcess {
     const id = this.#nextId++;
     const answer = new Promise<{ result?: unknown; error?: { message: string } }>((resolve) => this.#replies.set(id, resolve));
     this.#child.stdin!.write(`${JSON.stringify({ id, cmd, args })}\n`);
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no reply to ${cmd}; stderr: ${this.#stderr}`)), 20_000).unref());
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no reply to ${cmd}; stderr: ${this.#stderr}`)), 120_000).unref());
     const { result, error } = await Promise.race([answer, timeout]);
     if (error) throw new Error(`${cmd}: ${error.message}`);
     return result as T;
