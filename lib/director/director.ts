@@ -776,8 +776,7 @@ export class Director {
   }
 
   async #syncOnce(): Promise<void> {
-    if (!this.#ipvs || (!this.#running && !this.#stopped)) return;
-    if (this.#stopped) return;
+    if (!this.#ipvs || this.#stopped) return;
     const { services, elements, weights } = this.#desired();
     let result: Awaited<ReturnType<Ipvs['apply']>>;
     try {

@@ -55,7 +55,7 @@ describe('director (kernel, real time)', () => {
     director = new DirectorProcess(topo.director);
     await director.request('start', config());
     // A fresh table: every destination is added quiesced, then joins after its first passing check.
-    for (const n of [1, 2, 3]) await waitFor(`s${n} serving`, async () => (await weightOf(WEB, n)) === 2);
+    for (const n of [1, 2, 3]) await waitFor(`s${n} serving`, async () => (await weightOf(WEB, n)) === 2, { timeoutMs: 60_000 });
   }, 300_000);
 
   afterAll(async () => {

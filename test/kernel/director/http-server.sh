@@ -1,13 +1,15 @@
 #!/bin/sh
-# One HTTP exchange for the director tests, run by `socat TCP-LISTEN:8080,fork SYSTEM:…` per
+# One HTTP exchange for the director tests, run by `socat TCP-LISTEN:8080,fork EXEC:…` per
 # connection: http-server.sh NAME MODEDIR. GET /health/TAG answers by the mode in
 # MODEDIR/NAME-TAG ('up' when missing): 'up' 200, 'down' 503, 'flap' alternating 200 and 503.
 # GET /hold answers "start NAME" and keeps the connection open until the client closes it.
-# Anything else: 200 with NAME.
+# Anything else: 200 with NAME. Shell builtins only on the check path: under emulation every
+# fork costs tens of milliseconds.
 name=$1 dir=$2
+cr=''
 read -r method path proto
 while read -r line; do
-  [ "$(printf '%s' "$line" | tr -d '\r')" = "" ] && break
+  [ "${line%"$cr"}" = "" ] && break
 done
 reply() {  # status body
   printf 'HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$1" "${#2}" "$2"
@@ -15,9 +17,12 @@ reply() {  # status body
 case "$path" in
   /health/*)
     tag=${path#/health/}
-    mode=$(cat "$dir/$name-$tag" 2>/dev/null || echo up)
+    mode=up
+    [ -f "$dir/$name-$tag" ] && read -r mode < "$dir/$name-$tag"
     if [ "$mode" = flap ]; then
-      if [ -e "$dir/$name-$tag.flip" ]; then rm -f "$dir/$name-$tag.flip"; mode=down; else : > "$dir/$name-$tag.flip"; mode=up; fi
+      flip=0
+      [ -f "$dir/$name-$tag.flip" ] && read -r flip < "$dir/$name-$tag.flip"
+      if [ "$flip" = 1 ]; then echo 0 > "$dir/$name-$tag.flip"; mode=down; else echo 1 > "$dir/$name-$tag.flip"; mode=up; fi
     fi
     if [ "$mode" = up ]; then reply '200 OK' "$name up"; else reply '503 Service Unavailable' "$name $mode"; fi
     ;;

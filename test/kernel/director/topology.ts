@@ -43,7 +43,7 @@ export class Topology {
       const server: RealServer = {
         name, ns, address: `10.2.${n}.2`,
         start: async () => {
-          proc = spawnIn(ns, 'socat', ['TCP-LISTEN:8080,fork,reuseaddr', `SYSTEM:sh ${path.join(HERE, 'http-server.sh')} ${name} ${this.modeDir}`]);
+          proc = spawnIn(ns, 'socat', ['TCP-LISTEN:8080,fork,reuseaddr', `EXEC:sh ${path.join(HERE, 'http-server.sh')} ${name} ${this.modeDir}`]);
           this.#processes.push(proc);
           await waitFor(`${name} to listen`, () => ns.run('ss', ['-Hltn', 'sport = :8080']).trim() !== '', { intervalMs: 50 });
         },
@@ -140,7 +140,7 @@ export class DirectorProcess {
   }
 
   /** Waits for an event of `type` matching `filter` at or after index `from`. */
-  async waitEvent(type: string, filter: Record<string, unknown> = {}, from = 0, timeoutMs = 15_000): Promise<Record<string, any>> {
+  async waitEvent(type: string, filter: Record<string, unknown> = {}, from = 0, timeoutMs = 30_000): Promise<Record<string, any>> {
     return waitFor(`a ${type} event ${JSON.stringify(filter)}; stderr: ${this.#stderr.slice(-500)}`, () => this.find(type, filter, from)[0], { timeoutMs, intervalMs: 25 });
   }
 
