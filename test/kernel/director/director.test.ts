@@ -55,7 +55,13 @@ describe('director (kernel, real time)', () => {
     director = new DirectorProcess(topo.director);
     await director.request('start', config());
     // A fresh table: every destination is added quiesced, then joins after its first passing check.
-    for (const n of [1, 2, 3]) await waitFor(`s${n} serving`, async () => (await weightOf(WEB, n)) === 2, { timeoutMs: 60_000 });
+    try {
+      for (const n of [1, 2, 3]) await waitFor(`s${n} serving`, async () => (await weightOf(WEB, n)) === 2, { timeoutMs: 60_000 });
+    } catch (error) {
+      const status = await director.request('status').catch((e: unknown) => String(e));
+      throw new Error(`${(error as Error).message}; last events: ${JSON.stringify(director.events.slice(-12))}; status: ${JSON.stringify(status)}; ` +
+        `table: ${topo.director.run('ipvsadm', ['-Ln'])}`);
+    }
   }, 300_000);
 
   afterAll(async () => {
