@@ -43,9 +43,11 @@ export class Topology {
       const server: RealServer = {
         name, ns, address: `10.2.${n}.2`,
         start: async () => {
-          proc = spawnIn(ns, 'socat', ['TCP-LISTEN:8080,fork,reuseaddr', `EXEC:sh ${path.join(HERE, 'http-server.sh')} ${name} ${this.modeDir}`]);
+          // One process per server answering in-process: a fork per request (socat + sh) takes
+          // longer than a check's timeout under emulation.
+          proc = spawnIn(ns, process.execPath, [path.join(HERE, 'http-server.mjs'), '8080', name, this.modeDir]);
           this.#processes.push(proc);
-          await waitFor(`${name} to listen`, () => ns.run('ss', ['-Hltn', 'sport = :8080']).trim() !== '', { intervalMs: 50 });
+          await waitFor(`${name} to listen`, () => proc!.output().includes('listening'), { intervalMs: 50, timeoutMs: 120_000 });
         },
         stop: () => {
           proc?.stop();
