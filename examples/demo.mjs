@@ -4,16 +4,13 @@
 // back; events and the table are printed as they happen. Needs root and a kernel with IPVS
 // (`npm start` provides both, in a VM when the host has no IPVS). About 40 seconds.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 // ---- the director side: run inside the director namespace ----------------------------------
 if (process.argv[2] === '--director') {
   const { Director } = await import('ipvs-netlink/director');
-  const check = { type: 'http', path: '/', interval: 0.5, timeout: 0.3, rise: 2, fall: 2 };
+  const check = { type: 'http', path: '/', interval: 1, timeout: 0.8, rise: 2, fall: 2 };
   const director = new Director({
     resyncInterval: 2,
     services: [{
@@ -47,23 +44,18 @@ async function demo() {
   const id = process.pid.toString(36);
   const ns = (name) => `demo-${id}-${name}`;
   const names = ['lb', 'client', 'web1', 'web2', 'sorry'];
-  const dir = mkdtempSync(path.join(tmpdir(), 'ipvs-demo-'));
   const servers = new Map();
   let director;
   const t0 = Date.now();
   const stamp = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
   const say = (text) => console.log(`${stamp()}  ${text}`);
 
-  // A one-exchange HTTP responder per connection (socat forks it): reads the request, answers NAME.
-  writeFileSync(path.join(dir, 'http.sh'), [
-    'while read -r line; do [ "$(printf %s "$line" | tr -d \'\\r\')" = "" ] && break; done',
-    'printf \'HTTP/1.1 200 OK\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s\' "${#1}" "$1"',
-    '',
-  ].join('\n'));
+  // A web server per namespace, answering its name.
+  const serverCode = "require('node:http').createServer((q, s) => s.end(process.argv[1])).listen(80, () => console.log('listening'))";
   const startServer = async (name) => {
-    const child = spawn('ip', ['netns', 'exec', ns(name), 'socat', 'TCP-LISTEN:80,fork,reuseaddr', `SYSTEM:sh ${dir}/http.sh ${name}`], { stdio: 'ignore', detached: true });
+    const child = spawn('ip', ['netns', 'exec', ns(name), process.execPath, '-e', serverCode, name], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     servers.set(name, child);
-    for (let i = 0; i < 100 && !run('ip', 'netns', 'exec', ns(name), 'ss', '-Hltn', 'sport = :80').trim(); i++) await sleep(50);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
   };
   const stopServer = (name) => {
     const child = servers.get(name);
@@ -123,7 +115,7 @@ async function demo() {
     for (const name of ['web1', 'web2', 'sorry']) await startServer(name);
 
     say('namespaces: client 10.0.0.2 -> director 10.0.0.1 (VIP :80, NAT) -> web1 10.0.1.2, web2 10.0.2.2, sorry 10.0.3.2');
-    say('starting the director: http checks every 0.5 s, rise 2, fall 2, slowStart 2 s, sorry server below quorum');
+    say('starting the director: http checks every second, rise 2, fall 2, slowStart 2 s, sorry server below quorum');
     director = spawn('ip', ['netns', 'exec', ns('lb'), process.execPath, fileURLToPath(import.meta.url), '--director'], { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: director.stdout }).on('line', (line) => {
       const event = JSON.parse(line);
@@ -181,6 +173,5 @@ async function demo() {
     for (const name of names) {
       try { run('ip', 'netns', 'delete', ns(name)); } catch { /* not created */ }
     }
-    rmSync(dir, { recursive: true, force: true });
   }
 }
