@@ -6,7 +6,7 @@ import { SCHEDULERS } from '../../constants';
 import type { AddressFamily, DestinationSpec, ForwardMethod, Scheduler, SchedulerFlag, TunnelSpec } from '../../types';
 import { readKeepalivedConfig, splitScriptWords, type Statement } from './keepalived-syntax';
 import { ConfigImportError, type ImportResult, type Unsupported } from './result';
-import type { CheckSpec, DirectorConfig, DirectorDestination, DirectorService } from './types';
+import type { CheckSpec, DirectorConfig, DirectorDestination, DirectorService } from '../config';
 
 /** keepalived's defaults (2.2.x), in seconds where they are durations. */
 export const KEEPALIVED_DEFAULTS = {
@@ -28,6 +28,7 @@ type Forwarding = { forward: ForwardMethod; tunnel?: TunnelSpec };
 interface Timing {
   delayLoop?: number;
   connectTimeout?: number;
+  connectTimeoutAt?: Statement;
   retry?: number;
 }
 
@@ -52,6 +53,7 @@ interface Checker {
   urls: Url[];
   miscCommand?: string[];
   miscTimeout?: number;
+  miscTimeoutAt?: Statement;
   miscDynamic?: boolean;
   dnsName?: string;
   dnsType?: string;
@@ -119,8 +121,12 @@ class KeepalivedImporter {
   readonly unsupported: Unsupported[] = [];
 
   readonly order: number[] = [];
+  private readonly reported = new Set<string>();
 
   skip(stmt: Statement, reason: string): void {
+    const key = `${stmt.file}:${stmt.line}:${stmt.keyword}:${reason}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
     this.unsupported.push({ file: stmt.file, line: stmt.line, directive: stmt.keyword, reason });
     this.order.push(stmt.order);
   }
@@ -206,7 +212,10 @@ class KeepalivedImporter {
   timing(stmt: Statement, timing: Timing, level: 'virtual' | 'real' | 'checker'): boolean {
     switch (stmt.keyword) {
       case 'delay_loop': timing.delayLoop = this.timer(stmt, 0.000001); return true;
-      case 'connect_timeout': timing.connectTimeout = this.timer(stmt, 0.000001); return true;
+      case 'connect_timeout':
+        timing.connectTimeout = this.timer(stmt, 0.000001);
+        timing.connectTimeoutAt = stmt;
+        return true;
       case 'retry': timing.retry = this.integer(stmt, level === 'checker' ? 0 : 1, 0xffffffff); return true;
       case 'delay_before_retry':
         this.timer(stmt, 0);
@@ -423,7 +432,10 @@ class KeepalivedImporter {
       else if (stmt.keyword === 'HTTP_GET' || stmt.keyword === 'SSL_GET') this.httpOption(checker, child);
       else if (stmt.keyword === 'MISC_CHECK' && key === 'misc_path') {
         checker.miscCommand = this.scriptArgv(child, 'words after the command are ignored by keepalived; quote the whole command line');
-      } else if (stmt.keyword === 'MISC_CHECK' && key === 'misc_timeout') checker.miscTimeout = this.integer(child, 1, 0xffffffff);
+      } else if (stmt.keyword === 'MISC_CHECK' && key === 'misc_timeout') {
+        checker.miscTimeout = this.integer(child, 1, 0xffffffff);
+        checker.miscTimeoutAt = child;
+      }
       else if (stmt.keyword === 'MISC_CHECK' && key === 'misc_dynamic') checker.miscDynamic = true;
       else if (stmt.keyword === 'MISC_CHECK' && key === 'user') this.skip(child, "the command runs as the director's user");
       else if (stmt.keyword === 'DNS_CHECK' && key === 'type') checker.dnsType = this.arg(child).toUpperCase();
@@ -505,9 +517,19 @@ class KeepalivedImporter {
       const defaultRetry = checker.kind === 'MISC_CHECK' ? KEEPALIVED_DEFAULTS.miscRetry
         : checker.kind === 'DNS_CHECK' ? KEEPALIVED_DEFAULTS.dnsRetry : KEEPALIVED_DEFAULTS.retry;
       const retry = checker.timing.retry ?? rs.timing.retry ?? vs.timing.retry ?? defaultRetry;
-      const timeout = checker.kind === 'MISC_CHECK'
+      let timeout = checker.kind === 'MISC_CHECK'
         ? checker.miscTimeout ?? vs.timing.delayLoop ?? KEEPALIVED_DEFAULTS.delayLoop
         : checker.timing.connectTimeout ?? rs.timing.connectTimeout ?? vs.timing.connectTimeout ?? KEEPALIVED_DEFAULTS.connectTimeout;
+      if (checker.kind === 'PING_CHECK') timeout += 1;
+      if (timeout >= delayLoop) {
+        // keepalived lets a check outlast delay_loop; the director needs timeout < interval.
+        const at = checker.kind === 'MISC_CHECK' ? checker.miscTimeoutAt
+          : checker.timing.connectTimeoutAt ?? rs.timing.connectTimeoutAt ?? vs.timing.connectTimeoutAt;
+        const what = checker.kind === 'MISC_CHECK' ? (at ? 'misc_timeout' : "the default misc_timeout (the virtual server's delay_loop)")
+          : at ? 'connect_timeout' : `the default connect_timeout (${KEEPALIVED_DEFAULTS.connectTimeout} s)`;
+        this.skip(at ?? checker.stmt, `${what} of ${timeout} s is not below the check interval of ${delayLoop} s, which the director requires; imported as ${delayLoop / 2} s`);
+        timeout = delayLoop / 2;
+      }
       const common = {
         ...(checker.connectIp !== undefined ? { address: checker.connectIp } : {}),
         ...(checker.connectPort !== undefined ? { port: checker.connectPort } : {}),
@@ -526,8 +548,8 @@ class KeepalivedImporter {
           break;
         case 'PING_CHECK':
           specs.push({
-            type: 'exec', command: ['ping', '-c', '1', '-W', String(Math.max(1, Math.ceil(timeout))), checker.connectIp ?? rs.address],
-            interval: delayLoop, timeout: timeout + 1, rise: 1, fall: retry + 1,
+            type: 'exec', command: ['ping', '-c', '1', '-W', String(Math.max(1, Math.ceil(timeout - 1))), checker.connectIp ?? rs.address],
+            interval: delayLoop, timeout, rise: 1, fall: retry + 1,
           });
           break;
         default:

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { familyOf } from '../../address';
 import type { DestinationSpec, ForwardMethod, SchedulerFlag } from '../../types';
 import { ConfigImportError, type ImportResult, type Unsupported } from './result';
-import type { CheckSpec, DirectorDestination, DirectorService } from './types';
+import type { CheckSpec, DirectorDestination, DirectorService } from '../config';
 
 /** ldirectord's defaults, as its code sets them (seconds for durations). */
 export const LDIRECTORD_DEFAULTS = {
@@ -342,21 +342,31 @@ class LdirectordImporter {
       // ld_checkport: checkport, else the real server's port, else the service's well-known port.
       const port = checkport ?? (realPort > 0 ? realPort : SERVICE_PORT[serviceName]);
       const portField = port !== undefined && port !== realPort ? { port } : {};
-      const timing = (timeout: number) => ({ interval, timeout, rise: 1, fall });
+      const timing = (wanted: number, at: Line | undefined) => {
+        let timeout = wanted;
+        if (timeout >= interval) {
+          // ldirectord lets a check outlast the interval; the director needs timeout < interval.
+          this.skip(at ?? v.at, `a check timeout of ${timeout} s is not below checkinterval ${interval} s, which the director requires; imported as ${interval / 2} s`);
+          timeout = interval / 2;
+        }
+        return { interval, timeout, rise: 1, fall };
+      };
+      const checkTimeoutAt = opt('checktimeout') ?? opt('negotiatetimeout') ?? global('checktimeout') ?? global('negotiatetimeout');
+      const negotiateTimeoutAt = opt('negotiatetimeout') ?? opt('checktimeout') ?? global('negotiatetimeout') ?? global('checktimeout');
       const ping = (): CheckSpec => ({
-        type: 'exec', command: ['ping', '-c', '1', '-W', String(checkTimeout), real.address], ...timing(checkTimeout + 1),
+        type: 'exec', command: ['ping', '-c', '1', '-W', String(checkTimeout), real.address], ...timing(checkTimeout + 1, checkTimeoutAt),
       });
       switch (checktype) {
         case 'on': return [{ type: 'none', result: 'up' }];
         case 'off': return [{ type: 'none', result: 'down' }];
         case 'ping': return [ping()];
-        case 'connect': return v.protocol === 'udp' ? [ping()] : [{ type: 'tcp', ...portField, ...timing(checkTimeout) }];
+        case 'connect': return v.protocol === 'udp' ? [ping()] : [{ type: 'tcp', ...portField, ...timing(checkTimeout, checkTimeoutAt) }];
         case 'external': {
           const command = opt('checkcommand') ? opt('checkcommand')!.value.replace(/^"(.*)"$/, '$1') : '/bin/true';
           return [{
             type: 'exec',
             command: [command, v.address ?? String(v.fwmark), String(v.port), real.address, String(realPort)],
-            ...timing(checkTimeout),
+            ...timing(checkTimeout, checkTimeoutAt),
           }];
         }
         case 'external-perl':
@@ -383,17 +393,17 @@ class LdirectordImporter {
           ...(rec !== '' ? { bodyRegex: rec } : {}),
           ...(address !== undefined && familyOf(address) ? { address } : {}),
           ...(urlPort !== undefined ? { port: urlPort } : portField),
-          ...timing(negotiateTimeout),
+          ...timing(negotiateTimeout, negotiateTimeoutAt),
         }];
       }
       if (serviceName === 'none') return [{ type: 'none', result: 'up' }];
       if (serviceName === 'dns') {
         return [{
           type: 'dns', name: req.replace(/^\//, '') || '.', queryType: 'A',
-          ...(rec !== '' ? { expectAnswer: rec } : {}), ...portField, ...timing(negotiateTimeout),
+          ...(rec !== '' ? { expectAnswer: rec } : {}), ...portField, ...timing(negotiateTimeout, negotiateTimeoutAt),
         }];
       }
-      return [{ type: 'tcp', ...portField, ...timing(negotiateTimeout) }];
+      return [{ type: 'tcp', ...portField, ...timing(negotiateTimeout, negotiateTimeoutAt) }];
     };
 
     if (checktype === 'negotiate' && !['http', 'https', 'none', 'dns'].includes(serviceName)) {

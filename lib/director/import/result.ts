@@ -1,5 +1,5 @@
 // What an importer returns, and the error it throws for input it cannot read.
-import type { DirectorConfig } from './types';
+import type { DirectorConfig } from '../config';
 
 /** A directive of the source file that the imported configuration does not carry. */
 export interface Unsupported {
