@@ -216,6 +216,8 @@ class LdirectordImporter {
     ]);
     if (at.key === 'timeout') this.fail(at, 'timeout is deprecated in favour of checktimeout and negotiatetimeout (ldirectord refuses it)');
     if (!known.has(at.key)) this.fail(at, `unknown directive '${at.key}' (ldirectord refuses it)`);
+    if (['checktimeout', 'connecttimeout', 'negotiatetimeout', 'checkinterval', 'checkcount', 'failurecount'].includes(at.key)) this.positive(at);
+    if (['autoreload', 'fork', 'quiescent', 'readdquiescent', 'cleanstop'].includes(at.key)) this.yesNo(at);
     if (globals.options.has(at.key)) this.skip(globals.options.get(at.key)!, `overridden by line ${at.line}`);
     globals.options.set(at.key, at);
   }
