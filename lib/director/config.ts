@@ -6,6 +6,10 @@ import { isIP } from 'node:net';
 import { canonicalAddress } from '../address';
 import { checkDestinationSpec } from '../destination';
 import { checkServiceDefinition, type CheckedKey } from '../service';
+import { checkDesiredState } from '../reconcile/desired';
+import { checkScope } from '../reconcile/scope';
+import { destinationKeyText, serviceKeyText } from '../reconcile/settings';
+import type { ReconcileScope, ScopeFilter } from '../reconcile/types';
 import type { DestinationSpec, Protocol, ServiceKey, ServiceSpec } from '../types';
 import {
   describe, expectBoolean, expectInteger, expectObject, expectOneOf, expectString, rejectUnknownKeys, type Fields,
@@ -15,20 +19,12 @@ import {
 export type FailureAction = 'quiesce' | 'remove';
 
 /**
- * Services the director owns besides the listed ones (see the reconcile scopes): 'listed'
- * (default) owns only the configured services; 'all' owns the whole namespace and deletes
- * every other service; a filter owns every service it matches.
+ * Services the director owns besides the listed ones, as reconcile's scopes: 'listed' (default)
+ * owns only the configured services; 'all' owns the whole namespace and deletes every other
+ * service; a {@link ScopeFilter} owns every service it matches.
  */
-export interface ScopeFilter {
-  /** Address prefixes, e.g. '10.0.0.0/8', '2001:db8::/32'. */
-  addresses?: string[];
-  /** Firewall marks, single or [first, last] ranges. */
-  fwmarks?: Array<number | [number, number]>;
-  protocols?: Protocol[];
-  /** Ports, single or [first, last] ranges. */
-  ports?: Array<number | [number, number]>;
-}
-export type DirectorScope = 'listed' | 'all' | ScopeFilter;
+export type DirectorScope = ReconcileScope;
+export type { ScopeFilter };
 
 /** Timing and target shared by every check type. Durations in seconds. */
 export interface CheckCommon {
@@ -376,17 +372,16 @@ function pick(obj: Fields, omit: readonly string[]): Fields {
   return out;
 }
 
-/** 'tcp 10.0.0.1:80', 'fwmark 7 inet' — the id events and status use for a service. */
+/** 'tcp 10.0.0.1:80', 'fwmark 7', 'fwmark 7 inet6' — the id events and status use for a service. */
 export function serviceId(key: ServiceKey): string {
-  if ('fwmark' in key && key.fwmark !== undefined) return `fwmark ${key.fwmark} ${key.family ?? 'inet'}`;
-  const k = key as { protocol: string; address: string; port: number };
-  return `${k.protocol} ${hostPort(k.address, k.port)}`;
+  if ('fwmark' in key && key.fwmark !== undefined) return serviceKeyText(key);
+  const k = key as { protocol: Protocol; address: string; port: number };
+  return serviceKeyText({ protocol: k.protocol, address: canonicalAddress(k.address), port: k.port });
 }
 
-/** '10.0.0.2:80', '[2001:db8::2]:80'. */
+/** '10.0.0.2:80', '[2001:db8::2]:80' — the id of a destination within its service. */
 export function hostPort(address: string, port: number): string {
-  const canonical = canonicalAddress(address);
-  return canonical.includes(':') ? `[${canonical}]:${port}` : `${canonical}:${port}`;
+  return destinationKeyText({ address: canonicalAddress(address), port });
 }
 
 function serviceKeyOf(spec: Fields, key: CheckedKey): ServiceKey {
@@ -419,7 +414,8 @@ export function resolveConfig(value: unknown): ResolvedConfig {
     const resyncInterval = config.resyncInterval === undefined
       ? DIRECTOR_DEFAULTS.resyncInterval
       : expectSeconds(config.resyncInterval, 'resyncInterval');
-    const scope = checkScope(config.scope);
+    const checkedScope = checkScope(config.scope, 'scope');
+    const scope = checkedScope.value;
     const defaults = config.defaults === undefined ? {} : expectObject(config.defaults, 'defaults');
     rejectUnknownKeys(defaults, DEFAULTS_FIELDS, 'defaults');
     const defaultChecks = defaults.checks === undefined ? undefined : checkChecks(defaults.checks, 'defaults.checks');
@@ -501,45 +497,11 @@ export function resolveConfig(value: unknown): ResolvedConfig {
         ...(quorumUp !== undefined ? { quorumUp } : {}), ...(quorumDown !== undefined ? { quorumDown } : {}),
       };
     });
+    // The table side: reconcile's own check of the desired state (scope membership included).
+    checkDesiredState(config.services.map((raw) => {
+      const spec = raw as Fields;
+      return { ...pick(spec, SERVICE_DIRECTOR_FIELDS), destinations: (spec.destinations as Fields[]).map((d) => pick(d, DESTINATION_DIRECTOR_FIELDS)) };
+    }), checkedScope, 'services');
     return { services, scope, resyncInterval };
   }
-}
-
-const SCOPE_FIELDS = new Set(['addresses', 'fwmarks', 'protocols', 'ports']);
-
-function checkRangeList(value: unknown, field: string, min: number, max: number): void {
-  if (!Array.isArray(value)) throw new TypeError(`${field} must be an array, got ${describe(value)}`);
-  value.forEach((item, i) => {
-    if (Array.isArray(item)) {
-      if (item.length !== 2) throw new RangeError(`${field}[${i}] must be a number or a [first, last] pair`);
-      const first = expectInteger(item[0], `${field}[${i}][0]`, min, max);
-      const last = expectInteger(item[1], `${field}[${i}][1]`, min, max);
-      if (first > last) throw new RangeError(`${field}[${i}] must have first ≤ last, got [${first}, ${last}]`);
-    } else {
-      expectInteger(item, `${field}[${i}]`, min, max);
-    }
-  });
-}
-
-function checkScope(value: unknown): DirectorScope {
-  if (value === undefined) return 'listed';
-  if (value === 'listed' || value === 'all') return value;
-  if (typeof value === 'string') throw new RangeError(`scope must be 'listed', 'all' or a filter object, got ${describe(value)}`);
-  const filter = expectObject(value, 'scope');
-  rejectUnknownKeys(filter, SCOPE_FIELDS, 'scope');
-  if (filter.addresses !== undefined) {
-    expectStringArray(filter.addresses, 'scope.addresses').forEach((cidr, i) => {
-      const [address, bits, extra] = cidr.split('/');
-      const at = `scope.addresses[${i}]`;
-      if (extra !== undefined || !isAddress(address ?? '')) throw new RangeError(`${at} must be an address or CIDR prefix, got ${describe(cidr)}`);
-      if (bits !== undefined) expectInteger(Number(bits), `${at} prefix length`, 0, (address ?? '').includes(':') ? 128 : 32);
-    });
-  }
-  if (filter.fwmarks !== undefined) checkRangeList(filter.fwmarks, 'scope.fwmarks', 1, 0xffffffff);
-  if (filter.protocols !== undefined) {
-    if (!Array.isArray(filter.protocols)) throw new TypeError(`scope.protocols must be an array, got ${describe(filter.protocols)}`);
-    filter.protocols.forEach((p, i) => expectOneOf(p, `scope.protocols[${i}]`, ['tcp', 'udp', 'sctp'] as const));
-  }
-  if (filter.ports !== undefined) checkRangeList(filter.ports, 'scope.ports', 0, 65535);
-  return filter as ScopeFilter;
 }
