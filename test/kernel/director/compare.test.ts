@@ -1,25 +1,54 @@
 // The seeds' own configurations, compared with the real programs. The real keepalived and the
 // real ldirectord (Debian's packages) each run a configuration in their own namespace; our
-// director runs the same file, imported, in another. The same HTTP servers go up and down for
-// all four, and at every step each table must reach the expected one (`ipvsadm -S -n`).
+// director runs the same file, imported, with its table in another namespace. The same HTTP
+// servers go up and down for all four, and at every step each table must reach the expected
+// one (`ipvsadm -S -n`), so all four agree.
+//
+// Topology (one shell script builds it, to keep process spawns few under emulation): a LAN
+// namespace with a bridge; on it the server namespace (10.77.0.11–13, one HTTP server whose
+// /health answers per local address), the keepalived, ldirectord and two director-table
+// namespaces, and this process's own namespace (10.77.0.6), from which the in-process
+// directors' checks leave, as they would for any program using the library with `netns`.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createNetns, ipvsadmSave, run, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from '../helpers';
+import { Director } from '../../../lib/director/index';
+import { importKeepalived } from '../../../lib/director/import/keepalived';
+import { importLdirectord } from '../../../lib/director/import/ldirectord';
+import type { ImportResult } from '../../../lib/director/import/result';
+import { ipvsadmSave, run, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from '../helpers';
 
 const NET = '10.77.0';
 const VIP = `${NET}.100`;
 const SERVERS = { srv1: `${NET}.11`, srv2: `${NET}.12`, sorry: `${NET}.13` } as const;
 const BODY = 'OK\n';
 const DIGEST = createHash('md5').update(BODY).digest('hex');
-const DIST = path.resolve(process.cwd(), 'dist');
-const RUNNER = path.resolve(__dirname, 'run-director.cjs');
-/** Under TCG emulation a check round plus perl/keepalived start-up can take several seconds. */
-const STEP_TIMEOUT_MS = 25_000;
+/** Under TCG emulation on a loaded host a check round can take seconds; every step polls up to this. */
+const STEP_TIMEOUT_MS = 45_000;
+
+/** GET /health answers BODY (200) while DIR/<local address> exists, 404 otherwise. */
+const HTTP_SERVER = `
+import http.server, os, sys
+root = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path == '/health' and os.path.exists(os.path.join(root, self.connection.getsockname()[0]))
+        body = b'OK\\n' if ok else b'no\\n'
+        self.send_response(200 if ok else 404)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer.allow_reuse_address = True
+server = http.server.ThreadingHTTPServer(('0.0.0.0', 8080), H)
+print('listening', flush=True)
+server.serve_forever()
+`;
 
 const keepalivedConf = `
 global_defs {
@@ -27,7 +56,7 @@ global_defs {
 }
 
 virtual_server ${VIP} 80 {
-    delay_loop 2
+    delay_loop 3
     lb_algo rr
     lb_kind NAT
     protocol TCP
@@ -41,8 +70,8 @@ virtual_server ${VIP} 80 {
                 path /health
                 digest ${DIGEST}
             }
-            connect_timeout 1
-            retry 1
+            connect_timeout 2
+            retry 2
             delay_before_retry 1
         }
     }
@@ -54,16 +83,17 @@ virtual_server ${VIP} 80 {
                 path /health
                 digest ${DIGEST}
             }
-            connect_timeout 1
-            retry 1
+            connect_timeout 2
+            retry 2
             delay_before_retry 1
         }
     }
 }
 `;
 
-const ldirectordCf = `checkinterval=2
-negotiatetimeout=1
+const ldirectordCf = `checkinterval=3
+negotiatetimeout=2
+failurecount=3
 quiescent=yes
 
 virtual=${VIP}:80
@@ -88,98 +118,114 @@ function table(weights: { srv1: number; srv2: number; sorry: boolean }): string[
 }
 
 describe('keepalived and ldirectord configurations: the real programs and our director build the same tables', () => {
-  const namespaces: TestNetns[] = [];
-  const processes: BackgroundProcess[] = [];
+  const tag = randomBytes(3).toString('hex');
+  const ns = (name: string): TestNetns => ({
+    name: `cmp${name}-${tag}`,
+    path: `/run/netns/cmp${name}-${tag}`,
+    run: (command, args, options) => run('ip', ['netns', 'exec', `cmp${name}-${tag}`, command, ...args], options),
+    remove: () => { try { run('ip', ['netns', 'delete', `cmp${name}-${tag}`]); } catch { /* already gone */ } },
+  });
+  const lan = ns('lan');
+  const srv = ns('srv');
+  const tables = { keepalived: ns('ka'), directorKeepalived: ns('dka'), ldirectord: ns('ld'), directorLdirectord: ns('dld') };
+  const members: Array<[TestNetns, string[]]> = [
+    [srv, Object.values(SERVERS)],
+    [tables.keepalived, [`${NET}.2`]],
+    [tables.directorKeepalived, [`${NET}.3`]],
+    [tables.ldirectord, [`${NET}.4`]],
+    [tables.directorLdirectord, [`${NET}.5`]],
+  ];
   const programs: Record<string, BackgroundProcess> = {};
-  const tables: Record<string, TestNetns> = {};
-  let lan: TestNetns;
+  const directors: Director[] = [];
+  const imports: Record<string, ImportResult> = {};
+  const directorErrors: string[] = [];
+  const hostVeth = `cmph-${tag}`;
   let dir: string;
-  const docroots: Record<string, string> = {};
 
-  /** A namespace on the shared LAN bridge with one address. */
-  function member(prefix: string, address: string): TestNetns {
-    const ns = createNetns(prefix);
-    namespaces.push(ns);
-    const peer = `l${namespaces.length}-${randomBytes(2).toString('hex')}`;
-    run('ip', ['-n', lan.name, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
-    run('ip', ['-n', lan.name, 'link', 'set', peer, 'master', 'br0', 'up']);
-    run('ip', ['-n', ns.name, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
-    run('ip', ['-n', ns.name, 'link', 'set', 'eth0', 'up']);
-    return ns;
-  }
-
-  function start(name: string, ns: TestNetns, command: string, args: string[]): BackgroundProcess {
-    const child = spawnIn(ns, command, args);
-    processes.push(child);
-    programs[name] = child;
-    return child;
-  }
+  const t0 = Date.now();
+  const log = (what: string) => { console.error(`[compare +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`); };
 
   function setHealthy(server: 'srv1' | 'srv2', healthy: boolean): void {
-    const on = path.join(docroots[server]!, 'health');
-    const off = `${on}.off`;
-    if (healthy) renameSync(off, on); else renameSync(on, off);
+    const flag = path.join(dir, 'health', SERVERS[server]);
+    if (healthy) writeFileSync(flag, ''); else unlinkSync(flag);
   }
 
-  /** Waits until every namespace's table is `expected`; on timeout says which differ and shows the programs' output. */
+  /** Waits until every namespace's table is `expected`; on timeout shows each table and the programs' output. */
   async function expectTables(step: string, expected: string[]): Promise<void> {
     let last: Record<string, string[]> = {};
     try {
       await waitFor(step, () => {
-        last = Object.fromEntries(Object.entries(tables).map(([name, ns]) => [name, ipvsadmSave(ns)]));
+        last = Object.fromEntries(Object.entries(tables).map(([name, n]) => [name, ipvsadmSave(n)]));
         return Object.values(last).every((lines) => JSON.stringify(lines) === JSON.stringify(expected));
-      }, { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 200 });
+      }, { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 250 });
+      log(step);
     } catch (error) {
       const detail = Object.entries(last).map(([name, lines]) => `${name}:\n  ${lines.join('\n  ')}`).join('\n');
-      const logs = Object.entries(programs).map(([name, p]) => `--- ${name}\n${p.output().slice(-3000)}`).join('\n');
-      throw new Error(`${String(error)}\nexpected:\n  ${expected.join('\n  ')}\n${detail}\n${logs}`);
+      const logs = Object.entries(programs).map(([name, p]) => `--- ${name}\n${p.output().slice(-2500)}`).join('\n');
+      throw new Error(`${String(error)}\nexpected:\n  ${expected.join('\n  ')}\n${detail}\n${logs}\n${directorErrors.join('\n')}`);
     }
   }
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'compare-'));
-    lan = createNetns('cmp-lan');
-    run('ip', ['-n', lan.name, 'link', 'add', 'br0', 'type', 'bridge']);
-    run('ip', ['-n', lan.name, 'link', 'set', 'br0', 'up']);
+    const script = [
+      'set -e',
+      ...[lan, ...members.map(([n]) => n)].map((n) => `ip netns add ${n.name}; ip -n ${n.name} link set lo up`),
+      `ip -n ${lan.name} link add br0 type bridge; ip -n ${lan.name} link set br0 up`,
+      ...members.flatMap(([n, addresses], i) => [
+        `ip -n ${lan.name} link add p${i} type veth peer name eth0 netns ${n.name}`,
+        `ip -n ${lan.name} link set p${i} master br0 up`,
+        ...addresses.map((a) => `ip -n ${n.name} addr add ${a}/24 dev eth0`),
+        `ip -n ${n.name} link set eth0 up`,
+      ]),
+      `ip link add ${hostVeth} type veth peer name ph netns ${lan.name}`,
+      `ip -n ${lan.name} link set ph master br0 up`,
+      `ip addr add ${NET}.6/24 dev ${hostVeth}`,
+      `ip link set ${hostVeth} up`,
+    ].join('\n');
+    run('sh', ['-c', script]);
+    log('topology');
 
-    // The real HTTP servers: /health answers "OK\n" while the file is there, 404 otherwise.
-    for (const [name, address] of Object.entries(SERVERS)) {
-      const ns = member(`cmp-${name}`, address);
-      const root = path.join(dir, name);
-      docroots[name] = root;
-      run('mkdir', ['-p', root]);
-      writeFileSync(path.join(root, 'health'), BODY);
-      start(name, ns, 'python3', ['-m', 'http.server', '8080', '--bind', address, '--directory', root]);
-    }
-    const probe = member('cmp-probe', `${NET}.9`);
-    for (const address of Object.values(SERVERS)) {
-      await waitFor(`http server ${address}`, () => probe.run('curl', ['-sf', '--max-time', '2', `http://${address}:8080/health`]) === BODY);
-    }
+    run('mkdir', ['-p', path.join(dir, 'health')]);
+    for (const address of Object.values(SERVERS)) writeFileSync(path.join(dir, 'health', address), '');
+    programs.servers = spawnIn(srv, 'python3', ['-c', HTTP_SERVER, path.join(dir, 'health')]);
 
     const kaFile = path.join(dir, 'keepalived.conf');
-    const ldFile = path.join(dir, `compare-${randomBytes(3).toString('hex')}.cf`);
+    const ldFile = path.join(dir, `compare-${tag}.cf`);
     writeFileSync(kaFile, keepalivedConf);
     writeFileSync(ldFile, ldirectordCf);
-
-    tables.keepalived = member('cmp-ka', `${NET}.2`);
     const pid = (what: string) => path.join(dir, `keepalived-${what}.pid`);
-    start('keepalived', tables.keepalived, 'keepalived', [
+    programs.keepalived = spawnIn(tables.keepalived, 'keepalived', [
       '--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--check', '--use-file', kaFile,
       '--pid', pid('main'), '--checkers_pid', pid('checkers'), '--vrrp_pid', pid('vrrp'),
     ]);
-    tables.directorKeepalived = member('cmp-dka', `${NET}.3`);
-    start('director (keepalived.conf)', tables.directorKeepalived, process.execPath, [RUNNER, DIST, 'keepalived', kaFile]);
+    programs.ldirectord = spawnIn(tables.ldirectord, 'ldirectord', ['-d', ldFile, 'start']);
+    await waitFor('the HTTP server', () => programs.servers!.output().includes('listening'), { timeoutMs: 30_000, intervalMs: 50 });
+    // The directors' checks leave from this namespace: it must reach every server.
+    for (const address of Object.values(SERVERS)) {
+      await waitFor(`${address} from this namespace`, () => run('curl', ['-sf', '--max-time', '5', `http://${address}:8080/health`]) === BODY);
+    }
+    log('programs started');
 
-    tables.ldirectord = member('cmp-ld', `${NET}.4`);
-    start('ldirectord', tables.ldirectord, 'ldirectord', ['-d', ldFile, 'start']);
-    tables.directorLdirectord = member('cmp-dld', `${NET}.5`);
-    start('director (ldirectord.cf)', tables.directorLdirectord, process.execPath, [RUNNER, DIST, 'ldirectord', ldFile]);
-  }, 60_000);
+    imports.keepalived = await importKeepalived(kaFile);
+    imports.ldirectord = await importLdirectord(ldFile);
+    for (const [name, table] of [['keepalived', tables.directorKeepalived], ['ldirectord', tables.directorLdirectord]] as const) {
+      const director = new Director(imports[name]!.config, { netns: table.path, checkEvents: true });
+      director.on('error', (event) => { directorErrors.push(`director (${name}): ${event.operation}: ${String(event.error)}`); });
+      director.on('check', (event) => {
+        directorErrors.push(`director (${name}) check ${JSON.stringify(event)}`);
+        if (directorErrors.length > 40) directorErrors.shift();
+      });
+      directors.push(director);
+      await director.start();
+    }
+    log('directors started');
+  }, 120_000);
 
-  afterAll(() => {
-    for (const child of processes) child.stop();
-    for (const ns of namespaces) ns.remove();
-    lan?.remove();
+  afterAll(async () => {
+    await Promise.all(directors.map((d) => d.stop()));
+    for (const child of Object.values(programs)) child.stop();
+    for (const n of [...members.map(([m]) => m), lan]) n.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -198,10 +244,9 @@ describe('keepalived and ldirectord configurations: the real programs and our di
     setHealthy('srv2', true);
     await expectTables('all back', table({ srv1: 2, srv2: 1, sorry: false }));
 
-    // The directors ran the imported files, and told what they could not carry over.
-    const imported = (name: string) => JSON.parse(programs[name]!.output().split('\n').find((l) => l.includes('"imported"'))!);
-    expect(imported('director (keepalived.conf)').unsupported.map((u: { line: number; directive: string }) => [u.line, u.directive]))
+    // What the imports could not carry over, by line.
+    expect(imports.keepalived!.unsupported.map((u) => [u.line, u.directive]))
       .toEqual([[2, 'global_defs'], [23, 'delay_before_retry'], [36, 'delay_before_retry']]);
-    expect(imported('director (ldirectord.cf)').unsupported).toEqual([]);
-  }, 150_000);
+    expect(imports.ldirectord!.unsupported).toEqual([]);
+  }, 180_000);
 });
