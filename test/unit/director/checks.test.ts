@@ -18,7 +18,8 @@ import { checkCheckSpec } from '../../../lib/director/config';
 
 const service = { protocol: 'tcp' as const, address: '10.0.0.1', port: 80 };
 const at = (port: number, address = '127.0.0.1'): CheckTarget => ({ address, port, service, destination: { address, port } });
-const check = (spec: Record<string, unknown>) => checkCheckSpec({ interval: 2, timeout: 1, ...spec }, 'check');
+// A generous timeout: the host may be loaded; tests of the timeout itself set their own.
+const check = (spec: Record<string, unknown>) => checkCheckSpec({ interval: 10, timeout: 5, ...spec }, 'check');
 
 /** A port nothing listens on (bound then closed). */
 async function closedPort(): Promise<number> {
