@@ -56,7 +56,7 @@ global_defs {
 }
 
 virtual_server ${VIP} 80 {
-    delay_loop 3
+    delay_loop 4
     lb_algo rr
     lb_kind NAT
     protocol TCP
@@ -70,7 +70,7 @@ virtual_server ${VIP} 80 {
                 path /health
                 digest ${DIGEST}
             }
-            connect_timeout 2
+            connect_timeout 3
             retry 2
             delay_before_retry 1
         }
@@ -83,7 +83,7 @@ virtual_server ${VIP} 80 {
                 path /health
                 digest ${DIGEST}
             }
-            connect_timeout 2
+            connect_timeout 3
             retry 2
             delay_before_retry 1
         }
@@ -91,8 +91,8 @@ virtual_server ${VIP} 80 {
 }
 `;
 
-const ldirectordCf = `checkinterval=3
-negotiatetimeout=2
+const ldirectordCf = `checkinterval=4
+negotiatetimeout=3
 failurecount=3
 quiescent=yes
 
