@@ -200,7 +200,7 @@ describe('keepalived and ldirectord configurations: the real programs and our di
       '--pid', pid('main'), '--checkers_pid', pid('checkers'), '--vrrp_pid', pid('vrrp'),
     ]);
     programs.ldirectord = spawnIn(tables.ldirectord, 'ldirectord', ['-d', ldFile, 'start']);
-    await waitFor('the HTTP server', () => programs.servers!.output().includes('listening'), { timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor('the HTTP server', () => programs.servers!.output().includes('listening'), { timeoutMs: 60_000, intervalMs: 50 });
     // The directors' checks leave from this namespace: it must reach every server.
     for (const address of Object.values(SERVERS)) {
       await waitFor(`${address} from this namespace`, () => run('curl', ['-sf', '--max-time', '5', `http://${address}:8080/health`]) === BODY);
