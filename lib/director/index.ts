@@ -13,3 +13,7 @@ export type {
   AppliedEvent, CheckEvent, DirectorEvent, DirectorEventOf, DirectorEventType, DownEvent, DrainedEvent, DrainStartEvent,
   DriftRepairedEvent, ErrorEvent, EventIteratorOptions, QuorumGainedEvent, QuorumLostEvent, SorryEvent, UpEvent, WeightEvent,
 } from './events';
+export { importKeepalived, KEEPALIVED_DEFAULTS } from './import/keepalived';
+export { importLdirectord, LDIRECTORD_DEFAULTS } from './import/ldirectord';
+export { ConfigImportError } from './import/result';
+export type { ImportResult, Unsupported } from './import/result';
