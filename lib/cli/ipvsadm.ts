@@ -8,7 +8,7 @@ import * as io from './io';
 import { IpvsadmExit } from './ipvsadm/options';
 
 const SCHEDULERS = 'rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh';
-const VERSION = 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1) [ipvs-netlink]\n';
+const VERSION = 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n';
 
 function usage(): string {
   const p = 'ipvsadm';

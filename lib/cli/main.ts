@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   return module.main([...global, ...rest]);
 }
 
-if (require.main === module) {
+if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
   main(process.argv.slice(2)).then(
     (status) => { process.exitCode = status; },
     (error: unknown) => {

@@ -64,9 +64,9 @@ const COMMANDS_V_OPTIONS = [
   'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // DEL
   'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // FLUSH
   ' 11xxxxxxxxx11       xxxxxxx xxxxx', // LIST
-  'xx+xxx+    xxxxxxxxxxxxxxxxxxx     ', // ADDDEST
+  'xx+xxx+    xxxxxxxxxxxxxxxxxx     ', // ADDDEST
   'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx', // DELDEST
-  'xx+xxx+    xxxxxxxxxxxxxxxxxxx     ', // EDITDEST
+  'xx+xxx+    xxxxxxxxxxxxxxxxxx     ', // EDITDEST
   'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', // TIMEOUT
   'xxxxxxxxxxx xxxxxxx xxxx    xxxxxx', // STARTDAEMON
   'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx', // STOPDAEMON
