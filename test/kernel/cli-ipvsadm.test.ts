@@ -64,6 +64,7 @@ const CASES: Case[] = [
   c('-a -t 10.0.0.2:80 -r 192.168.10.17 -i --tun-type gue --tun-port 0'), c('-a -t 10.0.0.2:80 -r 192.168.10.1'),
   c('-a -t 10.0.0.99:80 -r 192.168.10.1'), c('-a -t 10.0.0.2:80 -r 192.168.10.18 -w 65535 -x 1000 -y 500 -m'),
   c('-a -t 10.0.0.2:80 -r 192.168.10.19 -w 65536'), c('-a -t 10.0.0.2:80 -r 192.168.10.20 -w -1'),
+  c('-a -t 10.0.0.2:80 -r 192.168.10.24 -w 2147483648'), c('-a -t 10.0.0.2:80 -r 192.168.10.25 -w 2147483647 -m'),
   c('-a -t 10.0.0.2:80 -r 192.168.10.21 -x 10 -y 20 -m'), c('-a -t 10.0.0.2:80 -r 192.168.10.22 -x 2147483648'),
   c('-a -t 10.0.0.2:80 -r 192.168.10.23 -w 0 -m'), c('-a -t 10.0.0.2:80 -r [2001:db8::10]'),
   c('-a -t 10.0.0.4:80 -r [2001:db8::10]:80 -i'), c('-a -t [2001:db8::1]:443 -r [2001:db8::20]:8443 -m -w 3'),
@@ -132,7 +133,8 @@ function snapshotListings(args: string): string[][] {
   if (/^--(start|stop)-daemon/.test(args)) return [['-L', '--daemon']];
   if (args.startsWith('--set')) return [['-L', '--timeout']];
   if (/^(-[RC]|--restore)/.test(args)) return [['-Sn'], ['-Ln', '--thresholds'], ['-L', '--daemon'], ['-L', '--timeout']];
-  return [['-Sn'], ['-Ln', '--thresholds']];
+  // -Sn shows everything a service or real server change sets but thresholds.
+  return /(^| )-[xy] /.test(args) ? [['-Sn'], ['-Ln', '--thresholds']] : [['-Sn']];
 }
 
 const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;

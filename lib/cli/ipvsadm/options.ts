@@ -532,7 +532,8 @@ export async function parseCommandLine(args: readonly string[]): Promise<Command
       case 'm': setOption(entry, Opt.FORWARD); dest.fwd = FWD_MASQ; break;
       case 'w':
         setOption(entry, Opt.WEIGHT);
-        if ((dest.weight = stringToNumber(value, 0, 65535)) === -1) fail('illegal weight specified');
+        // Debian's ipvsadm 1.31 takes weights up to INT_MAX, as the kernel does.
+        if ((dest.weight = stringToNumber(value, 0, INT_MAX)) === -1) fail('illegal weight specified');
         break;
       case 'x':
         setOption(entry, Opt.UTHRESHOLD);
