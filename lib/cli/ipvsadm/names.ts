@@ -10,6 +10,16 @@ export const AF_INET6 = 10;
 
 /** strtoul-style digits of one inet_aton part in base 16, 8 or 10; undefined if malformed. */
 function atonPart(text: string): number | undefined {
+  if (text.length > 0 && text.length <= 10 && text.charCodeAt(0) !== 48) {
+    let value = 0;
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      value = value * 10 + c;
+    }
+    if (i === text.length) return value;
+  }
   let base = 10;
   let digits = text;
   if (/^0[xX]/.test(text)) {

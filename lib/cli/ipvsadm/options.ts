@@ -2,6 +2,7 @@
 // `-p [timeout]` with its optional argument, leftovers anywhere) and the checks ipvsadm makes,
 // in the same order and with the same words and exit statuses. The result is a CommandEntry,
 // the equivalent of ipvsadm's `struct ipvs_command_entry`.
+import { parseAddress } from '../../address';
 import { AF_INET, AF_INET6, hostToAddress4, inetAton, inetPton4, inetPton6, serviceToPort } from './names';
 
 /** Exit statuses as ipvsadm's: fail() exits 2, popt errors and kernel errors return -1 (255). */
@@ -151,13 +152,13 @@ export interface CommandEntry {
   dest: DestEntry;
   timeouts: { tcp: number; tcpFin: number; udp: number };
   daemon: DaemonEntry;
-  /** Bit i set: option Opt i was given. */
-  options: bigint;
+  /** options[i] is 1 when option Opt i was given. */
+  options: number[];
   format: number;
 }
 
 export function has(entry: CommandEntry, opt: number): boolean {
-  return (entry.options & (1n << BigInt(opt))) !== 0n;
+  return entry.options[opt] === 1;
 }
 
 // ---- popt-style scanning --------------------------------------------------------------------
@@ -281,10 +282,25 @@ class Scanner {
 
 /** strtol(s, &end, 10) accepting only a whole string, within [min, max]; -1 otherwise. */
 export function stringToNumber(text: string, min: number, max: number): number {
+  const plain = digitsValue(text);
+  if (plain >= 0) return plain >= min && plain <= max ? plain : -1;
   const match = /^[ \t\n\v\f\r]*([+-]?\d+)$/.exec(text);
   if (!match) return -1;
   const value = Number(match[1]);
   if (!Number.isSafeInteger(value) || value < min || value > max) return -1;
+  return value;
+}
+
+/** The value of a string of 1–15 decimal digits, else -1. */
+function digitsValue(text: string): number {
+  const length = text.length;
+  if (length === 0 || length > 15) return -1;
+  let value = 0;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    value = value * 10 + c;
+  }
   return value;
 }
 
@@ -318,8 +334,18 @@ interface ParsedAddress {
 
 /** ipvsadm's parse_service: host[:port] or [ipv6]:port; port numeric or a service name. */
 async function parseService(text: string, protocol: number): Promise<ParsedAddress> {
-  const none: ParsedAddress = { af: 0, addr: new Uint8Array(16), v6: false, result: 0 };
-  if (/^\d*$/.test(text)) return none;
+  const none: ParsedAddress = { af: 0, addr: ZERO_ADDRESS, v6: false, result: 0 };
+  if (text === '' || digitsValue(text) >= 0 || /^\d*$/.test(text)) return none;
+  // The common case first: a dotted quad with a numeric port (no IPv6, no names).
+  const colon = text.indexOf(':');
+  if (colon > 0 && colon === text.lastIndexOf(':')) {
+    // Pooled and cheap; parseAddress writes all 16 bytes.
+    const addr = Buffer.allocUnsafe(16);
+    const port = digitsValue(text.slice(colon + 1));
+    if (port >= 0 && port <= 65535 && parseAddress(text.slice(0, colon), addr, 0) === 'inet') {
+      return { af: AF_INET, addr, v6: false, port, result: SERVICE_ADDR | SERVICE_PORT };
+    }
+  }
   let buf = text;
   let portText: string | undefined;
   if (buf.startsWith('[')) {
@@ -409,20 +435,23 @@ function protocolOf(tag: string): number {
   return IPPROTO_SCTP;
 }
 
+/** The all-zero address entries start with (never written to: parsing replaces it). */
+const ZERO_ADDRESS: Uint8Array = new Uint8Array(16);
+
 export function newEntry(): CommandEntry {
   return {
     cmd: Cmd.NONE,
     svc: {
-      af: 0, protocol: 0, addr: new Uint8Array(16), port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0,
+      af: 0, protocol: 0, addr: ZERO_ADDRESS, port: 0, fwmark: 0, sched: '', flags: 0, timeout: 0,
       netmask: 0xffffffff, pe: '',
     },
     dest: {
-      af: 0, addr: new Uint8Array(16), port: 0, fwd: FWD_ROUTE, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0,
+      af: 0, addr: ZERO_ADDRESS, port: 0, fwd: FWD_ROUTE, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0,
       tunPort: 0, tunFlags: 0,
     },
     timeouts: { tcp: 0, tcpFin: 0, udp: 0 },
     daemon: { state: 0, ifname: '', syncid: 0, maxlen: 0, groupAf: 0, group: new Uint8Array(16), port: 0, ttl: 0 },
-    options: 0n,
+    options: new Array<number>(OPT_NAMES.length).fill(0),
     format: 0,
   };
 }
@@ -431,9 +460,8 @@ export function newEntry(): CommandEntry {
 export type Special = 'help' | 'version';
 
 function setOption(entry: CommandEntry, opt: number): void {
-  const bit = 1n << BigInt(opt);
-  if (entry.options & bit) fail(`multiple '${OPT_NAMES[opt]}' options specified`);
-  entry.options |= bit;
+  if (entry.options[opt]) fail(`multiple '${OPT_NAMES[opt]}' options specified`);
+  entry.options[opt] = 1;
 }
 
 function setCommand(entry: CommandEntry, cmd: CmdCode): void {

@@ -78,7 +78,7 @@ function errnoOf(error: unknown): number {
 function serviceKeyWire(entry: CommandEntry): WireService {
   const { svc } = entry;
   if (svc.fwmark) return { af: svc.af, fwmark: svc.fwmark };
-  return { af: svc.af, protocol: svc.protocol, address: Buffer.from(svc.addr), port: svc.port };
+  return { af: svc.af, protocol: svc.protocol, address: svc.addr, port: svc.port };
 }
 
 function serviceWire(entry: CommandEntry): WireService {
@@ -93,7 +93,7 @@ function serviceWire(entry: CommandEntry): WireService {
 
 function destinationWire(entry: CommandEntry, full: boolean): WireDestination {
   const { dest } = entry;
-  const wire: WireDestination = { af: dest.af, address: Buffer.from(dest.addr), port: dest.port };
+  const wire: WireDestination = { af: dest.af, address: dest.addr, port: dest.port };
   if (full) {
     Object.assign(wire, {
       forward: dest.fwd, weight: dest.weight, upperThreshold: dest.uThreshold, lowerThreshold: dest.lThreshold,
