@@ -89,9 +89,9 @@ try {
     'ipvsadm -R': () => timed(table, `ipvsadm -R < ${rulesFile}`),
     'ipvs-netlink restore': () => timed(table, `${cli} restore ${rulesFile}`),
   }, () => inNetns(table, 'ipvsadm', ['-C']));
-  const saved = inNetns(table, 'ipvsadm', ['-Sn']);
-  if (saved.split('\n').length < 11000) throw new Error('the table was not restored in full');
-  report('restore, 1,000 x 10', 'ipvs-netlink restore', 'ipvsadm -R', restore, true);
+  const savedLines = inNetns(table, 'ipvsadm', ['-Sn']).split('\n').filter(Boolean).length;
+  console.log(`  after the last restore: ${savedLines} of 11000 rules in the table`);
+  report('restore, 1,000 x 10', 'ipvs-netlink restore', 'ipvsadm -R', restore, savedLines === 11000);
 
   const list = compare('list 1000x10', {
     'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),

@@ -195,7 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       for (;;) {
         const decisions = await round(ipvs, o, allow);
-        if (o.json) io.stdout(toJson({ time: new Date().toISOString(), ipset: o.ipset, decisions }, undefined));
+        if (o.json) io.stdout(toJson({ time: new Date().toISOString(), ipset: o.ipset, decisions }, 0));
         else for (const d of decisions) io.stdout(describeDecision(d, o));
         if (o.interval === undefined || stopped) break;
         await new Promise<void>((resolve) => {
