@@ -83,6 +83,8 @@ run('ip', ['netns', 'add', table]);
 run('ip', ['netns', 'add', backup]);
 run('ip', ['netns', 'add', sender]);
 try {
+  // NAT real servers need a namespace whose loopback is up (else the kernel refuses them, EINVAL).
+  run('ip', ['-n', table, 'link', 'set', 'lo', 'up']);
   // ---- 1,000 x 10 ----
   writeFileSync(rulesFile, rules());
   const restore = compare('restore 1000x10', {
