@@ -2,7 +2,7 @@
 // real ipvsadm is test/kernel/cli-ipvsadm.test.ts).
 import { describe, expect, it } from 'vitest';
 
-import { Namer, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
+import { Namer, formatConnections, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
 import { inetAton, ntop6 } from '../../lib/cli/ipvsadm/names';
 import { Cmd, Fmt, IpvsadmExit, parseCommandLine, restoreLines } from '../../lib/cli/ipvsadm/options';
 import { main } from '../../lib/cli/main';
@@ -112,6 +112,28 @@ describe('ipvsadm output', () => {
       'TCP  10.0.0.1:80                         5        5        5        5        5',
       `  -> ${'10.1.1.1:80'.padEnd(28)}${'  123456K'.repeat(5)}`, '',
     ]);
+  });
+
+  it('prints the connection table as list_conn, endpoints formatted once', () => {
+    const client = new Uint8Array(32);
+    client.set([10, 1, 0, 2], 0);
+    client.set([0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 16);
+    const table = {
+      length: 2,
+      columns: {
+        protocol: new Uint8Array([0, 0]), clientFamily: new Uint8Array([4, 6]), clientAddress: client,
+        clientPort: new Uint16Array([40000, 40001]), virtualAddress: new Uint32Array([0, 2]), virtualPort: new Uint16Array([8080, 8080]),
+        destinationAddress: new Uint32Array([1, 3]), destinationPort: new Uint16Array([8080, 8080]), state: new Uint16Array([0, 1]),
+        origin: new Uint8Array(2), expires: new Uint32Array([899, 3]), pe: new Uint32Array(2), protocols: ['TCP'],
+        states: ['ESTABLISHED', 'TIME_WAIT'], addresses: ['10.1.0.1', '10.2.0.2', 'fd01::1', 'fd02::2'], peNames: [], peData: [],
+      },
+    } as unknown as Parameters<typeof formatConnections>[0];
+    expect(formatConnections(table, Fmt.NUMERIC, new Namer(true))).toBe([
+      'IPVS connection entries',
+      'pro expire state       source             virtual            destination',
+      'TCP 14:59  ESTABLISHED 10.1.0.2:40000     10.1.0.1:8080      10.2.0.2:8080',
+      'TCP 00:03  TIME_WAIT   [fd01::2]:40001    [fd01::1]:8080     [fd02::2]:8080', '',
+    ].join('\n'));
   });
 
   it('prints daemons as list_daemon', () => {

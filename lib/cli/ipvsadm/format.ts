@@ -339,6 +339,17 @@ export function formatConnections(table: ConnectionTable, format: number, namer:
   const protocolNumbers = c.protocols.map((p) => CONN_PROTOCOLS[p] ?? 0);
   const states = c.states.map((s) => s.padEnd(11));
   const protocols = c.protocols.map((p) => p.padEnd(3));
+  // Virtual and real-server endpoints repeat across the table: format each once.
+  const endpoints = new Map<number, string>();
+  const endpoint = (index: number, port: number, proto: number): string => {
+    const key = (index * 65536 + port) * 4 + (proto === IPPROTO_TCP ? 0 : proto === IPPROTO_UDP ? 1 : proto === IPPROTO_SCTP ? 2 : 3);
+    let text = endpoints.get(key);
+    if (text === undefined) {
+      text = namer.addrPort(addressFamily[index]!, c.addresses[index]!, port, proto);
+      endpoints.set(key, text);
+    }
+    return text;
+  };
   for (let i = 0; i < table.length; i++) {
     const proto = protocolNumbers[c.protocol[i]!]!;
     const cf = c.clientFamily[i] === 6 ? AF_INET6 : AF_INET;
@@ -350,8 +361,8 @@ export function formatConnections(table: ConnectionTable, format: number, namer:
     const minutes = Math.floor(expires / 60);
     const expire = `${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
     const cname = namer.addrPort(cf, caddr, c.clientPort[i]!, proto);
-    const vname = namer.addrPort(addressFamily[vi]!, c.addresses[vi]!, c.virtualPort[i]!, proto);
-    const dname = namer.addrPort(addressFamily[di]!, c.addresses[di]!, c.destinationPort[i]!, proto);
+    const vname = endpoint(vi, c.virtualPort[i]!, proto);
+    const dname = endpoint(di, c.destinationPort[i]!, proto);
     const pe = c.pe[i]!;
     if (persistent && pe !== 0) {
       parts.push(`${protocols[c.protocol[i]!]} ${expire.padEnd(6)} ${states[c.state[i]!]} ${cname.padEnd(18)} ${vname.padEnd(18)} ` +
