@@ -81,15 +81,17 @@ export function tableAddresses(table: readonly TableEntry[]): string[] {
 
 // ---- sorting ---------------------------------------------------------------------------------
 
-function addressBytes(address: string): Uint8Array {
-  const bytes = new Uint8Array(16);
-  parseAddress(address, bytes);
-  return bytes;
-}
+const keyScratch = new Uint8Array(16);
 
-function compareBytes(a: Uint8Array, b: Uint8Array, length: number): number {
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
+/** An address as sort keys: its first 32 bits as a number, the other 96 (IPv6) as hex text. */
+function addressKey(address: string): { high: number; low: string } {
+  const family = parseAddress(address, keyScratch);
+  const b = keyScratch;
+  const high = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  if (family !== 'inet6') return { high, low: '' };
+  let low = '';
+  for (let i = 4; i < 16; i++) low += (b[i]! < 16 ? '0' : '') + b[i]!.toString(16);
+  return { high, low };
 }
 
 /** ipvs_cmp_services with unsigned comparisons: fwmark, family, protocol, address, port. */
@@ -99,18 +101,18 @@ export function sortServices(table: TableEntry[]): TableEntry[] {
     fwmark: 'fwmark' in service ? service.fwmark : 0,
     af: service.family === 'inet6' ? AF_INET6 : AF_INET,
     protocol: protocolNumber(service),
-    bytes: 'address' in service ? addressBytes(service.address) : new Uint8Array(16),
+    ...('address' in service ? addressKey(service.address) : { high: 0, low: '' }),
     port: 'port' in service ? service.port : 0,
   }));
-  keyed.sort((a, b) => (a.fwmark - b.fwmark) || (a.af - b.af) || (a.protocol - b.protocol) ||
-    compareBytes(a.bytes, b.bytes, a.af === AF_INET6 ? 16 : 4) || (a.port - b.port));
+  keyed.sort((a, b) => (a.fwmark - b.fwmark) || (a.af - b.af) || (a.protocol - b.protocol) || (a.high - b.high) ||
+    (a.af === AF_INET6 ? (a.low < b.low ? -1 : a.low > b.low ? 1 : 0) : 0) || (a.port - b.port));
   return keyed.map((k) => k.service);
 }
 
 /** ipvs_cmp_dests with unsigned comparisons: address (by the first one's family), then port. */
 export function sortDestinations(destinations: readonly Destination[]): Destination[] {
-  const keyed = destinations.map((d) => ({ d, bytes: addressBytes(d.address), v6: d.family === 'inet6' }));
-  keyed.sort((a, b) => compareBytes(a.bytes, b.bytes, a.v6 ? 16 : 4) || (a.d.port - b.d.port));
+  const keyed = destinations.map((d) => ({ d, v6: d.family === 'inet6', ...addressKey(d.address) }));
+  keyed.sort((a, b) => (a.high - b.high) || (a.v6 ? (a.low < b.low ? -1 : a.low > b.low ? 1 : 0) : 0) || (a.d.port - b.d.port));
   return keyed.map((k) => k.d);
 }
 
