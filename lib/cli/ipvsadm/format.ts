@@ -13,8 +13,9 @@ export type TableEntry = Service & { destinations: Destination[] };
 
 const PROTOCOL_NUMBERS: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP };
 
+/** The service's protocol number; 0 for fwmark services (the kernel reports none for them). */
 function protocolNumber(service: Service): number {
-  if (!('protocol' in service)) return IPPROTO_TCP;
+  if (!('protocol' in service)) return 0;
   return PROTOCOL_NUMBERS[service.protocol] ?? Number(/\d+$/.exec(service.protocol)?.[0] ?? 0);
 }
 
