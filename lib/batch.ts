@@ -58,6 +58,8 @@ export interface BatchStats {
 export type BatchRunner = <T>(operation: string, work: (handle: NativeHandle) => Promise<T>) => Promise<T>;
 
 const OK: BatchResult = Object.freeze({ ok: true as const });
+let pushWire: ((batch: Batch, operation: BatchOperation, command: number, service: WireService,
+  destination: WireDestination | undefined) => void) | undefined;
 const tunings = new WeakMap<Batch, BatchTuning>();
 const stats = new WeakMap<Batch, BatchStats>();
 
@@ -73,6 +75,10 @@ const stats = new WeakMap<Batch, BatchStats>();
  * undo the others. A batch is used once.
  */
 export class Batch {
+  static {
+    pushWire = (batch, operation, command, service, destination) => { batch.#push(operation, command, service, destination); };
+  }
+
   readonly #run: BatchRunner;
   #operations: BatchOperation[] = [];
   #records = new RequestWriter();
@@ -252,6 +258,16 @@ function toResult(native: NativeBatchResults, i: number, operation: BatchOperati
   if (errno === 0) return OK;
   const kernelMessage = native.messages[i];
   return { ok: false, unknown: false, error: new IpvsError({ errno, operation, ...(kernelMessage ? { kernelMessage } : {}) }) };
+}
+
+/**
+ * @internal Queues a request already in wire form, unchecked: for the ipvsadm command line,
+ * which builds requests exactly as ipvsadm does and leaves their judgement to the kernel.
+ */
+export function queueWire(
+  batch: Batch, operation: BatchOperation, command: number, service: WireService, destination?: WireDestination,
+): void {
+  pushWire!(batch, operation, command, service, destination);
 }
 
 /** @internal Tests: how the next commit of `batch` chunks its requests. */

@@ -1,0 +1,150 @@
+// The ipvs-netlink command against ipvsadm (issue 12), run inside the VM by scripts/bench.sh.
+// Process start is included on both sides: each command runs in a fresh process inside the
+// namespace, timed by bash's clock around it.
+//
+//   1,000 services x 10 real servers: `ipvs-netlink ipvsadm -Ln` vs `ipvsadm -Ln`,
+//     `ipvs-netlink restore FILE` vs `ipvsadm -R < FILE` (into an empty table each time);
+//   100k connections (filled through a backup sync daemon): `ipvs-netlink conns --by client
+//     --state ESTABLISHED --min 101` vs `ipvsadm -lnc | awk`, and `ipvs-netlink ipvsadm -Lnc`
+//     vs `ipvsadm -Lnc`.
+//
+// Environment: IPVS_BENCH_ROUNDS (3), IPVS_BENCH_CLI_CONNS (100000).
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { median, ms, printTable, projectRoot, ratio, run, writeResult } from './lib.mjs';
+
+if (process.env.IPVS_VM !== '1' || process.getuid?.() !== 0) {
+  console.error('cli.bench.mjs runs as root inside the IPVS test VM: use `npm run bench`');
+  process.exit(1);
+}
+
+const kernel = process.env.IPVS_VM_KERNEL ?? 'unknown';
+const rounds = Number(process.env.IPVS_BENCH_ROUNDS ?? 3);
+const connections = Number(process.env.IPVS_BENCH_CLI_CONNS ?? 100000);
+const suffix = randomBytes(3).toString('hex');
+const table = `clit-${suffix}`;
+const backup = `clib-${suffix}`;
+const sender = `clis-${suffix}`;
+const cli = `node ${path.join(projectRoot, 'dist', 'cli', 'main.js')}`;
+const rulesFile = `/tmp/cli-rules-${suffix}.txt`;
+
+function inNetns(netns, command, args, options) {
+  return run('ip', ['netns', 'exec', netns, command, ...args], options);
+}
+
+/** Times `script` inside the namespace with bash's clock; returns ms and what it printed. */
+function timed(netns, script) {
+  const out = `/tmp/cli-out-${suffix}`;
+  const clock = inNetns(netns, 'bash', ['-c', `s=$EPOCHREALTIME; ${script} > ${out}; e=$EPOCHREALTIME; echo "$s $e"`]);
+  const [start, end] = clock.trim().split(/\s+/).map(Number);
+  const output = readFileSync(out, 'utf8');
+  rmSync(out, { force: true });
+  return { time: (end - start) * 1000, output };
+}
+
+function rules() {
+  const lines = [];
+  for (let s = 0; s < 1000; s++) {
+    const vip = `10.${100 + Math.floor(s / 250)}.${s % 250}.1:80`;
+    lines.push(`-A -t ${vip} -s wrr`);
+    for (let d = 0; d < 10; d++) lines.push(`-a -t ${vip} -r 192.168.${s % 250}.${10 + d + 20 * Math.floor(s / 250)}:8080 -m -w ${d + 1}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs each method `rounds` times, interleaved, rotating the order every round. */
+function compare(title, methods, before = () => {}) {
+  const samples = Object.fromEntries(Object.keys(methods).map((m) => [m, []]));
+  const outputs = {};
+  const names = Object.keys(methods);
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names.map((_, i) => names[(i + round) % names.length])) {
+      before(name);
+      const { time, output } = methods[name]();
+      samples[name].push(time);
+      outputs[name] = output;
+      console.log(`  ${title}, round ${round + 1}, ${name}: ${ms(time)} ms`);
+    }
+  }
+  return { samples, outputs, medians: Object.fromEntries(names.map((n) => [n, median(samples[n])])) };
+}
+
+const results = {};
+const rows = [];
+function report(name, ours, reference, measured, agree) {
+  const speedup = measured.medians[reference] / measured.medians[ours];
+  rows.push([name, ms(measured.medians[reference]), ms(measured.medians[ours]), ratio(speedup), agree ? 'yes' : 'NO']);
+  results[name] = { reference, ours, medianMs: measured.medians, samplesMs: measured.samples, speedup, outputsAgree: agree };
+}
+
+run('ip', ['netns', 'add', table]);
+run('ip', ['netns', 'add', backup]);
+run('ip', ['netns', 'add', sender]);
+try {
+  // NAT real servers need a namespace whose loopback is up (else the kernel refuses them, EINVAL).
+  run('ip', ['-n', table, 'link', 'set', 'lo', 'up']);
+  // ---- 1,000 x 10 ----
+  writeFileSync(rulesFile, rules());
+  const restore = compare('restore 1000x10', {
+    'ipvsadm -R': () => timed(table, `ipvsadm -R < ${rulesFile}`),
+    'ipvs-netlink restore': () => timed(table, `${cli} restore ${rulesFile}`),
+  }, () => inNetns(table, 'ipvsadm', ['-C']));
+  const savedLines = inNetns(table, 'ipvsadm', ['-Sn']).split('\n').filter(Boolean).length;
+  console.log(`  after the last restore: ${savedLines} of 11000 rules in the table`);
+  report('restore, 1,000 x 10', 'ipvs-netlink restore', 'ipvsadm -R', restore, savedLines === 11000);
+
+  const list = compare('list 1000x10', {
+    'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),
+    'ipvs-netlink ipvsadm -Ln': () => timed(table, `${cli} ipvsadm -Ln`),
+  });
+  report('-Ln, 1,000 x 10', 'ipvs-netlink ipvsadm -Ln', 'ipvsadm -Ln', list,
+    list.outputs['ipvsadm -Ln'] === list.outputs['ipvs-netlink ipvsadm -Ln']);
+
+  // ---- 100k connections ----
+  run('ip', ['link', 'add', `b${suffix}`, 'netns', backup, 'type', 'veth', 'peer', 'name', `s${suffix}`, 'netns', sender]);
+  for (const [netns, dev, address] of [[backup, `b${suffix}`, '192.168.77.1/24'], [sender, `s${suffix}`, '192.168.77.2/24']]) {
+    run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', netns, 'link', 'set', dev, 'up']);
+    run('ip', ['-n', netns, 'addr', 'add', address, 'dev', dev]);
+  }
+  run('sysctl', ['-qw', 'net.core.rmem_max=268435456']);
+  inNetns(backup, 'sysctl', ['-qw', 'net.ipv4.vs.sync_sock_size=67108864']);
+  inNetns(backup, 'ipvsadm', ['--start-daemon', 'backup', '--mcast-interface', `b${suffix}`]);
+  let have = 0;
+  for (let attempt = 1; attempt <= 5 && have < connections; attempt++) {
+    inNetns(sender, 'node', [path.join(projectRoot, 'scripts', 'sync-flood.mjs'), '--source', '192.168.77.2',
+      '--count', String(connections), '--clients', '2000', '--rate', '100000']);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    have = Number(inNetns(backup, 'bash', ['-c', 'wc -l < /proc/net/ip_vs_conn']).trim()) - 1;
+    console.log(`  fill attempt ${attempt}: ${have} of ${connections} connections`);
+  }
+  const AWK = '$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > 100) print n[k], k }';
+  const query = compare('autoban query 100k', {
+    'ipvsadm -lnc | awk': () => timed(backup, `ipvsadm -lnc | awk '${AWK}'`),
+    'ipvs-netlink conns': () => timed(backup, `${cli} conns --by client --state ESTABLISHED --min 101`),
+  });
+  const normalize = (text) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).sort().join('\n');
+  const agree = normalize(query.outputs['ipvsadm -lnc | awk']) === normalize(query.outputs['ipvs-netlink conns']);
+  report(`conns query, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink conns', 'ipvsadm -lnc | awk', query, agree);
+
+  const listing = compare('-Lnc 100k', {
+    'ipvsadm -Lnc': () => timed(backup, 'ipvsadm -Lnc'),
+    'ipvs-netlink ipvsadm -Lnc': () => timed(backup, `${cli} ipvsadm -Lnc`),
+  });
+  // Expiry times tick between the two reads: compare everything but the expire column.
+  const shape = (text) => text.split('\n').map((l) => l.replace(/^(\S+\s+)\S+/, '$1')).join('\n');
+  report(`-Lnc, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink ipvsadm -Lnc', 'ipvsadm -Lnc', listing,
+    shape(listing.outputs['ipvsadm -Lnc']) === shape(listing.outputs['ipvs-netlink ipvsadm -Lnc']));
+} finally {
+  try { inNetns(backup, 'ipvsadm', ['--stop-daemon', 'backup']); } catch { /* gone */ }
+  for (const netns of [table, backup, sender]) {
+    try { run('ip', ['netns', 'delete', netns]); } catch { /* gone */ }
+  }
+  rmSync(rulesFile, { force: true });
+}
+
+printTable(`Linux ${kernel}: the ipvs-netlink command vs ipvsadm, process start included (median of ${rounds})`,
+  ['what', 'ipvsadm ms', 'ours ms', 'ours faster by', 'same answer'], rows);
+writeResult(`cli-${kernel}`, { benchmark: 'cli', kernel, rounds, results });

@@ -1,0 +1,111 @@
+// `ipvs-netlink conns`: the connection table as `ipvsadm -Lnc` prints it, or counted natively
+// by client, destination, service or state (no object per connection), as text or JSON.
+import type { ConnectionGroupBy, ConnectionReadOptions } from '../connections';
+import type { Ipvs } from '../ipvs';
+import { openIpvs, reportError, toJson, UsageError } from './common';
+import * as io from './io';
+import { integer, newProgram, parseArgs } from './program';
+
+interface ConnsOptions {
+  netns?: string;
+  by?: ConnectionGroupBy;
+  state?: string[];
+  min?: number;
+  top?: number;
+  sync?: boolean;
+  json?: boolean;
+  service?: string;
+  resolve?: boolean;
+}
+
+const GROUPS: readonly ConnectionGroupBy[] = ['client', 'destination', 'service', 'state'];
+
+/** `tcp:10.0.0.1:80`, `udp:[2001:db8::1]:53`, `10.0.0.1:80`, `tcp::80`: a connection service filter. */
+function parseServiceFilter(text: string): ConnectionReadOptions['service'] {
+  const match = /^(?:(tcp|udp|sctp):)?(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/i.exec(text);
+  if (!match) throw new UsageError(`--service must look like tcp:10.0.0.1:80 or udp:[2001:db8::1]:53, got '${text}'`);
+  const filter: NonNullable<ConnectionReadOptions['service']> = {};
+  if (match[1]) filter.protocol = match[1].toLowerCase();
+  const address = match[2] ?? match[3];
+  if (address) filter.address = address;
+  if (match[4] !== undefined) filter.port = Number(match[4]);
+  return filter;
+}
+
+function readOptions(o: ConnsOptions): ConnectionReadOptions {
+  const read: ConnectionReadOptions = {};
+  if (o.sync) read.sync = true;
+  if (o.state?.length) read.state = o.state;
+  if (o.service) read.service = parseServiceFilter(o.service);
+  return read;
+}
+
+/** Every connection as a plain object (the JSON form of the -c listing). */
+export async function connectionsJson(ipvs: Ipvs, options: ConnectionReadOptions): Promise<unknown[]> {
+  return [...await ipvs.connectionTable(options)];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = newProgram('conns', 'The IPVS connection table (as `ipvsadm -Lnc`), or connection counts.')
+    .option('--by <key>', `count connections by ${GROUPS.join(', ')}`, (value) => {
+      if (!GROUPS.includes(value as ConnectionGroupBy)) throw new UsageError(`--by must be one of ${GROUPS.join(', ')}, got '${value}'`);
+      return value;
+    })
+    .option('--state <state>', 'only connections in this state (ESTABLISHED, SYN_RECV, …); repeatable',
+      (value: string, previous: string[] = []) => [...previous, value])
+    .option('--min <n>', 'with --by: only keys with at least N connections', integer('--min', 1))
+    .option('--top <k>', 'with --by: only the K keys with the most connections', integer('--top', 1, 2 ** 32 - 1))
+    .option('--service <svc>', 'only connections of this virtual service (tcp:10.0.0.1:80, udp:[2001:db8::1]:53, tcp::80)')
+    .option('--sync', 'read ip_vs_conn_sync: adds where each entry came from (local or sync)')
+    .option('--resolve', 'print host and service names instead of numbers (listing only)')
+    .option('--json', 'JSON: the connections, or the counts with a scan summary');
+  let done: number | undefined;
+  try {
+    done = parseArgs(program, argv);
+  } catch (error) {
+    return reportError('conns', error);
+  }
+  if (done !== undefined) return done;
+  const o = program.opts<ConnsOptions>();
+  try {
+    if (!o.by && (o.min !== undefined || o.top !== undefined)) throw new UsageError('--min and --top count keys: give --by too');
+    const read = readOptions(o);
+    const ipvs = await openIpvs(o.netns);
+    try {
+      if (o.by) {
+        const counts = await ipvs.countConnections({
+          ...read, by: o.by, ...(o.min !== undefined ? { minCount: o.min } : {}), ...(o.top !== undefined ? { top: o.top } : {}),
+        });
+        if (o.json) {
+          io.stdout(toJson({ by: o.by, counts: [...counts], scan: counts.scan }));
+        } else {
+          const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
+          io.stdout(counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join(''));
+        }
+        return 0;
+      }
+      if (o.json) {
+        io.stdout(toJson(await connectionsJson(ipvs, read)));
+        return 0;
+      }
+      const table = await ipvs.connectionTable(read);
+      const { Namer, connectionAddresses, formatConnections } = await import('./ipvsadm/format');
+      const namer = new Namer(!o.resolve);
+      if (o.resolve) await namer.resolve(connectionAddresses(table));
+      let text = formatConnections(table, 0, namer);
+      if (o.sync) {
+        const origins = table.columns.origin;
+        const lines = text.split('\n');
+        for (let i = 0; i < table.length; i++) lines[i + 2] += ` ${origins[i] === 2 ? 'sync' : 'local'}`;
+        lines[1] += ' origin';
+        text = lines.join('\n');
+      }
+      io.stdout(text);
+      return 0;
+    } finally {
+      await ipvs.close();
+    }
+  } catch (error) {
+    return reportError('conns', error);
+  }
+}

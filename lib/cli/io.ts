@@ -1,0 +1,56 @@
+// Where the commands write. Everything goes through here so that tests can run a command's
+// main() in-process and read what it printed, and so that large listings are written in one
+// call rather than a line at a time.
+
+export interface Sink {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processSink: Sink = {
+  stdout: (text) => { if (text) process.stdout.write(text); },
+  stderr: (text) => { if (text) process.stderr.write(text); },
+};
+
+let current: Sink = processSink;
+
+/** Writes to standard output (or the captured sink). */
+export function stdout(text: string): void {
+  current.stdout(text);
+}
+
+/** Writes to standard error (or the captured sink). */
+export function stderr(text: string): void {
+  current.stderr(text);
+}
+
+/** @internal Tests: route output into `sink` until the returned function is called. */
+export function redirectOutput(sink: Sink): () => void {
+  const previous = current;
+  current = sink;
+  return () => { current = previous; };
+}
+
+/** Standard input as text (the whole of it). */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+let stdinOverride: string | undefined;
+
+/** @internal Tests: the text the next readInput() returns instead of standard input. */
+export function provideStdin(text: string | undefined): void {
+  stdinOverride = text;
+}
+
+/** Standard input, or the text a test provided. */
+export function readInput(): Promise<string> {
+  if (stdinOverride !== undefined) {
+    const text = stdinOverride;
+    stdinOverride = undefined;
+    return Promise.resolve(text);
+  }
+  return readStdin();
+}
