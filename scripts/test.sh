@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests and the fuzz targets (bounded) on the host, then the kernel
-# suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
+# The whole test suite: unit tests and the fuzz targets (bounded) on the host, the host-side
+# integration tests (the sandbox command) and the package check (scripts/check-package.sh),
+# then the kernel suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
 # cannot boot; kernel tests are never skipped.
 #
 # The kernel suite also runs once more, on 6.17, against an ASan+UBSan build of the addon
@@ -71,6 +72,24 @@ if [ "$run_unit" = 1 ]; then
   summary+=("$(printf '%-16s %4s passed %4s failed %4s skipped  exit %-3s %5ss' fuzz "$fuzz_passed" "$fuzz_failed" 0 "$status" $(( $(date +%s) - start )))")
   total_passed=$(( ${total_passed:-0} + fuzz_passed ))
   total_failed=$(( ${total_failed:-0} + fuzz_failed ))
+fi
+
+if [ "$run_unit" = 1 ]; then
+  echo "=== host integration: the sandbox command boots the VM"
+  start=$(date +%s); set +e
+  npx vitest run --config vitest.host.config.ts --reporter=default --reporter=json \
+    --outputFile.json="$results/host.json"
+  status=$?; set -e
+  record host "$results/host.json" "$status" $(( $(date +%s) - start ))
+
+  echo "=== package: npm pack, publint, attw, the example project from the tarball (in the sandbox)"
+  start=$(date +%s); set +e
+  bash scripts/check-package.sh
+  status=$?; set -e
+  if [ "$status" = 0 ]; then package_passed=1 package_failed=0; else package_passed=0 package_failed=1; failed=1; fi
+  summary+=("$(printf '%-16s %4s passed %4s failed %4s skipped  exit %-3s %5ss' package "$package_passed" "$package_failed" 0 "$status" $(( $(date +%s) - start )))")
+  total_passed=$(( ${total_passed:-0} + package_passed ))
+  total_failed=$(( ${total_failed:-0} + package_failed ))
 fi
 
 if [ "$run_kernel" = 1 ]; then

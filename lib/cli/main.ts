@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   restore: { summary: 'apply ipvsadm rules from a file or stdin in one batch (--dry-run to check)', load: () => import('./restore') },
   conns: { summary: 'the connection table (ipvsadm -Lnc), or counts --by client|destination|service|state', load: () => import('./conns') },
   autoban: { summary: 'add clients with too many connections to an ipset', load: () => import('./autoban') },
+  sandbox: { summary: 'run a command as root in a VM with IPVS, in the current directory', load: () => import('./sandbox') },
 };
 
 function help(): string {

@@ -1,7 +1,8 @@
 #!/bin/busybox sh
-# PID 1 of the test VM: load the IPVS modules, mount the host read-only and the project
-# read-write over 9p, chroot into the host and run the job. The job's exit status goes to
-# $job/rc and, as a fallback, to the console as a marker line.
+# PID 1 of the test VM: load the IPVS modules, mount the host read-only, the job directory
+# (command, environment, working directory) at /run/ipvs-vm and the working directory
+# read-write over 9p, chroot into the host and run the job there. The job's exit status goes
+# to /run/ipvs-vm/rc and, as a fallback, to the console as a marker line.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -16,8 +17,6 @@ finish() {
 }
 
 conn_tab_bits=$(arg conn_tab_bits)
-project=$(arg project)
-job=$(arg job)
 for m in $(cat /modules/load); do
   params=""
   [ "$m" = ip_vs.ko ] && [ -n "$conn_tab_bits" ] && params="conn_tab_bits=$conn_tab_bits"
@@ -35,14 +34,19 @@ mount -t devpts devpts "$root/dev/pts"
 mount -t tmpfs tmpfs "$root/dev/shm"
 mount -t tmpfs tmpfs "$root/run"
 mount -t tmpfs tmpfs "$root/tmp"
-# After the tmpfs mounts, so a project under /tmp or /run is not hidden by them.
-mkdir -p "$root$project" 2>/dev/null
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 project "$root$project" \
-  || { echo "IPVS_VM_ERROR=cannot mount the project over 9p"; finish 92; }
+# After the tmpfs mounts, so a working directory under /tmp or /run is not hidden by them.
+job=/run/ipvs-vm
+mkdir -p "$root$job"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 job "$root$job" \
+  || { echo "IPVS_VM_ERROR=cannot mount the job directory over 9p"; finish 92; }
+workdir=$(cat "$root$job/workdir")
+mkdir -p "$root$workdir" 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 work "$root$workdir" \
+  || { echo "IPVS_VM_ERROR=cannot mount the working directory over 9p"; finish 92; }
 ip link set lo up
 
 touch "$root$job/started"
 # Through a pipe, so test runners print plain logs rather than redraw a terminal.
-chroot "$root" /bin/sh -c "cd '$project' && . '$job/env' && /bin/sh '$job/cmd' < /dev/null; echo \$? > '$job/rc'" 2>&1 | cat > /dev/console
+chroot "$root" /bin/sh -c 'cd "$1" && . /run/ipvs-vm/env && /bin/sh /run/ipvs-vm/cmd < /dev/null; echo $? > /run/ipvs-vm/rc' sh "$workdir" 2>&1 | cat > /dev/console
 rc=$(cat "$root$job/rc" 2>/dev/null)
 finish "${rc:-93}"

@@ -4,7 +4,9 @@
 #
 #   scripts/vm/kernels.sh [6.1|6.17 ...]      (default: both)
 #
-# Result per kernel, in $IPVS_VM_CACHE/<series>/: vmlinuz, initramfs.gz, release (the uname -r).
+# Result per kernel, in $IPVS_VM_CACHE/<series>/: vmlinuz, initramfs.gz, release (the uname -r)
+# and recipe (a hash of this script and init.sh: a change rebuilds the initramfs). The
+# downloaded .deb stays in $IPVS_VM_CACHE/debs/, so a rebuild does not download again.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +31,7 @@ optional_modules=(virtio_pci crc32c_generic crc32c-cryptoapi libcrc32c ip_vs_two
 
 apt_private() {  # apt-get/apt-cache with a private source list and state; the host's apt is untouched
   local tool="$1" dir="$2"; shift 2
-  "$tool" -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+  "$tool" -q -o APT::Sandbox::User=root -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
     -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
     -o Dir::State::status=/var/lib/dpkg/status "$@"
 }
@@ -41,44 +43,55 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-download_deb() {  # series -> path of the downloaded .deb
-  local series="$1" work="$2" pkg
-  mkdir -p "$work"
+download_deb() {  # series -> path of the .deb, downloaded into $IPVS_VM_CACHE/debs/<series> once
+  local series="$1" work="$2" pkg dir="$IPVS_VM_CACHE/debs/$series" deb
+  for deb in "$dir"/linux-image-*.deb; do [ -f "$deb" ] && { log "kernel $series: using the downloaded $(basename "$deb")"; echo "$deb"; return; }; done
+  mkdir -p "$work" "$dir"
+  local apt_dir="$work/apt" suite=""
   case "$series" in
     6.1)
-      pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1/ {print $2; exit}')
-      if [ -z "$pkg" ]; then apt-get update -q >/dev/null; pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-6\.1/ {print $2; exit}'); fi
-      [ -n "$pkg" ] || die "cannot find the bookworm kernel package (linux-image-amd64 has no 6.1 dependency)"
-      (cd "$work" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+      # The host's own lists when it is bookworm; otherwise a private bookworm list.
+      pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\.0-/ {print $2; exit}' || true)
+      [ -n "$pkg" ] || suite=bookworm
       ;;
-    6.17)
-      local apt_dir="$work/apt"
-      mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) trixie-backports main" > "$apt_dir/sources.list"
-      apt_private apt-get "$apt_dir" update >/dev/null || die "apt-get update of trixie-backports failed"
-      pkg=$(apt_private apt-cache "$apt_dir" pkgnames linux-image-6.17. | grep -E '^linux-image-6\.17\.[0-9]+\+deb13-amd64$' | sort -V | tail -n1)
-      [ -n "$pkg" ] || die "no linux-image-6.17.*+deb13-amd64 in trixie-backports"
-      (cd "$work" && apt_private apt-get "$apt_dir" download "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
-      ;;
+    6.17) suite=trixie-backports ;;
     *) die "unknown kernel series '$series' (known: 6.1 6.17)" ;;
   esac
-  local deb
-  for deb in "$work"/linux-image-*.deb; do echo "$deb"; return; done
+  if [ -n "$suite" ]; then
+    [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] \
+      || die "apt needs Debian's archive keys to fetch the kernel: install the debian-archive-keyring package"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $suite main" > "$apt_dir/sources.list"
+    log "kernel $series: reading the package list of Debian $suite"
+    apt_private apt-get "$apt_dir" update >/dev/null || die "apt-get update of Debian $suite failed"
+    local pattern='^linux-image-6\.17\.[0-9]+\+deb13-amd64$'
+    [ "$series" = 6.1 ] && pattern='^linux-image-6\.1\.0-[0-9]+-amd64$'
+    pkg=$(apt_private apt-cache "$apt_dir" pkgnames "linux-image-$series." | grep -E "$pattern" | sort -V | tail -n1)
+    [ -n "$pkg" ] || die "no kernel package matching $pattern in Debian $suite"
+    log "kernel $series: downloading $pkg"
+    (cd "$dir" && apt_private apt-get "$apt_dir" download "$pkg" >&2) || die "apt-get download $pkg failed"
+  else
+    log "kernel $series: downloading $pkg"
+    (cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || die "apt-get download $pkg failed"
+  fi
+  for deb in "$dir"/linux-image-*.deb; do [ -f "$deb" ] && { echo "$deb"; return; }; done
   die "the download of $pkg left no .deb"
 }
 
 build_kernel() {
   local series="$1"
   local out="$IPVS_VM_CACHE/$series"
+  local recipe; recipe=$(cat "$here/init.sh" "$here/kernels.sh" | sha256sum | cut -c1-16)
   if [ -f "$out/initramfs.gz" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/release" ] \
-     && [ "$out/initramfs.gz" -nt "$here/init.sh" ] && [ "$out/initramfs.gz" -nt "$here/kernels.sh" ]; then
+     && [ "$(cat "$out/recipe" 2>/dev/null)" = "$recipe" ]; then
     log "kernel $series: cached ($(cat "$out/release"))"
     return
   fi
   local work="$IPVS_VM_CACHE/work-$series"
   rm -rf "$work" && mkdir -p "$work"
-  log "kernel $series: downloading"
+  log "kernel $series: preparing (first run for this kernel, or the VM scripts changed) in $IPVS_VM_CACHE"
   local deb; deb=$(download_deb "$series" "$work/deb")
+  log "kernel $series: unpacking $(basename "$deb")"
   dpkg-deb -x "$deb" "$work/pkg"
   local moddir="" d
   for d in "$work"/pkg/usr/lib/modules/* "$work"/pkg/lib/modules/*; do [ -d "$d" ] && moddir="$d"; done
@@ -86,6 +99,7 @@ build_kernel() {
   local release; release=$(basename "$moddir")
 
   # A module tree of our own: decompressed, with modules.dep made by depmod.
+  log "kernel $series: decompressing modules ($release)"
   local modroot="$work/modroot"
   mkdir -p "$modroot/lib/modules"
   cp -a "$moddir" "$modroot/lib/modules/$release"
@@ -94,7 +108,7 @@ build_kernel() {
 
   local rootfs="$work/rootfs"
   mkdir -p "$rootfs"/{bin,dev,proc,sys,mnt/host,modules}
-  cp /bin/busybox "$rootfs/bin/busybox"
+  cp "$(command -v busybox)" "$rootfs/bin/busybox"   # must be static (Debian: busybox-static)
   cp "$here/init.sh" "$rootfs/init"
   chmod +x "$rootfs/init"
 
@@ -120,9 +134,11 @@ build_kernel() {
   add_module ip_vs_twos optional
 
   mkdir -p "$out"
+  log "kernel $series: packing the initramfs ($(wc -l < "$load_list") modules)"
   (cd "$rootfs" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out/initramfs.gz.tmp"
   cp "$work/pkg/boot/vmlinuz-$release" "$out/vmlinuz"
   echo "$release" > "$out/release"
+  echo "$recipe" > "$out/recipe"
   mv "$out/initramfs.gz.tmp" "$out/initramfs.gz"
   log "kernel $series: ready ($release, $(wc -l < "$load_list") modules)"
   rm -rf "$work"
@@ -130,7 +146,7 @@ build_kernel() {
 
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${IPVS_VM_KERNELS[@]}")
-need_commands dpkg-deb depmod modprobe cpio gzip xz busybox apt-get
+need_commands dpkg-deb depmod modprobe cpio gzip xz busybox apt-get apt-cache sha256sum flock
 mkdir -p "$IPVS_VM_CACHE"
 # Several test runs may start at once: one builds, the others wait and then find it cached.
 exec {lock_fd}> "$IPVS_VM_CACHE/.kernels.lock"

@@ -1,9 +1,13 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+// The kernel suite's helpers: thin synchronous wrappers over the public kit (lib/testing), kept
+// for the existing tests. New tests can use 'lib/testing' directly (withNetns, topology, …).
+import { runCommandSync } from '../../lib/testing/command';
+import { Netns, createNetnsSync } from '../../lib/testing/netns';
+import type { NetnsProcess } from '../../lib/testing/process';
+import { waitFor as kitWaitFor } from '../../lib/testing/wait';
 
-/** Runs a command and returns its stdout; throws with stderr on a non-zero exit. */
+/** Runs a command and returns its stdout; throws (a CommandError, with stderr) on a non-zero exit. */
 export function run(command: string, args: string[], options: { input?: string } = {}): string {
-  return execFileSync(command, args, { encoding: 'utf8', input: options.input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return runCommandSync([command, ...args], options);
 }
 
 /** Runs a command inside a named network namespace. */
@@ -17,19 +21,21 @@ export interface TestNetns {
   path: string;
   /** Runs a command inside this namespace. */
   run(command: string, args: string[], options?: { input?: string }): string;
+  /** Kills what still runs in it and deletes it. */
   remove(): void;
+  /** The kit's namespace object, for the kit's async helpers (veth, servers, clients). */
+  kit?: Netns;
 }
 
 /** Creates a fresh network namespace (IPVS state is per namespace) with loopback up. */
 export function createNetns(prefix = 't'): TestNetns {
-  const name = `${prefix}-${randomBytes(4).toString('hex')}`;
-  run('ip', ['netns', 'add', name]);
-  run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  const ns = createNetnsSync({ prefix });
   return {
-    name,
-    path: `/run/netns/${name}`,
-    run: (command, args, options) => runIn(name, command, args, options),
-    remove: () => run('ip', ['netns', 'delete', name]),
+    name: ns.name,
+    path: ns.path,
+    run: (command, args, options) => ns.execSync([command, ...args], options),
+    remove: () => ns.removeSync(),
+    kit: ns,
   };
 }
 
@@ -46,38 +52,24 @@ export function connectNetns(
   a: TestNetns, aIf: string, b: TestNetns, bIf: string,
   addresses: { a?: string[]; b?: string[] } = {},
 ): void {
-  run('ip', ['-n', a.name, 'link', 'add', aIf, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
-  for (const [ns, ifname, list] of [[a, aIf, addresses.a], [b, bIf, addresses.b]] as const) {
-    for (const cidr of list ?? []) {
-      const extra = cidr.includes(':') ? ['nodad'] : [];
-      run('ip', ['-n', ns.name, 'addr', 'add', cidr, 'dev', ifname, ...extra]);
-    }
-    run('ip', ['-n', ns.name, 'link', 'set', ifname, 'up']);
-  }
+  const commands = [['link', 'add', aIf, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]];
+  const forEnd = (ifname: string, list: string[] = []) => [
+    ...list.map((cidr) => ['addr', 'add', cidr, 'dev', ifname, ...(cidr.includes(':') ? ['nodad'] : [])]),
+    ['link', 'set', ifname, 'up'],
+  ];
+  run('ip', ['-n', a.name, '-batch', '-'], { input: [...commands, ...forEnd(aIf, addresses.a)].map((c) => c.join(' ')).join('\n') });
+  run('ip', ['-n', b.name, '-batch', '-'], { input: forEnd(bIf, addresses.b).map((c) => c.join(' ')).join('\n') });
 }
 
 /**
  * Polls `probe` until it returns a value other than undefined/false, or throws after
  * `timeoutMs` with the last error or `what`. For things the kernel does periodically.
  */
-export async function waitFor<T>(
+export function waitFor<T>(
   what: string, probe: () => T | undefined | false | Promise<T | undefined | false>,
   { timeoutMs = 15_000, intervalMs = 250 } = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+  return kitWaitFor(what, probe, { timeoutMs, intervalMs });
 }
 
 export interface BackgroundProcess {
@@ -89,22 +81,12 @@ export interface BackgroundProcess {
   stop(): void;
 }
 
-/** Starts a long-running command inside a namespace in its own process group. */
+/** Starts a long-running command inside a namespace in its own process group (killed with the namespace). */
 export function spawnIn(netns: TestNetns, command: string, args: string[]): BackgroundProcess {
-  const child = spawn('ip', ['netns', 'exec', netns.name, command, ...args], {
-    detached: true, stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let text = '';
-  child.stdin?.on('error', () => { /* the process is gone */ });
-  child.stdout?.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+  const child: NetnsProcess = (netns.kit ?? new Netns(netns.name)).spawn([command, ...args]);
   return {
-    output: () => text,
-    write: (input) => { child.stdin?.write(input); },
-    stop: () => {
-      if (child.pid !== undefined && child.exitCode === null) {
-        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
-    },
+    output: () => child.output(),
+    write: (input) => child.write(input),
+    stop: () => { void child.stop(); },
   };
 }
