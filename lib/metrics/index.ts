@@ -1,0 +1,116 @@
+// ipvs-netlink/metrics: Prometheus metrics and the live status page for an IPVS namespace,
+// optionally with a director's state.
+import { Registry } from 'prom-client';
+
+import type { Ipvs } from '../ipvs';
+import { DEFAULT_LISTEN } from './access';
+import { registerDirectorMetrics } from './director-metrics';
+import type { DirectorSource } from './director-source';
+import { registerIpvsMetrics } from './ipvs-metrics';
+import { registerNodeExporterMetrics } from './node-exporter';
+import { IpvsSampler } from './sampler';
+import { MetricsServer } from './server';
+import { LiveStatusFeed } from './status-feed';
+
+export { DEFAULT_LISTEN, isLoopback, parseListenAddress, parseTokenFile, type ListenAddress } from './access';
+export { registerDirectorMetrics } from './director-metrics';
+export {
+  DIRECTOR_EVENT_NAMES, type DirectorCheckResult, type DirectorDestinationRef, type DirectorDestinationStatus,
+  type DirectorDrainStatus, type DirectorEventName, type DirectorEventPayload, type DirectorServiceStatus, type DirectorSource,
+  type DirectorStatus,
+} from './director-source';
+export { registerIpvsMetrics } from './ipvs-metrics';
+export { registerNodeExporterMetrics } from './node-exporter';
+export { parseGlobalStats, readGlobalStats, type GlobalStats } from './proc-stats';
+export { IpvsSampler, type IpvsSample, type IpvsSamplerOptions } from './sampler';
+export { MetricsServer, type MetricsServerOptions } from './server';
+export type {
+  StatusCounters, StatusDestination, StatusEvent, StatusService, StatusSnapshot,
+} from './status';
+export { LiveStatusFeed, type FeedMessage, type LiveStatusFeedOptions, type StatusFeed } from './status-feed';
+
+export interface MetricsRegistryOptions {
+  ipvs: Ipvs;
+  /** Count the connection table by state on every scrape (`ipvs_connection_entries`). Default false. */
+  connectionStates?: boolean;
+  /** Add the `ipvs_director_*` families for this director. */
+  director?: DirectorSource;
+  /** Register on this registry instead of a new one. */
+  registry?: Registry;
+}
+
+export interface MetricsRegistry {
+  registry: Registry;
+  sampler: IpvsSampler;
+  /** Stops following the director's events. */
+  close(): void;
+}
+
+/**
+ * A prom-client registry with node_exporter's `node_ipvs_*` families, our `ipvs_*` families
+ * and, given a director, the `ipvs_director_*` families. Every scrape reads the table once
+ * (one `listTable()`, the daemons and /proc/net/ip_vs_stats), shared by all families.
+ * @throws {TypeError} for malformed options.
+ */
+export function createMetricsRegistry(options: MetricsRegistryOptions): MetricsRegistry {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (!options.ipvs || typeof options.ipvs.listTable !== 'function') throw new TypeError('options.ipvs must be an open Ipvs handle');
+  const registry = options.registry ?? new Registry();
+  const sampler = new IpvsSampler(options.ipvs, { connectionStates: options.connectionStates ?? false });
+  registerNodeExporterMetrics(registry, sampler);
+  registerIpvsMetrics(registry, sampler);
+  const unfollow = options.director ? registerDirectorMetrics(registry, options.director) : undefined;
+  return { registry, sampler, close: () => unfollow?.() };
+}
+
+export interface ServeMetricsOptions extends MetricsRegistryOptions {
+  /** `HOST:PORT`, `[V6]:PORT`, `:PORT` (every address) or `PORT` (loopback). Default `127.0.0.1:9110`. */
+  listen?: string;
+  /** Required for a non-loopback address: requests without it get 401. */
+  token?: string;
+  /** How often the page gets a fresh snapshot while it is open, ms. Default 2000. */
+  intervalMs?: number;
+}
+
+export interface MetricsEndpoint {
+  server: MetricsServer;
+  registry: Registry;
+  /** `http://host:port/`. */
+  url: string;
+  /** Closes the listener and stops following the director; the Ipvs handle stays open (it is the caller's). */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `/metrics`, the status page (`/`), `/api/status` and `/api/events` for `options.ipvs`'s
+ * namespace. This is what `ipvs-netlink metrics` runs, and what `ipvs-netlink director FILE
+ * --listen ADDR` calls with its director: `serveMetrics({ ipvs, director, listen, token })`.
+ * @throws {TypeError} for malformed options, or a non-loopback `listen` without a `token`.
+ * @throws {Error} with code EADDRINUSE, EACCES or EADDRNOTAVAIL when the address cannot be bound.
+ */
+export async function serveMetrics(options: ServeMetricsOptions): Promise<MetricsEndpoint> {
+  const metrics = createMetricsRegistry(options);
+  const feed = new LiveStatusFeed(metrics.sampler, {
+    ...(options.director ? { director: options.director } : {}),
+    ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
+  });
+  let server: MetricsServer;
+  try {
+    server = await MetricsServer.start({
+      listen: options.listen ?? DEFAULT_LISTEN, registry: metrics.registry, feed,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+    });
+  } catch (error) {
+    feed.close();
+    metrics.close();
+    throw error;
+  }
+  return {
+    server, registry: metrics.registry, url: server.url,
+    close: async () => {
+      feed.close();
+      metrics.close();
+      await server.close();
+    },
+  };
+}
