@@ -5,7 +5,8 @@ import type { Registry } from 'prom-client';
 import type { Stats } from '../types';
 import { NODE_EXPORTER_BACKEND_LABEL_NAMES, nodeExporterBackendLabels, type NodeExporterBackendLabels } from './labels';
 import { registerSampledMetric } from './sampled-metric';
-import type { IpvsSampler } from './sampler';
+import type { IpvsSample, IpvsSampler } from './sampler';
+import type { ServiceWithDestinations } from '../table';
 
 type BackendLabel = keyof NodeExporterBackendLabels;
 
@@ -22,6 +23,42 @@ const BACKEND: Array<[name: string, help: string, field: 'activeConnections' | '
   ['node_ipvs_backend_connections_inactive', 'The current inactive connections by local and remote address.', 'inactiveConnections'],
   ['node_ipvs_backend_weight', 'The current backend weight by local and remote address.', 'weight'],
 ];
+
+interface Backend {
+  labels: NodeExporterBackendLabels;
+  activeConnections: number;
+  inactiveConnections: number;
+  weight: number;
+}
+
+// Computed once per sample for the three backend families.
+const backendCache = new WeakMap<IpvsSample, Backend[]>();
+
+function backendsOf(sample: IpvsSample, services: ServiceWithDestinations[]): Backend[] {
+  let backends = backendCache.get(sample);
+  if (backends) return backends;
+  const byKey = new Map<string, Backend>();
+  for (const service of services) {
+    for (const destination of service.destinations) {
+      const labels = nodeExporterBackendLabels(service, destination);
+      const key = `${labels.local_address}\0${labels.local_port}\0${labels.remote_address}\0${labels.remote_port}\0${labels.proto}\0${labels.local_mark}`;
+      const sum = byKey.get(key);
+      if (sum) {
+        sum.activeConnections += destination.activeConnections;
+        sum.inactiveConnections += destination.inactiveConnections;
+        sum.weight += destination.weight;
+      } else {
+        byKey.set(key, {
+          labels, activeConnections: destination.activeConnections, inactiveConnections: destination.inactiveConnections,
+          weight: destination.weight,
+        });
+      }
+    }
+  }
+  backends = [...byKey.values()];
+  backendCache.set(sample, backends);
+  return backends;
+}
 
 /**
  * Registers the eight `node_ipvs_*` families. The totals are the namespace's own
@@ -44,17 +81,7 @@ export function registerNodeExporterMetrics(registry: Registry, sampler: IpvsSam
       name, help, type: 'gauge', labelNames: NODE_EXPORTER_BACKEND_LABEL_NAMES,
       fill: (sample, put) => {
         if (!sample.services) return false;
-        const sums = new Map<string, { labels: NodeExporterBackendLabels; value: number }>();
-        for (const service of sample.services) {
-          for (const destination of service.destinations) {
-            const labels = nodeExporterBackendLabels(service, destination);
-            const key = NODE_EXPORTER_BACKEND_LABEL_NAMES.map((label) => labels[label]).join('\0');
-            const sum = sums.get(key);
-            if (sum) sum.value += destination[field];
-            else sums.set(key, { labels, value: destination[field] });
-          }
-        }
-        for (const { labels, value } of sums.values()) put(labels, value);
+        for (const backend of backendsOf(sample, sample.services)) put(backend.labels, backend[field]);
         return true;
       },
     });

@@ -1,6 +1,12 @@
 // A prom-client metric whose series are rebuilt from the shared sample on every scrape.
 // Rebuilding (rather than updating) is what makes a deleted service's series disappear.
-import { Counter, Gauge, type Registry } from 'prom-client';
+//
+// It is a custom metric object (registry.registerMetric) rather than a Counter or Gauge with
+// a collect(): a 1,000 × 10 table has some 200,000 series, and prom-client's per-series
+// label hashing and formatting would cost seconds per scrape. Here each label set is
+// formatted once per reading and shared by every family, and get() still serves the
+// structured values that registry.getMetricsAsJSON() needs.
+import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 
 import type { IpvsSample, IpvsSampler } from './sampler';
 
@@ -19,20 +25,113 @@ export interface SampledMetricSpec<L extends string> {
   fill(sample: IpvsSample, put: Put<L>): boolean;
 }
 
-/** Registers `spec` on `registry`; every collect() awaits the sampler's shared reading. */
-export function registerSampledMetric<L extends string>(registry: Registry, sampler: IpvsSampler, spec: SampledMetricSpec<L>): void {
-  const labelNames = spec.labelNames as L[];
-  async function collect(this: Counter<L> | Gauge<L>): Promise<void> {
-    const sample = await sampler.sample();
-    const rows: Array<[Record<L, string>, number]> = [];
-    const ok = spec.fill(sample, (labels, value) => rows.push([labels, Number(value)]));
-    if (!ok && labelNames.length === 0) return;
-    // Filled synchronously after the await: a concurrent scrape cannot interleave with it.
-    this.reset();
-    if (this instanceof Counter) for (const [labels, value] of rows) this.inc(labels, value);
-    else for (const [labels, value] of rows) this.set(labels, value);
+// `{a="x",b="y"}`, kept on the label object itself (a symbol key, invisible to prom-client
+// and JSON): label objects are shared by the families of one sample, so each is formatted
+// once. (A WeakMap of 10,000s of entries made garbage collection the main cost.)
+const FORMATTED = Symbol('formatted labels');
+
+function escapeLabelValue(value: string): string {
+  return /[\\"\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
+}
+
+function escapeHelp(help: string): string {
+  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+function labelString(labels: Record<string, string>, names: readonly string[]): string {
+  const holder = labels as { [FORMATTED]?: string };
+  let text = holder[FORMATTED];
+  if (text === undefined) {
+    text = '';
+    for (let i = 0; i < names.length; i++) text += `${i === 0 ? '{' : ','}${names[i]}="${escapeLabelValue(labels[names[i]!] ?? '')}"`;
+    if (names.length > 0) text += '}';
+    Object.defineProperty(holder, FORMATTED, { value: text, enumerable: false });
   }
-  const config = { name: spec.name, help: spec.help, labelNames, registers: [registry], collect };
-  if (spec.type === 'counter') new Counter<L>(config);
-  else new Gauge<L>(config);
+  return text;
+}
+
+/** Yield to the event loop after this many formatted lines. */
+const LINES_PER_SLICE = 2000;
+
+export class SampledMetric<L extends string> {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly aggregator = 'sum' as const;
+  readonly #sampler: IpvsSampler;
+  readonly #spec: SampledMetricSpec<L>;
+  #last: Array<[Record<L, string>, number]> = [];
+
+  constructor(sampler: IpvsSampler, spec: SampledMetricSpec<L>) {
+    this.name = spec.name;
+    this.help = spec.help;
+    this.type = spec.type;
+    this.#sampler = sampler;
+    this.#spec = spec;
+  }
+
+  get sampler(): IpvsSampler {
+    return this.#sampler;
+  }
+
+  async #rows(given?: IpvsSample): Promise<Array<[Record<L, string>, number]>> {
+    const sample = given ?? await this.#sampler.sample();
+    const rows: Array<[Record<L, string>, number]> = [];
+    const ok = this.#spec.fill(sample, (labels, value) => rows.push([labels, Number(value)]));
+    if (!ok && this.#spec.labelNames.length === 0) return this.#last;
+    this.#last = rows;
+    return rows;
+  }
+
+  /** Structured values, for registry.getMetricsAsJSON(). */
+  async get(): Promise<Omit<MetricObjectWithValues<MetricValue<L>>, 'collect'>> {
+    const rows = await this.#rows();
+    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator,
+      values: rows.map(([labels, value]) => ({ labels, value })) };
+  }
+
+  /** The same values with their label sets pre-formatted, for registry.metrics(). */
+  async getForPromString(): Promise<Omit<MetricObjectWithValues<MetricValue<L>>, 'collect'>> {
+    const rows = await this.#rows();
+    const names = this.#spec.labelNames;
+    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator,
+      values: rows.map(([labels, value]) => ({ metricName: this.name + labelString(labels, names), labels: {}, value })) as never };
+  }
+
+  /**
+   * The exposition text (without a trailing newline), in slices of a few thousand lines,
+   * yielding to the event loop between them: the fast path of the server's /metrics. Pass
+   * the scrape's sample so that every family of one scrape shows the same reading.
+   */
+  async *lines(sample?: IpvsSample): AsyncGenerator<string> {
+    const rows = await this.#rows(sample);
+    const names = this.#spec.labelNames;
+    let chunk = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}`;
+    for (let i = 0; i < rows.length; i++) {
+      const [labels, value] = rows[i]!;
+      chunk += `\n${this.name}${labelString(labels, names)} ${formatValue(value)}`;
+      if ((i + 1) % LINES_PER_SLICE === 0) {
+        yield chunk;
+        chunk = '';
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    if (chunk) yield chunk;
+  }
+
+  reset(): void {
+    this.#last = [];
+  }
+}
+
+/** Registers `spec` on `registry`; every scrape awaits the sampler's shared reading. */
+export function registerSampledMetric<L extends string>(registry: Registry, sampler: IpvsSampler, spec: SampledMetricSpec<L>): void {
+  registry.registerMetric(new SampledMetric(sampler, spec) as never);
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 
 import type { Registry } from 'prom-client';
 
+import { exposition } from './exposition';
 import { isLoopback, parseListenAddress, requestToken, tokenMatches, type ListenAddress } from './access';
 import type { FeedMessage, StatusFeed } from './status-feed';
 
@@ -131,11 +132,9 @@ export class MetricsServer {
       return;
     }
     switch (url.pathname) {
-      case '/metrics': {
-        const body = await this.#options.registry.metrics();
-        send(response, 200, this.#options.registry.contentType, body, request.method === 'HEAD');
+      case '/metrics':
+        await this.#metrics(request, response);
         return;
-      }
       case '/api/status': {
         const snapshot = await this.#options.feed.current();
         send(response, 200, 'application/json; charset=utf-8', JSON.stringify(snapshot), request.method === 'HEAD');
@@ -147,6 +146,31 @@ export class MetricsServer {
       default:
         send(response, 404, 'text/plain; charset=utf-8', 'not found\n');
     }
+  }
+
+  /** Streamed in slices (chunked encoding), waiting for the socket when it is full. */
+  async #metrics(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const pieces = exposition(this.#options.registry);
+    // The first piece is awaited before the headers, so a failing scrape can still be a 500.
+    const first = await pieces.next();
+    response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType });
+    if (request.method === 'HEAD') {
+      await pieces.return(undefined);
+      response.end();
+      return;
+    }
+    if (!first.done) response.write(first.value);
+    for await (const piece of { [Symbol.asyncIterator]: () => pieces }) {
+      if (response.destroyed) {
+        await pieces.return(undefined);
+        return;
+      }
+      if (!response.write(piece)) await new Promise<void>((resolve) => {
+        response.once('drain', resolve);
+        response.once('close', resolve);
+      });
+    }
+    response.end();
   }
 
   async #stream(request: IncomingMessage, response: ServerResponse): Promise<void> {
