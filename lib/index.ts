@@ -11,3 +11,9 @@ export type {
   ConnectionProtocol, ConnectionReadOptions, ConnectionScanSummary, ConnectionServiceFilter, ConnectionStreamOptions,
   CountConnectionsOptions,
 } from './connections';
+export { formatPlan } from './reconcile/format';
+export { PlanStaleError } from './reconcile/errors';
+export type {
+  ApplyOptions, ApplyResult, DesiredService, FieldChange, NumberRange, OperationResult, Plan, PlanOperation, PlanOptions,
+  PlanValue, ReconcileScope, RemovalPolicy, ScopeFilter,
+} from './reconcile/types';

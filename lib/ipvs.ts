@@ -12,6 +12,8 @@ import { checkDaemonSpec, checkDaemonState, checkTimeouts, daemonFromWire, timeo
 import { checkDestinationKey, checkDestinationSpec, destinationFromWire, type WireDestination } from './destination';
 import { IpvsError, IpvsUnavailableError, fromNativeError } from './errors';
 import { nativeAddon } from './native';
+import { applyTable, planTable } from './reconcile/apply';
+import type { ApplyOptions, ApplyResult, DesiredService, Plan, PlanOptions } from './reconcile/types';
 import { checkServiceKey, checkServiceSpec, serviceFromWire, type WireService } from './service';
 import { tableFromNative, type NativeTable } from './table';
 import type {
@@ -340,6 +342,39 @@ export class Ipvs implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  // ---- declarative state (lib/reconcile) ----------------------------------------------------
+
+  /**
+   * Computes the changes that take the owned part of this namespace's table to `desired`,
+   * from one `listTable()`, without changing anything. See {@link Plan} for the ordering and
+   * {@link PlanOptions} for `scope` ('listed' by default) and `removal` ('delete' by default).
+   * The whole desired state is checked first; nothing is read when it is invalid.
+   * @throws {TypeError} for a value of the wrong type, an unknown field or option; messages
+   *   start with the path (`services[3].destinations[1].weight must be …`).
+   * @throws {RangeError} for a value out of range, a duplicate service key or destination key,
+   *   a service outside a filter scope.
+   * @throws {IpvsError} 'EPERM', 'EBADF' (closed handle) from reading the table.
+   */
+  async plan(desired: DesiredService[], options?: PlanOptions): Promise<Plan> {
+    return planTable(this, desired, options);
+  }
+
+  /**
+   * Applies a desired state (planning it first, from one `listTable()`) or a {@link Plan} from
+   * `plan()`: every operation in one batch, then a read-back that reports `drift`. Resolves to
+   * one result per operation; a failed operation (kernel code 'ESRCH', 'EEXIST', 'ENOENT',
+   * 'EINVAL', …, or 'ENOBUFS' with `unknown: true`) never hides the others, and the kernel does
+   * not roll back. A Plan is refused when the owned part of the table changed since it was made,
+   * unless `options.ifStale` is 'replan'.
+   * @throws {PlanStaleError} code 'ESTALE', for a stale plan (nothing is sent).
+   * @throws {TypeError|RangeError} for an invalid desired state, plan or option, before anything
+   *   is read or sent.
+   * @throws {IpvsError} 'EPERM', 'EBADF' when the table cannot be read or nothing could be sent.
+   */
+  async apply(desiredOrPlan: DesiredService[] | Plan, options?: ApplyOptions): Promise<ApplyResult> {
+    return applyTable(this, desiredOrPlan, options);
   }
 }
 

@@ -1,0 +1,55 @@
+// The check types by name, and one timed attempt of any of them.
+import { performance } from 'node:perf_hooks';
+
+import type { CheckSpec, CheckType, ResolvedCheck } from '../config';
+import { runDnsCheck } from './dns';
+import { runExecCheck } from './exec';
+import { runHttpCheck } from './http';
+import { runNoneCheck } from './none';
+import { runTcpCheck } from './tcp';
+import type { CheckOutcome, CheckRunner, CheckTarget } from './types';
+import { runUdpCheck } from './udp';
+
+export type { CheckOutcome, CheckTarget } from './types';
+
+const RUNNERS: { [T in CheckType]: CheckRunner<Extract<CheckSpec, { type: T }>> } = {
+  tcp: runTcpCheck,
+  http: runHttpCheck,
+  https: runHttpCheck,
+  udp: runUdpCheck,
+  dns: runDnsCheck,
+  exec: runExecCheck,
+  none: runNoneCheck,
+};
+
+/** The outcome of one attempt with how long it took. */
+export interface CheckResult extends CheckOutcome {
+  /** Milliseconds from start to outcome. */
+  latency: number;
+}
+
+/**
+ * One attempt of `check` against `target`, aborted after `check.timeout` seconds (or when
+ * `stop` aborts). Never rejects: an exception inside a check is a failed attempt.
+ */
+export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?: AbortSignal): Promise<CheckResult> {
+  const started = performance.now();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), check.timeout * 1000);
+  const onStop = (): void => controller.abort();
+  stop?.addEventListener('abort', onStop, { once: true });
+  try {
+    const runner = RUNNERS[check.type] as CheckRunner<CheckSpec>;
+    const outcome = await runner(check, target, controller.signal);
+    const latency = performance.now() - started;
+    if (controller.signal.aborted && outcome.ok) {
+      return { ok: false, message: `timed out after ${Math.round(check.timeout * 1000)} ms`, latency };
+    }
+    return { ...outcome, latency };
+  } catch (error) {
+    return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: performance.now() - started };
+  } finally {
+    clearTimeout(timer);
+    stop?.removeEventListener('abort', onStop);
+  }
+}

@@ -1,0 +1,114 @@
+// The difference between the desired state and the live table, service by service: what to
+// add, what to edit in place, what to remove. Pure: no I/O, the live table is an argument.
+import type { DesiredTable } from './desired';
+import type { CheckedScope } from './scope';
+import {
+  destinationChanges, destinationKeyOf, destinationKeyText, destinationSpecOf, serviceChanges, serviceKeyOf,
+  serviceKeyText, serviceSpecOf, type TableService,
+} from './settings';
+import type { PlanOperation, RemovalPolicy } from './types';
+
+type Op<Name extends PlanOperation['op']> = Extract<PlanOperation, { op: Name }>;
+
+/** The changes to one desired service, grouped by kind; ordering is order.ts's business. */
+export interface ServiceChangeSet {
+  key: string;
+  /** addService or editService, if the service itself changes. */
+  service: Op<'addService'> | Op<'editService'> | undefined;
+  additions: Op<'addDestination'>[];
+  edits: Op<'editDestination'>[];
+  /** deleteDestination, or editDestination to weight 0 under removal 'quiesce'. */
+  removals: Array<Op<'deleteDestination'> | Op<'editDestination'>>;
+}
+
+export interface TableDiff {
+  /** One per desired service, in the desired order (empty change sets included). */
+  services: ServiceChangeSet[];
+  /** Owned live services that are not desired, sorted by key. */
+  deletions: Op<'deleteService'>[];
+}
+
+const liveCache = new WeakMap<TableService[], Map<string, TableService>>();
+
+/** The live table by service key (memoised per listing: plan and verify share one). */
+export function indexLive(live: TableService[]): Map<string, TableService> {
+  let index = liveCache.get(live);
+  if (!index) {
+    index = new Map();
+    for (const service of live) index.set(serviceKeyText(service), service);
+    liveCache.set(live, index);
+  }
+  return index;
+}
+
+/**
+ * Compares `desired` with `live`. A desired service missing from the table is added with all
+ * its destinations; one that differs only in settings is edited in place (its key, the
+ * protocol, address, port or fwmark and family, is what identifies it, so it never needs
+ * re-creating); a destination is identified by address and port, and every other field is
+ * edited in place. Owned live services that are not desired are deleted.
+ */
+export function diffTables(desired: DesiredTable, live: TableService[], scope: CheckedScope, removal: RemovalPolicy): TableDiff {
+  const liveByKey = indexLive(live);
+  const services = desired.services.map((want, i) => diffService(desired.keys[i]!, want, liveByKey.get(desired.keys[i]!), removal));
+  const deletions: Op<'deleteService'>[] = [];
+  const reason = scope.value === 'all'
+    ? "not in the desired state (scope 'all')"
+    : 'not in the desired state, and matched by the scope filter';
+  const deleted: Array<[string, TableService]> = [];
+  for (const [key, service] of liveByKey) {
+    if (!desired.keySet.has(key) && scope.owns(service, key, desired.keySet)) deleted.push([key, service]);
+  }
+  deleted.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [, service] of deleted) {
+    deletions.push({ op: 'deleteService', service: serviceKeyOf(service), destinations: service.destinations.length, reason });
+  }
+  return { services, deletions };
+}
+
+function diffService(key: string, want: TableService, have: TableService | undefined, removal: RemovalPolicy): ServiceChangeSet {
+  const set: ServiceChangeSet = { key, service: undefined, additions: [], edits: [], removals: [] };
+  const serviceKey = serviceKeyOf(want);
+  if (!have) {
+    set.service = { op: 'addService', service: serviceSpecOf(want), reason: 'not in the table' };
+    for (const destination of want.destinations) {
+      set.additions.push({ op: 'addDestination', service: serviceKey, destination: destinationSpecOf(destination), reason: 'new service' });
+    }
+    return set;
+  }
+  const changes = serviceChanges(have, want);
+  if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
+
+  const haveByKey = new Map<string, (typeof have.destinations)[number]>();
+  for (const destination of have.destinations) haveByKey.set(destinationKeyText(destination), destination);
+  const wanted = new Set<string>();
+  for (const destination of want.destinations) {
+    const destKey = destinationKeyText(destination);
+    wanted.add(destKey);
+    const current = haveByKey.get(destKey);
+    if (!current) {
+      set.additions.push({ op: 'addDestination', service: serviceKey, destination: destinationSpecOf(destination), reason: 'not in the table' });
+      continue;
+    }
+    const destChanges = destinationChanges(current, destination);
+    if (destChanges.length > 0) {
+      set.edits.push({
+        op: 'editDestination', service: serviceKey, destination: destinationSpecOf(destination), changes: destChanges,
+        reason: 'settings differ',
+      });
+    }
+  }
+  for (const [destKey, current] of haveByKey) {
+    if (wanted.has(destKey)) continue;
+    if (removal === 'delete') {
+      set.removals.push({ op: 'deleteDestination', service: serviceKey, destination: destinationKeyOf(current), reason: 'not in the desired state' });
+    } else if (current.weight !== 0) {
+      set.removals.push({
+        op: 'editDestination', service: serviceKey, destination: { ...destinationSpecOf(current), weight: 0 },
+        changes: [{ field: 'weight', before: current.weight, after: 0 }],
+        reason: 'not in the desired state: quiesced (weight 0) for draining',
+      });
+    }
+  }
+  return set;
+}

@@ -1,0 +1,100 @@
+// Plans: made from a desired state and one listing of the live table; checked when they come
+// back to apply (they are plain data and may have been stored or edited).
+import { checkDestinationKey, checkDestinationSpec } from '../destination';
+import { checkServiceDefinition, checkServiceKey } from '../service';
+import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
+import { checkDesiredState, desiredSpecs, type DesiredTable } from './desired';
+import { diffTables } from './diff';
+import { fingerprintOwned } from './fingerprint';
+import { orderOperations } from './order';
+import { checkScope, type CheckedScope } from './scope';
+import type { TableService } from './settings';
+import type { Plan, PlanOperation, RemovalPolicy } from './types';
+
+/** What a plan is computed from, checked. */
+export interface PlanInput {
+  desired: DesiredTable;
+  scope: CheckedScope;
+  removal: RemovalPolicy;
+}
+
+const REMOVALS: RemovalPolicy[] = ['delete', 'quiesce'];
+const OPERATIONS: PlanOperation['op'][] = [
+  'addService', 'editService', 'deleteService', 'addDestination', 'editDestination', 'deleteDestination',
+];
+
+/** Checks options.removal. @throws {TypeError|RangeError} naming options.removal. */
+export function checkRemoval(value: unknown): RemovalPolicy {
+  return value === undefined ? 'delete' : expectOneOf(value, 'options.removal', REMOVALS);
+}
+
+/**
+ * Checks a desired state with its scope and removal options.
+ * @throws {TypeError|RangeError} as checkDesiredState and checkScope.
+ */
+export function checkPlanInput(desired: unknown, scope: unknown, removal: unknown): PlanInput {
+  const checkedScope = checkScope(scope);
+  return { desired: checkDesiredState(desired, checkedScope), scope: checkedScope, removal: checkRemoval(removal) };
+}
+
+/** The plan from `input` to the table `live` (one listTable()). Pure. */
+export function buildPlan(input: PlanInput, live: TableService[]): Plan {
+  return {
+    version: 1,
+    scope: input.scope.value,
+    removal: input.removal,
+    desired: desiredSpecs(input.desired),
+    fingerprint: fingerprintOwned(live, input.desired, input.scope),
+    operations: orderOperations(diffTables(input.desired, live, input.scope, input.removal)),
+  };
+}
+
+/** Whether `value` looks like a Plan rather than a desired state (which is an array). */
+export function isPlanLike(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && 'operations' in value && 'fingerprint' in value;
+}
+
+const PLAN_FIELDS = new Set(['version', 'scope', 'removal', 'desired', 'fingerprint', 'operations']);
+const OPERATION_FIELDS = new Set(['op', 'reason', 'service', 'destination', 'changes', 'destinations']);
+
+/**
+ * Checks a plan that comes back to apply: its shape, its desired state (re-checked, paths
+ * under `plan.desired`), and every operation's arguments as the batch will send them (paths
+ * under `plan.operations[i]`).
+ * @throws {TypeError} for a wrong shape or type. @throws {RangeError} for an unknown version or
+ *   operation, or a value out of range.
+ */
+export function checkPlan(value: unknown): { plan: Plan; input: PlanInput } {
+  const plan = expectObject(value, 'plan');
+  rejectUnknownKeys(plan, PLAN_FIELDS, 'plan');
+  if (plan.version !== 1) throw new RangeError(`plan.version must be 1 (the only plan format), got ${describe(plan.version)}`);
+  if (typeof plan.fingerprint !== 'string') throw new TypeError(`plan.fingerprint must be a string, got ${describe(plan.fingerprint)}`);
+  const scope = checkScope(plan.scope, 'plan.scope');
+  const removal = plan.removal === undefined ? 'delete' : expectOneOf(plan.removal, 'plan.removal', REMOVALS);
+  const desired = checkDesiredState(plan.desired, scope, 'plan.desired');
+  if (!Array.isArray(plan.operations)) throw new TypeError(`plan.operations must be an array, got ${describe(plan.operations)}`);
+  plan.operations.forEach(checkOperation);
+  return { plan: plan as unknown as Plan, input: { desired, scope, removal } };
+}
+
+function checkOperation(value: unknown, i: number): void {
+  const field = `plan.operations[${i}]`;
+  const op = expectObject(value, field);
+  rejectUnknownKeys(op, OPERATION_FIELDS, field);
+  const name = expectOneOf(op.op, `${field}.op`, OPERATIONS);
+  switch (name) {
+    case 'addService':
+    case 'editService':
+      checkServiceDefinition(op.service, `${field}.service`);
+      return;
+    case 'deleteService':
+      checkServiceKey(op.service, `${field}.service`);
+      return;
+    case 'addDestination':
+    case 'editDestination':
+      checkDestinationSpec(op.destination, checkServiceKey(op.service, `${field}.service`), `${field}.destination`);
+      return;
+    case 'deleteDestination':
+      checkDestinationKey(op.destination, checkServiceKey(op.service, `${field}.service`), `${field}.destination`);
+  }
+}
