@@ -14,18 +14,14 @@ import { LiveStatusFeed } from './status-feed';
 
 export { DEFAULT_LISTEN, isLoopback, parseListenAddress, parseTokenFile, type ListenAddress } from './access';
 export { registerDirectorMetrics } from './director-metrics';
-export {
-  DIRECTOR_EVENT_NAMES, type DirectorCheckResult, type DirectorDestinationRef, type DirectorDestinationStatus,
-  type DirectorDrainStatus, type DirectorEventName, type DirectorEventPayload, type DirectorServiceStatus, type DirectorSource,
-  type DirectorStatus,
-} from './director-source';
+export { DIRECTOR_EVENT_TYPES, type DirectorSource } from './director-source';
 export { registerIpvsMetrics } from './ipvs-metrics';
 export { registerNodeExporterMetrics } from './node-exporter';
 export { parseGlobalStats, readGlobalStats, type GlobalStats } from './proc-stats';
 export { IpvsSampler, type IpvsSample, type IpvsSamplerOptions } from './sampler';
 export { MetricsServer, type MetricsServerOptions } from './server';
 export type {
-  StatusCounters, StatusDestination, StatusEvent, StatusService, StatusSnapshot,
+  StatusCheck, StatusCounters, StatusDestination, StatusDrain, StatusEvent, StatusService, StatusSnapshot,
 } from './status';
 export { LiveStatusFeed, type FeedMessage, type LiveStatusFeedOptions, type StatusFeed } from './status-feed';
 
@@ -33,7 +29,10 @@ export interface MetricsRegistryOptions {
   ipvs: Ipvs;
   /** Count the connection table by state on every scrape (`ipvs_connection_entries`). Default false. */
   connectionStates?: boolean;
-  /** Add the `ipvs_director_*` families for this director. */
+  /**
+   * Add the `ipvs_director_*` families for this director (and its state on the page). The
+   * check histogram and failure counter need the Director built with `{ checkEvents: true }`.
+   */
   director?: DirectorSource;
   /** Register on this registry instead of a new one. */
   registry?: Registry;

@@ -1,8 +1,8 @@
 // Feeds the page: status snapshots on demand and, while anyone listens, every interval and
 // soon after each director event; events as they happen.
-import { followDirector, type DirectorEventName, type DirectorEventPayload, type DirectorSource } from './director-source';
+import type { DirectorEvent } from '../director';
+import { followDirector, type DirectorSource } from './director-source';
 import { EventLog, tableChanges } from './event-log';
-import { hostPort, serviceName } from './labels';
 import type { IpvsSampler } from './sampler';
 import { buildStatus, type StatusEvent, type StatusService, type StatusSnapshot } from './status';
 
@@ -43,7 +43,7 @@ export class LiveStatusFeed implements StatusFeed {
     this.#sampler = sampler;
     this.#director = options.director;
     this.#intervalMs = interval;
-    if (this.#director) this.#unfollow = followDirector(this.#director, (name, payload) => this.#onDirectorEvent(name, payload));
+    if (this.#director) this.#unfollow = followDirector(this.#director, (event) => this.#onDirectorEvent(event));
   }
 
   async current(): Promise<StatusSnapshot> {
@@ -74,14 +74,14 @@ export class LiveStatusFeed implements StatusFeed {
     this.#listeners.clear();
   }
 
-  #onDirectorEvent(name: DirectorEventName, payload: DirectorEventPayload): void {
-    if (name === 'check') return;  // every check would drown the list; the last one is in the status
-    const event: StatusEvent = { time: Date.now(), type: name };
-    if (payload.service) event.service = serviceName(payload.service);
-    if (payload.destination) event.destination = hostPort(payload.destination.address, payload.destination.port);
-    const message = payload.message ?? (payload.weight !== undefined ? `weight ${payload.weight}` : undefined) ?? errorText(payload.error);
-    if (message !== undefined) event.message = message;
-    this.#publish(event);
+  #onDirectorEvent(event: DirectorEvent): void {
+    if (event.type === 'check') return;  // every check would drown the list; the last one is in the status
+    const entry: StatusEvent = { time: event.time, type: event.type };
+    if ('service' in event && event.service !== undefined) entry.service = event.service;
+    if ('destination' in event && event.destination !== undefined) entry.destination = event.destination;
+    const message = describeEvent(event);
+    if (message) entry.message = message;
+    this.#publish(entry);
     if (this.#listeners.size > 0) this.#schedule(EVENT_REFRESH_DELAY_MS);
   }
 
@@ -112,6 +112,25 @@ export class LiveStatusFeed implements StatusFeed {
       this.#publish({ time: Date.now(), type: 'error', message: errorText(error) ?? 'status failed' });
     }
     if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#intervalMs);
+  }
+}
+
+/** The event's details in a few words (its untrusted parts, e.g. a check's message, stay text). */
+export function describeEvent(event: DirectorEvent): string {
+  switch (event.type) {
+    case 'up': return `was ${event.from}`;
+    case 'down': return event.reason;
+    case 'weight': return `weight ${event.from} → ${event.to} (${event.reason})${event.present ? '' : ', removed'}`;
+    case 'drain-start': return `${event.reason}, deadline ${new Date(event.deadline).toISOString()}`;
+    case 'drained': return `${event.reason}, ${event.connections} connections left`;
+    case 'quorum-lost':
+    case 'quorum-gained': return `live weight ${event.liveWeight}, quorum ${event.quorum} ± ${event.hysteresis}`;
+    case 'sorry-on':
+    case 'sorry-off': return event.servers.join(', ');
+    case 'drift-repaired': return `${event.op}: ${event.reason}`;
+    case 'applied': return `${event.operations.length} operations${event.failed ? `, ${event.failed} failed` : ''}`;
+    case 'error': return `${event.operation}: ${errorText(event.error) ?? ''}${event.retryIn !== undefined ? ` (retry in ${event.retryIn} ms)` : ''}`;
+    default: return '';
   }
 }
 

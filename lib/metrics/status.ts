@@ -2,7 +2,7 @@
 // director's view of each destination when a director is served. Plain JSON (numbers, not
 // BigInts); every string in it is data to be shown as text.
 import type { Stats } from '../types';
-import type { DirectorCheckResult, DirectorDrainStatus, DirectorStatus } from './director-source';
+import type { DirectorStatus } from '../director';
 import { hostPort, serviceName } from './labels';
 import type { IpvsSample } from './sampler';
 
@@ -19,6 +19,27 @@ export interface StatusCounters {
   byteRateOut: number;
 }
 
+/** The most recent check attempt of a destination. `latency` in seconds. */
+export interface StatusCheck {
+  type: string;
+  ok: boolean;
+  /** What went wrong or what the server answered: untrusted text, shown escaped. */
+  message: string;
+  latency: number;
+  /** ms since the epoch. */
+  at: number;
+}
+
+export interface StatusDrain {
+  reason: string;
+  /** ms since the epoch. */
+  started: number;
+  /** ms since the epoch: deleted then even with connections left. */
+  deadline: number;
+  /** Active + inactive connections and persistence templates left. */
+  connections: number;
+}
+
 export interface StatusDestination {
   /** `address:port`, `[v6]:port`. */
   name: string;
@@ -32,11 +53,13 @@ export interface StatusDestination {
   inactiveConnections?: number;
   persistentConnections?: number;
   stats?: StatusCounters;
-  /** From the director. */
+  /** From the director: 'up', 'down', 'pending', 'draining', 'drained'. */
   health?: string;
   configuredWeight?: number;
-  lastCheck?: DirectorCheckResult;
-  drain?: DirectorDrainStatus;
+  lastCheck?: StatusCheck;
+  drain?: StatusDrain;
+  /** A sorry server (in while the service lacks quorum). */
+  sorry?: boolean;
 }
 
 export interface StatusService {
@@ -46,7 +69,7 @@ export interface StatusService {
   scheduler?: string;
   persistent?: number;
   stats?: StatusCounters;
-  quorum?: { up: boolean; liveWeight: number; required: number };
+  quorum?: { up: boolean; liveWeight: number; required: number; hysteresis: number };
   sorry?: boolean;
   destinations: StatusDestination[];
 }
@@ -103,15 +126,15 @@ export function buildStatus(sample: IpvsSample, netns: string | undefined, direc
     byName.set(entry.name, entry);
   }
   for (const s of director?.services ?? []) {
-    const name = serviceName(s.service);
+    const name = serviceName(s.key);
     let entry = byName.get(name);
     if (!entry) {
       entry = { name, inKernel: false, destinations: [] };
       services.push(entry);
       byName.set(name, entry);
     }
-    if (s.quorum) entry.quorum = { ...s.quorum };
-    if (s.sorry !== undefined) entry.sorry = s.sorry;
+    entry.quorum = { up: s.quorum.state === 'up', liveWeight: s.quorum.liveWeight, required: s.quorum.quorum, hysteresis: s.quorum.hysteresis };
+    entry.sorry = s.sorry;
     for (const d of s.destinations) {
       const destName = hostPort(d.address, d.port);
       let dest = entry.destinations.find((x) => x.name === destName);
@@ -120,9 +143,21 @@ export function buildStatus(sample: IpvsSample, netns: string | undefined, direc
         entry.destinations.push(dest);
       }
       dest.health = d.health;
-      if (d.configuredWeight !== undefined) dest.configuredWeight = d.configuredWeight;
-      if (d.lastCheck) dest.lastCheck = { ...d.lastCheck };
-      if (d.drain) dest.drain = { ...d.drain };
+      dest.configuredWeight = d.configuredWeight;
+      if (d.sorry) dest.sorry = true;
+      let last: StatusCheck | undefined;
+      for (const check of d.checks) {
+        if (check.last && (!last || check.last.at >= last.at)) {
+          last = { type: check.type, ok: check.last.ok, message: check.last.message, latency: check.last.latency / 1000, at: check.last.at };
+        }
+      }
+      if (last) dest.lastCheck = last;
+      if (d.drain) {
+        dest.drain = {
+          reason: d.drain.reason, started: d.drain.started, deadline: d.drain.deadline,
+          connections: d.connections.active + d.connections.inactive + d.connections.persistent,
+        };
+      }
     }
   }
   return {

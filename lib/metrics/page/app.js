@@ -62,18 +62,11 @@
 
   function drainCell(drain) {
     if (!drain) return '';
-    const elapsed = Math.max(0, (Date.now() - drain.startedAt) / 1000);
-    const parts = [`${drain.connections} conn left`];
-    let bar = null;
-    if (drain.timeout) {
-      const fraction = Math.min(1, elapsed / drain.timeout);
-      bar = el('span', { class: 'progress', title: `${Math.round(elapsed)} of ${drain.timeout} s` }, el('span', { style: null }));
-      bar.firstChild.style.width = `${(fraction * 100).toFixed(0)}%`;
-      parts.push(`${Math.round(elapsed)}/${drain.timeout} s`);
-    } else {
-      parts.push(`${Math.round(elapsed)} s`);
-    }
-    return el('span', {}, bar, bar ? ' ' : '', parts.join(', '));
+    const elapsed = Math.max(0, (Date.now() - drain.started) / 1000);
+    const total = Math.max(0.001, (drain.deadline - drain.started) / 1000);
+    const bar = el('span', { class: 'progress', title: `${Math.round(elapsed)} of ${Math.round(total)} s before the deadline` }, el('span'));
+    bar.firstChild.style.width = `${(Math.min(1, elapsed / total) * 100).toFixed(0)}%`;
+    return el('span', {}, bar, ` ${drain.connections} conn left, ${Math.round(elapsed)}/${Math.round(total)} s (${drain.reason})`);
   }
 
   function checkCell(check) {
@@ -111,7 +104,8 @@
         ? `${d.weight ?? '–'} (of ${d.configuredWeight})` : (d.weight ?? '–');
       const s = d.stats || {};
       body.append(el('tr', { 'data-destination': d.name, 'data-health': health },
-        el('td', { class: 'addr' }, d.name, d.forward ? el('span', { class: 'meta' }, ` ${d.forward}`) : null),
+        el('td', { class: 'addr' }, d.name, d.forward ? el('span', { class: 'meta' }, ` ${d.forward}`) : null,
+          d.sorry ? el('span', { class: 'badge sorry' }, 'sorry') : null),
         el('td', { class: 'text' }, el('span', { class: badgeClass(health) }, health)),
         el('td', {}, weight), el('td', {}, d.activeConnections ?? '–'), el('td', {}, d.inactiveConnections ?? '–'),
         el('td', {}, d.persistentConnections ?? '–'), el('td', {}, human(s.connectionRate)), el('td', {}, human(s.packetRateIn)),
