@@ -57,6 +57,11 @@ function labelString(labels: Record<string, string>, names: readonly string[]): 
   return text;
 }
 
+interface Rows<L extends string> {
+  labels: Array<Record<L, string>>;
+  values: number[];
+}
+
 /** Yield to the event loop after this many formatted lines. */
 const LINES_PER_SLICE = 2000;
 
@@ -67,7 +72,7 @@ export class SampledMetric<L extends string> {
   readonly aggregator = 'sum' as const;
   readonly #sampler: IpvsSampler;
   readonly #spec: SampledMetricSpec<L>;
-  #last: Array<[Record<L, string>, number]> = [];
+  #last: Rows<L> = { labels: [], values: [] };
 
   constructor(sampler: IpvsSampler, spec: SampledMetricSpec<L>) {
     this.name = spec.name;
@@ -81,10 +86,13 @@ export class SampledMetric<L extends string> {
     return this.#sampler;
   }
 
-  async #rows(given?: IpvsSample): Promise<Array<[Record<L, string>, number]>> {
+  async #rows(given?: IpvsSample): Promise<Rows<L>> {
     const sample = given ?? await this.#sampler.sample();
-    const rows: Array<[Record<L, string>, number]> = [];
-    const ok = this.#spec.fill(sample, (labels, value) => rows.push([labels, Number(value)]));
+    const rows: Rows<L> = { labels: [], values: [] };
+    const ok = this.#spec.fill(sample, (labels, value) => {
+      rows.labels.push(labels);
+      rows.values.push(Number(value));
+    });
     if (!ok && this.#spec.labelNames.length === 0) return this.#last;
     this.#last = rows;
     return rows;
@@ -94,7 +102,7 @@ export class SampledMetric<L extends string> {
   async get(): Promise<Omit<MetricObjectWithValues<MetricValue<L>>, 'collect'>> {
     const rows = await this.#rows();
     return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator,
-      values: rows.map(([labels, value]) => ({ labels, value })) };
+      values: rows.labels.map((labels, i) => ({ labels, value: rows.values[i]! })) };
   }
 
   /** The same values with their label sets pre-formatted, for registry.metrics(). */
@@ -102,7 +110,7 @@ export class SampledMetric<L extends string> {
     const rows = await this.#rows();
     const names = this.#spec.labelNames;
     return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator,
-      values: rows.map(([labels, value]) => ({ metricName: this.name + labelString(labels, names), labels: {}, value })) as never };
+      values: rows.labels.map((labels, i) => ({ metricName: this.name + labelString(labels, names), labels: {}, value: rows.values[i]! })) as never };
   }
 
   /**
@@ -114,9 +122,8 @@ export class SampledMetric<L extends string> {
     const rows = await this.#rows(sample);
     const names = this.#spec.labelNames;
     let chunk = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}`;
-    for (let i = 0; i < rows.length; i++) {
-      const [labels, value] = rows[i]!;
-      chunk += `\n${this.name}${labelString(labels, names)} ${formatValue(value)}`;
+    for (let i = 0; i < rows.labels.length; i++) {
+      chunk += `\n${this.name}${labelString(rows.labels[i]!, names)} ${formatValue(rows.values[i]!)}`;
       if ((i + 1) % LINES_PER_SLICE === 0) {
         yield chunk;
         chunk = '';
@@ -127,7 +134,7 @@ export class SampledMetric<L extends string> {
   }
 
   reset(): void {
-    this.#last = [];
+    this.#last = { labels: [], values: [] };
   }
 }
 
