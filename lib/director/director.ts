@@ -19,6 +19,7 @@ import {
   EventHub, type DirectorEvent, type DirectorEventOf, type DirectorEventType, type DrainedEvent, type EventIteratorOptions,
   type WeightEvent,
 } from './events';
+import { openConnectionsByDestination } from './drain-count';
 import { DestinationHealth, type HealthState } from './health';
 import { CheckSchedule, type RunCheck, type ScheduledResult } from './scheduler';
 
@@ -393,8 +394,9 @@ export class Director {
   }
 
   /**
-   * Drains a destination: weight 0 now, deleted once its connections (active, inactive and
-   * persistence templates) reach 0 or the service's drainTimeout passes. It stays out (its
+   * Drains a destination: weight 0 now, deleted once it has no connections left (its entries
+   * in the connection table, persistence templates included, TIME_WAIT and CLOSE left out) or
+   * the service's drainTimeout passes. It stays out (its
    * checks stop) until {@link undrain}. Resolves with the 'drained' event; rejects if the
    * director stops first.
    * @throws {RangeError} when the service or destination is not configured.
@@ -649,23 +651,14 @@ export class Director {
     }
     this.#drainPolling = true;
     try {
-      const live = await this.#readCounts();
-      // Persistence templates (state NONE) hold a destination too; the kernel's counters do not count them.
-      const templates = new Map<string, number>();
-      try {
-        for (const { key, count } of await this.#ipvs!.countConnections({ by: 'destination', state: 'NONE' })) templates.set(key, count);
-      } catch (error) {
-        this.#error('connections', error);
-      }
+      const open = openConnectionsByDestination(await this.#ipvs!.connectionTable());
       const now = Date.now();
       for (const svc of draining) {
-        const kernel = live.get(svc.cfg.id);
         for (const drain of [...svc.drains.values()]) {
           // Only once the sync put it at weight 0 (or it is gone).
           const known = this.#kernelWeights.get(`${svc.cfg.id}|${drain.id}`);
-          const d = kernel?.get(drain.id);
-          const left = d ? d.activeConnections + d.inactiveConnections + (templates.get(drain.id) ?? 0) : 0;
           if (known?.present && known.weight !== 0 && now < drain.deadline) continue;
+          const left = known?.present ? open.get(drain.id) ?? 0 : 0;
           if (left > 0 && now < drain.deadline) continue;
           svc.drains.delete(drain.id);
           if (drain.reason === 'requested' && drain.dest) this.#held.set(`${svc.cfg.id}|${drain.id}`, drain.dest);
@@ -682,7 +675,7 @@ export class Director {
       }
       this.#requestSync();
     } catch (error) {
-      this.#error('read-table', error);
+      this.#error('connections', error);
     } finally {
       this.#drainPolling = false;
     }
