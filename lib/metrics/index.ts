@@ -2,7 +2,7 @@
 // optionally with a director's state.
 import { Registry } from 'prom-client';
 
-import type { Ipvs } from '../ipvs';
+import { Ipvs } from '../ipvs';
 import { DEFAULT_LISTEN } from './access';
 import { registerDirectorMetrics } from './director-metrics';
 import type { DirectorSource } from './director-source';
@@ -62,7 +62,11 @@ export function createMetricsRegistry(options: MetricsRegistryOptions): MetricsR
   return { registry, sampler, close: () => unfollow?.() };
 }
 
-export interface ServeMetricsOptions extends MetricsRegistryOptions {
+export interface ServeMetricsOptions extends Omit<MetricsRegistryOptions, 'ipvs'> {
+  /** The handle to read; it stays open on close(). Without it, one is opened on `netns` and closed with the endpoint. */
+  ipvs?: Ipvs;
+  /** The namespace to open a handle in, when `ipvs` is not given, e.g. '/run/netns/lb'. */
+  netns?: string;
   /** `HOST:PORT`, `[V6]:PORT`, `:PORT` (every address) or `PORT` (loopback). Default `127.0.0.1:9110`. */
   listen?: string;
   /** Required for a non-loopback address: requests without it get 401. */
@@ -76,19 +80,33 @@ export interface MetricsEndpoint {
   registry: Registry;
   /** `http://host:port/`. */
   url: string;
-  /** Closes the listener and stops following the director; the Ipvs handle stays open (it is the caller's). */
+  /** Closes the listener and stops following the director; a handle given as `ipvs` stays open. */
   close(): Promise<void>;
 }
 
 /**
  * Serves `/metrics`, the status page (`/`), `/api/status` and `/api/events` for `options.ipvs`'s
  * namespace. This is what `ipvs-netlink metrics` runs, and what `ipvs-netlink director FILE
- * --listen ADDR` calls with its director: `serveMetrics({ ipvs, director, listen, token })`.
+ * --listen ADDR` calls with its director: `serveMetrics({ director, netns, listen, token })`
+ * (build the Director with `checkEvents: true` for the check histogram and failure counter).
  * @throws {TypeError} for malformed options, or a non-loopback `listen` without a `token`.
+ * @throws {IpvsError} when the handle cannot be opened on `netns` ('ENOENT', 'EPERM').
  * @throws {Error} with code EADDRINUSE, EACCES or EADDRNOTAVAIL when the address cannot be bound.
  */
 export async function serveMetrics(options: ServeMetricsOptions): Promise<MetricsEndpoint> {
-  const metrics = createMetricsRegistry(options);
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options.ipvs !== undefined && options.netns !== undefined) throw new TypeError('options: give ipvs or netns, not both');
+  const owned = options.ipvs === undefined ? await Ipvs.open(options.netns === undefined ? {} : { netns: options.netns }) : undefined;
+  try {
+    return await serveOn(owned ?? options.ipvs!, options, owned);
+  } catch (error) {
+    await owned?.close();
+    throw error;
+  }
+}
+
+async function serveOn(ipvs: Ipvs, options: ServeMetricsOptions, owned: Ipvs | undefined): Promise<MetricsEndpoint> {
+  const metrics = createMetricsRegistry({ ...options, ipvs });
   const feed = new LiveStatusFeed(metrics.sampler, {
     ...(options.director ? { director: options.director } : {}),
     ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
@@ -110,6 +128,7 @@ export async function serveMetrics(options: ServeMetricsOptions): Promise<Metric
       feed.close();
       metrics.close();
       await server.close();
+      await owned?.close();
     },
   };
 }

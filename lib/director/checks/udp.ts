@@ -57,7 +57,10 @@ export function exchangeDatagram(
       if (outcome) finish(outcome.ok, outcome.message);
     });
     const send = (): void => {
+      // The timeout may have closed the socket before bind or connect completed.
+      if (settled) return;
       socket.connect(target.port, target.address, () => {
+        if (settled) return;
         socket.send(payload, (error) => { if (error) finish(false, describeFailure('send', error)); });
       });
     };
