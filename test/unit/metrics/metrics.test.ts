@@ -14,9 +14,9 @@ import { registerDirectorMetrics } from '../../../lib/metrics/director-metrics';
 import type { DirectorSource } from '../../../lib/metrics/director-source';
 import { tableChanges } from '../../../lib/metrics/event-log';
 import { exposition } from '../../../lib/metrics/exposition';
-import { createMetricsRegistry } from '../../../lib/metrics/index';
+import { createMetricsRegistry, serveMetrics } from '../../../lib/metrics/index';
 import { parseGlobalStats } from '../../../lib/metrics/proc-stats';
-import { buildStatus } from '../../../lib/metrics/status';
+import { buildStatus, type StatusSnapshot } from '../../../lib/metrics/status';
 
 const stats = (n: number): Stats => ({
   connections: BigInt(n), packetsIn: BigInt(n * 10), packetsOut: BigInt(n * 9), bytesIn: BigInt(n * 1000), bytesOut: BigInt(n * 2000),
@@ -245,5 +245,74 @@ describe('access', () => {
     expect(parseTokenFile('s3cret\n', 'f')).toBe('s3cret');
     expect(() => parseTokenFile('\n', 'f')).toThrow(/empty/);
     expect(() => parseTokenFile('a b\n', 'f')).toThrow(/one token/);
+  });
+});
+
+describe('the HTTP server (over a fixed table)', () => {
+  async function request(url: string, init: RequestInit = {}) {
+    const response = await fetch(url, init);
+    return { status: response.status, type: response.headers.get('content-type'), headers: response.headers, body: await response.text() };
+  }
+
+  it('serves /metrics, the page and the JSON snapshot; refuses anything but GET and HEAD', async () => {
+    const { ipvs } = fakeIpvs(table);
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    try {
+      const metrics = await request(`${endpoint.url}metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(metrics.body).toContain('ipvs_service_connections_total{');
+      const page = await request(endpoint.url);
+      expect(page.type).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(page.body).toContain('assets/app.js');
+      const status = JSON.parse((await request(`${endpoint.url}api/status`)).body) as StatusSnapshot;
+      expect(status.services.map((s) => s.name)).toEqual(['tcp 10.0.0.1:80', 'sctp 10.0.0.1:9', 'fwmark 4294967295']);
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+        const refused = await request(`${endpoint.url}metrics`, { method });
+        expect(refused.status).toBe(405);
+        expect(refused.headers.get('allow')).toBe('GET, HEAD');
+      }
+      expect((await request(`${endpoint.url}nothing-here`)).status).toBe(404);
+      const head = await fetch(`${endpoint.url}metrics`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('streams status snapshots as server-sent events', async () => {
+    const { ipvs } = fakeIpvs(table);
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', intervalMs: 100 });
+    const controller = new AbortController();
+    try {
+      const response = await fetch(`${endpoint.url}api/events`, { signal: controller.signal });
+      expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      const reader = response.body!.getReader();
+      let text = '';
+      while ((text.match(/^event: status$/gm) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+      const first = /^event: status\ndata: (.*)$/m.exec(text)![1]!;
+      expect((JSON.parse(first) as StatusSnapshot).services).toHaveLength(3);
+    } finally {
+      controller.abort();
+      await endpoint.close();
+    }
+  });
+
+  it('needs a token off loopback', async () => {
+    const { ipvs } = fakeIpvs(table);
+    await expect(serveMetrics({ ipvs, listen: '0.0.0.0:0' })).rejects.toThrow(TypeError);
+    const endpoint = await serveMetrics({ ipvs, listen: '0.0.0.0:0', token: 'abc' });
+    const base = `http://127.0.0.1:${endpoint.server.address.port}/`;
+    try {
+      expect((await request(`${base}metrics`)).status).toBe(401);
+      expect((await request(`${base}metrics`)).headers.get('www-authenticate')).toContain('Bearer');
+      expect((await request(`${base}api/status?token=abd`)).status).toBe(401);
+      expect((await request(`${base}api/status?token=abc`)).status).toBe(200);
+      expect((await request(`${base}metrics`, { headers: { authorization: 'Bearer abc' } })).status).toBe(200);
+      expect((await request(`${base}assets/app.js`)).status).toBe(200);
+    } finally {
+      await endpoint.close();
+    }
   });
 });
