@@ -37,10 +37,10 @@ try {
   for (let s = 0; s < SERVICES; s++) {
     const service = { protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' };
     batch.addService(service);
-    for (let d = 0; d < DESTINATIONS; d++) batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, forward: 'route', weight: 1 + (d % 5) });
+    for (let d = 0; d < DESTINATIONS; d++) batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight: 1 + (d % 5) });
   }
-  const failed = (await batch.commit()).filter((r) => !r.ok).length;
-  if (failed) throw new Error(`${failed} operations failed while building the table`);
+  const failures = (await batch.commit()).filter((r) => !r.ok);
+  if (failures.length) throw new Error(`${failures.length} operations failed while building the table, the first: ${failures[0].error?.code} ${failures[0].error?.message}`);
 
   endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
   const scrape = () => new Promise((resolve, reject) => {
