@@ -30,6 +30,11 @@ const sh = (command, args) => execFileSync(command, args, { encoding: 'utf8', ma
 
 const netns = `bench-met-${process.pid}`;
 sh('ip', ['netns', 'add', netns]);
+sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+// The real servers' network, so that the kernel sees their addresses as unicast.
+sh('ip', ['-n', netns, 'link', 'add', 'rs0', 'type', 'dummy']);
+sh('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
+sh('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
 const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 let endpoint;
 try {

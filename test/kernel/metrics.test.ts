@@ -139,6 +139,14 @@ describe('metrics and the status page against the kernel', () => {
     connectNetns(lb, 'l1', real, 'r0', { a: ['10.2.0.1/24'], b: ['10.2.0.2/24', '10.2.0.3/24'] });
     run('ip', ['-n', real.name, 'route', 'add', 'default', 'via', '10.2.0.1']);
     lb.run('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // The Director runs in this process, in the VM's own namespace: give it a route to the
+    // real servers through the lb (10.9.0.2 here, 10.9.0.1 there).
+    run('ip', ['link', 'add', 'met-root', 'type', 'veth', 'peer', 'name', 'met-lb', 'netns', lb.name]);
+    run('ip', ['addr', 'add', '10.9.0.2/24', 'dev', 'met-root']);
+    run('ip', ['link', 'set', 'met-root', 'up']);
+    lb.run('ip', ['addr', 'add', '10.9.0.1/24', 'dev', 'met-lb']);
+    lb.run('ip', ['link', 'set', 'met-lb', 'up']);
+    run('ip', ['route', 'add', '10.2.0.0/24', 'via', '10.9.0.1']);
     // A minimal HTTP server: reads the request head, answers 200 'ok'.
     writeFileSync(HTTP_RESPONDER, [
       'while read -r line; do [ "$line" = "$(printf \'\\r\')" ] && break; done',

@@ -59,8 +59,10 @@ export function exchangeDatagram(
     const send = (): void => {
       // The timeout may have closed the socket before bind or connect completed.
       if (settled) return;
-      socket.connect(target.port, target.address, () => {
+      // connect() reports a failure (ENETUNREACH, …) through this callback, not 'error'.
+      socket.connect(target.port, target.address, (error?: Error) => {
         if (settled) return;
+        if (error) return finish(false, describeFailure('udp', error));
         socket.send(payload, (error) => { if (error) finish(false, describeFailure('send', error)); });
       });
     };
