@@ -50,8 +50,11 @@ try {
   endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
   const scrape = () => new Promise((resolve, reject) => {
     const started = performance.now();
-    http.get(`${endpoint.url}metrics`, (response) => {
+    // A connection per scrape, as Prometheus' scrapes of one target usually are not pipelined,
+    // and so that no pooled connection meets the server's keep-alive timeout.
+    http.get(`${endpoint.url}metrics`, { agent: false }, (response) => {
       let bytes = 0;
+      response.on('error', reject);
       response.on('data', (chunk) => { bytes += chunk.length; });
       response.on('end', () => resolve({ ms: performance.now() - started, bytes }));
     }).on('error', reject);

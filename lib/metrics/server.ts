@@ -165,10 +165,7 @@ export class MetricsServer {
         await pieces.return(undefined);
         return;
       }
-      if (!response.write(piece)) await new Promise<void>((resolve) => {
-        response.once('drain', resolve);
-        response.once('close', resolve);
-      });
+      if (!response.write(piece)) await drained(response);
     }
     response.end();
   }
@@ -195,6 +192,19 @@ export class MetricsServer {
     });
     response.write('retry: 2000\n\n');
   }
+}
+
+/** Resolves when the response can take more, or is gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }
 
 function send(response: ServerResponse, status: number, type: string, body: string | Buffer, headOnly = false): void {
