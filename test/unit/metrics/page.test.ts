@@ -40,11 +40,15 @@ class ReplayFeed implements StatusFeed {
   readonly #listeners = new Set<(m: FeedMessage) => void>();
 
   constructor(recording: Recorded[]) {
-    const downAt = recording.findIndex((m) => m.event === 'status' && server3(m.data as StatusSnapshot)?.health === 'down');
-    if (downAt < 0) throw new Error('the recording never shows 10.2.0.3:80 down');
-    const upAt = recording.slice(0, downAt).map((m, i) => [m, i] as const).reverse()
-      .find(([m]) => m.event === 'status' && server3(m.data as StatusSnapshot)?.health === 'up')?.[1];
-    if (upAt === undefined) throw new Error('the recording never shows 10.2.0.3:80 up before it went down');
+    // The last snapshot with 10.2.0.3:80 up, before the first one that shows it down after that.
+    const health = (m: Recorded) => (m.event === 'status' ? server3(m.data as StatusSnapshot)?.health : undefined);
+    let upAt: number | undefined;
+    let downAt = -1;
+    for (let i = 0; i < recording.length && downAt < 0; i++) {
+      if (health(recording[i]!) === 'up') upAt = i;
+      else if (health(recording[i]!) === 'down' && upAt !== undefined) downAt = i;
+    }
+    if (upAt === undefined || downAt < 0) throw new Error('the recording never shows 10.2.0.3:80 going from up to down');
     this.#before = recording[upAt]!.data as StatusSnapshot;
     this.#rest = recording.slice(upAt + 1);
   }
