@@ -17,7 +17,8 @@
         "native/ipvs_handle.cc",
         "native/conn_parser.cc",
         "native/conn_reader_io.cc",
-        "native/conn_reader.cc"
+        "native/conn_reader.cc",
+        "native/proc_net.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -9,6 +9,7 @@ packages=(
   ipvsadm socat iproute2 util-linux                                 # oracles and traffic in the VM
   clang libclang-rt-14-dev                                          # libFuzzer for the parser fuzz target
   keepalived ldirectord ipset iptables nftables                     # director oracles, autoban
+  prometheus chromium dnsmasq-base                                  # promtool; the status page in a real browser; a real DNS server
 )
 
 missing=()

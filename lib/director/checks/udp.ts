@@ -57,7 +57,12 @@ export function exchangeDatagram(
       if (outcome) finish(outcome.ok, outcome.message);
     });
     const send = (): void => {
-      socket.connect(target.port, target.address, () => {
+      // The timeout may have closed the socket before bind or connect completed.
+      if (settled) return;
+      // connect() reports a failure (ENETUNREACH, …) through this callback, not 'error'.
+      socket.connect(target.port, target.address, (error?: Error) => {
+        if (settled) return;
+        if (error) return finish(false, describeFailure('udp', error));
         socket.send(payload, (error) => { if (error) finish(false, describeFailure('send', error)); });
       });
     };

@@ -1,0 +1,182 @@
+// Our own IPVS metrics: per service and per destination counters, the kernel's rate
+// estimates, weights, thresholds and connection counts, the sync daemons, optional counts of
+// the connection table by state, and the cost of each reading.
+import type { Registry } from 'prom-client';
+
+import type { ServiceWithDestinations } from '../table';
+import type { Destination, Stats } from '../types';
+import {
+  DESTINATION_LABEL_NAMES, SERVICE_LABEL_NAMES, destinationLabels, serviceLabels, type DestinationLabels, type ServiceLabels,
+} from './labels';
+import { registerSampledMetric } from './sampled-metric';
+import type { IpvsSample, IpvsSampler } from './sampler';
+
+type ServiceLabel = keyof ServiceLabels;
+type DestinationLabel = keyof DestinationLabels;
+
+/** The counters of Stats, with the words of their metric names. */
+const COUNTERS: Array<[suffix: string, help: string, field: keyof Stats]> = [
+  ['connections_total', 'Connections scheduled', 'connections'],
+  ['incoming_packets_total', 'Packets from clients', 'packetsIn'],
+  ['outgoing_packets_total', 'Packets to clients', 'packetsOut'],
+  ['incoming_bytes_total', 'Bytes from clients', 'bytesIn'],
+  ['outgoing_bytes_total', 'Bytes to clients', 'bytesOut'],
+];
+
+/** The kernel's rate estimates (updated every 2 s, smoothed over about 8 s). */
+const RATES: Array<[suffix: string, help: string, field: keyof Stats]> = [
+  ['connections_per_second', 'Connections per second, as the kernel estimates it', 'connectionRate'],
+  ['incoming_packets_per_second', 'Packets per second from clients, as the kernel estimates it', 'packetRateIn'],
+  ['outgoing_packets_per_second', 'Packets per second to clients, as the kernel estimates it', 'packetRateOut'],
+  ['incoming_bytes_per_second', 'Bytes per second from clients, as the kernel estimates it', 'byteRateIn'],
+  ['outgoing_bytes_per_second', 'Bytes per second to clients, as the kernel estimates it', 'byteRateOut'],
+];
+
+const DESTINATION_GAUGES: Array<[name: string, help: string, read: (d: Destination) => number]> = [
+  ['ipvs_destination_weight', 'Scheduling weight (0: quiesced, no new connections)', (d) => d.weight],
+  ['ipvs_destination_upper_threshold', 'Connection limit (0: none)', (d) => d.upperThreshold],
+  ['ipvs_destination_lower_threshold', 'Connections below which an overloaded destination is used again (0: none)', (d) => d.lowerThreshold],
+  ['ipvs_destination_active_connections', 'Connections in the ESTABLISHED state (TCP) now', (d) => d.activeConnections],
+  ['ipvs_destination_inactive_connections', 'Other connections now (TCP closing or opening, UDP, SCTP)', (d) => d.inactiveConnections],
+  ['ipvs_destination_persistent_connections', 'Persistence templates pointing at the destination now', (d) => d.persistentConnections],
+];
+
+interface LabelledRows {
+  services: Array<[ServiceWithDestinations, ServiceLabels]>;
+  destinations: Array<[Destination, DestinationLabels]>;
+}
+
+// Label objects are built once per sample and shared by every family.
+const labelCache = new WeakMap<IpvsSample, LabelledRows>();
+
+function labelled(sample: IpvsSample, services: ServiceWithDestinations[]): LabelledRows {
+  let rows = labelCache.get(sample);
+  if (!rows) {
+    rows = { services: [], destinations: [] };
+    for (const service of services) {
+      const labels = serviceLabels(service);
+      rows.services.push([service, labels]);
+      for (const destination of service.destinations) rows.destinations.push([destination, destinationLabels(labels, destination)]);
+    }
+    labelCache.set(sample, rows);
+  }
+  return rows;
+}
+
+function perService(registry: Registry, sampler: IpvsSampler, name: string, help: string, type: 'counter' | 'gauge',
+  read: (service: ServiceWithDestinations) => number | bigint): void {
+  registerSampledMetric<ServiceLabel>(registry, sampler, {
+    name, help, type, labelNames: SERVICE_LABEL_NAMES,
+    fill: (sample, put) => {
+      if (!sample.services) return false;
+      for (const [service, labels] of labelled(sample, sample.services).services) put(labels, read(service));
+      return true;
+    },
+  });
+}
+
+function perDestination(registry: Registry, sampler: IpvsSampler, name: string, help: string, type: 'counter' | 'gauge',
+  read: (destination: Destination) => number | bigint): void {
+  registerSampledMetric<DestinationLabel>(registry, sampler, {
+    name, help, type, labelNames: DESTINATION_LABEL_NAMES,
+    fill: (sample, put) => {
+      if (!sample.services) return false;
+      for (const [destination, labels] of labelled(sample, sample.services).destinations) put(labels, read(destination));
+      return true;
+    },
+  });
+}
+
+/** Registers every `ipvs_*` family (see the README's metric table) on `registry`. */
+export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): void {
+  for (const [suffix, help, field] of COUNTERS) {
+    perService(registry, sampler, `ipvs_service_${suffix}`, `${help} by the virtual service`, 'counter', (s) => s.stats[field]);
+    perDestination(registry, sampler, `ipvs_destination_${suffix}`, `${help} through the real server`, 'counter', (d) => d.stats[field]);
+  }
+  for (const [suffix, help, field] of RATES) {
+    perService(registry, sampler, `ipvs_service_${suffix}`, `${help}, for the virtual service`, 'gauge', (s) => s.stats[field]);
+    perDestination(registry, sampler, `ipvs_destination_${suffix}`, `${help}, for the real server`, 'gauge', (d) => d.stats[field]);
+    registerSampledMetric(registry, sampler, {
+      name: `ipvs_${suffix}`, help: `${help}, for the whole namespace`, type: 'gauge', labelNames: [],
+      fill: (sample, put) => {
+        if (!sample.global) return false;
+        put({}, sample.global[field]);
+        return true;
+      },
+    });
+  }
+  for (const [name, help, read] of DESTINATION_GAUGES) perDestination(registry, sampler, name, help, 'gauge', read);
+  perService(registry, sampler, 'ipvs_service_destinations', 'Real servers of the virtual service', 'gauge', (s) => s.destinations.length);
+  perService(registry, sampler, 'ipvs_service_persistence_timeout_seconds', 'Persistence timeout (0: not persistent)', 'gauge',
+    (s) => s.persistent ?? 0);
+  registerSampledMetric<ServiceLabel | 'scheduler'>(registry, sampler, {
+    name: 'ipvs_service_info', help: 'The virtual service\'s scheduler, as a label; always 1', type: 'gauge',
+    labelNames: [...SERVICE_LABEL_NAMES, 'scheduler'],
+    fill: (sample, put) => {
+      if (!sample.services) return false;
+      for (const [service, labels] of labelled(sample, sample.services).services) put({ ...labels, scheduler: service.scheduler }, 1);
+      return true;
+    },
+  });
+  registerSampledMetric<DestinationLabel | 'forward'>(registry, sampler, {
+    name: 'ipvs_destination_info', help: 'The real server\'s forwarding method, as a label; always 1', type: 'gauge',
+    labelNames: [...DESTINATION_LABEL_NAMES, 'forward'],
+    fill: (sample, put) => {
+      if (!sample.services) return false;
+      for (const [destination, labels] of labelled(sample, sample.services).destinations) put({ ...labels, forward: destination.forward }, 1);
+      return true;
+    },
+  });
+  registerSampledMetric(registry, sampler, {
+    name: 'ipvs_services', help: 'Virtual services in the namespace', type: 'gauge', labelNames: [],
+    fill: (sample, put) => {
+      if (!sample.services) return false;
+      put({}, sample.services.length);
+      return true;
+    },
+  });
+  registerSampledMetric<'state'>(registry, sampler, {
+    name: 'ipvs_sync_daemon_running', help: 'Whether the connection-sync daemon runs in this state (1) or not (0)',
+    type: 'gauge', labelNames: ['state'],
+    fill: (sample, put) => {
+      if (!sample.daemons) return false;
+      for (const state of ['master', 'backup'] as const) put({ state }, sample.daemons.some((d) => d.state === state) ? 1 : 0);
+      return true;
+    },
+  });
+  registerSampledMetric<'state' | 'interface' | 'sync_id'>(registry, sampler, {
+    name: 'ipvs_sync_daemon_info', help: 'A running connection-sync daemon, its interface and sync ID as labels; always 1',
+    type: 'gauge', labelNames: ['state', 'interface', 'sync_id'],
+    fill: (sample, put) => {
+      if (!sample.daemons) return false;
+      for (const d of sample.daemons) put({ state: d.state, interface: d.interface, sync_id: String(d.syncId) }, 1);
+      return true;
+    },
+  });
+  if (sampler.countsConnectionStates) {
+    registerSampledMetric<'state'>(registry, sampler, {
+      name: 'ipvs_connection_entries', help: 'Entries of the connection table by state (persistence templates are NONE)',
+      type: 'gauge', labelNames: ['state'],
+      fill: (sample, put) => {
+        if (!sample.connectionStates) return false;
+        for (const { key, count } of sample.connectionStates) put({ state: key }, count);
+        return true;
+      },
+    });
+  }
+  registerSampledMetric(registry, sampler, {
+    name: 'ipvs_up', help: 'Whether the last reading of the IPVS table succeeded (1) or not (0)', type: 'gauge', labelNames: [],
+    fill: (sample, put) => {
+      put({}, sample.error ? 0 : 1);
+      return true;
+    },
+  });
+  registerSampledMetric(registry, sampler, {
+    name: 'ipvs_scrape_duration_seconds', help: 'Time taken to read the IPVS table, totals and daemons for this scrape',
+    type: 'gauge', labelNames: [],
+    fill: (sample, put) => {
+      put({}, sample.durationSeconds);
+      return true;
+    },
+  });
+}

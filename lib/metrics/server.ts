@@ -1,0 +1,213 @@
+// The HTTP listener: /metrics for Prometheus, the status page at /, its JSON snapshot at
+// /api/status and its live stream at /api/events. Read-only: only GET and HEAD are served.
+import { readFile } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+
+import type { Registry } from 'prom-client';
+
+import { exposition } from './exposition';
+import { isLoopback, parseListenAddress, requestToken, tokenMatches, type ListenAddress } from './access';
+import type { FeedMessage, StatusFeed } from './status-feed';
+
+/** The page's files, shipped in the package (no build step, no CDN). */
+const PAGE_DIR = path.join(__dirname, '..', '..', 'lib', 'metrics', 'page');
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/assets/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/assets/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+
+/** The page runs only our own script and style: a planted <script> or handler could not run. */
+const SECURITY_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  'Cache-Control': 'no-store',
+};
+
+/** A slow SSE reader is dropped once this much is queued for it. */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+export interface MetricsServerOptions {
+  /** `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (loopback). */
+  listen: string;
+  /** Required unless the address is loopback; then every request but the page's assets needs it. */
+  token?: string;
+  registry: Registry;
+  feed: StatusFeed;
+}
+
+export class MetricsServer {
+  readonly #server: http.Server;
+  readonly #options: MetricsServerOptions;
+  readonly #assets: Map<string, { body: Buffer; type: string }>;
+  readonly #streams = new Set<ServerResponse>();
+
+  private constructor(options: MetricsServerOptions, assets: Map<string, { body: Buffer; type: string }>) {
+    this.#options = options;
+    this.#assets = assets;
+    this.#server = http.createServer((request, response) => {
+      this.#handle(request, response).catch((error: unknown) => {
+        if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `${String(error)}\n`);
+        else response.destroy();
+      });
+    });
+  }
+
+  /**
+   * Starts listening.
+   * @throws {TypeError} for a malformed address, or a non-loopback address without a token.
+   * @throws {Error} EADDRINUSE, EACCES, EADDRNOTAVAIL from the listen() call.
+   */
+  static async start(options: MetricsServerOptions): Promise<MetricsServer> {
+    const address = parseListenAddress(options.listen);
+    if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) {
+      throw new TypeError('token must be a non-empty string');
+    }
+    if (!isLoopback(address.host) && options.token === undefined) {
+      throw new TypeError(`listening on ${options.listen}, which is not a loopback address, needs a token (--token-file)`);
+    }
+    const assets = new Map<string, { body: Buffer; type: string }>();
+    for (const [route, { file, type }] of Object.entries(ASSETS)) {
+      assets.set(route, { body: await readFile(path.join(PAGE_DIR, file)), type });
+    }
+    const server = new MetricsServer(options, assets);
+    await server.#listen(address);
+    return server;
+  }
+
+  /** The bound address (the real port when 0 was asked for). */
+  get address(): ListenAddress {
+    const info = this.#server.address() as AddressInfo;
+    return { host: info.address, port: info.port };
+  }
+
+  /** `http://host:port/`. */
+  get url(): string {
+    const { host, port } = this.address;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  }
+
+  /** Ends the event streams and closes the listener. */
+  async close(): Promise<void> {
+    for (const stream of this.#streams) stream.end();
+    this.#streams.clear();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #listen(address: ListenAddress): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(address.port, address.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      send(response, 405, 'text/plain; charset=utf-8', 'read-only: only GET and HEAD\n');
+      return;
+    }
+    const asset = this.#assets.get(url.pathname);
+    // The page's script and style hold no data; everything else does.
+    const needsToken = this.#options.token !== undefined && !url.pathname.startsWith('/assets/');
+    if (needsToken && !tokenMatches(requestToken(request, url), this.#options.token!)) {
+      response.setHeader('WWW-Authenticate', 'Bearer realm="ipvs-netlink"');
+      send(response, 401, 'text/plain; charset=utf-8', 'a token is needed: Authorization: Bearer TOKEN, or ?token=TOKEN\n');
+      return;
+    }
+    if (asset) {
+      send(response, 200, asset.type, asset.body, request.method === 'HEAD');
+      return;
+    }
+    switch (url.pathname) {
+      case '/metrics':
+        await this.#metrics(request, response);
+        return;
+      case '/api/status': {
+        const snapshot = await this.#options.feed.current();
+        send(response, 200, 'application/json; charset=utf-8', JSON.stringify(snapshot), request.method === 'HEAD');
+        return;
+      }
+      case '/api/events':
+        await this.#stream(request, response);
+        return;
+      default:
+        send(response, 404, 'text/plain; charset=utf-8', 'not found\n');
+    }
+  }
+
+  /** Streamed in slices (chunked encoding), waiting for the socket when it is full. */
+  async #metrics(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const pieces = exposition(this.#options.registry);
+    // The first piece is awaited before the headers, so a failing scrape can still be a 500.
+    const first = await pieces.next();
+    response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType });
+    if (request.method === 'HEAD') {
+      await pieces.return(undefined);
+      response.end();
+      return;
+    }
+    if (!first.done) response.write(first.value);
+    for await (const piece of { [Symbol.asyncIterator]: () => pieces }) {
+      if (response.destroyed) {
+        await pieces.return(undefined);
+        return;
+      }
+      if (!response.write(piece)) await drained(response);
+    }
+    response.end();
+  }
+
+  async #stream(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
+    if (request.method === 'HEAD') {
+      response.end();
+      return;
+    }
+    this.#streams.add(response);
+    const write = (message: FeedMessage): void => {
+      if (response.writableLength > MAX_QUEUED_BYTES) {
+        response.destroy();
+        return;
+      }
+      const data = message.type === 'status' ? message.snapshot : message.event;
+      response.write(`event: ${message.type}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    const unsubscribe = this.#options.feed.subscribe(write);
+    response.on('close', () => {
+      unsubscribe();
+      this.#streams.delete(response);
+    });
+    response.write('retry: 2000\n\n');
+  }
+}
+
+/** Resolves when the response can take more, or is gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
+function send(response: ServerResponse, status: number, type: string, body: string | Buffer, headOnly = false): void {
+  response.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  response.end(headOnly ? undefined : body);
+}

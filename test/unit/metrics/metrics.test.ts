@@ -1,0 +1,318 @@
+// Unit tests of the metrics code: parsing, labels, the exposition and its series, the status
+// snapshot, the access rules. The kernel is replaced by a fixed table here, so these say
+// nothing about IPVS itself (test/kernel/metrics.test.ts does, in the VM).
+import { EventEmitter } from 'node:events';
+
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+
+import type { Ipvs } from '../../../lib/ipvs';
+import type { ServiceWithDestinations } from '../../../lib/table';
+import type { Stats } from '../../../lib/types';
+import { isLoopback, parseListenAddress, parseTokenFile, tokenMatches } from '../../../lib/metrics/access';
+import { registerDirectorMetrics } from '../../../lib/metrics/director-metrics';
+import type { DirectorSource } from '../../../lib/metrics/director-source';
+import { tableChanges } from '../../../lib/metrics/event-log';
+import { exposition } from '../../../lib/metrics/exposition';
+import { createMetricsRegistry, serveMetrics } from '../../../lib/metrics/index';
+import { parseGlobalStats } from '../../../lib/metrics/proc-stats';
+import { buildStatus, type StatusSnapshot } from '../../../lib/metrics/status';
+
+const stats = (n: number): Stats => ({
+  connections: BigInt(n), packetsIn: BigInt(n * 10), packetsOut: BigInt(n * 9), bytesIn: BigInt(n * 1000), bytesOut: BigInt(n * 2000),
+  connectionRate: 1n, packetRateIn: 2n, packetRateOut: 3n, byteRateIn: 4n, byteRateOut: 5n,
+});
+
+function dest(address: string, port: number, weight: number) {
+  return {
+    address, family: 'inet' as const, port, forward: 'masq' as const, weight, upperThreshold: 0, lowerThreshold: 0,
+    activeConnections: 2, inactiveConnections: 1, persistentConnections: 0, stats: stats(3),
+  };
+}
+
+function table(): ServiceWithDestinations[] {
+  const base = { scheduler: 'rr' as const, netmask: '255.255.255.255', onePacket: false, schedulerFlags: [], stats: stats(7) };
+  return [
+    { protocol: 'tcp', address: '10.0.0.1', port: 80, family: 'inet', ...base, destinations: [dest('10.0.1.1', 80, 2), dest('10.0.1.2', 80, 0)] },
+    { protocol: 'sctp', address: '10.0.0.1', port: 9, family: 'inet', ...base, destinations: [dest('10.0.1.1', 9, 1)] },
+    { fwmark: 4294967295, family: 'inet', ...base, destinations: [dest('10.0.1.3', 0, 5)] },
+  ] as ServiceWithDestinations[];
+}
+
+/** An Ipvs stand-in that serves `services` and counts the listings. */
+function fakeIpvs(services: () => ServiceWithDestinations[]) {
+  const calls = { listTable: 0 };
+  const ipvs = {
+    netns: '/run/netns/none-such',
+    listTable: async () => { calls.listTable++; return services(); },
+    listDaemons: async () => [{ state: 'backup', interface: 'eth1', syncId: 9 }],
+    countConnections: async () => [],
+  } as unknown as Ipvs;
+  return { ipvs, calls };
+}
+
+async function text(registry: Registry): Promise<string> {
+  let out = '';
+  for await (const piece of exposition(registry)) out += piece;
+  return out;
+}
+
+describe('parseGlobalStats', () => {
+  it('reads the totals and the rates of /proc/net/ip_vs_stats (hex)', () => {
+    const sample = [
+      '   Total Incoming Outgoing         Incoming         Outgoing',
+      '   Conns  Packets  Packets            Bytes            Bytes',
+      '       C       3C       28              E10          1000000',
+      '',
+      ' Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s',
+      '       1        2        0               FF                0',
+      '',
+    ].join('\n');
+    expect(parseGlobalStats(sample)).toEqual({
+      connections: 12n, packetsIn: 60n, packetsOut: 40n, bytesIn: 3600n, bytesOut: 16777216n,
+      connectionRate: 1n, packetRateIn: 2n, packetRateOut: 0n, byteRateIn: 255n, byteRateOut: 0n,
+    });
+    expect(() => parseGlobalStats('garbage')).toThrow(/ip_vs_stats/);
+  });
+});
+
+describe('the IPVS families', () => {
+  it('streams exactly what registry.metrics() renders, from one listing per scrape', async () => {
+    const { ipvs, calls } = fakeIpvs(table);
+    const { registry } = createMetricsRegistry({ ipvs });
+    const streamed = await text(registry);
+    expect(calls.listTable).toBe(1);
+    const rendered = await registry.metrics();
+    expect(calls.listTable).toBe(2);
+    const strip = (t: string) => t.replace(/^ipvs_scrape_duration_seconds .*$/m, '');
+    expect(strip(streamed)).toBe(strip(rendered));
+  });
+
+  it('labels like node_exporter, with SCTP as itself and the fwmark in decimal; types are right', async () => {
+    const { ipvs } = fakeIpvs(table);
+    const out = await text(createMetricsRegistry({ ipvs }).registry);
+    expect(out).toContain('node_ipvs_backend_weight{local_address="10.0.0.1",local_port="80",remote_address="10.0.1.1",remote_port="80",proto="TCP",local_mark=""} 2');
+    expect(out).toContain('node_ipvs_backend_weight{local_address="10.0.0.1",local_port="9",remote_address="10.0.1.1",remote_port="9",proto="SCTP",local_mark=""} 1');
+    expect(out).toContain('node_ipvs_backend_weight{local_address="",local_port="0",remote_address="10.0.1.3",remote_port="0",proto="FWM",local_mark="4294967295"} 5');
+    expect(out).toContain('ipvs_destination_incoming_bytes_total{family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",real_address="10.0.1.2",real_port="80"} 3000');
+    expect(out).toContain('ipvs_sync_daemon_running{state="backup"} 1');
+    expect(out).toContain('ipvs_sync_daemon_info{state="backup",interface="eth1",sync_id="9"} 1');
+    for (const match of out.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      expect(match[1]!.endsWith('_total'), `${match[1]} is a ${match[2]}`).toBe(match[2] === 'counter');
+    }
+    // The host has no IPVS: the namespace totals failed, so they are absent and ipvs_up says so.
+    expect(out).toContain('ipvs_up 0');
+    expect(out).not.toMatch(/^node_ipvs_connections_total /m);
+  });
+
+  it('drops the series of a service that disappears', async () => {
+    let services = table();
+    const { ipvs } = fakeIpvs(() => services);
+    const { registry } = createMetricsRegistry({ ipvs });
+    expect(await text(registry)).toContain('protocol="sctp"');
+    services = services.filter((s) => !('protocol' in s && s.protocol === 'sctp'));
+    const after = await text(registry);
+    expect(after).not.toContain('protocol="sctp"');
+    expect(after).not.toContain('proto="SCTP"');
+    expect(after).toContain('protocol="tcp"');
+  });
+
+  it('escapes label values', async () => {
+    const services = table();
+    const { ipvs } = { ...fakeIpvs(() => services) };
+    (ipvs as unknown as { listDaemons: () => Promise<unknown> }).listDaemons = async () =>
+      [{ state: 'master', interface: 'a"b\\c', syncId: 1 }];
+    const out = await text(createMetricsRegistry({ ipvs }).registry);
+    expect(out).toContain('ipvs_sync_daemon_info{state="master",interface="a\\"b\\\\c",sync_id="1"} 1');
+  });
+});
+
+describe('the director families (a hand-driven stand-in for the Director)', () => {
+  function standIn() {
+    const emitter = new EventEmitter();
+    let status = {
+      running: true, inSync: true,
+      services: [{
+        id: 'tcp 10.0.0.1:80', key: { protocol: 'tcp', address: '10.0.0.1', port: 80 }, sorry: false,
+        quorum: { state: 'up', liveWeight: 2, quorum: 1, hysteresis: 0 },
+        destinations: [{
+          id: '10.0.1.1:80', address: '10.0.1.1', port: 80, health: 'up', configuredWeight: 2, weight: 2,
+          connections: { active: 1, inactive: 0, persistent: 0 },
+          checks: [{ type: 'http', state: 'up', successes: 3, failures: 0, last: { ok: true, message: 'HTTP 200', latency: 4, at: 1000 } }],
+        }, {
+          id: '10.0.1.2:80', address: '10.0.1.2', port: 80, health: 'draining', configuredWeight: 1, weight: 0,
+          connections: { active: 3, inactive: 1, persistent: 1 }, checks: [],
+          drain: { reason: 'requested', started: Date.now() - 5000, deadline: Date.now() + 5000 },
+        }],
+      }],
+    };
+    const director = {
+      on: (type: string, fn: (e: unknown) => void) => emitter.on(type, fn),
+      off: (type: string, fn: (e: unknown) => void) => emitter.off(type, fn),
+      status: () => status,
+    } as unknown as DirectorSource;
+    return { director, emit: (e: { type: string }) => emitter.emit(e.type, e), set: (s: typeof status) => { status = s; }, get: () => status };
+  }
+
+  it('reports health, drains, quorum, checks and errors, and forgets removed destinations', async () => {
+    const { director, emit, get, set } = standIn();
+    const registry = new Registry();
+    const stop = registerDirectorMetrics(registry, director);
+    emit({ type: 'check', time: 1, service: 'tcp 10.0.0.1:80', destination: '10.0.1.2:80', check: 0, checkType: 'http', ok: false, message: 'HTTP 503', latency: 12, lateness: 0, state: 'down' } as never);
+    emit({ type: 'check', time: 2, service: 'tcp 10.0.0.1:80', destination: '10.0.1.1:80', check: 0, checkType: 'http', ok: true, message: 'HTTP 200', latency: 4, lateness: 0, state: 'up' } as never);
+    emit({ type: 'down', time: 3 } as never);
+    emit({ type: 'error', time: 4, operation: 'apply', error: new Error('EPERM') } as never);
+    emit({ type: 'drift-repaired', time: 5 } as never);
+    emit({ type: 'applied', time: 6, operations: [{}, {}], failed: 0 } as never);
+    const out = await registry.metrics();
+    const d1 = 'family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",real_address="10.0.1.1",real_port="80"';
+    const d2 = 'family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",real_address="10.0.1.2",real_port="80"';
+    expect(out).toContain(`ipvs_director_destination_up{${d1}} 1`);
+    expect(out).toContain(`ipvs_director_destination_up{${d2}} 0`);
+    expect(out).toContain(`ipvs_director_destination_health{${d2},health="draining"} 1`);
+    expect(out).toContain(`ipvs_director_drain_remaining_connections{${d2}} 5`);
+    expect(out).toMatch(new RegExp(`ipvs_director_drain_elapsed_seconds\\{${d2.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\} (4|5|6)\\.`));
+    expect(out).toContain(`ipvs_director_check_failures_total{${d2},check="http"} 1`);
+    expect(out).toContain('ipvs_director_check_duration_seconds_count{check="http"} 2');
+    expect(out).toContain('ipvs_director_check_duration_seconds_bucket{le="0.005",check="http"} 1');
+    expect(out).toContain('ipvs_director_quorum_up{family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark=""} 1');
+    expect(out).toContain('ipvs_director_transitions_total{to="down"} 1');
+    expect(out).toContain('ipvs_director_errors_total{operation="apply"} 1');
+    expect(out).toContain('ipvs_director_drift_repairs_total 1');
+    expect(out).toContain('ipvs_director_applied_operations_total 2');
+
+    const status = get();
+    set({ ...status, services: [{ ...status.services[0]!, destinations: [status.services[0]!.destinations[0]!] }] });
+    const after = await registry.metrics();
+    expect(after).not.toContain('real_address="10.0.1.2"');
+    stop();
+    emit({ type: 'down', time: 7 } as never);
+    expect(await registry.metrics()).toContain('ipvs_director_transitions_total{to="down"} 1');
+  });
+
+  it('merges the director into the status snapshot; check latency in seconds', () => {
+    const { director } = standIn();
+    const sample = { at: 1, durationSeconds: 0.01, services: table(), global: undefined, daemons: [], connectionStates: undefined, error: undefined };
+    const snapshot = buildStatus(sample, undefined, director.status(), []);
+    const web = snapshot.services.find((s) => s.name === 'tcp 10.0.0.1:80')!;
+    expect(web.quorum).toEqual({ up: true, liveWeight: 2, required: 1, hysteresis: 0 });
+    expect(web.destinations.find((d) => d.name === '10.0.1.1:80')).toMatchObject({
+      health: 'up', weight: 2, configuredWeight: 2, inKernel: true, lastCheck: { type: 'http', ok: true, latency: 0.004, message: 'HTTP 200' },
+    });
+    expect(web.destinations.find((d) => d.name === '10.0.1.2:80')!.drain).toMatchObject({ reason: 'requested', connections: 5 });
+    expect(snapshot.services.map((s) => s.name)).toEqual(['tcp 10.0.0.1:80', 'sctp 10.0.0.1:9', 'fwmark 4294967295']);
+  });
+});
+
+describe('tableChanges', () => {
+  it('names added and removed services and destinations and weight changes', () => {
+    const sample = (services: ServiceWithDestinations[]) =>
+      buildStatus({ at: 1, durationSeconds: 0, services, global: undefined, daemons: [], connectionStates: undefined, error: undefined }, undefined, undefined, []).services;
+    const before = sample(table());
+    const next = table();
+    next[0]!.destinations[0]!.weight = 0;
+    next[0]!.destinations.pop();
+    next.splice(1, 1);
+    const events = tableChanges(before, sample(next), 5);
+    expect(events).toEqual([
+      { time: 5, type: 'weight', service: 'tcp 10.0.0.1:80', destination: '10.0.1.1:80', message: 'weight 2 → 0' },
+      { time: 5, type: 'destination-removed', service: 'tcp 10.0.0.1:80', destination: '10.0.1.2:80' },
+      { time: 5, type: 'service-removed', service: 'sctp 10.0.0.1:9' },
+    ]);
+  });
+});
+
+describe('access', () => {
+  it('parses listen addresses, loopback by default', () => {
+    expect(parseListenAddress('9110')).toEqual({ host: '127.0.0.1', port: 9110 });
+    expect(parseListenAddress(':9110')).toEqual({ host: '::', port: 9110 });
+    expect(parseListenAddress('0.0.0.0:80')).toEqual({ host: '0.0.0.0', port: 80 });
+    expect(parseListenAddress('[::1]:80')).toEqual({ host: '::1', port: 80 });
+    expect(() => parseListenAddress('::1:80')).toThrow(TypeError);
+    expect(() => parseListenAddress('host:http')).toThrow(/port must be a number/);
+    expect(() => parseListenAddress('1.2.3.4:70000')).toThrow(RangeError);
+  });
+
+  it('knows loopback addresses', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1']) expect(isLoopback(host)).toBe(true);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '::ffff:10.0.0.1', 'example.org']) expect(isLoopback(host)).toBe(false);
+  });
+
+  it('compares tokens and reads token files', () => {
+    expect(tokenMatches('abc', 'abc')).toBe(true);
+    expect(tokenMatches('abd', 'abc')).toBe(false);
+    expect(tokenMatches(undefined, 'abc')).toBe(false);
+    expect(parseTokenFile('s3cret\n', 'f')).toBe('s3cret');
+    expect(() => parseTokenFile('\n', 'f')).toThrow(/empty/);
+    expect(() => parseTokenFile('a b\n', 'f')).toThrow(/one token/);
+  });
+});
+
+describe('the HTTP server (over a fixed table)', () => {
+  async function request(url: string, init: RequestInit = {}) {
+    const response = await fetch(url, init);
+    return { status: response.status, type: response.headers.get('content-type'), headers: response.headers, body: await response.text() };
+  }
+
+  it('serves /metrics, the page and the JSON snapshot; refuses anything but GET and HEAD', async () => {
+    const { ipvs } = fakeIpvs(table);
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    try {
+      const metrics = await request(`${endpoint.url}metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(metrics.body).toContain('ipvs_service_connections_total{');
+      const page = await request(endpoint.url);
+      expect(page.type).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(page.body).toContain('assets/app.js');
+      const status = JSON.parse((await request(`${endpoint.url}api/status`)).body) as StatusSnapshot;
+      expect(status.services.map((s) => s.name)).toEqual(['tcp 10.0.0.1:80', 'sctp 10.0.0.1:9', 'fwmark 4294967295']);
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+        const refused = await request(`${endpoint.url}metrics`, { method });
+        expect(refused.status).toBe(405);
+        expect(refused.headers.get('allow')).toBe('GET, HEAD');
+      }
+      expect((await request(`${endpoint.url}nothing-here`)).status).toBe(404);
+      const head = await fetch(`${endpoint.url}metrics`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('streams status snapshots as server-sent events', async () => {
+    const { ipvs } = fakeIpvs(table);
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', intervalMs: 100 });
+    const controller = new AbortController();
+    try {
+      const response = await fetch(`${endpoint.url}api/events`, { signal: controller.signal });
+      expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      const reader = response.body!.getReader();
+      let text = '';
+      while ((text.match(/^event: status$/gm) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+      const first = /^event: status\ndata: (.*)$/m.exec(text)![1]!;
+      expect((JSON.parse(first) as StatusSnapshot).services).toHaveLength(3);
+    } finally {
+      controller.abort();
+      await endpoint.close();
+    }
+  });
+
+  it('needs a token off loopback', async () => {
+    const { ipvs } = fakeIpvs(table);
+    await expect(serveMetrics({ ipvs, listen: '0.0.0.0:0' })).rejects.toThrow(TypeError);
+    const endpoint = await serveMetrics({ ipvs, listen: '0.0.0.0:0', token: 'abc' });
+    const base = `http://127.0.0.1:${endpoint.server.address.port}/`;
+    try {
+      expect((await request(`${base}metrics`)).status).toBe(401);
+      expect((await request(`${base}metrics`)).headers.get('www-authenticate')).toContain('Bearer');
+      expect((await request(`${base}api/status?token=abd`)).status).toBe(401);
+      expect((await request(`${base}api/status?token=abc`)).status).toBe(200);
+      expect((await request(`${base}metrics`, { headers: { authorization: 'Bearer abc' } })).status).toBe(200);
+      expect((await request(`${base}assets/app.js`)).status).toBe(200);
+    } finally {
+      await endpoint.close();
+    }
+  });
+});
