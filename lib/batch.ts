@@ -1,11 +1,11 @@
 // Batches: many service and destination changes sent to the kernel in as few sendmsg() calls
 // as the socket buffers allow, with one result per operation, in order.
 import { Command } from './constants';
-import { packDestinationKey, packDestinationSpec } from './destination';
+import { packDestinationKey, packDestinationSpec, type WireDestination } from './destination';
 import { IpvsError } from './errors';
 import type { BatchTuning, NativeBatchResults, NativeHandle } from './native';
 import { RequestWriter } from './records';
-import { checkServiceKey, packServiceDefinition, type CheckedKey } from './service';
+import { checkServiceKey, packServiceDefinition, type CheckedKey, type WireService } from './service';
 import type { DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from './types';
 
 /** The operations a batch can carry, named as the {@link Ipvs} methods they mirror. */
@@ -58,7 +58,7 @@ export interface BatchStats {
 export type BatchRunner = <T>(operation: string, work: (handle: NativeHandle) => Promise<T>) => Promise<T>;
 
 const OK: BatchResult = Object.freeze({ ok: true as const });
-let pushWire: ((batch: Batch, operation: BatchOperation, command: number, service: WireService,
+let queueRecord: ((batch: Batch, operation: BatchOperation, command: number, service: WireService,
   destination: WireDestination | undefined) => void) | undefined;
 const tunings = new WeakMap<Batch, BatchTuning>();
 const stats = new WeakMap<Batch, BatchStats>();
@@ -76,7 +76,10 @@ const stats = new WeakMap<Batch, BatchStats>();
  */
 export class Batch {
   static {
-    pushWire = (batch, operation, command, service, destination) => { batch.#push(operation, command, service, destination); };
+    queueRecord = (batch, operation, command, service, destination) => {
+      batch.#begin(operation).add(command, service, destination);
+      batch.#operations.push(operation);
+    };
   }
 
   readonly #run: BatchRunner;
@@ -267,7 +270,7 @@ function toResult(native: NativeBatchResults, i: number, operation: BatchOperati
 export function queueWire(
   batch: Batch, operation: BatchOperation, command: number, service: WireService, destination?: WireDestination,
 ): void {
-  pushWire!(batch, operation, command, service, destination);
+  queueRecord!(batch, operation, command, service, destination);
 }
 
 /** @internal Tests: how the next commit of `batch` chunks its requests. */

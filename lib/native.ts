@@ -3,6 +3,7 @@
 import path from 'node:path';
 
 import type { ConnectionAddon } from './connections';
+import type { FaultHooks } from './internal/faults';
 import type { WireDaemon, WireTimeouts } from './config';
 
 const packageRoot = path.join(__dirname, '..');
@@ -89,6 +90,10 @@ export interface NativeHandle {
 export interface NativeAddon extends ConnectionAddon {
   IpvsHandle: { open(netnsPath: string): Promise<NativeHandle> };
   recordLayout: RecordLayout;
+  /** A small /proc/net file of the namespace (e.g. ip_vs_stats), read off the event loop. */
+  readProcNet(netnsPath: string, name: string): Promise<string>;
+  /** Fault injection for the tests (lib/internal/faults.ts). */
+  faults: FaultHooks;
 }
 
 /**

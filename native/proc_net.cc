@@ -31,14 +31,9 @@ class ReadProcNetWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    // thread-self: the namespace entered is this worker thread's, not the process's.
     const std::string path = "/proc/thread-self/net/" + name_;
-    int fd;
-    {
-      ScopedNetns guard(netns_);
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    }
-    if (fd < 0) throw SystemError(errno, "open " + path, "", path);
+    // Opened by a thread of its own inside the namespace; the open file keeps that namespace.
+    const int fd = NetnsFd(netns_).Create([&path] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); }, "open a /proc/net file");
     char buffer[4096];
     for (;;) {
       ssize_t n = ::read(fd, buffer, sizeof buffer);

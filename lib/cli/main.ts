@@ -20,6 +20,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   restore: { summary: 'apply ipvsadm rules from a file or stdin in one batch (--dry-run to check)', load: () => import('./restore') },
   conns: { summary: 'the connection table (ipvsadm -Lnc), or counts --by client|destination|service|state', load: () => import('./conns') },
   autoban: { summary: 'add clients with too many connections to an ipset', load: () => import('./autoban') },
+  apply: { summary: 'make the table equal to a desired state from YAML or JSON (plan, then apply)', load: () => import('./apply') },
+  director: { summary: 'run the health-checking director in the foreground', load: () => import('./director') },
+  convert: { summary: 'print a keepalived or ldirectord configuration as director YAML', load: () => import('./convert') },
+  metrics: { summary: 'serve Prometheus metrics and the live status page', load: () => import('./metrics') },
   sandbox: { summary: 'run a command as root in a VM with IPVS, in the current directory', load: () => import('./sandbox') },
 };
 

@@ -22,13 +22,14 @@ export interface FaultStats {
   dropAcksLeft: number;
 }
 
-interface FaultHooks {
+/** @internal The addon's fault hooks. */
+export interface FaultHooks {
   set(options: FaultOptions): void;
   stats(): FaultStats;
 }
 
 function hooks(): FaultHooks {
-  return nativeAddon().faults as FaultHooks;
+  return nativeAddon().faults;
 }
 
 /** Sets every fault at once; options left out go back to their defaults. */

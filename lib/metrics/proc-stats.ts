@@ -18,10 +18,6 @@ export interface GlobalStats {
   byteRateOut: bigint;
 }
 
-interface ProcNetAddon {
-  readProcNet(netns: string, name: string): Promise<string>;
-}
-
 /**
  * Parses ip_vs_stats: two header lines, the five totals in hex, a blank line, two header
  * lines, the five rates in hex (ip_vs_stats_show in net/netfilter/ipvs/ip_vs_ctl.c).
@@ -38,13 +34,13 @@ export function parseGlobalStats(text: string): GlobalStats {
 }
 
 /**
- * Reads the namespace's totals off the event loop (the addon enters `netns`, if given, on a
- * thread-pool thread).
+ * Reads the namespace's totals off the event loop (the file is opened inside `netns`, if given,
+ * by a short-lived thread of the addon's own).
  * @throws {IpvsError} 'ENOENT' when IPVS is not loaded in the kernel, 'EPERM' when the
  *   namespace cannot be entered.
  */
 export async function readGlobalStats(netns: string | undefined): Promise<GlobalStats> {
-  const addon = nativeAddon() as unknown as ProcNetAddon;
+  const addon = nativeAddon();
   let text: string;
   try {
     text = await addon.readProcNet(netns ?? '', 'ip_vs_stats');

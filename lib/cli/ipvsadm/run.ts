@@ -4,10 +4,12 @@ import { constants as osConstants } from 'node:os';
 
 import { queueWire, type BatchOperation } from '../../batch';
 import { Command } from '../../constants';
-import { destinationFromWire, type WireDestination } from '../../destination';
+import type { WireDestination } from '../../destination';
 import { IpvsError } from '../../errors';
 import type { Ipvs } from '../../ipvs';
-import { serviceFromWire, type CheckedKey, type WireService } from '../../service';
+import { requestRecord } from '../../records';
+import type { WireService } from '../../service';
+import { destinationsFromNative, servicesFromNative } from '../../table';
 import * as io from '../io';
 import {
   Namer, connectionAddresses, formatConnections, formatDaemons, formatOneService, formatTable, formatTimeouts,
@@ -103,13 +105,6 @@ function destinationWire(entry: CommandEntry, full: boolean): WireDestination {
   return wire;
 }
 
-function checkedKey(entry: CommandEntry): CheckedKey {
-  return {
-    wire: serviceKeyWire(entry), family: entry.svc.af === AF_INET6 ? 'inet6' : 'inet', port: entry.svc.port,
-    fwmark: entry.svc.fwmark !== 0,
-  };
-}
-
 /** The batchable commands: the batch operation, the request command and libipvs' function. */
 const BATCHABLE: Partial<Record<number, [BatchOperation, number, LibFunction]>> = {
   [Cmd.ADD]: ['addService', Command.NEW_SERVICE, 'add_service'],
@@ -143,19 +138,21 @@ export async function listAll(ipvs: Ipvs, format: number): Promise<void> {
 
 /** One service with its destinations, as the kernel reports it. */
 export async function getServiceEntry(ipvs: Ipvs, entry: CommandEntry): Promise<TableEntry | undefined> {
-  const key = checkedKey(entry);
+  const key = serviceKeyWire(entry);
   return ipvs.enqueue('getService', async (handle) => {
-    let found: WireService[];
+    const getService = requestRecord(Command.GET_SERVICE, key);
+    let found;
     try {
-      found = (await handle.execute({ command: Command.GET_SERVICE, service: key.wire })) as WireService[];
+      found = servicesFromNative(await handle.query(getService.records(), getService.strings));
     } catch (error) {
       if ((error as { errno?: number }).errno === E.ESRCH) return undefined;
       throw error;
     }
     if (!found[0]) return undefined;
-    const service = serviceFromWire(found[0]) as TableEntry;
-    const dests = (await handle.execute({ command: Command.GET_DEST, service: key.wire })) as WireDestination[];
-    service.destinations = dests.map((d) => destinationFromWire(d, key));
+    const service = found[0] as TableEntry;
+    const getDests = requestRecord(Command.GET_DEST, key);
+    const dests = await handle.query(getDests.records(), getDests.strings);
+    service.destinations = destinationsFromNative(dests, entry.svc.af === AF_INET6 ? 'inet6' : 'inet');
     return service;
   });
 }
@@ -202,7 +199,7 @@ export async function runEntry(ipvs: Ipvs, entry: CommandEntry, context: RunCont
     const [operation, command, fn] = batchable;
     const request = requestOf(entry);
     try {
-      await ipvs.enqueue(operation, (handle) => handle.execute({ command, ...request }));
+      await ipvs.change(operation, requestRecord(command, request.service, request.destination));
       return 0;
     } catch (error) {
       io.stderr(`${ipvsStrerror(fn, errnoOf(error))}\n`);
@@ -239,8 +236,7 @@ async function runSimple(ipvs: Ipvs, entry: CommandEntry): Promise<number> {
         fn = 'zero_service';
         const { svc } = entry;
         const all = !svc.fwmark && svc.addr.every((b) => b === 0) && !svc.port;
-        const request = all ? { command: Command.ZERO } : { command: Command.ZERO, service: serviceWire(entry) };
-        await ipvs.enqueue('zero', (handle) => handle.execute(request));
+        await ipvs.change('zero', requestRecord(Command.ZERO, all ? undefined : serviceWire(entry)));
         break;
       }
       case Cmd.TIMEOUT:
