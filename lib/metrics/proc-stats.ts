@@ -3,20 +3,10 @@
 // last zero stays in them, so only the kernel's own totals make a monotonic counter.
 import { fromNativeError } from '../errors';
 import { nativeAddon } from '../native';
+import type { Stats } from '../types';
 
 /** Totals since IPVS was loaded (or last zeroed), and the kernel's per-second estimates. */
-export interface GlobalStats {
-  connections: bigint;
-  packetsIn: bigint;
-  packetsOut: bigint;
-  bytesIn: bigint;
-  bytesOut: bigint;
-  connectionRate: bigint;
-  packetRateIn: bigint;
-  packetRateOut: bigint;
-  byteRateIn: bigint;
-  byteRateOut: bigint;
-}
+export type GlobalStats = Stats;
 
 /**
  * Parses ip_vs_stats: two header lines, the five totals in hex, a blank line, two header
