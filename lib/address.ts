@@ -136,6 +136,12 @@ export function encodeAddress(address: string): Buffer {
 }
 
 const groupValues = new Uint16Array(8);
+/** The decimal text of every byte value: IPv4 text is then four loads and three joins. */
+const OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
+
+function ipv4Text(bytes: Uint8Array, at: number): string {
+  return `${OCTETS[bytes[at]!]}.${OCTETS[bytes[at + 1]!]}.${OCTETS[bytes[at + 2]!]}.${OCTETS[bytes[at + 3]!]}`;
+}
 
 /**
  * Decodes the 16 bytes at `bytes[offset]` of the given family to canonical text: IPv6
@@ -144,7 +150,7 @@ const groupValues = new Uint16Array(8);
  */
 export function decodeAddress(bytes: Uint8Array, family: AddressFamily, offset = 0): string {
   const b = offset;
-  if (family === 'inet') return `${bytes[b] ?? 0}.${bytes[b + 1] ?? 0}.${bytes[b + 2] ?? 0}.${bytes[b + 3] ?? 0}`;
+  if (family === 'inet') return ipv4Text(bytes, b);
   const groups = groupValues;
   for (let g = 0; g < 8; g++) groups[g] = ((bytes[b + 2 * g] ?? 0) << 8) | (bytes[b + 2 * g + 1] ?? 0);
   if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {

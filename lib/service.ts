@@ -80,7 +80,7 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
     throw new TypeError(`${field} must have protocol, address and port, or fwmark; got ${describe(value)}`);
   }
   const protocolNumber = PROTOCOL_NUMBERS[isOneOf(protocol, PROTOCOLS) ? protocol : expectOneOf(protocol, `${field}.protocol`, PROTOCOLS)];
-  const address = Buffer.allocUnsafe(16);
+  const address = new Uint8Array(16);
   const family = addressFamilyInto(key.address, address, 0) ?? expectAddressInto(key.address, `${field}.address`, address, 0);
   checkFamilyMatches(key.family, family, field);
   const port = isIntegerIn(key.port, 0, 65535) ? key.port : expectPort(key.port, `${field}.port`);

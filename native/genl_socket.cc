@@ -3,7 +3,6 @@
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
-#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <poll.h>
@@ -151,23 +150,6 @@ void GenlSocket::Close() {
   Disconnect();
 }
 
-nl_msg* GenlSocket::Build(const Request& request, uint32_t seq, bool want_ack) {
-  nl_msg* msg = nlmsg_alloc();
-  if (!msg) throw SystemError(ENOMEM, "allocate a netlink message");
-  int flags = NLM_F_REQUEST | (request.IsDump() ? NLM_F_DUMP : 0) | (want_ack ? NLM_F_ACK : 0);
-  if (!genlmsg_put(msg, NL_AUTO_PORT, seq, family_, 0, flags, request.command, kGenlVersion)) {
-    nlmsg_free(msg);
-    throw SystemError(ENOMEM, "build a netlink message");
-  }
-  try {
-    EncodeRequest(msg, request);
-  } catch (...) {
-    nlmsg_free(msg);
-    throw;
-  }
-  return msg;
-}
-
 void GenlSocket::Send(const void* data, size_t len) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
@@ -193,17 +175,20 @@ bool GenlSocket::WaitReadable(int timeout_ms) {
 }
 
 size_t GenlSocket::Receive(const char* operation) {
+  // Try first, wait only when nothing is queued: a dump's next datagram is made while the
+  // last one is read, and a doit's answer while the request is sent, so a poll() before every
+  // recv() would mostly be a wasted system call.
   for (;;) {
-    if (!WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed)))
-      throw SystemError(ETIMEDOUT, operation);
     ssize_t got = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC | MSG_DONTWAIT);
     if (got >= 0) {
       if (static_cast<size_t>(got) > buffer_.size()) throw SystemError(EMSGSIZE, "receive a netlink reply");
       if (faults::DropAck(buffer_.data(), static_cast<size_t>(got))) continue;
       return static_cast<size_t>(got);
     }
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-    throw SystemError(errno, "receive a netlink reply");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw SystemError(errno, "receive a netlink reply");
+    if (!WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed)))
+      throw SystemError(ETIMEDOUT, operation);
   }
 }
 
@@ -213,14 +198,14 @@ void GenlSocket::Execute(const Request& request, const std::function<void(const 
   const bool dump = request.IsDump();
   const uint32_t seq = next_seq_++;
   const char* operation = CommandName(request.command);
-  nl_msg* msg = Build(request, seq, !dump);
+  request_.clear();
   try {
-    Send(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
-  } catch (...) {
-    nlmsg_free(msg);
-    throw;
+    AppendRequestMessage(request_, request, static_cast<uint16_t>(family_), seq,
+                         NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK));
+  } catch (const std::runtime_error& e) {
+    throw SystemError(EMSGSIZE, std::string("encode a request: ") + e.what());
   }
-  nlmsg_free(msg);
+  Send(request_.data(), request_.size());
 
   bool answered = false;  // the kernel's last word (ack, error or NLMSG_DONE) was read
   size_t replies = 0;

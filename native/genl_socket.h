@@ -12,7 +12,6 @@
 
 #include "netns.h"
 
-struct nl_msg;
 struct nl_sock;
 struct nlmsghdr;
 
@@ -78,7 +77,6 @@ class GenlSocket {
   void Disconnect();  // frees sock_
   void EnsureConnected();  // throws EBADF once closed; replaces a socket given up on
   void FinishAbandonedDump(uint32_t seq);
-  nl_msg* Build(const Request& request, uint32_t seq, bool want_ack);
   void Send(const void* data, size_t len);
   bool WaitReadable(int timeout_ms);  // false when the time ran out
   size_t Receive(const char* operation);  // one datagram into buffer_; returns its length
@@ -97,6 +95,7 @@ class GenlSocket {
   uint32_t next_seq_ = 1;
   int rcvbuf_ = 0;
   std::vector<uint8_t> buffer_;
+  std::vector<uint8_t> request_;  // the request being sent, encoded (reused)
 };
 
 }  // namespace ipvs

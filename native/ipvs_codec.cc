@@ -6,6 +6,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -135,9 +136,9 @@ void EncodeAttributes(std::vector<uint8_t>& out, const Request& request) {
 
 template <typename T>
 T Get(const nlattr* a, const char* what) {
-  if (nla_len(a) < static_cast<int>(sizeof(T))) Malformed(what);
+  if (a->nla_len < NLA_HDRLEN + sizeof(T)) Malformed(what);
   T value;
-  std::memcpy(&value, nla_data(a), sizeof(T));
+  std::memcpy(&value, reinterpret_cast<const uint8_t*>(a) + NLA_HDRLEN, sizeof(T));
   return value;
 }
 
@@ -153,19 +154,39 @@ std::string GetString(const nlattr* a, size_t max_len, const char* what) {
   return std::string(data, len);
 }
 
+// The attributes in [data, data + len) by type, as libnl's nla_parse() without a policy
+// (types above N - 1 skipped, the last of a repeated type kept, the walk stopped at an
+// attribute that does not fit), inline: a listing parses three sets per destination, and the
+// library call cost more than the rest of the decoding.
 template <size_t N>
-void ParseNested(nlattr* (&tb)[N], const nlattr* nest, const char* what) {
-  if (nla_parse_nested(tb, N - 1, const_cast<nlattr*>(nest), nullptr) < 0) Malformed(what);
+void ParseAttributes(nlattr* (&tb)[N], const uint8_t* data, int len) {
+  std::fill(tb, tb + N, nullptr);
+  while (len >= static_cast<int>(NLA_HDRLEN)) {
+    auto* a = reinterpret_cast<nlattr*>(const_cast<uint8_t*>(data));
+    if (a->nla_len < NLA_HDRLEN || a->nla_len > len) break;
+    const unsigned type = a->nla_type & NLA_TYPE_MASK;
+    if (type < N) tb[type] = a;
+    const int step = NLA_ALIGN(a->nla_len);
+    data += step;
+    len -= step;
+  }
+}
+
+template <size_t N>
+void ParseNested(nlattr* (&tb)[N], const nlattr* nest) {
+  ParseAttributes(tb, reinterpret_cast<const uint8_t*>(nest) + NLA_HDRLEN, static_cast<int>(nest->nla_len) - NLA_HDRLEN);
 }
 
 template <size_t N>
 void ParseTopLevel(nlattr* (&tb)[N], const nlmsghdr* reply) {
-  if (genlmsg_parse(const_cast<nlmsghdr*>(reply), 0, tb, N - 1, nullptr) < 0) Malformed("attributes");
+  if (reply->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN) Malformed("attributes");
+  ParseAttributes(tb, reinterpret_cast<const uint8_t*>(reply) + NLMSG_HDRLEN + GENL_HDRLEN,
+                  static_cast<int>(reply->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN));
 }
 
 Stats DecodeStats(const nlattr* nest, bool wide) {
   nlattr* tb[IPVS_STATS_ATTR_MAX + 1];
-  ParseNested(tb, nest, "stats");
+  ParseNested(tb, nest);
   // STATS carries u32 counters except the byte counters; STATS64 is u64 throughout.
   auto counter = [&](int type, bool always_wide) -> uint64_t {
     if (!tb[type]) return 0;
@@ -239,7 +260,7 @@ void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uin
 
 Service DecodeService(const nlmsghdr* reply) {
   nlattr* tb[IPVS_SVC_ATTR_MAX + 1];
-  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_SERVICE, "service"), "service");
+  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_SERVICE, "service"));
   Service s;
   if (tb[IPVS_SVC_ATTR_AF]) s.af = Get<uint16_t>(tb[IPVS_SVC_ATTR_AF], "service af");
   if (tb[IPVS_SVC_ATTR_PROTOCOL]) s.protocol = Get<uint16_t>(tb[IPVS_SVC_ATTR_PROTOCOL], "service protocol");
@@ -265,7 +286,7 @@ Service DecodeService(const nlmsghdr* reply) {
 
 Destination DecodeDestination(const nlmsghdr* reply) {
   nlattr* tb[IPVS_DEST_ATTR_MAX + 1];
-  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_DEST, "destination"), "destination");
+  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_DEST, "destination"));
   Destination d;
   if (tb[IPVS_DEST_ATTR_ADDR]) d.address = GetBytes<16>(tb[IPVS_DEST_ATTR_ADDR], "destination address");
   if (tb[IPVS_DEST_ATTR_PORT]) d.port = ntohs(Get<uint16_t>(tb[IPVS_DEST_ATTR_PORT], "destination port"));
@@ -287,7 +308,7 @@ Destination DecodeDestination(const nlmsghdr* reply) {
 
 Daemon DecodeDaemon(const nlmsghdr* reply) {
   nlattr* tb[IPVS_DAEMON_ATTR_MAX + 1];
-  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_DAEMON, "daemon"), "daemon");
+  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_DAEMON, "daemon"));
   Daemon d;
   if (tb[IPVS_DAEMON_ATTR_STATE]) d.state = Get<uint32_t>(tb[IPVS_DAEMON_ATTR_STATE], "daemon state");
   if (tb[IPVS_DAEMON_ATTR_MCAST_IFN])
