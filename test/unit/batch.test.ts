@@ -102,6 +102,24 @@ describe('queue-time validation', () => {
   });
 });
 
+describe('a check that throws half-way', () => {
+  it('leaves nothing in the record slot that the next operation takes', async () => {
+    const batch = ipvs.batch();
+    // The key (address, port, family) is written before the weight is found out of range.
+    expect(() => batch.addDestination(S, { address: '10.0.1.1', port: 8080, weight: -1 })).toThrow(RangeError);
+    batch.deleteService(S);
+    batch.addDestination(S, { address: '10.0.1.2' });
+    await batch.commit();
+    const { records } = batchCalls[0]!;
+    expect(records.length).toBe(2 * R);
+    expect(records[DST_PRESENT]).toBe(0);
+    expect(records[DST('port')]).toBe(0);
+    expect(bytesAt(records, DST('address'))).toEqual([0, 0, 0, 0]);
+    expect([records[R + DST('port')], records[R + DST('weight')]]).toEqual([80, 1]);
+    expect(bytesAt(records, R + DST('address'))).toEqual([10, 0, 1, 2]);
+  });
+});
+
 describe('service key reuse', () => {
   it('re-checks a service object that changed between calls', async () => {
     const service: Record<string, unknown> = { protocol: 'tcp', address: '10.0.0.1', port: 80 };
