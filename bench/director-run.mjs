@@ -3,6 +3,7 @@
 // lets it warm up, then measures over the window and prints one JSON line: event-loop delay
 // percentiles, check lateness percentiles, checks done, CPU used (user + system, ms).
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const { Director } = await import(process.env.DIRECTOR_DIST);
@@ -10,6 +11,26 @@ const [configFile, warmupText, windowText] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configFile, 'utf8'));
 
 const director = new Director(config, { checkEvents: true });
+// DIRECTOR_HTTP_CLIENT=request: http checks through node:http's request() instead of the bare
+// socket, to measure what the bare socket saves.
+if (process.env.DIRECTOR_HTTP_CLIENT === 'request') {
+  const dist = path.dirname(process.env.DIRECTOR_DIST);
+  const { replaceCheckRunner } = await import(path.join(dist, 'director.js'));
+  const { runHttpRequestCheck } = await import(path.join(dist, 'checks', 'http.js'));
+  replaceCheckRunner(director, async (check, target, stop) => {
+    const started = performance.now();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), check.timeout * 1000);
+    const onStop = () => controller.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    try {
+      return { ...(await runHttpRequestCheck(check, target, controller.signal)), latency: performance.now() - started };
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    }
+  });
+}
 let measuring = false;
 let checks = 0;
 let failed = 0;

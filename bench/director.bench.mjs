@@ -112,15 +112,19 @@ try {
 
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
-    // Ours.
-    const before = answered();
-    const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(WARMUP_S), String(WINDOW_S)],
-      { DIRECTOR_DIST: path.join(projectRoot, 'dist', 'director', 'index.js') });
-    const report = await until('the director report', () => ours.output().split('\n').map((l) => (l.startsWith('{"startMs"') ? JSON.parse(l) : undefined)).find(Boolean),
-      (WARMUP_S + WINDOW_S + 120) * 1000);
-    await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
-    if (report.failed > 0 || report.down > 0) console.log(`note: our director saw ${report.failed} failed checks, ${report.down} destinations not up; errors: ${report.errors.join('; ')}`);
-    const serverCountOurs = answered() - before;
+    // Ours: the default (bare-socket HTTP/1.0), then through node:http's request().
+    const runOurs = async (client) => {
+      const before = answered();
+      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(WARMUP_S), String(WINDOW_S)],
+        { DIRECTOR_DIST: path.join(projectRoot, 'dist', 'director', 'index.js'), DIRECTOR_HTTP_CLIENT: client });
+      const report = await until('the director report', () => ours.output().split('\n').map((l) => (l.startsWith('{"startMs"') ? JSON.parse(l) : undefined)).find(Boolean),
+        (WARMUP_S + WINDOW_S + 120) * 1000);
+      await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
+      if (report.failed > 0 || report.down > 0) console.log(`note (${client}): ${report.failed} failed checks, ${report.down} destinations not up; errors: ${report.errors.join('; ')}`);
+      return { ...report, client, cpuPer1000: (report.cpuMs / report.checks) * 1000, serverCountWholeRun: answered() - before };
+    };
+    const report = await runOurs('socket');
+    const viaRequest = await runOurs('request');
 
     // keepalived, checker only (-C), in the foreground (-n), on the same servers.
     sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-C']);
@@ -145,18 +149,18 @@ try {
     const keepalivedCpuMs = ((k1 - k0) / CLK_TCK) * 1000;
     const keepalivedChecks = c1 - c0;
     rounds.push({
-      ours: { ...report, cpuPer1000: (report.cpuMs / report.checks) * 1000, serverCountWholeRun: serverCountOurs },
+      ours: report, oursViaRequest: viaRequest,
       keepalived: { seconds: kSeconds, checks: keepalivedChecks, cpuMs: keepalivedCpuMs, cpuPer1000: (keepalivedCpuMs / keepalivedChecks) * 1000 },
     });
   }
 
   const f = (v, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
   printTable(`Director, ${SERVICES * PER_SERVICE} HTTP checks every second (window ${WINDOW_S} s after ${WARMUP_S} s warm-up)`,
-    ['round', 'checks/s', 'loop p99 ms', 'late p99 ms', 'late max ms', 'CPU ms/1k', 'keepalived checks/s', 'keepalived CPU ms/1k', 'ours/keepalived'],
-    rounds.map((r, i) => [
-      i + 1, f(r.ours.checks / r.ours.seconds, 0), f(r.ours.loopDelayMs.p99), f(r.ours.latenessMs.p99), f(r.ours.latenessMs.max),
-      f(r.ours.cpuPer1000), f(r.keepalived.checks / r.keepalived.seconds, 0), f(r.keepalived.cpuPer1000), ratio(r.ours.cpuPer1000 / r.keepalived.cpuPer1000),
-    ]));
+    ['round', 'client', 'checks/s', 'loop p99 ms', 'late p99 ms', 'late max ms', 'CPU ms/1k', 'keepalived checks/s', 'keepalived CPU ms/1k', 'ours/keepalived'],
+    rounds.flatMap((r, i) => [r.ours, r.oursViaRequest].map((o) => [
+      i + 1, o.client, f(o.checks / o.seconds, 0), f(o.loopDelayMs.p99), f(o.latenessMs.p99), f(o.latenessMs.max),
+      f(o.cpuPer1000), f(r.keepalived.checks / r.keepalived.seconds, 0), f(r.keepalived.cpuPer1000), ratio(o.cpuPer1000 / r.keepalived.cpuPer1000),
+    ])));
   writeResult(`director-${os.release().startsWith('6.1.') ? '6.1' : os.release().split('.').slice(0, 2).join('.')}`, {
     destinations: SERVICES * PER_SERVICE, intervalS: 1, windowS: WINDOW_S, warmupS: WARMUP_S, hostLoad: process.env.IPVS_HOST_LOAD, rounds,
   });
