@@ -134,8 +134,10 @@ describe('director (kernel, real time)', () => {
       const checks = director.find('check', target, mark);
       expect(trailingRun(checks, down.time, false)).toBe(FALL);
       expect(down.reason).toMatch(/^http: request (ECONNREFUSED|ECONNRESET)/);
-      // The bound plus scheduling slack on a loaded VM.
-      expect(elapsed).toBeLessThan(FALL * INTERVAL + TIMEOUT + 5);
+      // Within fall × interval + timeout, plus how late a loaded host ran those checks (the
+      // director measures that), plus slack for the sync and this poll.
+      const late = checks.filter((c) => c.time <= down.time).slice(-FALL).reduce((sum, c) => sum + c.lateness, 0) / 1000;
+      expect(elapsed).toBeLessThan(FALL * INTERVAL + TIMEOUT + late + 4);
       const downAt = director.events.indexOf(down);
       expect(director.find('weight', { destination: '10.2.1.2:8080', to: 0, reason: 'health' }, downAt)).toHaveLength(1);
       // The VIP only reaches the others meanwhile.
@@ -228,22 +230,25 @@ describe('director (kernel, real time)', () => {
     await waitFor('s3 quiesced on :82', async () => (await weightOf(SLOW, 3)) === 0);
     const mark = director.events.length;
     topo.servers[2]!.mode('c', 'up');
-    const up = await director.waitEvent('up', { service: 'tcp 10.1.0.1:82' }, mark);
+    await director.waitEvent('up', { service: 'tcp 10.1.0.1:82' }, mark);
     const observed: number[] = [];
     await waitFor('the full weight', async () => {
       const w = await weightOf(SLOW, 3);
       if (w !== undefined && observed[observed.length - 1] !== w) observed.push(w);
       return w === 10;
-    }, { intervalMs: 20, timeoutMs: 10_000 });
-    const ramp = director.find('weight', { service: 'tcp 10.1.0.1:82' }, mark);
+    }, { intervalMs: 20, timeoutMs: 30_000 });
+    // The table can show the last step before its event reaches this process.
+    const full = await director.waitEvent('weight', { service: 'tcp 10.1.0.1:82', to: 10 }, mark);
+    // The ramp that reached it (a check timed out by a loaded host starts it over).
+    const up = director.find('up', { service: 'tcp 10.1.0.1:82' }, mark).filter((e) => e.time <= full.time).pop()!;
+    const ramp = director.find('weight', { service: 'tcp 10.1.0.1:82' }, mark).filter((e) => e.time >= up.time && e.time <= full.time);
     const steps = ramp.map((e) => e.to);
     expect(steps[0]).toBeLessThanOrEqual(2);
-    expect(steps[steps.length - 1]).toBe(10);
     expect(steps.length).toBeGreaterThanOrEqual(4);
     for (let i = 1; i < steps.length; i++) expect(steps[i]).toBeGreaterThan(steps[i - 1]);
     expect(ramp.slice(0, -1).every((e) => e.reason === 'slow-start')).toBe(true);
     // The ramp takes about slowStart: the full weight is not reached before 1 s of it.
-    expect(ramp[ramp.length - 1]!.time - up.time).toBeGreaterThanOrEqual(1000);
+    expect(full.time - up.time).toBeGreaterThanOrEqual(1000);
     expect(observed.length).toBeGreaterThanOrEqual(3);
   });
 
