@@ -7,7 +7,7 @@
 // /proc/PID/stat. The servers count the requests they answered: that is the check count.
 // Prints a table and writes bench/results/director-<kernel>.json.
 //
-//   node bench/director.bench.mjs [--window 20] [--warmup 6] [--rounds 2]
+//   node bench/director.bench.mjs [--window 20] [--warmup 6] [--rounds 2] [--per-service 200]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,7 +28,7 @@ const WINDOW_S = Number(option('window', '20'));
 const WARMUP_S = Number(option('warmup', '6'));
 const ROUNDS = Number(option('rounds', process.env.IPVS_BENCH_ROUNDS ?? '2'));
 const SERVICES = 10;
-const PER_SERVICE = 200;
+const PER_SERVICE = Number(option('per-service', '200'));
 const PORTS = Array.from({ length: SERVICES }, (_, i) => 8001 + i);
 const VIP = '10.9.0.1';
 const serverAddress = (n) => `10.3.${n >> 8}.${(n & 255) + 1}`;
@@ -88,7 +88,7 @@ try {
   sh('ip', ['-n', rs, '-batch', '-'], [
     'link set lo up', 'link set r0 up', ...addresses.map((a) => `addr add ${a}/16 dev r0`), 'route add default via 10.3.255.254',
   ].join('\n'));
-  sh('ip', ['netns', 'exec', lb, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.neigh.default.gc_thresh3=8192']);
+  sh('ip', ['netns', 'exec', lb, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 
   // Two server processes, five ports each (every address of the namespace answers on them).
   const servers = [PORTS.slice(0, 5), PORTS.slice(5)].map((ports) =>
