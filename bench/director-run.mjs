@@ -34,11 +34,15 @@ if (process.env.DIRECTOR_HTTP_CLIENT === 'request') {
 let measuring = false;
 let checks = 0;
 let failed = 0;
+const failures = new Map();
 const lateness = [];
 director.on('check', (event) => {
   if (!measuring) return;
   checks++;
-  if (!event.ok) failed++;
+  if (!event.ok) {
+    failed++;
+    failures.set(event.message, (failures.get(event.message) ?? 0) + 1);
+  }
   lateness.push(event.lateness);
 });
 const errors = [];
@@ -64,7 +68,7 @@ const sorted = lateness.sort((a, b) => a - b);
 const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : undefined);
 const down = director.status().services.flatMap((s) => s.destinations).filter((d) => d.health !== 'up').length;
 console.log(JSON.stringify({
-  startMs, seconds, checks, failed, down, errors: errors.slice(0, 5),
+  startMs, seconds, checks, failed, failures: Object.fromEntries([...failures].slice(0, 5)), down, errors: errors.slice(0, 5),
   cpuMs: (cpu.user + cpu.system) / 1000,
   loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
   latenessMs: { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] },

@@ -120,7 +120,7 @@ try {
       const report = await until('the director report', () => ours.output().split('\n').map((l) => (l.startsWith('{"startMs"') ? JSON.parse(l) : undefined)).find(Boolean),
         (WARMUP_S + WINDOW_S + 120) * 1000);
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
-      if (report.failed > 0 || report.down > 0) console.log(`note (${client}): ${report.failed} failed checks, ${report.down} destinations not up; errors: ${report.errors.join('; ')}`);
+      if (report.failed > 0 || report.down > 0) console.log(`note (${client}): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
       return { ...report, client, cpuPer1000: (report.cpuMs / report.checks) * 1000, serverCountWholeRun: answered() - before };
     };
     const report = await runOurs('socket');

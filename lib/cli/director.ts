@@ -14,7 +14,9 @@ import { importKeepalived } from '../director/import/keepalived';
 import { importLdirectord } from '../director/import/ldirectord';
 import { formatUnsupported, type ImportResult } from '../director/import/result';
 import { loadConfig } from '../director/loader';
-import { isLoopback, parseListenAddress, parseTokenFile, serveMetrics, type MetricsEndpoint } from '../metrics';
+import { isLoopback, parseListenAddress, parseTokenFile } from '../metrics/access';
+// The metrics server (and prom-client) load only with --listen.
+import type { MetricsEndpoint } from '../metrics';
 
 interface DirectorCliOptions {
   json?: boolean;
@@ -217,6 +219,7 @@ export async function main(argv: string[]): Promise<number> {
   let endpoint: MetricsEndpoint | undefined;
   if (invocation.listen !== undefined) {
     try {
+      const { serveMetrics } = await import('../metrics');
       endpoint = await serveMetrics({ director, ...(netns ? { netns } : {}), listen: invocation.listen, ...(token !== undefined ? { token } : {}) });
     } catch (error) {
       process.stderr.write(`ipvs-netlink director: --listen ${invocation.listen}: ${(error as Error).message}\n`);
