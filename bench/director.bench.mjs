@@ -7,7 +7,7 @@
 // /proc/PID/stat. The servers count the requests they answered: that is the check count.
 // Prints a table and writes bench/results/director-<kernel>.json.
 //
-//   node bench/director.bench.mjs [--window 20] [--warmup 6] [--rounds 2] [--per-service 200]
+//   node bench/director.bench.mjs [--window 20] [--warmup 6] [--rounds 1] [--per-service 200]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +26,7 @@ if (process.env.IPVS_VM !== '1') {
 }
 const WINDOW_S = Number(option('window', '20'));
 const WARMUP_S = Number(option('warmup', '6'));
-const ROUNDS = Number(option('rounds', process.env.IPVS_BENCH_ROUNDS ?? '2'));
+const ROUNDS = Number(option('rounds', '1'));
 const SERVICES = 10;
 const PER_SERVICE = Number(option('per-service', '200'));
 const PORTS = Array.from({ length: SERVICES }, (_, i) => 8001 + i);
@@ -49,7 +49,7 @@ function startProcess(args, env = {}) {
   return { child, output: () => output };
 }
 
-async function until(what, probe, timeoutMs = 120_000) {
+async function until(what, probe, timeoutMs = 600_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -118,7 +118,7 @@ try {
       const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(WARMUP_S), String(WINDOW_S)],
         { DIRECTOR_DIST: path.join(projectRoot, 'dist', 'director', 'index.js'), DIRECTOR_HTTP_CLIENT: client });
       const report = await until('the director report', () => ours.output().split('\n').map((l) => (l.startsWith('{"startMs"') ? JSON.parse(l) : undefined)).find(Boolean),
-        (WARMUP_S + WINDOW_S + 120) * 1000);
+        (WARMUP_S + WINDOW_S + 600) * 1000);
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
       if (report.failed > 0 || report.down > 0) console.log(`note (${client}): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
       return { ...report, client, cpuPer1000: (report.cpuMs / report.checks) * 1000, serverCountWholeRun: answered() - before };
@@ -134,7 +134,7 @@ try {
     await until('keepalived to set up the table', () => {
       const text = sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-Ln']);
       return (text.match(/->\s+10\.3\./g) ?? []).length === SERVICES * PER_SERVICE;
-    }, 120_000);
+    }, 600_000);
     await sleep(WARMUP_S * 1000);
     const k0 = ticksOf('keepalived');
     const c0 = answered();
