@@ -58,7 +58,7 @@ describe('ipvs-netlink director --keepalived … --listen … (kernel)', () => {
   });
 
   it('runs the imported configuration, reports unsupported directives with their lines, and serves metrics and status', async () => {
-    const url = await waitFor('the command to start', () => /metrics at (http:\/\/127\.0\.0\.1:\d+\/)metrics/.exec(command.output())?.[1], { timeoutMs: 120_000 })
+    const url = await waitFor('the command to start', () => /metrics at (http:\/\/127\.0\.0\.1:\d+\/)metrics/.exec(command.output())?.[1], { timeoutMs: 240_000 })
       .catch((error: Error) => { throw new Error(`${error.message}; output: ${command.output().slice(-2000)}`); });
     // Every directive not carried over, with file and line, on stderr (merged in output()).
     expect(command.output()).toContain(`${conf}:1: global_defs: `);
@@ -93,5 +93,5 @@ describe('ipvs-netlink director --keepalived … --listen … (kernel)', () => {
     // The events went to stdout as JSON lines.
     const events = command.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; destination?: string });
     expect(events.some((e) => e.type === 'down' && e.destination === '10.2.0.6:8080')).toBe(true);
-  }, 240_000);
+  }, 360_000);
 });
