@@ -139,7 +139,7 @@ describe('director (kernel, real time)', () => {
       const late = checks.filter((c) => c.time <= down.time).slice(-FALL).reduce((sum, c) => sum + c.lateness, 0) / 1000;
       expect(elapsed).toBeLessThan(FALL * INTERVAL + TIMEOUT + late + 4);
       const downAt = director.events.indexOf(down);
-      expect(director.find('weight', { destination: '10.2.1.2:8080', to: 0, reason: 'health' }, downAt)).toHaveLength(1);
+      expect(director.find('weight', { ...target, to: 0, reason: 'health' }, downAt)).toHaveLength(1);
       // The VIP only reaches the others meanwhile.
       const bodies = new Set([topo.get(80), topo.get(80), topo.get(80), topo.get(80)]);
       expect(bodies.has('s1')).toBe(false);
