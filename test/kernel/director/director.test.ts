@@ -139,6 +139,8 @@ describe('director (kernel, real time)', () => {
       const late = checks.filter((c) => c.time <= down.time).slice(-FALL).reduce((sum, c) => sum + c.lateness, 0) / 1000;
       expect(elapsed).toBeLessThan(FALL * INTERVAL + TIMEOUT + late + 4);
       const downAt = director.events.indexOf(down);
+      // The table can show weight 0 before the event reaches this process: wait for it.
+      await director.waitEvent('weight', { ...target, to: 0, reason: 'health' }, downAt);
       expect(director.find('weight', { ...target, to: 0, reason: 'health' }, downAt)).toHaveLength(1);
       // The VIP only reaches the others meanwhile.
       const bodies = new Set([topo.get(80), topo.get(80), topo.get(80), topo.get(80)]);
