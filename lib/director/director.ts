@@ -174,6 +174,7 @@ export class Director {
   #kernelWeights = new Map<string, { weight: number; present: boolean }>();
   #counts = new Map<string, Counts>();
   #drainPolling = false;
+  #readingCounts = false;
   #run: RunCheck = runCheck;
 
   /**
@@ -705,7 +706,14 @@ export class Director {
     clearInterval(this.#resyncTimer);
     if (!this.#running) return;
     this.#resyncTimer = setInterval(() => {
-      void this.#readCounts().catch((error: unknown) => this.#error('read-table', error));
+      // One read at a time: on a slow host a read can outlast the interval, and reads queued
+      // behind each other on the handle would delay every sync behind them.
+      if (!this.#readingCounts) {
+        this.#readingCounts = true;
+        void this.#readCounts()
+          .catch((error: unknown) => this.#error('read-table', error))
+          .finally(() => { this.#readingCounts = false; });
+      }
       this.#requestSync();
     }, this.#config.resyncInterval * 1000);
   }

@@ -1,9 +1,11 @@
 // http and https: one request; the check passes when the status is in the expected set
-// (default 200–299) and the body, when a body condition is given, satisfies it.
+// (default 200–299) and the body, when a body condition is given, satisfies it. Plain http is
+// an HTTP/1.0 request on a bare socket (a check needs no keep-alive, pooling or header
+// objects, and thousands run every second); https goes through node:https for TLS.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 
 import { parseStatusRanges, type HttpCheck } from '../config';
 import { describeFailure, type CheckRunner } from './types';
@@ -12,7 +14,119 @@ import { describeFailure, type CheckRunner } from './types';
 const MAX_BODY_BYTES = 1 << 20;
 const DEFAULT_STATUS: Array<[number, number]> = [[200, 299]];
 
-export const runHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) => new Promise((resolve) => {
+export const runHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) =>
+  (spec.type === 'https' ? runHttpRequestCheck(spec, target, signal) : runPlainHttpCheck(spec, target, signal));
+
+interface Expectation {
+  statuses: Array<[number, number]>;
+  wantsBody: boolean;
+}
+
+function expectationOf(spec: HttpCheck): Expectation {
+  return {
+    statuses: spec.expectStatus ? parseStatusRanges(spec.expectStatus, 'expectStatus') : DEFAULT_STATUS,
+    wantsBody: spec.body !== undefined || spec.bodyRegex !== undefined || spec.bodyMd5 !== undefined,
+  };
+}
+
+function hostHeader(spec: HttpCheck, target: { address: string; port: number }): string {
+  const defaultPort = spec.type === 'https' ? 443 : 80;
+  const hostAddress = isIP(target.address) === 6 ? `[${target.address}]` : target.address;
+  return spec.host ?? (target.port === defaultPort ? hostAddress : `${hostAddress}:${target.port}`);
+}
+
+/** The body conditions on a complete body: undefined when they hold, else the failure message. */
+function bodyFailure(spec: HttpCheck, status: number, bodyBytes: Buffer, md5: string | undefined): string | undefined {
+  const body = bodyBytes.subarray(0, MAX_BODY_BYTES).toString('utf8');
+  if (spec.body !== undefined && !body.includes(spec.body)) return `HTTP ${status}, body lacks ${JSON.stringify(spec.body)}`;
+  if (spec.bodyRegex !== undefined && !new RegExp(spec.bodyRegex).test(body)) return `HTTP ${status}, body does not match /${spec.bodyRegex}/`;
+  if (md5 !== undefined && md5 !== spec.bodyMd5!.toLowerCase()) return `HTTP ${status}, body MD5 ${md5}`;
+  return undefined;
+}
+
+const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})/;
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+/**
+ * Plain http: `METHOD PATH HTTP/1.0` with Host, User-Agent and `Connection: close`. Without a
+ * body condition the outcome is known from the status line and the socket is closed at once;
+ * with one, the body is read to the end of the connection (a chunked body is decoded).
+ */
+export const runPlainHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) => new Promise((resolve) => {
+  const { statuses, wantsBody } = expectationOf(spec);
+  const socket = net.connect({ host: target.address, port: target.port, ...(target.bindAddress ? { localAddress: target.bindAddress } : {}) });
+  let settled = false;
+  const finish = (ok: boolean, message: string): void => {
+    if (settled) return;
+    settled = true;
+    signal.removeEventListener('abort', onAbort);
+    socket.destroy();
+    resolve({ ok, message });
+  };
+  const onAbort = (): void => finish(false, 'request timed out');
+  if (signal.aborted) return onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  socket.setNoDelay(true);
+  socket.write(`${spec.method ?? 'GET'} ${spec.path ?? '/'} HTTP/1.0\r\nHost: ${hostHeader(spec, target)}\r\n` +
+    'User-Agent: ipvs-netlink-director\r\nConnection: close\r\n\r\n', 'latin1');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let status = 0;
+  socket.on('data', (chunk: Buffer) => {
+    if (size < MAX_BODY_BYTES + 65536) chunks.push(chunk);
+    size += chunk.length;
+    if (status !== 0) return;
+    const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+    const lineEnd = head.indexOf('\r\n');
+    if (lineEnd < 0) {
+      if (head.length > 8192) finish(false, 'response: no status line');
+      return;
+    }
+    const match = STATUS_LINE.exec(head.subarray(0, lineEnd).toString('latin1'));
+    if (!match) return finish(false, 'response: malformed status line');
+    status = Number(match[1]);
+    if (!statuses.some(([low, high]) => status >= low && status <= high)) return finish(false, `HTTP ${status}`);
+    if (!wantsBody) return finish(true, `HTTP ${status}`);
+  });
+  socket.once('end', () => {
+    if (settled) return;
+    if (status === 0) return finish(false, 'response: connection closed before the status line');
+    const all = Buffer.concat(chunks);
+    const headerEnd = all.indexOf(HEADER_END);
+    if (headerEnd < 0) return finish(false, `HTTP ${status}, headers not terminated`);
+    const headers = all.subarray(0, headerEnd).toString('latin1');
+    let body: Buffer = all.subarray(headerEnd + 4);
+    if (/^transfer-encoding:[ \t]*chunked[ \t]*$/im.test(headers)) {
+      const decoded = dechunk(body);
+      if (!decoded) return finish(false, `HTTP ${status}, malformed chunked body`);
+      body = decoded;
+    }
+    const md5 = spec.bodyMd5 ? createHash('md5').update(body).digest('hex') : undefined;
+    const failure = bodyFailure(spec, status, body, md5);
+    return finish(failure === undefined, failure ?? `HTTP ${status}`);
+  });
+  socket.once('error', (error) => finish(false, describeFailure('request', error)));
+  socket.once('close', () => finish(false, 'response: connection closed'));
+});
+
+/** Decodes a complete chunked body; undefined when it is malformed or cut short. */
+function dechunk(data: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    if (lineEnd < 0) return undefined;
+    const size = Number.parseInt(data.subarray(at, lineEnd).toString('latin1').split(';')[0]!.trim(), 16);
+    if (!Number.isFinite(size) || size < 0) return undefined;
+    if (size === 0) return Buffer.concat(parts);
+    if (lineEnd + 2 + size > data.length) return undefined;
+    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+}
+
+/** http or https through node:http(s) (https always takes this path: TLS, SNI, verification). */
+export const runHttpRequestCheck: CheckRunner<HttpCheck> = (spec, target, signal) => new Promise((resolve) => {
   const secure = spec.type === 'https';
   const statuses = spec.expectStatus ? parseStatusRanges(spec.expectStatus, 'expectStatus') : DEFAULT_STATUS;
   const wantsBody = spec.body !== undefined || spec.bodyRegex !== undefined || spec.bodyMd5 !== undefined;

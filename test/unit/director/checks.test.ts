@@ -115,6 +115,28 @@ describe('http', () => {
     expect(slow.latency).toBeLessThan(1500);
     expect(await runCheck(check({ type: 'http' }), at(await closedPort()))).toMatchObject({ ok: false, message: 'request ECONNREFUSED' });
   });
+
+  it('reads a chunked body, and fails on a malformed status line or a connection closed before it', async () => {
+    const replies: Record<string, string> = {
+      '/chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nOK \r\n7\r\nchunked\r\n0\r\n\r\n',
+      '/garbage': 'SSH-2.0-OpenSSH_9.2\r\n\r\n',
+      '/nothing': '',
+    };
+    const raw = net.createServer((socket) => {
+      socket.once('data', (chunk) => {
+        const requestPath = chunk.toString('latin1').split(' ')[1]!;
+        socket.end(replies[requestPath] ?? '');
+      });
+    });
+    const rawPort = await listen(raw);
+    try {
+      expect(await runCheck(check({ type: 'http', path: '/chunked', body: 'OK chunked' }), at(rawPort))).toMatchObject({ ok: true, message: 'HTTP 200' });
+      expect(await runCheck(check({ type: 'http', path: '/garbage' }), at(rawPort))).toMatchObject({ ok: false, message: 'response: malformed status line' });
+      expect(await runCheck(check({ type: 'http', path: '/nothing' }), at(rawPort))).toMatchObject({ ok: false, message: 'response: connection closed before the status line' });
+    } finally {
+      raw.close();
+    }
+  });
 });
 
 describe('https', () => {

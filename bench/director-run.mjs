@@ -1,0 +1,77 @@
+// The director side of bench/director.bench.mjs, run inside the director's namespace:
+// `node director-run.mjs CONFIG.json WARMUP_S WINDOW_S`. Starts a Director on the configuration,
+// lets it warm up, then measures over the window and prints one JSON line: event-loop delay
+// percentiles, check lateness percentiles, checks done, CPU used (user + system, ms).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+const { Director } = await import(process.env.DIRECTOR_DIST);
+const [configFile, warmupText, windowText] = process.argv.slice(2);
+const config = JSON.parse(readFileSync(configFile, 'utf8'));
+
+const director = new Director(config, { checkEvents: true });
+// DIRECTOR_HTTP_CLIENT=request: http checks through node:http's request() instead of the bare
+// socket, to measure what the bare socket saves.
+if (process.env.DIRECTOR_HTTP_CLIENT === 'request') {
+  const dist = path.dirname(process.env.DIRECTOR_DIST);
+  const { replaceCheckRunner } = await import(path.join(dist, 'director.js'));
+  const { runHttpRequestCheck } = await import(path.join(dist, 'checks', 'http.js'));
+  replaceCheckRunner(director, async (check, target, stop) => {
+    const started = performance.now();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), check.timeout * 1000);
+    const onStop = () => controller.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    try {
+      return { ...(await runHttpRequestCheck(check, target, controller.signal)), latency: performance.now() - started };
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    }
+  });
+}
+let measuring = false;
+let checks = 0;
+let failed = 0;
+const failures = new Map();
+const lateness = [];
+director.on('check', (event) => {
+  if (!measuring) return;
+  checks++;
+  if (!event.ok) {
+    failed++;
+    failures.set(event.message, (failures.get(event.message) ?? 0) + 1);
+  }
+  lateness.push(event.lateness);
+});
+const errors = [];
+director.on('error', (event) => errors.push(`${event.operation}: ${event.error.message}`));
+const startedAt = performance.now();
+await director.start();
+const startMs = performance.now() - startedAt;
+console.log(JSON.stringify({ started: true, startMs }));
+
+await new Promise((resolve) => setTimeout(resolve, Number(warmupText) * 1000));
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
+measuring = true;
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await new Promise((resolve) => setTimeout(resolve, Number(windowText) * 1000));
+const cpu = process.cpuUsage(cpu0);
+const seconds = (performance.now() - t0) / 1000;
+measuring = false;
+loop.disable();
+
+const sorted = lateness.sort((a, b) => a - b);
+const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : undefined);
+const down = director.status().services.flatMap((s) => s.destinations).filter((d) => d.health !== 'up').length;
+console.log(JSON.stringify({
+  startMs, seconds, checks, failed, failures: Object.fromEntries([...failures].slice(0, 5)), down, errors: errors.slice(0, 5),
+  cpuMs: (cpu.user + cpu.system) / 1000,
+  loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+  latenessMs: { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] },
+}));
+await director.stop({ leave: 'remove' });
+process.exit(0);
