@@ -108,7 +108,7 @@ export function checkVrrpConfig(value: unknown, field = 'vrrp'): ResolvedVrrp {
     throw new RangeError(`${field}.instance must be a vrrp_instance name (no spaces or quotes), got ${describe(instance)}`);
   }
   const sync = expectObject(spec.sync, `${field}.sync`);
-  if ('state' in sync) throw new TypeError(`${field}.sync has unknown field 'state' (the VRRP state decides it)`);
+  if ('state' in sync) throw new TypeError(`${field}.sync.state is not a known option (the VRRP state decides it)`);
   // Both states must accept it (the backup's maxLength minimum is higher).
   checkDaemonSpec({ ...sync, state: 'master' }, `${field}.sync`);
   checkDaemonSpec({ ...sync, state: 'backup' }, `${field}.sync`);
