@@ -3,8 +3,9 @@
 // switched as keepalived's `lvs_sync_daemon` switches it: master daemon on the VRRP master,
 // backup daemon otherwise. keepalived holds the VIP; the director holds the table and the sync.
 import { execFile } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { close as closeFd, constants as fsConstants, open as openFd } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { Socket } from 'node:net';
 
 import { checkDaemonSpec } from '../config';
@@ -158,12 +159,12 @@ export class FifoLineReader {
     }
     if (!info.isFIFO()) throw Object.assign(new Error(`${this.#path} is not a FIFO`), { code: 'EINVAL', path: this.#path });
     // Read-write: opening never waits for a writer, and a writer that exits is no end of file.
-    const handle = await open(this.#path, fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
+    // A plain fd (not a FileHandle, which closes it when collected): the socket owns it.
+    const fd = await promisify(openFd)(this.#path, fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     if (this.#closed) {
-      await handle.close();
+      closeFd(fd, () => {});
       return;
     }
-    const fd = handle.fd;
     this.#ino = info.ino;
     this.#partial = '';
     const socket = new Socket({ fd, readable: true, writable: false });

@@ -2,7 +2,8 @@
 # waiting for the answer ("<real server> <line>"). Prints a STATUS JSON line every 0.5 s:
 # connections open and lost (with the error), answers from another real server than the
 # connection's first, and for each mark (stdin: "mark NAME") how many connections completed a
-# request sent after the mark and the longest wait for an answer since the mark. "report" prints
+# request sent after the mark, the longest wait for an answer since the mark, and the longest
+# gap between a connection's last answer before the mark and its first one after. "report" prints
 # a REPORT line: each connection's local port and real server.
 import asyncio
 import json
@@ -23,10 +24,15 @@ def note_answer(i, sent, now):
             mark['done'].add(i)
         if now >= mark['at']:
             mark['longest'] = max(mark['longest'], now - sent)
+            # The stall: from the last answer before the mark to the first one after it.
+            before = mark['last'].pop(i, None)
+            if before is not None:
+                mark['gap'] = max(mark['gap'], now - before)
+    conns[i]['last'] = now
 
 
 async def connection(i):
-    state = {'server': None, 'answers': 0, 'lost': None, 'moved': 0, 'port': None}
+    state = {'server': None, 'answers': 0, 'lost': None, 'moved': 0, 'port': None, 'last': None}
     conns[i] = state
     try:
         reader, writer = await asyncio.open_connection(VIP, PORT, local_addr=(SOURCE, 0) if SOURCE else None)
@@ -64,7 +70,10 @@ def status():
         'lost': {i: c['lost'] for i, c in conns.items() if c['lost'] is not None},
         'moved': sum(c['moved'] for c in conns.values()),
         'servers': servers,
-        'marks': {name: {'done': len(m['done']), 'longest': round(m['longest'], 3)} for name, m in marks.items()},
+        'marks': {
+            name: {'done': len(m['done']), 'longest': round(m['longest'], 3), 'gap': round(m['gap'], 3)}
+            for name, m in marks.items()
+        },
     }
 
 
@@ -74,7 +83,8 @@ async def main():
     def command(line):
         parts = line.split()
         if len(parts) == 2 and parts[0] == 'mark':
-            marks[parts[1]] = {'at': time.monotonic(), 'done': set(), 'longest': 0.0}
+            last = {i: c['last'] for i, c in conns.items() if c['last'] is not None}
+            marks[parts[1]] = {'at': time.monotonic(), 'done': set(), 'longest': 0.0, 'gap': 0.0, 'last': last}
         elif parts == ['report']:
             ports = {i: [c['port'], c['server']] for i, c in conns.items()}
             print('REPORT ' + json.dumps(ports), flush=True)

@@ -38,7 +38,7 @@ interface ClientStatus {
   lost: Record<string, string>;
   moved: number;
   servers: Record<string, number>;
-  marks: Record<string, { done: number; longest: number }>;
+  marks: Record<string, { done: number; longest: number; gap: number }>;
 }
 
 function lastStatus(client: NetnsProcess): ClientStatus | undefined {
@@ -99,8 +99,12 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
   }
 
   async function vrrpState(name: 'a' | 'b', state: string): Promise<DirectorEvent> {
-    return waitFor(`director ${name} to follow VRRP to ${state}`, () =>
-      events[name]!.find((e) => e.type === 'vrrp' && e.to === state && e.time >= t0), { timeoutMs: STEP_MS, intervalMs: 100 });
+    try {
+      return await waitFor(`director ${name} to follow VRRP to ${state}`, () =>
+        events[name]!.find((e) => e.type === 'vrrp' && e.to === state && e.time >= t0), { timeoutMs: STEP_MS, intervalMs: 100 });
+    } catch (error) {
+      throw new Error(`${String(error)}\n${diagnostics()}`, { cause: error });
+    }
   }
 
   /** Connection entries in a director's table, by state ('ESTABLISHED'). */
@@ -230,7 +234,8 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
     const failover = await everyConnectionAnswers('failover');
     const failoverDone = Date.now();
     log(`failover: B master after ${(bMaster.time - down) / 1000} s, its sync daemon master ${(bDaemon.time - down) / 1000} s; ` +
-      `every connection answered again after ${(failoverDone - down) / 1000} s; longest wait for an answer ${failover.marks.failover!.longest} s; ` +
+      `every connection answered again after ${(failoverDone - down) / 1000} s; longest wait for an answer ${failover.marks.failover!.longest} s, ` +
+      `longest gap between answers ${failover.marks.failover!.gap} s; ` +
       `lost ${Object.keys(failover.lost).length}; answers from another real server ${failover.moved}`);
     expect(failover.lost).toEqual({});
     expect(failover.moved).toBe(0);
@@ -248,7 +253,7 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
     const failback = await everyConnectionAnswers('failback');
     const failbackDone = Date.now();
     log(`failback: A master after ${(aMaster.time - up) / 1000} s; every connection answered again after ${(failbackDone - up) / 1000} s; ` +
-      `longest wait for an answer ${failback.marks.failback!.longest} s; lost ${Object.keys(failback.lost).length}; answers from another real server ${failback.moved}`);
+      `longest wait for an answer ${failback.marks.failback!.longest} s, longest gap between answers ${failback.marks.failback!.gap} s; lost ${Object.keys(failback.lost).length}; answers from another real server ${failback.moved}`);
     expect(failback.lost).toEqual({});
     expect(failback.moved).toBe(0);
     expect(failback.open).toBe(CONNECTIONS);
