@@ -252,6 +252,7 @@ export class Director {
   async start(): Promise<void> {
     if (this.#running || this.#stopped) throw new Error(this.#stopped ? 'the director was stopped' : 'the director is already running');
     this.#ipvs = this.#options.ipvs ?? await Ipvs.open(this.#options.netns === undefined ? {} : { netns: this.#options.netns });
+    if (this.#config.vrrp) this.#vrrp = this.#newVrrpFollower(this.#config.vrrp);
     this.#ownsHandle = this.#options.ipvs === undefined;
     let live: Awaited<ReturnType<Ipvs['listTable']>>;
     try {

@@ -9,6 +9,9 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 import { resolveConfig } from '../../../lib/director/config';
+import { Director } from '../../../lib/director/director';
+import type { DirectorEvent } from '../../../lib/director/events';
+import { Ipvs } from '../../../lib/ipvs';
 import { ConfigFileError, parseConfig } from '../../../lib/director/loader';
 import {
   FifoLineReader, VrrpFollower, checkVrrpConfig, daemonStateFor, parseVrrpLine, type DaemonControl, type VrrpHooks,
@@ -280,5 +283,39 @@ describe('FifoLineReader', () => {
     const reader = new FifoLineReader(file, () => {}, () => {});
     await expect(reader.open()).rejects.toThrow(`${file} is not a FIFO`);
     reader.close();
+  });
+});
+
+describe('a Director with the vrrp option', () => {
+  it('follows the FIFO: vrrp and sync-daemon events, status, and the daemon switched', async () => {
+    const kernel = new FakeDaemons();
+    const ipvs = Object.create(Ipvs.prototype) as Ipvs;
+    Object.assign(ipvs, {
+      netns: undefined,
+      listTable: async () => [],
+      apply: async () => ({ plan: { operations: [] }, replanned: false, results: [], drift: [], ok: true }),
+      listDaemons: () => kernel.listDaemons(),
+      startDaemon: (spec: DaemonSpec) => kernel.startDaemon(spec),
+      stopDaemon: (state: DaemonState) => kernel.stopDaemon(state),
+      close: async () => {},
+    });
+    const fifo = path.join(dir, 'director.fifo');
+    const director = new Director({ services: [], vrrp: { keepalivedFifo: fifo, instance: 'VI_1', sync } }, { ipvs });
+    const events: DirectorEvent[] = [];
+    director.on('vrrp', (e) => events.push(e));
+    director.on('sync-daemon', (e) => events.push(e));
+    await director.start();
+    try {
+      expect(kernel.running).toMatchObject([{ state: 'backup', interface: 'eth1', syncId: 7 }]);
+      writeFileSync(fifo, 'INSTANCE "VI_1" MASTER 150\n');
+      await waitFor('the master daemon', () => kernel.running[0]?.state === 'master' && events.length >= 3, { timeoutMs: 5000, intervalMs: 10 });
+      expect(events.map((e) => e.type === 'vrrp' ? `vrrp ${e.from}->${e.to}` : e.type === 'sync-daemon' ? `daemon ${e.from}->${e.to}` : e.type))
+        .toEqual(['daemon none->backup', 'vrrp unknown->master', 'daemon backup->master']);
+      expect(director.status().vrrp).toMatchObject({ instance: 'VI_1', state: 'master', priority: 150, daemon: 'master', transitions: 1 });
+    } finally {
+      await director.stop();
+    }
+    // A stopped director leaves the daemon running (a restart must not interrupt the sync).
+    expect(kernel.running.map((d) => d.state)).toEqual(['master']);
   });
 });
