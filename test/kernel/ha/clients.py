@@ -4,7 +4,8 @@
 # connection's first, and for each mark (stdin: "mark NAME") how many connections completed a
 # request sent after the mark, the longest wait for an answer since the mark, and the longest
 # gap between a connection's last answer before the mark and its first one after. "report" prints
-# a REPORT line: each connection's local port and real server.
+# a REPORT line: each connection's local port, real server, and gaps of over 1 s between answers
+# as [start, end] in seconds since the epoch.
 import asyncio
 import json
 import sys
@@ -28,11 +29,15 @@ def note_answer(i, sent, now):
             before = mark['last'].pop(i, None)
             if before is not None:
                 mark['gap'] = max(mark['gap'], now - before)
+    previous = conns[i]['last']
+    if previous is not None and now - previous > 1.0:
+        # Gaps between answers longer than a second, in wall-clock time (the test's clock).
+        conns[i]['gaps'].append([round(time.time() - (now - previous), 3), round(time.time(), 3)])
     conns[i]['last'] = now
 
 
 async def connection(i):
-    state = {'server': None, 'answers': 0, 'lost': None, 'moved': 0, 'port': None, 'last': None}
+    state = {'server': None, 'answers': 0, 'lost': None, 'moved': 0, 'port': None, 'last': None, 'gaps': []}
     conns[i] = state
     try:
         reader, writer = await asyncio.open_connection(VIP, PORT, local_addr=(SOURCE, 0) if SOURCE else None)
@@ -86,8 +91,8 @@ async def main():
             last = {i: c['last'] for i, c in conns.items() if c['last'] is not None}
             marks[parts[1]] = {'at': time.monotonic(), 'done': set(), 'longest': 0.0, 'gap': 0.0, 'last': last}
         elif parts == ['report']:
-            ports = {i: [c['port'], c['server']] for i, c in conns.items()}
-            print('REPORT ' + json.dumps(ports), flush=True)
+            report = {i: {'port': c['port'], 'server': c['server'], 'gaps': c['gaps']} for i, c in conns.items()}
+            print('REPORT ' + json.dumps(report), flush=True)
 
     def read_stdin():
         for line in sys.stdin:
