@@ -14,6 +14,7 @@ import type { DestinationSpec, Protocol, ServiceKey, ServiceSpec } from '../type
 import {
   describe, expectBoolean, expectInteger, expectObject, expectOneOf, expectString, rejectUnknownKeys, type Fields,
 } from '../validate';
+import { checkVrrpConfig, type ResolvedVrrp, type VrrpConfig } from './vrrp';
 
 /** What happens to a destination whose checks fail. */
 export type FailureAction = 'quiesce' | 'remove';
@@ -144,6 +145,8 @@ export interface DirectorConfig {
   /** Seconds between drift repairs (re-reading the kernel). Default 10. */
   resyncInterval?: number;
   defaults?: DirectorDefaults;
+  /** Follow a keepalived VRRP instance and switch the connection-sync daemon with it. */
+  vrrp?: VrrpConfig;
 }
 
 /**
@@ -196,11 +199,12 @@ export interface ResolvedConfig {
   services: ResolvedService[];
   scope: DirectorScope;
   resyncInterval: number;
+  vrrp?: ResolvedVrrp;
 }
 
 // ---- validation --------------------------------------------------------------------------------
 
-const TOP_FIELDS = new Set(['services', 'scope', 'resyncInterval', 'defaults']);
+const TOP_FIELDS = new Set(['services', 'scope', 'resyncInterval', 'defaults', 'vrrp']);
 const DEFAULTS_FIELDS = new Set(['checks', 'onFailure', 'slowStart', 'drainTimeout']);
 const SERVICE_DIRECTOR_FIELDS = [
   'destinations', 'checks', 'onFailure', 'slowStart', 'drainTimeout', 'quorum', 'hysteresis', 'sorryServers',
@@ -502,6 +506,7 @@ export function resolveConfig(value: unknown): ResolvedConfig {
       const spec = raw as Fields;
       return { ...pick(spec, SERVICE_DIRECTOR_FIELDS), destinations: (spec.destinations as Fields[]).map((d) => pick(d, DESTINATION_DIRECTOR_FIELDS)) };
     }), checkedScope, 'services');
-    return { services, scope, resyncInterval };
+    const vrrp = config.vrrp === undefined ? undefined : checkVrrpConfig(config.vrrp, 'vrrp');
+    return { services, scope, resyncInterval, ...(vrrp ? { vrrp } : {}) };
   }
 }

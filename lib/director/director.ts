@@ -22,6 +22,7 @@ import {
 import { openConnectionsByDestination } from './drain-count';
 import { DestinationHealth, type HealthState } from './health';
 import { CheckSchedule, type RunCheck, type ScheduledResult } from './scheduler';
+import { VrrpFollower, type ResolvedVrrp, type VrrpStatus } from './vrrp';
 
 export interface DirectorOptions {
   /** An open handle to drive; the director does not close it. Default: one it opens (and closes on stop). */
@@ -79,6 +80,8 @@ export interface DirectorStatus {
   services: ServiceStatus[];
   /** Whether the table matched the director's state at the last sync (false after a kernel error, until a retry succeeds). */
   inSync: boolean;
+  /** With the `vrrp` option: the followed instance's state and the sync daemon's. */
+  vrrp?: VrrpStatus;
 }
 
 interface Ramp {
@@ -176,6 +179,7 @@ export class Director {
   #drainPolling = false;
   #readingCounts = false;
   #run: RunCheck = runCheck;
+  #vrrp: VrrpFollower | undefined;
 
   /**
    * Checks the configuration (nothing is opened or sent yet).
@@ -190,6 +194,15 @@ export class Director {
     this.#config = resolveConfig(config);
     this.#options = options;
     this.#events.onListenerError = (error) => this.#error('listener', error);
+    this.#vrrp = this.#config.vrrp ? this.#newVrrpFollower(this.#config.vrrp) : undefined;
+  }
+
+  #newVrrpFollower(config: ResolvedVrrp): VrrpFollower {
+    return new VrrpFollower(config, {
+      transition: (event) => this.#emit({ type: 'vrrp', time: Date.now(), ...event }),
+      daemon: (event) => this.#emit({ type: 'sync-daemon', time: Date.now(), ...event }),
+      error: (operation, error, retryIn) => this.#error(operation, error, retryIn === undefined ? {} : { retryIn }),
+    });
   }
 
   static {
@@ -240,11 +253,15 @@ export class Director {
   async start(): Promise<void> {
     if (this.#running || this.#stopped) throw new Error(this.#stopped ? 'the director was stopped' : 'the director is already running');
     this.#ipvs = this.#options.ipvs ?? await Ipvs.open(this.#options.netns === undefined ? {} : { netns: this.#options.netns });
+    if (this.#config.vrrp) this.#vrrp = this.#newVrrpFollower(this.#config.vrrp);
     this.#ownsHandle = this.#options.ipvs === undefined;
     let live: Awaited<ReturnType<Ipvs['listTable']>>;
     try {
       live = await this.#ipvs.listTable();
+      // The sync daemon follows VRRP whatever the checks do: both nodes keep the same table.
+      await this.#vrrp?.start(this.#ipvs);
     } catch (error) {
+      this.#vrrp?.stop();
       if (this.#ownsHandle) await this.#ipvs.close();
       throw error;
     }
@@ -293,6 +310,7 @@ export class Director {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#running = false;
+    this.#vrrp?.stop();
     clearInterval(this.#resyncTimer);
     clearInterval(this.#drainTimer);
     clearTimeout(this.#retryTimer);
@@ -333,6 +351,11 @@ export class Director {
   async update(config: DirectorConfig): Promise<void> {
     const next = resolveConfig(config);
     if (!this.#running) throw new Error('the director is not running');
+    if (JSON.stringify(next.vrrp) !== JSON.stringify(this.#vrrp?.config)) {
+      this.#vrrp?.stop();
+      this.#vrrp = next.vrrp ? this.#newVrrpFollower(next.vrrp) : undefined;
+      await this.#vrrp?.start(this.#ipvs!).catch((error: unknown) => this.#error('vrrp-fifo', error));
+    }
     const nextIds = new Set(next.services.map((s) => s.id));
     for (const [id, svc] of this.#services) {
       if (!nextIds.has(id) && !svc.retired) this.#retire(svc);
@@ -906,7 +929,7 @@ export class Director {
         quorum: { state: svc.quorum, liveWeight: this.#liveWeight(svc), quorum: svc.cfg.quorum, hysteresis: svc.cfg.hysteresis },
       });
     }
-    return { running: this.#running, services, inSync: this.#trusted };
+    return { running: this.#running, services, inSync: this.#trusted, ...(this.#vrrp ? { vrrp: this.#vrrp.status() } : {}) };
   }
 }
 

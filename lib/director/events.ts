@@ -1,7 +1,9 @@
 // The director's typed events: one listener registry (never throws at the emitter, unlike
 // EventEmitter's 'error') and async iteration with a bounded queue per iterator.
 import type { FieldChange, PlanOperation } from '../reconcile/types';
+import type { DaemonState } from '../types';
 import type { HealthState } from './health';
+import type { VrrpState } from './vrrp';
 
 interface EventBase {
   /** Date.now() when it happened. */
@@ -114,7 +116,7 @@ export interface AppliedEvent extends EventBase {
 export interface ErrorEvent extends EventBase {
   type: 'error';
   error: Error;
-  /** What was being done: 'apply', 'read-table', 'connections', 'quorum-command', … */
+  /** What was being done: 'apply', 'read-table', 'connections', 'quorum-command', 'sync-daemon', 'vrrp-fifo', … */
   operation: string;
   service?: string;
   destination?: string;
@@ -122,9 +124,32 @@ export interface ErrorEvent extends EventBase {
   retryIn?: number;
 }
 
+/** keepalived reported a new state for the followed VRRP instance (config `vrrp`). */
+export interface VrrpEvent extends EventBase {
+  type: 'vrrp';
+  instance: string;
+  /** 'unknown' for the first report after the director started. */
+  from: VrrpState | 'unknown';
+  to: VrrpState;
+  /** The priority keepalived sent with the state, when it did. */
+  priority?: number;
+}
+
+/** The connection-sync daemon was switched to follow the VRRP state (config `vrrp`). */
+export interface SyncDaemonEvent extends EventBase {
+  type: 'sync-daemon';
+  /** 'none' when no daemon of the configured settings ran before. */
+  from: DaemonState | 'none';
+  to: DaemonState;
+  interface: string;
+  syncId: number;
+  /** Milliseconds from the VRRP state line (or the start) to the daemon running. */
+  latency: number;
+}
+
 export type DirectorEvent =
   | CheckEvent | UpEvent | DownEvent | WeightEvent | DrainStartEvent | DrainedEvent | QuorumLostEvent
-  | QuorumGainedEvent | SorryEvent | DriftRepairedEvent | AppliedEvent | ErrorEvent;
+  | QuorumGainedEvent | SorryEvent | DriftRepairedEvent | AppliedEvent | ErrorEvent | VrrpEvent | SyncDaemonEvent;
 export type DirectorEventType = DirectorEvent['type'];
 export type DirectorEventOf<T extends DirectorEventType> = Extract<DirectorEvent, { type: T }>;
 

@@ -11,8 +11,11 @@ export type {
 export { ConfigFileError, loadConfig, parseConfig, parseDuration } from './loader';
 export type {
   AppliedEvent, CheckEvent, DirectorEvent, DirectorEventOf, DirectorEventType, DownEvent, DrainedEvent, DrainStartEvent,
-  DriftRepairedEvent, ErrorEvent, EventIteratorOptions, QuorumGainedEvent, QuorumLostEvent, SorryEvent, UpEvent, WeightEvent,
+  DriftRepairedEvent, ErrorEvent, EventIteratorOptions, QuorumGainedEvent, QuorumLostEvent, SorryEvent, SyncDaemonEvent, UpEvent,
+  VrrpEvent, WeightEvent,
 } from './events';
+export { parseVrrpLine } from './vrrp';
+export type { VrrpConfig, VrrpNotification, VrrpState, VrrpStatus, VrrpSyncConfig } from './vrrp';
 export { importKeepalived, KEEPALIVED_DEFAULTS } from './import/keepalived';
 export { importLdirectord, LDIRECTORD_DEFAULTS } from './import/ldirectord';
 export { ConfigImportError } from './import/result';

@@ -11,6 +11,8 @@ import {
 type ServiceLabel = keyof ServiceLabels;
 type DestinationLabel = keyof DestinationLabels;
 
+const VRRP_STATES = ['master', 'backup', 'fault', 'stop', 'deleted', 'unknown'] as const;
+
 /** Check latency buckets, seconds: from a local connect (sub-ms) to a timeout (the 5–10 s defaults). */
 const CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -93,6 +95,20 @@ export function registerDirectorMetrics(registry: Registry, director: DirectorSo
     'Whether the kernel table matched the director\'s state at its last sync (0 after a kernel error, until a retry succeeds)',
     [], (status, set) => set({}, status.inSync ? 1 : 0));
 
+  // With the `vrrp` option: every state as a series (1 for the current one), as node_exporter's systemd unit states.
+  statusGauge<'instance' | 'state'>(registry, director, 'ipvs_director_vrrp_state',
+    'The followed keepalived VRRP instance\'s state (1 for the current one: master, backup, fault, stop, deleted, unknown)',
+    ['instance', 'state'], (status, set) => {
+      if (!status.vrrp) return;
+      for (const state of VRRP_STATES) set({ instance: status.vrrp.instance, state }, status.vrrp.state === state ? 1 : 0);
+    });
+  statusGauge<'state'>(registry, director, 'ipvs_director_sync_daemon_state',
+    'The connection-sync daemon the director keeps running for VRRP (1 for the current one: master, backup, none)',
+    ['state'], (status, set) => {
+      if (!status.vrrp) return;
+      for (const state of ['master', 'backup', 'none'] as const) set({ state }, status.vrrp.daemon === state ? 1 : 0);
+    });
+
   // Events name services by id ('tcp 10.0.0.1:80'); their labels come from the status.
   const serviceIds = new Map<string, ServiceLabels>();
   const labelsOfService = (id: string): ServiceLabels | undefined => {
@@ -138,6 +154,10 @@ export function registerDirectorMetrics(registry: Registry, director: DirectorSo
     help: 'Errors by what was being done (apply: the kernel refused a change, retried with backoff; read-table; …)',
     labelNames: ['operation'], registers: [registry],
   });
+  const vrrpTransitions = new Counter<'instance' | 'to'>({
+    name: 'ipvs_director_vrrp_transitions_total', help: 'State changes of the followed keepalived VRRP instance, by new state',
+    labelNames: ['instance', 'to'], registers: [registry],
+  });
   transitions.inc({ to: 'up' }, 0);
   transitions.inc({ to: 'down' }, 0);
   errors.inc({ operation: 'apply' }, 0);
@@ -168,6 +188,9 @@ export function registerDirectorMetrics(registry: Registry, director: DirectorSo
         return;
       case 'error':
         errors.inc({ operation: event.operation });
+        return;
+      case 'vrrp':
+        vrrpTransitions.inc({ instance: event.instance, to: event.to });
         return;
       default:
     }

@@ -11,7 +11,7 @@ export type { DirectorEvent, DirectorEventType } from '../director';
 /** Every event type, for subscribing to all of them. */
 export const DIRECTOR_EVENT_TYPES = [
   'check', 'up', 'down', 'weight', 'drain-start', 'drained', 'quorum-lost', 'quorum-gained', 'sorry-on', 'sorry-off',
-  'drift-repaired', 'applied', 'error',
+  'drift-repaired', 'applied', 'error', 'vrrp', 'sync-daemon',
 ] as const satisfies ReadonlyArray<import('../director').DirectorEventType>;
 
 /** Subscribes `listener` to every event; returns the unsubscribe function. */
