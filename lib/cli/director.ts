@@ -152,6 +152,12 @@ export function formatEvent(event: DirectorEvent): string {
     case 'error':
       detail = `${event.operation}: ${event.error.message}${event.retryIn === undefined ? '' : ` (retry in ${event.retryIn} ms)`}`;
       break;
+    case 'vrrp':
+      detail = `${event.instance} ${event.from} -> ${event.to}${event.priority === undefined ? '' : ` (priority ${event.priority})`}`;
+      break;
+    case 'sync-daemon':
+      detail = `${event.from} -> ${event.to} on ${event.interface}, sync id ${event.syncId}, ${event.latency} ms`;
+      break;
   }
   return `${at} ${event.type}${where ? ` ${where}` : ''} ${detail}`.trimEnd();
 }

@@ -56,6 +56,10 @@ describe('ipvs-netlink director', () => {
     expect(formatEvent(error)).toBe('2026-01-02T03:04:05.678Z error apply: boom (retry in 500 ms)');
     expect(JSON.parse(eventJson(error))).toEqual({ type: 'error', time, operation: 'apply', retryIn: 500, error: { name: 'Error', message: 'boom', code: 'EPERM' } });
     expect(JSON.parse(eventJson(down))).toEqual(down);
+    const vrrp = { type: 'vrrp', time, instance: 'VI_1', from: 'backup', to: 'master', priority: 100 } as const;
+    expect(formatEvent(vrrp)).toBe('2026-01-02T03:04:05.678Z vrrp VI_1 backup -> master (priority 100)');
+    const sync = { type: 'sync-daemon', time, from: 'backup', to: 'master', interface: 'eth1', syncId: 7, latency: 12 } as const;
+    expect(formatEvent(sync)).toBe('2026-01-02T03:04:05.678Z sync-daemon backup -> master on eth1, sync id 7, 12 ms');
   });
 
   const quiet = { out: () => {}, err: () => {} };
