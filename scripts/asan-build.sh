@@ -7,11 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.cache/asan
+addon="$out/build/Release/ipvs_netlink.node"
+# Built already from these very sources (and this script): nothing to do.
+if [ -f "$addon" ] && [ "$addon" -nt "$0" ] && cmp -s binding.gyp "$out/binding.gyp" && diff -rq native "$out/native" >/dev/null 2>&1; then
+  echo "$addon"
+  exit 0
+fi
 mkdir -p "$out"
 cp binding.gyp "$out/"
 rm -rf "$out/native" && cp -r native "$out/native"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 (cd "$out" && CXXFLAGS="$sanitize" CFLAGS="$sanitize" LDFLAGS="-fsanitize=address,undefined" \
   node ../../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || echo /usr)}" --silent >/dev/null)
-ldd "$out/build/Release/ipvs_netlink.node" | grep -q libasan || { echo "asan-build: the addon is not linked with ASan" >&2; exit 1; }
-echo "$out/build/Release/ipvs_netlink.node"
+ldd "$addon" | grep -q libasan || { echo "asan-build: the addon is not linked with ASan" >&2; exit 1; }
+echo "$addon"
