@@ -88,10 +88,22 @@ export async function soak(api, netns, sizes) {
       return count;
     },
   };
-  // Every measurement is taken with no handle open.
-  const warmup = await Ipvs.open({ netns });
-  for (const [name, phase] of Object.entries(phases)) await phase(warmup, Math.max(1, Math.floor(sizes[name] / 10)), 0);
-  await warmup.close();
+  // The warm-up runs on as many handles at once as the thread pool has threads, so that every
+  // pool thread has its malloc arena and has kept what it keeps before the baseline: run one
+  // at a time, the work lands on whichever thread is free, and an arena met for the first time
+  // late in the run would look like growth. Every measurement is taken with no handle open.
+  const poolThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  // At least one full batch and one read of each kind per handle.
+  const warmupLeast = { operations: perBatch, cycles: 1, reads: 3 };
+  await Promise.all(
+    Array.from({ length: poolThreads }, async (_, lane) => {
+      const warmup = await Ipvs.open({ netns });
+      for (const [name, phase] of Object.entries(phases)) {
+        await phase(warmup, Math.max(warmupLeast[name], Math.floor(sizes[name] / 10 / poolThreads)), 2000 + lane * 100);
+      }
+      await warmup.close();
+    }),
+  );
   const done = { operations: 0, cycles: 0, reads: 0 };
   const seconds = { operations: 0, cycles: 0, reads: 0 };
   const points = [await settle()];
