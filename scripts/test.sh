@@ -31,7 +31,7 @@ done
 [ -f build/Release/ipvs_netlink.node ] || npm run --silent build:native
 npm run --silent build:ts
 
-results="$IPVS_VM_CACHE/results"
+results="${IPVS_TEST_RESULTS:-$IPVS_VM_CACHE/results}"
 rm -rf "$results" && mkdir -p "$results"
 declare -a summary=()
 failed=0
@@ -107,9 +107,10 @@ if [ "$run_kernel" = 1 ]; then
       echo "=== kernel tests in the VM: Linux $kernel, ASan+UBSan build of the addon"
       name="kernel $kernel asan"
       json="$results/kernel-$kernel-asan.json"
-      reports="$PWD/.cache/asan/reports"
+      asan_dir="$(realpath -m "${IPVS_ASAN_DIR:-.cache/asan}")"
+      reports="$asan_dir/reports"
       rm -rf "$reports"
-      bash scripts/asan-build.sh && mkdir -p "$reports"
+      IPVS_ASAN_DIR="$asan_dir" bash scripts/asan-build.sh && mkdir -p "$reports"
       status=$?
       if [ "$status" = 0 ]; then
         # node is not instrumented: the test workers preload the runtime (vitest.kernel-asan.config.ts),
@@ -118,7 +119,7 @@ if [ "$run_kernel" = 1 ]; then
         # loaded and keeps LD_PRELOAD from the commands the tests run. Reports go to files, so
         # none is lost in a worker.
         scripts/vm/run.sh --kernel "$kernel" -- env \
-          IPVS_NETLINK_PREBUILD="$PWD/.cache/asan" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
+          IPVS_NETLINK_PREBUILD="$asan_dir" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
           ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:malloc_context_size=8:log_path=$reports/asan" \
           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
           node node_modules/vitest/vitest.mjs run \
