@@ -211,7 +211,8 @@ describe('entries created by a backup sync daemon', () => {
       (t) => t.length >= 400 + 30 + 1 + 1,
       'the synced entries',
     );
-  });
+    // Three node processes start in it, each slow to start on a loaded emulator.
+  }, 180_000);
 
   afterAll(() => {
     try {
