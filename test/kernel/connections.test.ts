@@ -99,7 +99,7 @@ describe('connections made by real traffic', () => {
       'CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
     client.run('socat', ['-u', '-', 'UDP:10.0.0.1:5060,sourceport=5062'], { input: sip });
     await waitFor(() => readConnectionTable({ netns: lb.path }), (t) => t.length >= 6, 'six connections');
-  });
+  }, 180_000);
 
   afterAll(() => {
     lb?.remove();
