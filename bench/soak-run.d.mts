@@ -8,8 +8,15 @@ export interface SoakResult {
   seconds: SoakSizes;
   totalSeconds: number;
   rssBefore: number;
+  rssMiddle: number;
   rssAfter: number;
+  firstHalfGrowthMiB: number;
+  secondHalfGrowthMiB: number;
+  /** The second half's growth over the whole run (twice it): the growth that continues. */
   rssGrowthMiB: number;
+  /** V8's heap after GC, before, between the halves and after. */
+  heapUsedMiB: number[];
+  heapTotalMiB: number[];
   fdsBefore: number;
   fdsAfter: number;
 }

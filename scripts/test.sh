@@ -4,22 +4,25 @@
 # then the kernel suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
 # cannot boot; kernel tests are never skipped.
 #
-# With --asan the kernel suite also runs once more, on 6.17, against an ASan+UBSan build of the
-# addon (scripts/asan-build.sh); any sanitizer report fails the run (`npm run test:asan` runs
-# only that).
+# Every kernel test runs on both kernels, one VM boot each: on 6.1 against an ASan+UBSan build of
+# the addon (scripts/asan-build.sh), on 6.17 against the release build the package ships. Any
+# sanitizer report fails the run. --asan runs every selected kernel against the ASan build
+# (`npm run test:asan`: only 6.1, only that); --asan-kernels "" runs none under ASan.
 #
-#   scripts/test.sh [--kernel-only] [--unit-only] [--asan] [--kernels "6.1 6.17"] [vitest filters...]
+#   scripts/test.sh [--kernel-only] [--unit-only] [--asan] [--asan-kernels "6.1"] [--kernels "6.1 6.17"]
+#                   [vitest filters...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
 source scripts/vm/common.sh
 
-run_unit=1 run_kernel=1 run_asan=0 asan_kernel=6.17 kernels="${IPVS_VM_KERNELS[*]}" filters=()
+run_unit=1 run_kernel=1 asan_kernels=6.1 kernels="${IPVS_VM_KERNELS[*]}" filters=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel-only) run_unit=0; shift ;;
     --unit-only) run_kernel=0; shift ;;
-    --asan) run_asan=1; shift ;;
+    --asan) asan_kernels='*'; shift ;;
+    --asan-kernels) asan_kernels="$2"; shift 2 ;;
     --kernels) kernels="$2"; shift 2 ;;
     *) filters+=("$1"); shift ;;
   esac
@@ -28,7 +31,7 @@ done
 [ -f build/Release/ipvs_netlink.node ] || npm run --silent build:native
 npm run --silent build:ts
 
-results="$IPVS_VM_CACHE/results"
+results="${IPVS_TEST_RESULTS:-$IPVS_VM_CACHE/results}"
 rm -rf "$results" && mkdir -p "$results"
 declare -a summary=()
 failed=0
@@ -93,46 +96,55 @@ if [ "$run_unit" = 1 ]; then
   total_failed=$(( ${total_failed:-0} + package_failed ))
 fi
 
+under_asan() {  # kernel
+  [ "$asan_kernels" = '*' ] || [[ " $asan_kernels " == *" $1 "* ]]
+}
+
 if [ "$run_kernel" = 1 ]; then
   for kernel in $kernels; do
-    echo "=== kernel tests in the VM: Linux $kernel"
     start=$(date +%s); set +e
-    scripts/vm/run.sh --kernel "$kernel" -- node node_modules/vitest/vitest.mjs run \
-      --config vitest.kernel.config.ts --reporter=default --reporter=json \
-      --outputFile.json="$results/kernel-$kernel.json" "${filters[@]}"
-    status=$?; set -e
-    record "kernel $kernel" "$results/kernel-$kernel.json" "$status" $(( $(date +%s) - start ))
+    if under_asan "$kernel"; then
+      echo "=== kernel tests in the VM: Linux $kernel, ASan+UBSan build of the addon"
+      name="kernel $kernel asan"
+      json="$results/kernel-$kernel-asan.json"
+      asan_dir="$(realpath -m "${IPVS_ASAN_DIR:-.cache/asan}")"
+      reports="$asan_dir/reports"
+      rm -rf "$reports"
+      IPVS_ASAN_DIR="$asan_dir" bash scripts/asan-build.sh && mkdir -p "$reports"
+      status=$?
+      if [ "$status" = 0 ]; then
+        # node is not instrumented: the test workers preload the runtime (vitest.kernel-asan.config.ts),
+        # and leak checking is off because node itself does not free everything at exit (the soak
+        # test measures growth instead). test/kernel/setup.ts checks the ASan build is the one
+        # loaded and keeps LD_PRELOAD from the commands the tests run. Reports go to files, so
+        # none is lost in a worker.
+        scripts/vm/run.sh --kernel "$kernel" -- env \
+          IPVS_NETLINK_PREBUILD="$asan_dir" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
+          ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:malloc_context_size=8:log_path=$reports/asan" \
+          UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+          node node_modules/vitest/vitest.mjs run \
+          --config vitest.kernel-asan.config.ts --reporter=default --reporter=json \
+          --outputFile.json="$json" "${filters[@]}"
+        status=$?
+      fi
+    else
+      echo "=== kernel tests in the VM: Linux $kernel, release build of the addon"
+      name="kernel $kernel"
+      json="$results/kernel-$kernel.json"
+      scripts/vm/run.sh --kernel "$kernel" -- node node_modules/vitest/vitest.mjs run \
+        --config vitest.kernel.config.ts --reporter=default --reporter=json \
+        --outputFile.json="$json" "${filters[@]}"
+      status=$?
+    fi
+    set -e
+    record "$name" "$json" "$status" $(( $(date +%s) - start ))
+    if under_asan "$kernel" && compgen -G "$reports/*" > /dev/null; then
+      echo "error: $name: sanitizer reports:" >&2
+      cat "$reports"/* >&2
+      summary+=("$name: $(ls "$reports" | wc -l) sanitizer report(s), printed above")
+      failed=1
+    fi
   done
-fi
-
-if [ "$run_kernel" = 1 ] && [ "$run_asan" = 1 ]; then
-  echo "=== kernel tests in the VM: Linux $asan_kernel, ASan+UBSan build of the addon"
-  start=$(date +%s); set +e
-  bash scripts/asan-build.sh
-  status=$?
-  reports="$PWD/.cache/asan/reports"
-  rm -rf "$reports" && mkdir -p "$reports"
-  if [ "$status" = 0 ]; then
-    # node is not instrumented: the test workers preload the runtime (vitest.kernel-asan.config.ts),
-    # and leak checking is off because node itself does not free everything at exit.
-    # test/kernel/setup.ts checks the ASan build is the one loaded and keeps LD_PRELOAD from
-    # the commands the tests run. Reports go to files, so none is lost in a worker.
-    scripts/vm/run.sh --kernel "$asan_kernel" -- env \
-      IPVS_NETLINK_PREBUILD="$PWD/.cache/asan" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
-      ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:malloc_context_size=8:log_path=$reports/asan" \
-      UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
-      node node_modules/vitest/vitest.mjs run \
-      --config vitest.kernel-asan.config.ts --reporter=default --reporter=json \
-      --outputFile.json="$results/kernel-asan.json" "${filters[@]}"
-    status=$?
-  fi
-  set -e
-  record "kernel $asan_kernel asan" "$results/kernel-asan.json" "$status" $(( $(date +%s) - start ))
-  if compgen -G "$reports/*" > /dev/null; then
-    echo "error: sanitizer reports:" >&2
-    cat "$reports"/* >&2
-    failed=1
-  fi
 fi
 
 echo

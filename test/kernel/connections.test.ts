@@ -99,7 +99,7 @@ describe('connections made by real traffic', () => {
       'CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
     client.run('socat', ['-u', '-', 'UDP:10.0.0.1:5060,sourceport=5062'], { input: sip });
     await waitFor(() => readConnectionTable({ netns: lb.path }), (t) => t.length >= 6, 'six connections');
-  });
+  }, 180_000);
 
   afterAll(() => {
     lb?.remove();
@@ -211,7 +211,8 @@ describe('entries created by a backup sync daemon', () => {
       (t) => t.length >= 400 + 30 + 1 + 1,
       'the synced entries',
     );
-  });
+    // Three node processes start in it, each slow to start on a loaded emulator.
+  }, 180_000);
 
   afterAll(() => {
     try {

@@ -242,7 +242,8 @@ describe('kernel errors', () => {
       expect(result.code).toMatch(/^(EPERM|EACCES)$/);
     });
 
-    it('the same child without another capability succeeds (so the EPERMs are real)', () => {
+    // Each child is a node process started synchronously: slow to start on a loaded emulator.
+    it('the same child without another capability succeeds (so the EPERMs are real)', { timeout: 180_000 }, () => {
       const result = runChild(['--inh-caps=-sys_module', '--ambient-caps=-sys_module', '--bounding-set=-sys_module'], ns.path);
       expect(result.netAdmin).toBe(true);
       expect(result.calls?.listServices).toBe('resolved');

@@ -13,12 +13,22 @@ if (process.getuid?.() !== 0) {
 
 // Under the ASan build (scripts/test.sh) the suite must really run against it; only this
 // process needs the preloaded runtime, and the commands the tests run (ip, ipvsadm, node,
-// keepalived, ...) use the regular build or none.
+// keepalived, ...) use the regular build or none. One worker runs every file there
+// (vitest.kernel-asan.config.ts) and this file runs before each: the build's directory is kept
+// from the first, and every file checks that the ASan build is the only one loaded.
 if (process.env.IPVS_ASAN === '1') {
-  const asanDir = process.env.IPVS_NETLINK_PREBUILD ?? '';
+  const asanDirKey = Symbol.for('ipvs-netlink:asan-dir');
+  const state = globalThis as Record<symbol, string | undefined>;
+  state[asanDirKey] ??= process.env.IPVS_NETLINK_PREBUILD ?? '';
+  const asanDir = state[asanDirKey];
   nativeAddon();
-  if (!asanDir || !readFileSync('/proc/self/maps', 'utf8').includes(`${asanDir}/build/Release/ipvs_netlink.node`)) {
-    throw new Error(`IPVS_ASAN=1 but the addon loaded is not the ASan build in ${asanDir}`);
+  const loaded = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.endsWith('/ipvs_netlink.node'))
+    .map((line) => line.slice(line.indexOf('/')));
+  const expected = `${asanDir}/build/Release/ipvs_netlink.node`;
+  if (!asanDir || loaded.length === 0 || loaded.some((file) => file !== expected)) {
+    throw new Error(`IPVS_ASAN=1 but the addon loaded is not only the ASan build ${expected}: ${loaded.join(', ')}`);
   }
   delete process.env.LD_PRELOAD;
   delete process.env.IPVS_NETLINK_PREBUILD;
