@@ -4,9 +4,10 @@
 # then the kernel suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
 # cannot boot; kernel tests are never skipped.
 #
-# Every kernel test runs on both kernels, one VM boot each: on 6.1 against an ASan+UBSan build of
-# the addon (scripts/asan-build.sh), on 6.17 against the release build the package ships. Any
-# sanitizer report fails the run. --asan runs every selected kernel against the ASan build
+# Every kernel test runs on both kernels, one VM boot each, the two boots side by side
+# (IPVS_TEST_SERIAL=1: one after the other): on 6.1 against an ASan+UBSan build of the addon
+# (scripts/asan-build.sh), on 6.17 against the release build the package ships. Any sanitizer
+# report fails the run. --asan runs every selected kernel against the ASan build
 # (`npm run test:asan`: only 6.1, only that); --asan-kernels "" runs none under ASan.
 #
 #   scripts/test.sh [--kernel-only] [--unit-only] [--asan] [--asan-kernels "6.1"] [--kernels "6.1 6.17"]
@@ -100,44 +101,71 @@ under_asan() {  # kernel
   [ "$asan_kernels" = '*' ] || [[ " $asan_kernels " == *" $1 "* ]]
 }
 
+kernel_suite() {  # kernel -> runs its suite in one VM boot; writes $results/<kernel>.{name,json,status,seconds}
+  local kernel="$1" name json status start=$(date +%s) asan_dir reports
+  set +e
+  if under_asan "$kernel"; then
+    name="kernel $kernel asan" json="$results/kernel-$kernel-asan.json"
+    asan_dir="$(realpath -m "${IPVS_ASAN_DIR:-.cache/asan}")" reports="$asan_dir/reports"
+    # node is not instrumented: the test workers preload the runtime (vitest.kernel-asan.config.ts),
+    # and leak checking is off because node itself does not free everything at exit (the soak
+    # test measures growth instead). test/kernel/setup.ts checks the ASan build is the one
+    # loaded and keeps LD_PRELOAD from the commands the tests run. Reports go to files, so
+    # none is lost in a worker.
+    scripts/vm/run.sh --kernel "$kernel" -- env \
+      IPVS_NETLINK_PREBUILD="$asan_dir" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
+      ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:malloc_context_size=8:log_path=$reports/asan" \
+      UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+      node node_modules/vitest/vitest.mjs run \
+      --config vitest.kernel-asan.config.ts --reporter=default --reporter=json \
+      --outputFile.json="$json" "${filters[@]}"
+    status=$?
+  else
+    name="kernel $kernel" json="$results/kernel-$kernel.json"
+    scripts/vm/run.sh --kernel "$kernel" -- node node_modules/vitest/vitest.mjs run \
+      --config vitest.kernel.config.ts --reporter=default --reporter=json \
+      --outputFile.json="$json" "${filters[@]}"
+    status=$?
+  fi
+  echo "$name" > "$results/$kernel.name"; echo "$json" > "$results/$kernel.json-path"
+  echo "$status" > "$results/$kernel.status"; echo $(( $(date +%s) - start )) > "$results/$kernel.seconds"
+}
+
 if [ "$run_kernel" = 1 ]; then
+  asan_dir="$(realpath -m "${IPVS_ASAN_DIR:-.cache/asan}")"
+  asan_ready=1
   for kernel in $kernels; do
-    start=$(date +%s); set +e
     if under_asan "$kernel"; then
-      echo "=== kernel tests in the VM: Linux $kernel, ASan+UBSan build of the addon"
-      name="kernel $kernel asan"
-      json="$results/kernel-$kernel-asan.json"
-      asan_dir="$(realpath -m "${IPVS_ASAN_DIR:-.cache/asan}")"
-      reports="$asan_dir/reports"
-      rm -rf "$reports"
-      IPVS_ASAN_DIR="$asan_dir" bash scripts/asan-build.sh && mkdir -p "$reports"
-      status=$?
-      if [ "$status" = 0 ]; then
-        # node is not instrumented: the test workers preload the runtime (vitest.kernel-asan.config.ts),
-        # and leak checking is off because node itself does not free everything at exit (the soak
-        # test measures growth instead). test/kernel/setup.ts checks the ASan build is the one
-        # loaded and keeps LD_PRELOAD from the commands the tests run. Reports go to files, so
-        # none is lost in a worker.
-        scripts/vm/run.sh --kernel "$kernel" -- env \
-          IPVS_NETLINK_PREBUILD="$asan_dir" IPVS_ASAN_PRELOAD="$(g++ -print-file-name=libasan.so)" \
-          ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:malloc_context_size=8:log_path=$reports/asan" \
-          UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
-          node node_modules/vitest/vitest.mjs run \
-          --config vitest.kernel-asan.config.ts --reporter=default --reporter=json \
-          --outputFile.json="$json" "${filters[@]}"
-        status=$?
-      fi
+      rm -rf "$asan_dir/reports"
+      IPVS_ASAN_DIR="$asan_dir" bash scripts/asan-build.sh && mkdir -p "$asan_dir/reports" || asan_ready=0
+      break
+    fi
+  done
+  # The kernels' VMs run side by side, each line of output tagged with its kernel: much of the
+  # suite waits on real-time intervals, so two boots at once take little longer than one.
+  # IPVS_TEST_SERIAL=1 runs them one after the other.
+  pids=()
+  for kernel in $kernels; do
+    if under_asan "$kernel" && [ "$asan_ready" != 1 ]; then
+      echo "kernel $kernel asan" > "$results/$kernel.name"; echo /nonexistent > "$results/$kernel.json-path"
+      echo 1 > "$results/$kernel.status"; echo 0 > "$results/$kernel.seconds"
+      continue
+    fi
+    echo "=== kernel tests in the VM: Linux $kernel, $(under_asan "$kernel" && echo 'ASan+UBSan' || echo release) build of the addon"
+    set +e
+    if [ "${IPVS_TEST_SERIAL:-0}" = 1 ]; then
+      kernel_suite "$kernel"
     else
-      echo "=== kernel tests in the VM: Linux $kernel, release build of the addon"
-      name="kernel $kernel"
-      json="$results/kernel-$kernel.json"
-      scripts/vm/run.sh --kernel "$kernel" -- node node_modules/vitest/vitest.mjs run \
-        --config vitest.kernel.config.ts --reporter=default --reporter=json \
-        --outputFile.json="$json" "${filters[@]}"
-      status=$?
+      kernel_suite "$kernel" 2>&1 | sed -u "s/^/[$kernel] /" &
+      pids+=($!)
     fi
     set -e
-    record "$name" "$json" "$status" $(( $(date +%s) - start ))
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+  for kernel in $kernels; do
+    name=$(cat "$results/$kernel.name")
+    record "$name" "$(cat "$results/$kernel.json-path")" "$(cat "$results/$kernel.status")" "$(cat "$results/$kernel.seconds")"
+    reports="$asan_dir/reports"
     if under_asan "$kernel" && compgen -G "$reports/*" > /dev/null; then
       echo "error: $name: sanitizer reports:" >&2
       cat "$reports"/* >&2
