@@ -391,26 +391,35 @@ export function formatConnections(table: ConnectionTable, format: number, namer:
     }
     return text;
   };
+  const text = new TextBuffer();
+  for (const part of parts) text.text(part);
   for (let i = 0; i < table.length; i++) {
     const proto = protocolNumbers[c.protocol[i]!]!;
     const cf = c.clientFamily[i] === 6 ? AF_INET6 : AF_INET;
-    const caddr = cf === AF_INET6 ? ntop6(c.clientAddress, i * 16) : ntop4(c.clientAddress, i * 16);
     const vi = c.virtualAddress[i]!;
     const di = c.destinationAddress[i]!;
     const expires = c.expires[i]!;
-    const seconds = expires % 60;
-    const minutes = Math.floor(expires / 60);
-    const expire = `${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
-    const cname = namer.addrPort(cf, caddr, c.clientPort[i]!, proto);
     const vname = endpoint(vi, c.virtualPort[i]!, proto);
     const dname = endpoint(di, c.destinationPort[i]!, proto);
     const pe = c.pe[i]!;
-    if (persistent && pe !== 0) {
-      parts.push(`${protocols[c.protocol[i]!]} ${expire.padEnd(6)} ${states[c.state[i]!]} ${cname.padEnd(18)} ${vname.padEnd(18)} ` +
-        `${dname.padEnd(16)} ${c.peNames[pe - 1]!.padEnd(18)} ${c.peData[pe - 1]}\n`);
+    text.text(protocols[c.protocol[i]!]!).text(' ');
+    // The expiry as mm:ss (minutes may run past 99), padded to 6.
+    const start = text.length;
+    text.uintZeroPad(Math.floor(expires / 60), 2).byte(0x3a).uintZeroPad(expires % 60, 2).padFrom(start, 6);
+    text.text(' ').text(states[c.state[i]!]!).text(' ');
+    if (namer.numeric && cf === AF_INET) {
+      const client = text.length;
+      text.ipv4(c.clientAddress, i * 16).byte(0x3a).uint(c.clientPort[i]!).padFrom(client, 18);
     } else {
-      parts.push(`${protocols[c.protocol[i]!]} ${expire.padEnd(6)} ${states[c.state[i]!]} ${cname.padEnd(18)} ${vname.padEnd(18)} ${dname}\n`);
+      const caddr = cf === AF_INET6 ? ntop6(c.clientAddress, i * 16) : ntop4(c.clientAddress, i * 16);
+      text.padEnd(namer.addrPort(cf, caddr, c.clientPort[i]!, proto), 18);
+    }
+    text.text(' ').padEnd(vname, 18).text(' ');
+    if (persistent && pe !== 0) {
+      text.padEnd(dname, 16).text(' ').padEnd(c.peNames[pe - 1]!, 18).text(` ${c.peData[pe - 1]}\n`);
+    } else {
+      text.text(dname).text('\n');
     }
   }
-  return parts.join('');
+  return text.toString();
 }

@@ -65,6 +65,44 @@ export class TextBuffer {
     return this.spaces(width - digits);
   }
 
+  /** The length so far, to pad from with {@link padFrom}. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Spaces until what was written since `start` (ASCII) is `width` long. */
+  padFrom(start: number, width: number): this {
+    return this.spaces(start + width - this.#length);
+  }
+
+  /** A non-negative safe integer in decimal, zero-padded to `width` digits. */
+  uintZeroPad(value: number, width: number): this {
+    const digits = Math.max(digitCount(value), width);
+    this.#room(digits);
+    const buffer = this.#buffer;
+    const end = this.#length + digits;
+    for (let rest = value, at = end; at > this.#length; rest = Math.floor(rest / 10)) buffer[--at] = ZERO + (rest % 10);
+    this.#length = end;
+    return this;
+  }
+
+  /** An IPv4 address in dotted decimal from its 4 bytes at `offset`. */
+  ipv4(bytes: Uint8Array, offset: number): this {
+    return this.uint(bytes[offset]!).byte(0x2e).uint(bytes[offset + 1]!).byte(0x2e).uint(bytes[offset + 2]!).byte(0x2e).uint(bytes[offset + 3]!);
+  }
+
+  /** A non-negative safe integer in decimal. */
+  uint(value: number): this {
+    return this.uintZeroPad(value, 1);
+  }
+
+  /** One byte (ASCII). */
+  byte(value: number): this {
+    this.#room(1);
+    this.#buffer[this.#length++] = value;
+    return this;
+  }
+
   toString(): string {
     return this.#buffer.toString('utf8', 0, this.#length);
   }
