@@ -128,8 +128,9 @@ export class SampledMetric<L extends string> {
 
   /**
    * The exposition text (without a trailing newline), in slices of a few thousand lines,
-   * yielding to the event loop between them: the fast path of the server's /metrics. Pass
-   * the scrape's sample so that every family of one scrape shows the same reading.
+   * yielding to the event loop between them: how the server's /metrics writes the families
+   * that are not `table` ones. Pass the scrape's sample so that every family of one scrape
+   * shows the same reading.
    */
   async *lines(sample?: IpvsSample): AsyncGenerator<string> {
     const rows = await this.#rows(sample);
