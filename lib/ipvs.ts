@@ -15,7 +15,6 @@ import { nativeAddon, type NativeHandle, type ObjectRequest } from './native';
 import { RequestWriter, requestRecord } from './records';
 import { checkServiceKey, packServiceDefinition, type CheckedKey, type WireService } from './service';
 import { destinationsFromNative, servicesFromNative, tableFromNative } from './table';
-import { applyTable, planTable } from './reconcile/apply';
 import type { ApplyOptions, ApplyResult, DesiredService, Plan, PlanOptions } from './reconcile/types';
 import type {
   DaemonConfig, DaemonSpec, DaemonState, Destination, DestinationKey, DestinationSpec, IpvsInfo, OpenOptions,
@@ -357,6 +356,8 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'EPERM', 'EBADF' (closed handle) from reading the table.
    */
   async plan(desired: DesiredService[], options?: PlanOptions): Promise<Plan> {
+    // Loaded on first use: one-shot commands that only list or change the table start faster.
+    const { planTable } = await import('./reconcile/apply');
     return planTable(this, desired, options);
   }
 
@@ -373,6 +374,7 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'EPERM', 'EBADF' when the table cannot be read or nothing could be sent.
    */
   async apply(desiredOrPlan: DesiredService[] | Plan, options?: ApplyOptions): Promise<ApplyResult> {
+    const { applyTable } = await import('./reconcile/apply');
     return applyTable(this, desiredOrPlan, options);
   }
 }

@@ -121,6 +121,15 @@ export function explainLoadError(error: unknown): Error {
 }
 
 function loadAddon(): NativeAddon {
+  // A build from source is where node-gyp-build looks first; loading it directly spares every
+  // command a directory scan and two modules (prebuilds still go through node-gyp-build).
+  if (!process.env.PREBUILDS_ONLY) {
+    try {
+      return require(path.join(packageRoot, 'build', 'Release', 'ipvs_netlink.node')) as NativeAddon;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw explainLoadError(error);
+    }
+  }
   try {
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     return load(packageRoot);

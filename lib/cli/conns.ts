@@ -1,8 +1,8 @@
 // `ipvs-netlink conns`: the connection table as `ipvsadm -Lnc` prints it, or counted natively
 // by client, destination, service or state (no object per connection), as text or JSON.
-import type { ConnectionGroupBy, ConnectionReadOptions } from '../connections';
+import { countConnections, readConnectionTable, type ConnectionGroupBy, type ConnectionReadOptions } from '../connections';
 import type { Ipvs } from '../ipvs';
-import { openIpvs, reportError, toJson, UsageError } from './common';
+import { reportError, toJson, UsageError } from './common';
 import * as io from './io';
 import { integer, newProgram, parseArgs } from './program';
 
@@ -69,42 +69,38 @@ export async function main(argv: string[]): Promise<number> {
   const o = program.opts<ConnsOptions>();
   try {
     if (!o.by && (o.min !== undefined || o.top !== undefined)) throw new UsageError('--min and --top count keys: give --by too');
-    const read = readOptions(o);
-    const ipvs = await openIpvs(o.netns);
-    try {
-      if (o.by) {
-        const counts = await ipvs.countConnections({
-          ...read, by: o.by, ...(o.min !== undefined ? { minCount: o.min } : {}), ...(o.top !== undefined ? { top: o.top } : {}),
-        });
-        if (o.json) {
-          io.stdout(toJson({ by: o.by, counts: [...counts], scan: counts.scan }));
-        } else {
-          const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
-          io.stdout(counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join(''));
-        }
-        return 0;
-      }
+    // The connection table is a /proc file: no netlink handle is needed to read or count it.
+    const read = { ...readOptions(o), ...(o.netns !== undefined ? { netns: o.netns } : {}) };
+    if (o.by) {
+      const counts = await countConnections({
+        ...read, by: o.by, ...(o.min !== undefined ? { minCount: o.min } : {}), ...(o.top !== undefined ? { top: o.top } : {}),
+      });
       if (o.json) {
-        io.stdout(toJson(await connectionsJson(ipvs, read)));
-        return 0;
+        io.stdout(toJson({ by: o.by, counts: [...counts], scan: counts.scan }));
+      } else {
+        const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
+        io.stdout(counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join(''));
       }
-      const table = await ipvs.connectionTable(read);
-      const { Namer, connectionAddresses, formatConnections } = await import('./ipvsadm/format');
-      const namer = new Namer(!o.resolve);
-      if (o.resolve) await namer.resolve(connectionAddresses(table));
-      let text = formatConnections(table, 0, namer);
-      if (o.sync) {
-        const origins = table.columns.origin;
-        const lines = text.split('\n');
-        for (let i = 0; i < table.length; i++) lines[i + 2] += ` ${origins[i] === 2 ? 'sync' : 'local'}`;
-        lines[1] += ' origin';
-        text = lines.join('\n');
-      }
-      io.stdout(text);
       return 0;
-    } finally {
-      await ipvs.close();
     }
+    const table = await readConnectionTable(read);
+    if (o.json) {
+      io.stdout(toJson([...table]));
+      return 0;
+    }
+    const { Namer, connectionAddresses, formatConnections } = await import('./ipvsadm/format');
+    const namer = new Namer(!o.resolve);
+    if (o.resolve) await namer.resolve(connectionAddresses(table));
+    let text = formatConnections(table, 0, namer);
+    if (o.sync) {
+      const origins = table.columns.origin;
+      const lines = text.split('\n');
+      for (let i = 0; i < table.length; i++) lines[i + 2] += ` ${origins[i] === 2 ? 'sync' : 'local'}`;
+      lines[1] += ' origin';
+      text = lines.join('\n');
+    }
+    io.stdout(text);
+    return 0;
   } catch (error) {
     return reportError('conns', error);
   }

@@ -3,12 +3,18 @@
 //
 // It is a custom metric object (registry.registerMetric) rather than a Counter or Gauge with
 // a collect(): a 1,000 × 10 table has some 200,000 series, and prom-client's per-series
-// label hashing and formatting would cost seconds per scrape. Here each label set is
-// formatted once per reading and shared by every family, and get() still serves the
-// structured values that registry.getMetricsAsJSON() needs.
+// label hashing and formatting would cost seconds per scrape. The table-sized families say
+// which rows they read (`table`), and the server's exposition writes them as bytes from label
+// sets encoded once per reading and shared by every family (lib/metrics/table-series.ts);
+// get() still serves the structured values that registry.getMetricsAsJSON() needs, and
+// registry.metrics() renders the same text.
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 
+import { formatValue, type ExpositionWriter } from './exposition-writer';
 import type { IpvsSample, IpvsSampler } from './sampler';
+import { escapeLabelValue, nextTick, type Backend, type TableSeries } from './table-series';
+import type { ServiceWithDestinations } from '../table';
+import type { Destination } from '../types';
 
 export type Put<L extends string> = (labels: Record<L, string>, value: number | bigint) => void;
 
@@ -23,6 +29,23 @@ export interface SampledMetricSpec<L extends string> {
    * since dropping to 0 would read as a counter reset.
    */
   fill(sample: IpvsSample, put: Put<L>): boolean;
+  /**
+   * For a family with a series per service, destination or backend: the same series as
+   * `fill` (in the same order), described so that the exposition can write them from the
+   * shared rows.
+   */
+  table?: TableFamily;
+}
+
+export type TableFamily =
+  | { rows: 'services'; value: (row: ServiceWithDestinations) => number | bigint; extra?: ExtraLabel<ServiceWithDestinations> }
+  | { rows: 'destinations'; value: (row: Destination) => number | bigint; extra?: ExtraLabel<Destination> }
+  | { rows: 'backends'; value: (row: Backend) => number | bigint; extra?: undefined };
+
+/** A label of the family's own, after the shared ones. */
+export interface ExtraLabel<Row> {
+  name: string;
+  value: (row: Row) => string;
 }
 
 // `{a="x",b="y"}`, kept on the label object itself (a symbol key, invisible to prom-client
@@ -30,19 +53,9 @@ export interface SampledMetricSpec<L extends string> {
 // once. (A WeakMap of 10,000s of entries made garbage collection the main cost.)
 const FORMATTED = Symbol('formatted labels');
 
-function escapeLabelValue(value: string): string {
-  return /[\\"\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
-}
 
 function escapeHelp(help: string): string {
   return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
 }
 
 function labelString(labels: Record<string, string>, names: readonly string[]): string {
@@ -115,8 +128,9 @@ export class SampledMetric<L extends string> {
 
   /**
    * The exposition text (without a trailing newline), in slices of a few thousand lines,
-   * yielding to the event loop between them: the fast path of the server's /metrics. Pass
-   * the scrape's sample so that every family of one scrape shows the same reading.
+   * yielding to the event loop between them: how the server's /metrics writes the families
+   * that are not `table` ones. Pass the scrape's sample so that every family of one scrape
+   * shows the same reading.
    */
   async *lines(sample?: IpvsSample): AsyncGenerator<string> {
     const rows = await this.#rows(sample);
@@ -131,6 +145,42 @@ export class SampledMetric<L extends string> {
       }
     }
     if (chunk) yield chunk;
+  }
+
+  /** Whether the exposition writes this family from the shared table rows (see {@link render}). */
+  get fromTable(): boolean {
+    return this.#spec.table !== undefined;
+  }
+
+  /**
+   * Writes the family (help, type and a line per row, each ending in a newline) into
+   * `writer` from the sample's shared rows (undefined when the reading failed: no series),
+   * yielding to the event loop whenever a chunk is full. Only for `table` families.
+   */
+  async *render(rows: TableSeries | undefined, writer: ExpositionWriter): AsyncGenerator<Buffer[]> {
+    const table = this.#spec.table!;
+    writer.text(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
+    if (!rows) return;
+    const prefix = Buffer.from(this.name, 'utf8');
+    const close = Buffer.from('}', 'utf8');
+    const [list, labels] = table.rows === 'services' ? [rows.services, rows.serviceLabels]
+      : table.rows === 'destinations' ? [rows.destinations, rows.destinationLabels] : [rows.backends, rows.backendLabels];
+    const value = table.value as (row: unknown) => number | bigint;
+    const extra = table.extra as ExtraLabel<unknown> | undefined;
+    const suffixes = new Map<string, Uint8Array>();
+    for (let i = 0; i < list.length; i++) {
+      let suffix: Uint8Array = close;
+      if (extra) {
+        const text = extra.value(list[i]);
+        suffix = suffixes.get(text) ?? Buffer.from(`,${extra.name}="${escapeLabelValue(text)}"}`, 'utf8');
+        suffixes.set(text, suffix);
+      }
+      writer.line(prefix, labels[i]!, suffix, value(list[i]));
+      if (writer.hasChunks) {
+        yield writer.take();
+        await nextTick();
+      }
+    }
   }
 
   reset(): void {

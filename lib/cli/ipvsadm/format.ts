@@ -8,6 +8,7 @@ import type { ConnectionTable } from '../../connections';
 import type { DaemonConfig, Destination, Service, Stats, Timeouts } from '../../types';
 import { AF_INET, AF_INET6, addressToHost, ntop4, ntop6, portToAnyName } from './names';
 import { Fmt, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './options';
+import { TextBuffer } from './text-buffer';
 
 export type TableEntry = Service & { destinations: Destination[] };
 
@@ -112,6 +113,43 @@ export function sortServices(table: TableEntry[]): TableEntry[] {
 
 /** ipvs_cmp_dests with unsigned comparisons: address (by the first one's family), then port. */
 export function sortDestinations(destinations: readonly Destination[]): Destination[] {
+  // IPv4 (the usual case): address and port in one number, 2^48 at most, compared as numbers.
+  const keys = new Float64Array(destinations.length);
+  for (let i = 0; i < destinations.length; i++) {
+    const d = destinations[i]!;
+    const address = d.family === 'inet6' ? undefined : ipv4Number(d.address);
+    if (address === undefined) return sortDestinationsByKey(destinations);
+    keys[i] = address * 65536 + d.port;
+  }
+  const order = Array.from(destinations.keys()).sort((a, b) => keys[a]! - keys[b]!);
+  return order.map((i) => destinations[i]!);
+}
+
+/** A dotted quad as an unsigned 32-bit number, without allocating; undefined if it is not one. */
+function ipv4Number(text: string): number | undefined {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || ++dots > 3) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
+      part = part * 10 + (c - 0x30);
+      digits++;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return undefined;
+  return value * 256 + part;
+}
+
+function sortDestinationsByKey(destinations: readonly Destination[]): Destination[] {
   const keyed = destinations.map((d) => ({ d, v6: d.family === 'inet6', ...addressKey(d.address) }));
   keyed.sort((a, b) => (a.high - b.high) || (a.v6 ? (a.low < b.low ? -1 : a.low > b.low ? 1 : 0) : 0) || (a.d.port - b.d.port));
   return keyed.map((k) => k.d);
@@ -200,8 +238,8 @@ function tunnelRule(d: Destination): string {
   return ' --tun-type ipip';
 }
 
-/** print_service_entry: one service line and its destination lines. */
-export function formatService(service: TableEntry, format: number, namer: Namer): string {
+/** print_service_entry: one service line and its destination lines, into `text`. */
+function writeService(text: TextBuffer, service: TableEntry, format: number, namer: Namer): void {
   const rule = (format & Fmt.RULE) !== 0;
   const af = service.family === 'inet6' ? AF_INET6 : AF_INET;
   const protocol = protocolNumber(service);
@@ -247,56 +285,56 @@ export function formatService(service: TableEntry, format: number, namer: Namer)
     }
     if (service.onePacket) out += ' ops';
   }
-  out += '\n';
+  text.text(out).text('\n');
 
   const destinations = format & Fmt.NOSORT ? service.destinations : sortDestinations(service.destinations);
   for (const d of destinations) {
     const daf = d.family === 'inet6' ? AF_INET6 : AF_INET;
     let dname = namer.addrPort(daf, d.address, d.port, protocol);
     if (!rule && daf !== AF_INET6) dname = dname.slice(0, 28);
-    const padded = dname.padEnd(28);
     if (rule) {
-      out += `-a ${name} -r ${dname} ${FORWARD_SWITCHES[d.forward] ?? '(null)'} -w ${d.weight}`;
-      if (d.forward === 'tunnel') out += tunnelRule(d);
-      out += '\n';
+      text.text(`-a ${name} -r ${dname} ${FORWARD_SWITCHES[d.forward] ?? '(null)'} -w ${d.weight}`);
+      if (d.forward === 'tunnel') text.text(tunnelRule(d));
+      text.text('\n');
     } else if (format & Fmt.STATS) {
-      out += `  -> ${padded}${statsColumns(d.stats, format)}\n`;
+      text.text('  -> ').padEnd(dname, 28).text(`${statsColumns(d.stats, format)}\n`);
     } else if (format & Fmt.RATE) {
       const s = d.stats;
-      out += `  -> ${padded} ${s.connectionRate.toString().padStart(8)} ${s.packetRateIn.toString().padStart(8)} ` +
-        `${s.packetRateOut.toString().padStart(8)}${largeNumber(s.byteRateIn, format)}${largeNumber(s.byteRateOut, format)}\n`;
+      text.text('  -> ').padEnd(dname, 28).text(` ${s.connectionRate.toString().padStart(8)} ${s.packetRateIn.toString().padStart(8)} ` +
+        `${s.packetRateOut.toString().padStart(8)}${largeNumber(s.byteRateIn, format)}${largeNumber(s.byteRateOut, format)}\n`);
     } else if (format & Fmt.THRESHOLDS) {
-      out += `  -> ${padded} ${String(d.upperThreshold).padEnd(10)} ${String(d.lowerThreshold).padEnd(10)} ` +
-        `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}\n`;
+      text.text('  -> ').padEnd(dname, 28).text(' ').uintPadEnd(d.upperThreshold, 10).text(' ').uintPadEnd(d.lowerThreshold, 10).text(' ')
+        .uintPadEnd(d.activeConnections, 10).text(' ').uintPadEnd(d.inactiveConnections, 10).text('\n');
     } else if (format & Fmt.PERSISTENTCONN) {
-      out += `  -> ${padded} ${String(d.weight).padEnd(9)} ${String(d.persistentConnections).padEnd(11)} ` +
-        `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}\n`;
+      text.text('  -> ').padEnd(dname, 28).text(' ').uintPadEnd(d.weight, 9).text(' ').uintPadEnd(d.persistentConnections, 11).text(' ')
+        .uintPadEnd(d.activeConnections, 10).text(' ').uintPadEnd(d.inactiveConnections, 10).text('\n');
     } else if (format & Fmt.TUN_INFO) {
-      out += `  -> ${padded} ${(FORWARD_NAMES[d.forward] ?? '(null)').padEnd(7)} ${tunnelInfo(d).padEnd(13)} ` +
-        `${String(d.weight).padEnd(6)} ${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}\n`;
+      text.text('  -> ').padEnd(dname, 28).text(' ').padEnd(FORWARD_NAMES[d.forward] ?? '(null)', 7).text(' ').padEnd(tunnelInfo(d), 13).text(' ')
+        .uintPadEnd(d.weight, 6).text(' ').uintPadEnd(d.activeConnections, 10).text(' ').uintPadEnd(d.inactiveConnections, 10).text('\n');
     } else {
-      out += `  -> ${padded} ${(FORWARD_NAMES[d.forward] ?? '(null)').padEnd(7)} ${String(d.weight).padEnd(6)} ` +
-        `${String(d.activeConnections).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}\n`;
+      text.text('  -> ').padEnd(dname, 28).text(' ').padEnd(FORWARD_NAMES[d.forward] ?? '(null)', 7).text(' ').uintPadEnd(d.weight, 6).text(' ')
+        .uintPadEnd(d.activeConnections, 10).text(' ').uintPadEnd(d.inactiveConnections, 10).text('\n');
     }
   }
-  return out;
 }
 
 /** list_all: the header (unless saving), the title and every service, sorted unless --nosort. */
 export function formatTable(
   table: TableEntry[], format: number, namer: Namer, info: { version: string; connectionTableSize: number },
 ): string {
-  const parts: string[] = [];
-  if (!(format & Fmt.RULE)) parts.push(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
-  parts.push(title(format));
+  const text = new TextBuffer();
+  if (!(format & Fmt.RULE)) text.text(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
+  text.text(title(format));
   const services = format & Fmt.NOSORT ? table : sortServices(table);
-  for (const service of services) parts.push(formatService(service, format, namer));
-  return parts.join('');
+  for (const service of services) writeService(text, service, format, namer);
+  return text.toString();
 }
 
 /** list_service: the title and one service (no header). */
 export function formatOneService(service: TableEntry, format: number, namer: Namer): string {
-  return title(format) + formatService(service, format, namer);
+  const text = new TextBuffer().text(title(format));
+  writeService(text, service, format, namer);
+  return text.toString();
 }
 
 export function formatTimeouts(t: Timeouts): string {
@@ -353,26 +391,35 @@ export function formatConnections(table: ConnectionTable, format: number, namer:
     }
     return text;
   };
+  const text = new TextBuffer();
+  for (const part of parts) text.text(part);
   for (let i = 0; i < table.length; i++) {
     const proto = protocolNumbers[c.protocol[i]!]!;
     const cf = c.clientFamily[i] === 6 ? AF_INET6 : AF_INET;
-    const caddr = cf === AF_INET6 ? ntop6(c.clientAddress, i * 16) : ntop4(c.clientAddress, i * 16);
     const vi = c.virtualAddress[i]!;
     const di = c.destinationAddress[i]!;
     const expires = c.expires[i]!;
-    const seconds = expires % 60;
-    const minutes = Math.floor(expires / 60);
-    const expire = `${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}`;
-    const cname = namer.addrPort(cf, caddr, c.clientPort[i]!, proto);
     const vname = endpoint(vi, c.virtualPort[i]!, proto);
     const dname = endpoint(di, c.destinationPort[i]!, proto);
     const pe = c.pe[i]!;
-    if (persistent && pe !== 0) {
-      parts.push(`${protocols[c.protocol[i]!]} ${expire.padEnd(6)} ${states[c.state[i]!]} ${cname.padEnd(18)} ${vname.padEnd(18)} ` +
-        `${dname.padEnd(16)} ${c.peNames[pe - 1]!.padEnd(18)} ${c.peData[pe - 1]}\n`);
+    text.text(protocols[c.protocol[i]!]!).text(' ');
+    // The expiry as mm:ss (minutes may run past 99), padded to 6.
+    const start = text.length;
+    text.uintZeroPad(Math.floor(expires / 60), 2).byte(0x3a).uintZeroPad(expires % 60, 2).padFrom(start, 6);
+    text.text(' ').text(states[c.state[i]!]!).text(' ');
+    if (namer.numeric && cf === AF_INET) {
+      const client = text.length;
+      text.ipv4(c.clientAddress, i * 16).byte(0x3a).uint(c.clientPort[i]!).padFrom(client, 18);
     } else {
-      parts.push(`${protocols[c.protocol[i]!]} ${expire.padEnd(6)} ${states[c.state[i]!]} ${cname.padEnd(18)} ${vname.padEnd(18)} ${dname}\n`);
+      const caddr = cf === AF_INET6 ? ntop6(c.clientAddress, i * 16) : ntop4(c.clientAddress, i * 16);
+      text.padEnd(namer.addrPort(cf, caddr, c.clientPort[i]!, proto), 18);
+    }
+    text.text(' ').padEnd(vname, 18).text(' ');
+    if (persistent && pe !== 0) {
+      text.padEnd(dname, 16).text(' ').padEnd(c.peNames[pe - 1]!, 18).text(` ${c.peData[pe - 1]}\n`);
+    } else {
+      text.text(dname).text('\n');
     }
   }
-  return parts.join('');
+  return text.toString();
 }

@@ -1,0 +1,41 @@
+// The byte writer behind /metrics: numbers as the text format writes them, and chunking
+// that never changes the concatenated text.
+import { describe, expect, it } from 'vitest';
+
+import { CHUNK_BYTES, ExpositionWriter } from '../../../lib/metrics/exposition-writer';
+
+const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+const joined = (writer: ExpositionWriter): string => Buffer.concat(writer.take(true)).toString('utf8');
+
+describe('ExpositionWriter', () => {
+  it('writes integers, bigints beyond 2^53, negatives, floats, NaN and infinities as String() and prom-client do', () => {
+    const writer = new ExpositionWriter();
+    const name = bytes('m');
+    const labels = bytes('{a="x"');
+    const close = bytes('}');
+    const values: Array<number | bigint> = [0, 7, 10, 1234567890, -42, 0.25, 1e21, NaN, Infinity, -Infinity, 9007199254740993n, 18446744073709551615n, 5n];
+    for (const value of values) writer.line(name, labels, close, value);
+    expect(joined(writer)).toBe(values.map((v) => {
+      const text = typeof v === 'bigint' ? v.toString() : Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v);
+      return `m{a="x"} ${text}\n`;
+    }).join(''));
+  });
+
+  it('hands out chunks of at most CHUNK_BYTES and a line, whose concatenation is the text, across slabs', () => {
+    const writer = new ExpositionWriter();
+    const labels = bytes(`{l="${'é'.repeat(40)}"`);
+    let expected = '';
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      writer.line(bytes('metric_name'), labels, bytes('}'), i);
+      expected += `metric_name{l="${'é'.repeat(40)}"} ${i}\n`;
+      if (writer.hasChunks) chunks.push(...writer.take());
+    }
+    writer.text('# end\n');
+    expected += '# end\n';
+    chunks.push(...writer.take(true));
+    expect(chunks.length).toBeGreaterThan(100);
+    for (const chunk of chunks) expect(chunk.length).toBeLessThanOrEqual(CHUNK_BYTES + 200);
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
+  });
+});
