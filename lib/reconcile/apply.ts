@@ -16,6 +16,8 @@ const PLAN_OPTIONS = new Set(['scope', 'removal']);
 const APPLY_DESIRED_OPTIONS = new Set(['scope', 'removal', 'verify']);
 const APPLY_PLAN_OPTIONS = new Set(['ifStale', 'verify']);
 const VERIFY = ['changed', 'full', 'none'] as const;
+/** Up to this many touched services, verify 'changed' reads their destinations one by one. */
+const SEPARATE_READS = 8;
 
 /** Ipvs.plan: check, list once, diff. */
 export async function planTable(ipvs: Ipvs, desired: unknown, options: PlanOptions | undefined): Promise<Plan> {
@@ -102,6 +104,9 @@ async function readChanged(
 ): Promise<TableService[]> {
   const touched = new Set<string>();
   for (const op of operations) if (op.op !== 'deleteService') touched.add(serviceKeyText(op.service));
+  // Each separate read is a trip to the native thread and back; listTable() makes all of its
+  // dumps in one. Past a small share of the table, the whole listing is the cheaper read.
+  if (touched.size > Math.max(SEPARATE_READS, before.length / 32)) return ipvs.listTable();
   const earlier = indexLive(before);
   const services = (await ipvs.listServices()) as TableService[];
   const reads: Array<Promise<void>> = [];
