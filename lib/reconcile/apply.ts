@@ -52,11 +52,11 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   let plan: Plan;
   let replanned = false;
   if (!given) {
-    plan = buildPlan(input, live);
+    plan = buildPlan(input, live, true);
   } else if (fingerprintOwned(live, input.desired, input.scope) === given.fingerprint) {
     plan = given;
   } else {
-    const current = buildPlan(input, live);
+    const current = buildPlan(input, live, true);
     if (ifStale === 'refuse') throw new PlanStaleError(given, current);
     plan = current;
     replanned = true;

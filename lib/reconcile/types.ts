@@ -146,7 +146,11 @@ export interface Plan {
 export type OperationResult = BatchResult & { readonly operation: PlanOperation };
 
 export interface ApplyResult {
-  /** The plan that was applied (a fresh one when `ifStale: 'replan'` re-planned). */
+  /**
+   * The plan that was applied (a fresh one when `ifStale: 'replan'` re-planned). When apply
+   * made it, its `desired` and `fingerprint` are computed on first read (from the desired state
+   * and the listing it was made from, so always the same values), then are plain data.
+   */
   plan: Plan;
   /** True when a stale plan was re-planned before applying. */
   replanned: boolean;
