@@ -104,9 +104,9 @@ async function readChanged(
 ): Promise<TableService[]> {
   const touched = new Set<string>();
   for (const op of operations) if (op.op !== 'deleteService') touched.add(serviceKeyText(op.service));
-  // Each separate read is a trip to the native thread and back; listTable() makes all of its
-  // dumps in one. Past a small share of the table, the whole listing is the cheaper read.
-  if (touched.size > Math.max(SEPARATE_READS, before.length / 32)) return ipvs.listTable();
+  // Each separate read is two trips to the native thread and back; listTable() makes all of its
+  // dumps in one. In the test VM one read cost about as much as listing 200 services.
+  if (touched.size > Math.max(SEPARATE_READS, before.length / 200)) return ipvs.listTable();
   const earlier = indexLive(before);
   const services = (await ipvs.listServices()) as TableService[];
   const reads: Array<Promise<void>> = [];
