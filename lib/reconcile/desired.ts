@@ -1,8 +1,10 @@
 // The desired state: checked as a whole before anything is sent, with errors that name the
 // path ('services[3].destinations[1].weight must be …'), then normalised to the Service and
 // Destination objects the kernel would report for it.
-import { checkDestinationSpec, destinationFromWire, type WireDestination } from '../destination';
-import { checkServiceDefinition, serviceFromWire } from '../service';
+import { decodeAddress, familyName } from '../address';
+import { makeDestination, packDestinationSpec } from '../destination';
+import { RequestWriter } from '../records';
+import { ZERO_STATS, checkServiceDefinition, serviceFromWire } from '../service';
 import { describe, expectObject } from '../validate';
 import type { Destination } from '../types';
 import { findDestination } from './diff';
@@ -36,6 +38,8 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   const keys = new Array<string>(value.length);
   const firstIndex = new Map<string, number>();
   const noDesiredKeys = new Set<string>();
+  const scratch = new RequestWriter(1);
+  const addressTexts = new Map<number, string>();
   // Field paths are built only to report an error: a check runs first without its path and,
   // when it throws, again with it (it throws the same error, named). A large state has
   // thousands of destinations; building every path cost more than checking them.
@@ -65,13 +69,13 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
       const spec = destinations[j];
-      let destWire: WireDestination;
+      const base = scratch.begin(0);
       try {
-        destWire = checkDestinationSpec(spec, checked);
+        packDestinationSpec(spec, checked, scratch, base);
       } catch {
-        destWire = checkDestinationSpec(spec, checked, `${field}.destinations[${j}]`);  // throws the same error, named
+        packDestinationSpec(spec, checked, scratch, base, `${field}.destinations[${j}]`);  // throws the same error, named
       }
-      const destination = destinationFromWire(destWire, checked);
+      const destination = destinationAt(scratch, base, addressTexts);
       const seen = findDestination(list, destination.address, destination.port, index, j);
       if (seen >= 0) {
         throw new RangeError(
@@ -94,4 +98,30 @@ export function desiredSpecs(table: DesiredTable): DesiredService[] {
     ...serviceSpecOf(service),
     destinations: service.destinations.map(destinationSpecOf),
   }) as DesiredService);
+}
+
+/**
+ * The Destination the kernel would report for the destination packed at `base` (as
+ * destinationFromWire of its wire record), read straight from the record: a desired state has
+ * thousands. IPv4 addresses, often shared by many services, are decoded once per word.
+ */
+function destinationAt(writer: RequestWriter, base: number, addressTexts: Map<number, string>): Destination {
+  const o = writer.offsets;
+  const w = writer.words;
+  const b = o.dstBit;
+  const present = w[base + o.dst]!;
+  const family = familyName(w[base + o.dstAf]!);
+  let address: string;
+  if (family === 'inet') {
+    const word = w[base + o.dstAddress]!;
+    address = addressTexts.get(word) ?? decodeAddress(writer.bytes, family, (base + o.dstAddress) * 4);
+    addressTexts.set(word, address);
+  } else {
+    address = decodeAddress(writer.bytes, family, (base + o.dstAddress) * 4);
+  }
+  const tunnelType = present & b.tunnelType ? w[base + o.dstTunnelType] : undefined;
+  return makeDestination(
+    address, family, w[base + o.dstPort]!, w[base + o.dstForward]!, w[base + o.dstWeight]!, w[base + o.dstUpperThreshold]!,
+    w[base + o.dstLowerThreshold]!, 0, 0, 0, ZERO_STATS, tunnelType, w[base + o.dstTunnelPort]!, w[base + o.dstTunnelFlags]!,
+  );
 }

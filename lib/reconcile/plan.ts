@@ -37,16 +37,50 @@ export function checkPlanInput(desired: unknown, scope: unknown, removal: unknow
   return { desired: checkDesiredState(desired, checkedScope), scope: checkedScope, removal: checkRemoval(removal) };
 }
 
-/** The plan from `input` to the table `live` (one listTable()). Pure. */
-export function buildPlan(input: PlanInput, live: TableService[]): Plan {
-  return {
+/**
+ * The plan from `input` to the table `live` (one listTable()). Pure.
+ * With `deferred`, `desired` and `fingerprint` are computed when first read (then kept as
+ * ordinary data properties): apply(desired) returns its plan, which most callers never read
+ * beyond the operations, and on a large table writing out the whole desired state and hashing
+ * the listing cost as much as the diff. `live` must not change afterwards.
+ */
+export function buildPlan(input: PlanInput, live: TableService[], deferred = false): Plan {
+  const operations = orderOperations(diffTables(input.desired, live, input.scope, input.removal));
+  if (!deferred) {
+    return {
+      version: 1,
+      scope: input.scope.value,
+      removal: input.removal,
+      desired: desiredSpecs(input.desired),
+      fingerprint: fingerprintOwned(live, input.desired, input.scope),
+      operations,
+    };
+  }
+  const plan = {
     version: 1,
     scope: input.scope.value,
     removal: input.removal,
-    desired: desiredSpecs(input.desired),
-    fingerprint: fingerprintOwned(live, input.desired, input.scope),
-    operations: orderOperations(diffTables(input.desired, live, input.scope, input.removal)),
+    get desired(): Plan['desired'] {
+      return settle(this, 'desired', desiredSpecs(input.desired));
+    },
+    set desired(value: Plan['desired']) {
+      settle(this, 'desired', value);
+    },
+    get fingerprint(): string {
+      return settle(this, 'fingerprint', fingerprintOwned(live, input.desired, input.scope));
+    },
+    set fingerprint(value: string) {
+      settle(this, 'fingerprint', value);
+    },
+    operations,
   };
+  return plan as Plan;
+}
+
+/** Replaces a deferred field by a plain data property (in place: the key order stays). */
+function settle<T>(plan: object, field: 'desired' | 'fingerprint', value: T): T {
+  Object.defineProperty(plan, field, { value, writable: true, enumerable: true, configurable: true });
+  return value;
 }
 
 /** Whether `value` looks like a Plan rather than a desired state (which is an array). */

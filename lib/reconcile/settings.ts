@@ -37,12 +37,16 @@ export function serviceKeyOf(service: Service): ServiceKey {
 
 /** The whole definition, every default written out, as addService and editService take it. */
 export function serviceSpecOf(service: Service): ServiceSpec {
-  const spec = { ...serviceKeyOf(service), scheduler: service.scheduler } as ServiceSpec;
-  if (service.persistent !== undefined) spec.persistent = service.persistent;
-  spec.netmask = service.netmask;
-  spec.onePacket = service.onePacket;
-  spec.schedulerFlags = [...service.schedulerFlags];
-  if (service.persistenceEngine !== undefined) spec.persistenceEngine = service.persistenceEngine as 'sip';
+  // Object literals, not a spread of the key: a plan writes out one spec per desired service.
+  const s = service as Service & Partial<AddressServiceKey> & { fwmark?: number };
+  const spec = (s.fwmark !== undefined
+    ? { fwmark: s.fwmark, family: s.family, scheduler: s.scheduler }
+    : { protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler }) as ServiceSpec;
+  if (s.persistent !== undefined) spec.persistent = s.persistent;
+  spec.netmask = s.netmask;
+  spec.onePacket = s.onePacket;
+  spec.schedulerFlags = s.schedulerFlags.length === 0 ? [] : [...s.schedulerFlags];
+  if (s.persistenceEngine !== undefined) spec.persistenceEngine = s.persistenceEngine as 'sip';
   return spec;
 }
 

@@ -70,7 +70,9 @@ export interface ApplyOptions extends PlanOptions {
    * How the table is read back after the batch to report drift:
    * - `'changed'` (default): one dump of every service (settings, existence) plus the
    *   destinations of every service the plan touched; destinations of untouched services are
-   *   taken from the listing the plan was made from;
+   *   taken from the listing the plan was made from; when the plan touched more than 8
+   *   services and more than 1/200 of the table, one `listTable()` instead (it makes all its
+   *   dumps in a single native call, which is then cheaper than a read per service);
    * - `'full'`: a whole `listTable()`;
    * - `'none'`: no read-back; `drift` is empty.
    */
@@ -144,7 +146,11 @@ export interface Plan {
 export type OperationResult = BatchResult & { readonly operation: PlanOperation };
 
 export interface ApplyResult {
-  /** The plan that was applied (a fresh one when `ifStale: 'replan'` re-planned). */
+  /**
+   * The plan that was applied (a fresh one when `ifStale: 'replan'` re-planned). When apply
+   * made it, its `desired` and `fingerprint` are computed on first read (from the desired state
+   * and the listing it was made from, so always the same values), then are plain data.
+   */
   plan: Plan;
   /** True when a stale plan was re-planned before applying. */
   replanned: boolean;

@@ -171,6 +171,26 @@ describe('plan against a model of the kernel', () => {
       expect(buildPlan(checked.input, modelWith(start).table())).toEqual(plan);
     }), { seed: SEED + 3, numRuns: 200 });
   }, 60_000);
+
+  it("deferred (apply's own plan) reads, prints and checks exactly as the eager plan", () => {
+    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+      const input = checkPlanInput(fitScope(desired, scope), scope, removal);
+      const live = modelWith(start).table();
+      const eager = buildPlan(input, live);
+      const deferred = buildPlan(input, live, true);
+      expect(Object.keys(deferred)).toEqual(Object.keys(eager));
+      expect(JSON.stringify(deferred)).toBe(JSON.stringify(eager));
+      expect(deferred.fingerprint).toBe(eager.fingerprint);
+      expect(deferred.desired).toEqual(eager.desired);
+      expect(deferred.desired).toBe(deferred.desired);  // computed once, then plain data
+      expect(Object.getOwnPropertyDescriptor(deferred, 'desired')).toHaveProperty('value');
+      expect(checkPlan(deferred).plan).toEqual(eager);
+      const written = buildPlan(input, live, true);
+      written.fingerprint = 'v1:0:00';
+      expect(Object.keys(written)).toEqual(Object.keys(eager));
+      expect(written.fingerprint).toBe('v1:0:00');
+    }), { seed: SEED + 4, numRuns: 100 });
+  }, 60_000);
 });
 
 function tableText(service: TableService): string {
