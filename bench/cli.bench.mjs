@@ -18,12 +18,9 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { median, ms, printTable, projectRoot, ratio, run, writeResult } from './lib.mjs';
+import { median, ms, printTable, projectRoot, ratio, requireTestVm, run, writeResult } from './lib.mjs';
 
-if (process.env.IPVS_VM !== '1' || process.getuid?.() !== 0) {
-  console.error('cli.bench.mjs runs as root inside the IPVS test VM: use `npm run bench`');
-  process.exit(1);
-}
+requireTestVm('cli.bench.mjs');
 
 const kernel = process.env.IPVS_VM_KERNEL ?? 'unknown';
 const rounds = Number(process.env.IPVS_BENCH_ROUNDS ?? 3);

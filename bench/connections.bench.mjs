@@ -12,12 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-import { median, ms, printTable, projectRoot, ratio, run, writeResult } from './lib.mjs';
+import { median, ms, printTable, projectRoot, ratio, requireTestVm, run, writeResult } from './lib.mjs';
 
-if (process.env.IPVS_VM !== '1' || process.getuid?.() !== 0) {
-  console.error('connections.bench.mjs runs as root inside the IPVS test VM: use `npm run bench`');
-  process.exit(1);
-}
+requireTestVm('connections.bench.mjs');
 
 const kernel = process.env.IPVS_VM_KERNEL ?? 'unknown';
 const sizes = (process.env.IPVS_BENCH_CONN_SIZES ?? '100000').trim().split(/\s+/).map(Number).sort((a, b) => a - b);

@@ -21,6 +21,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { Ipvs } from '../dist/index.js';
+import { option, requireTestVm } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const self = fileURLToPath(import.meta.url);
@@ -56,15 +57,7 @@ if (coldMode > 0) {
   process.exit(0);
 }
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-if (process.env.IPVS_VM !== '1') {
-  console.error('control-plane.bench: runs inside the IPVS test VM (it flushes the IPVS table): use scripts/vm/run.sh');
-  process.exit(2);
-}
+requireTestVm('control-plane.bench.mjs');
 const size = option('size', (process.env.IPVS_BENCH_SIZES ?? '1000x10').split(/[ ,]/)[0]);
 const [SERVICES, DESTINATIONS] = size.split('x').map(Number);
 const REPS = Number(option('reps', '3'));

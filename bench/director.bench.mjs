@@ -13,17 +13,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 
-import { printTable, projectRoot, ratio, writeResult } from './lib.mjs';
+import { option, printTable, projectRoot, ratio, requireTestVm, writeResult } from './lib.mjs';
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-if (process.env.IPVS_VM !== '1') {
-  console.error('director.bench: runs inside the IPVS test VM: use scripts/vm/run.sh');
-  process.exit(2);
-}
+requireTestVm('director.bench.mjs');
 const WINDOW_S = Number(option('window', '20'));
 const WARMUP_S = Number(option('warmup', '6'));
 const ROUNDS = Number(option('rounds', '1'));

@@ -8,6 +8,19 @@ import path from 'node:path';
 export const projectRoot = path.join(import.meta.dirname, '..');
 export const resultsDir = path.join(projectRoot, 'bench', 'results');
 
+/** `--name VALUE` from the command line, or the fallback. */
+export function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+/** Exits unless running inside the IPVS test VM: every kernel benchmark changes the IPVS table. */
+export function requireTestVm(bench) {
+  if (process.env.IPVS_VM === '1' && process.getuid?.() === 0) return;
+  console.error(`${bench} runs as root inside the IPVS test VM (it changes the IPVS table): use \`npm run bench\``);
+  process.exit(2);
+}
+
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);

@@ -10,17 +10,9 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 import { Ipvs } from '../dist/index.js';
 import { serveMetrics } from '../dist/metrics/index.js';
-import { ms, printTable, ratio, writeResult } from './lib.mjs';
+import { ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-if (process.env.IPVS_VM !== '1') {
-  console.error('metrics.bench: runs inside the IPVS test VM: use scripts/vm/run.sh');
-  process.exit(2);
-}
+requireTestVm('metrics.bench.mjs');
 const size = option('size', (process.env.IPVS_BENCH_SIZES ?? '1000x10').split(/[ ,]/)[0]);
 const [SERVICES, DESTINATIONS] = size.split('x').map(Number);
 const REPS = Number(option('reps', '5'));

@@ -15,17 +15,9 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 import { Ipvs } from '../dist/index.js';
-import { median, ms, printTable, ratio, writeResult } from './lib.mjs';
+import { median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-if (process.env.IPVS_VM !== '1') {
-  console.error('reconcile.bench: runs inside the IPVS test VM (it creates namespaces and tables): use scripts/bench.sh');
-  process.exit(2);
-}
+requireTestVm('reconcile.bench.mjs');
 const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
 const REPS = Number(option('reps', process.env.IPVS_BENCH_ROUNDS ?? '5'));
 if (!(SERVICES >= 10 && DESTINATIONS >= 2 && REPS > 0)) throw new Error('bad --size or --reps');

@@ -6,17 +6,14 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { projectRoot, printTable, run, writeResult } from './lib.mjs';
+import { printTable, projectRoot, requireTestVm, run, writeResult } from './lib.mjs';
 import { FULL, soak } from './soak-run.mjs';
 
 // IPVS_SOAK_SCALE (default 1) scales every count, for a quicker look.
 const scale = Number(process.env.IPVS_SOAK_SCALE ?? 1);
 const sizes = Object.fromEntries(Object.entries(FULL).map(([k, v]) => [k, Math.max(1, Math.round(v * scale))]));
 
-if (process.env.IPVS_VM !== '1' || process.getuid?.() !== 0) {
-  console.error('soak.bench.mjs runs as root inside the IPVS test VM: use `npm run bench`');
-  process.exit(1);
-}
+requireTestVm('soak.bench.mjs');
 
 const require = createRequire(import.meta.url);
 const api = require(path.join(projectRoot, 'dist', 'index.js'));
