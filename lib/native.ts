@@ -122,10 +122,13 @@ export function explainLoadError(error: unknown): Error {
 
 function loadAddon(): NativeAddon {
   // A build from source is where node-gyp-build looks first; loading it directly spares every
-  // command a directory scan and two modules (prebuilds still go through node-gyp-build).
+  // command a directory scan and two modules. Prebuilds, and a build directory named by
+  // IPVS_NETLINK_PREBUILD (node-gyp-build's override, used for the ASan build), still go
+  // through node-gyp-build.
+  const buildRoot = process.env.IPVS_NETLINK_PREBUILD || packageRoot;
   if (!process.env.PREBUILDS_ONLY) {
     try {
-      return require(path.join(packageRoot, 'build', 'Release', 'ipvs_netlink.node')) as NativeAddon;
+      return require(path.join(buildRoot, 'build', 'Release', 'ipvs_netlink.node')) as NativeAddon;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw explainLoadError(error);
     }
