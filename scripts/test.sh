@@ -4,11 +4,13 @@
 # then the kernel suite inside the VM on each kernel. Fails if any suite fails or runs no test, or if a VM
 # cannot boot; kernel tests are never skipped.
 #
-# Every kernel test runs on both kernels, one VM boot each, the two boots side by side
-# (IPVS_TEST_SERIAL=1: one after the other): on 6.1 against an ASan+UBSan build of the addon
-# (scripts/asan-build.sh), on 6.17 against the release build the package ships. Any sanitizer
-# report fails the run. --asan runs every selected kernel against the ASan build
-# (`npm run test:asan`: only 6.1, only that); --asan-kernels "" runs none under ASan.
+# Every kernel test runs on both kernels, one VM boot each, one after the other
+# (IPVS_TEST_PARALLEL=1: side by side, which on two host cores saves little and loads both):
+# on 6.1 against an ASan+UBSan build of the addon (scripts/asan-build.sh), on 6.17 against the
+# release build the package ships. Any sanitizer report fails the run. --asan runs every
+# selected kernel against the ASan build (`npm run test:asan`: only 6.1, only that);
+# --asan-kernels "" runs none under ASan. A kernel suite's VM gets IPVS_VM_TIMEOUT seconds
+# (default here 3600).
 #
 #   scripts/test.sh [--kernel-only] [--unit-only] [--asan] [--asan-kernels "6.1"] [--kernels "6.1 6.17"]
 #                   [vitest filters...]
@@ -132,6 +134,7 @@ kernel_suite() {  # kernel -> runs its suite in one VM boot; writes $results/<ke
 }
 
 if [ "$run_kernel" = 1 ]; then
+  export IPVS_VM_TIMEOUT="${IPVS_VM_TIMEOUT:-3600}"
   asan_dir="$(realpath -m "${IPVS_ASAN_DIR:-.cache/asan}")"
   asan_ready=1
   for kernel in $kernels; do
@@ -141,9 +144,7 @@ if [ "$run_kernel" = 1 ]; then
       break
     fi
   done
-  # The kernels' VMs run side by side, each line of output tagged with its kernel: much of the
-  # suite waits on real-time intervals, so two boots at once take little longer than one.
-  # IPVS_TEST_SERIAL=1 runs them one after the other.
+  # With IPVS_TEST_PARALLEL=1 the kernels' VMs run side by side, each line tagged with its kernel.
   pids=()
   for kernel in $kernels; do
     if under_asan "$kernel" && [ "$asan_ready" != 1 ]; then
@@ -153,7 +154,7 @@ if [ "$run_kernel" = 1 ]; then
     fi
     echo "=== kernel tests in the VM: Linux $kernel, $(under_asan "$kernel" && echo 'ASan+UBSan' || echo release) build of the addon"
     set +e
-    if [ "${IPVS_TEST_SERIAL:-0}" = 1 ]; then
+    if [ "${IPVS_TEST_PARALLEL:-0}" != 1 ]; then
       kernel_suite "$kernel"
     else
       kernel_suite "$kernel" 2>&1 | sed -u "s/^/[$kernel] /" &

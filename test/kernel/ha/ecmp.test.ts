@@ -51,6 +51,19 @@ describe('active-active directors behind ECMP with mh', () => {
     }],
   });
 
+  /**
+   * Until the serving real servers (weight > 0) of both directors are the first `count`: the
+   * director adds a server before its first check has passed, and `mh` skips weight 0 (a
+   * removed server drains at weight 0).
+   */
+  async function tablesSettled(count: number): Promise<void> {
+    const want = SERVERS.slice(0, count).join(',');
+    await waitFor(`both tables at ${count} serving real servers`, async () => {
+      const tables = await Promise.all(handles.map((h) => h.listDestinations({ protocol: 'tcp', address: VIP, port: PORT })));
+      return tables.every((ds) => ds.filter((d) => d.weight > 0).map((d) => d.address).sort().join(',') === want);
+    }, { timeoutMs: STEP_MS, intervalMs: 200 });
+  }
+
   async function route(...via: Array<'a' | 'b'>): Promise<void> {
     await router.ip(['route', 'replace', `${VIP}/32`, ...via.flatMap((n) => NEXTHOP[n])]);
   }
@@ -105,6 +118,11 @@ describe('active-active directors behind ECMP with mh', () => {
       client.ipBatch([['link', 'set', 'lo', 'up'], ['addr', 'add', '10.30.0.2/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['route', 'add', 'default', 'via', '10.30.0.1']]),
       dirA.ipBatch(director('10.30.1.11/24', '10.30.3.11/24', '10.30.1.1')),
       dirB.ipBatch(director('10.30.2.12/24', '10.30.3.12/24', '10.30.2.1')),
+      // In DR a director sees only the client's half: a closed connection rests in FIN_WAIT
+      // there, and a new SYN on the same 5-tuple is rescheduled only with bit 2 of
+      // conn_reuse_mode (the kernel's ipvs-sysctl documentation). The probes reuse their
+      // 5-tuples, so without it they would follow the old connections, not the scheduler.
+      ...[dirA, dirB].map((ns) => ns.sysctl({ 'net.ipv4.vs.conn_reuse_mode': 2 })),
       ...servers.map(async (ns, i) => {
         await ns.ipBatch([
           ['link', 'set', 'lo', 'up'], ['addr', 'add', `${VIP}/32`, 'dev', 'lo'], ['addr', 'add', `${SERVERS[i]}/24`, 'dev', 'eth0'],
@@ -133,6 +151,7 @@ describe('active-active directors behind ECMP with mh', () => {
   });
 
   it('sends the same 5-tuple to the same real server through either director; a server change moves about 1/N of the flows', async () => {
+    await tablesSettled(4);
     await route('a');
     const viaA = await probe();
     await route('b');
@@ -144,12 +163,14 @@ describe('active-active directors behind ECMP with mh', () => {
 
     // rs4 leaves both tables: only its flows move (1/4 of them, ideally).
     await Promise.all(directors.map((d) => d.update(config(3))));
+    await tablesSettled(3);
     const without = await probe();
     const movedOut = moved(viaA, without);
     const onRs4 = Object.values(viaA).filter((s) => s === 'rs4').length;
     const strays = Object.keys(viaA).filter((p) => viaA[p] !== 'rs4' && without[p] !== viaA[p]).length;
     // rs4 comes back: the flows go back where they were.
     await Promise.all(directors.map((d) => d.update(config(4))));
+    await tablesSettled(4);
     const back = await probe();
     const movedBack = moved(without, back);
     log(`removing 1 of 4 real servers moved ${movedOut}/${PROBE_PORTS.length} flows (${(100 * movedOut / PROBE_PORTS.length).toFixed(1)} %; ` +
