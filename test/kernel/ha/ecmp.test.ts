@@ -118,11 +118,6 @@ describe('active-active directors behind ECMP with mh', () => {
       client.ipBatch([['link', 'set', 'lo', 'up'], ['addr', 'add', '10.30.0.2/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['route', 'add', 'default', 'via', '10.30.0.1']]),
       dirA.ipBatch(director('10.30.1.11/24', '10.30.3.11/24', '10.30.1.1')),
       dirB.ipBatch(director('10.30.2.12/24', '10.30.3.12/24', '10.30.2.1')),
-      // In DR a director sees only the client's half: a closed connection rests in FIN_WAIT
-      // there, and a new SYN on the same 5-tuple is rescheduled only with bit 2 of
-      // conn_reuse_mode (the kernel's ipvs-sysctl documentation). The probes reuse their
-      // 5-tuples, so without it they would follow the old connections, not the scheduler.
-      ...[dirA, dirB].map((ns) => ns.sysctl({ 'net.ipv4.vs.conn_reuse_mode': 2 })),
       ...servers.map(async (ns, i) => {
         await ns.ipBatch([
           ['link', 'set', 'lo', 'up'], ['addr', 'add', `${VIP}/32`, 'dev', 'lo'], ['addr', 'add', `${SERVERS[i]}/24`, 'dev', 'eth0'],
