@@ -45,7 +45,9 @@ describe('active-active directors behind ECMP with mh', () => {
 
   const config = (count: number): DirectorConfig => ({
     services: [{
-      protocol: 'tcp', address: VIP, port: PORT, scheduler: 'mh', schedulerFlags: ['mh-port'],
+      // mh-fallback: a server at weight 0 (quiesced, or draining after its removal) keeps its
+      // slots in mh's lookup table, and without the flag a new flow hashed to it is refused.
+      protocol: 'tcp', address: VIP, port: PORT, scheduler: 'mh', schedulerFlags: ['mh-port', 'mh-fallback'],
       destinations: SERVERS.slice(0, count).map((address) => ({ address, forward: 'route' as const })),
       checks: [{ type: 'none' }],
     }],
