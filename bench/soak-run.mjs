@@ -6,7 +6,7 @@
 // the first half builds once and then reuses (V8's young generation growing to the allocation
 // rate, malloc arenas of the thread-pool threads holding freed blocks) does not grow it again.
 // So the growth that counts is the second half's, taken over the whole run (twice it).
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -19,13 +19,21 @@ function openDescriptors() {
   return readdirSync('/proc/self/fd').length;
 }
 
+// RSS in its kinds (/proc/self/status): anonymous memory (malloc, V8's heap, thread stacks),
+// and file pages (the node binary's and libraries' code as it is first run).
+function residentKinds() {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rssAnon: kib('RssAnon'), rssFile: kib('RssFile'), threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN) };
+}
+
 async function settle() {
   for (let i = 0; i < 3; i++) {
     gc();
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const { rss, heapUsed, heapTotal } = process.memoryUsage();
-  return { rss, heapUsed, heapTotal, fds: openDescriptors() };
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, heapTotal, external, arrayBuffers, ...residentKinds(), fds: openDescriptors() };
 }
 
 const mib = (bytes) => bytes / 2 ** 20;
@@ -62,7 +70,7 @@ async function operationRound(ipvs, round, perBatch) {
  * allocator pools and caches exist before the baseline is taken. `rssGrowthMiB` is the second
  * half's RSS growth over the whole run (twice it): the growth that continues.
  */
-export async function soak(api, netns, sizes) {
+export async function soak(api, netns, sizes, { parts = 2 } = {}) {
   const { Ipvs, countConnections } = api;
   const perBatch = 1000;
   const phases = {
@@ -108,32 +116,35 @@ export async function soak(api, netns, sizes) {
   const seconds = { operations: 0, cycles: 0, reads: 0 };
   const points = [await settle()];
   const started = Date.now();
-  for (let half = 0; half < 2; half++) {
+  for (let part = 0; part < parts; part++) {
     const ipvs = await Ipvs.open({ netns });
     for (const [name, phase] of Object.entries(phases)) {
-      const count = half === 0 ? Math.floor(sizes[name] / 2) : sizes[name] - Math.floor(sizes[name] / 2);
+      const count = Math.floor((sizes[name] * (part + 1)) / parts) - Math.floor((sizes[name] * part) / parts);
       const t0 = Date.now();
-      // Rounds of the second half use other addresses than the first's.
-      done[name] += await phase(ipvs, count, half * 1000);
+      // Rounds of each part use other addresses than the others'.
+      done[name] += await phase(ipvs, count, part * 1000);
       seconds[name] += (Date.now() - t0) / 1000;
     }
     await ipvs.close();
     points.push(await settle());
   }
-  const [before, middle, after] = points;
+  const growth = (kind) => points.slice(1).map((p, i) => Number(mib(p[kind] - points[i][kind]).toFixed(2)));
+  const series = (kind) => points.map((p) => Number(mib(p[kind]).toFixed(2)));
   return {
     done,
     seconds,
     totalSeconds: (Date.now() - started) / 1000,
-    rssBefore: before.rss,
-    rssMiddle: middle.rss,
-    rssAfter: after.rss,
-    firstHalfGrowthMiB: mib(middle.rss - before.rss),
-    secondHalfGrowthMiB: mib(after.rss - middle.rss),
-    rssGrowthMiB: 2 * mib(after.rss - middle.rss),
-    heapUsedMiB: [before, middle, after].map((p) => Number(mib(p.heapUsed).toFixed(1))),
-    heapTotalMiB: [before, middle, after].map((p) => Number(mib(p.heapTotal).toFixed(1))),
-    fdsBefore: before.fds,
-    fdsAfter: after.fds,
+    parts,
+    rssMiB: series('rss'),
+    rssAnonMiB: series('rssAnon'),
+    rssFileMiB: series('rssFile'),
+    heapUsedMiB: series('heapUsed'),
+    heapTotalMiB: series('heapTotal'),
+    externalMiB: series('external'),
+    rssGrowthMiB: growth('rss'),
+    rssAnonGrowthMiB: growth('rssAnon'),
+    threads: points.map((p) => p.threads),
+    fdsBefore: points[0].fds,
+    fdsAfter: points.at(-1).fds,
   };
 }

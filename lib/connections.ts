@@ -60,7 +60,7 @@ export interface ConnectionReadOptions {
 }
 
 export interface ConnectionStreamOptions extends ConnectionReadOptions {
-  /** Connections per batch, 1 to 1,000,000 (default 2000). */
+  /** Connections per batch, 1 to 1,000,000 (default 1000). */
   batchSize?: number;
 }
 
@@ -203,8 +203,11 @@ function addon(): ConnectionAddon {
 const READ_OPTION_KEYS = ['sync', 'path', 'strict', 'state', 'service'] as const;
 const SERVICE_KEYS = new Set(['protocol', 'address', 'port']);
 const GROUP_BY: readonly ConnectionGroupBy[] = ['client', 'destination', 'service', 'state'];
-// Small enough that turning a batch into objects keeps the event loop responsive.
-const DEFAULT_BATCH_SIZE = 2000;
+// What the caller's loop over one batch costs is one turn of the event loop: keep it short.
+const DEFAULT_BATCH_SIZE = 1000;
+// Rows the native reader parses per call (more when the batch size is larger): its per-call
+// cost (a thread-pool job, a dozen typed arrays) stays small next to the parsing.
+const NATIVE_BLOCK_ROWS = 8192;
 const MAX_BATCH_SIZE = 1_000_000;
 
 const STATE_NAME = /^[A-Za-z0-9_!?]{1,32}$/;
@@ -261,10 +264,15 @@ function optionsWithNetns(options: unknown, allowed: readonly string[]): { netns
 
 // ----- Conversions --------------------------------------------------------------------
 
-function connectionAt(c: ConnectionColumns, i: number): Connection {
+/** The protocol names of a batch as Connection.protocol gives them, made once per batch. */
+function protocolNames(c: ConnectionColumns): string[] {
+  return c.protocols.map((name) => name.toLowerCase());
+}
+
+function connectionAt(c: ConnectionColumns, i: number, protocols: readonly string[]): Connection {
   const connection: Connection = {
-    protocol: (c.protocols[c.protocol[i] ?? 0] ?? '').toLowerCase(),
-    clientAddress: decodeAddress(c.clientAddress.subarray(i * 16, i * 16 + 16), c.clientFamily[i] === 6 ? 'inet6' : 'inet'),
+    protocol: protocols[c.protocol[i] ?? 0] ?? '',
+    clientAddress: decodeAddress(c.clientAddress, c.clientFamily[i] === 6 ? 'inet6' : 'inet', i * 16),
     clientPort: c.clientPort[i] ?? 0,
     virtualAddress: c.addresses[c.virtualAddress[i] ?? 0] ?? '',
     virtualPort: c.virtualPort[i] ?? 0,
@@ -339,43 +347,52 @@ export class ConnectionTable implements Iterable<Connection> {
   readonly columns: ConnectionColumns;
   readonly length: number;
   readonly scan: ConnectionScanSummary;
+  readonly #protocols: readonly string[];
 
   /** @internal */
   constructor(columns: ConnectionColumns, length: number, scan: ConnectionScanSummary) {
     this.columns = columns;
     this.length = length;
     this.scan = scan;
+    this.#protocols = protocolNames(columns);
   }
 
   /** The connection at `index` (negative counts from the end), or undefined out of range. */
   at(index: number): Connection | undefined {
     const i = Math.trunc(index) < 0 ? this.length + Math.trunc(index) : Math.trunc(index);
     if (!(i >= 0 && i < this.length)) return undefined;
-    return connectionAt(this.columns, i);
+    return connectionAt(this.columns, i, this.#protocols);
   }
 
   *[Symbol.iterator](): Iterator<Connection> {
-    for (let i = 0; i < this.length; i++) yield connectionAt(this.columns, i);
+    for (let i = 0; i < this.length; i++) yield connectionAt(this.columns, i, this.#protocols);
   }
 }
 
-// Objects are made in slices with a turn of the event loop between them, so that a large batch
-// never holds the loop for long.
-const OBJECT_SLICE = 256;
+// Making objects is the one part of a stream that runs on the event loop: it stops for a turn
+// of the loop whenever it has held it this long, whatever the machine's speed.
+const SLICE_BUDGET_MS = 2;
+const SLICE_CHECK_EVERY = 64;
 
-async function toObjects(batch: NativeBatch): Promise<Connection[]> {
-  const connections = new Array<Connection>(batch.length);
-  for (let start = 0; start < batch.length; start += OBJECT_SLICE) {
-    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const end = Math.min(batch.length, start + OBJECT_SLICE);
-    for (let i = start; i < end; i++) connections[i] = connectionAt(batch, i);
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function toObjects(batch: NativeBatch, protocols: readonly string[], start: number, end: number): Promise<Connection[]> {
+  const connections = new Array<Connection>(end - start);
+  let sliceStarted = performance.now();
+  for (let i = start; i < end; i++) {
+    if ((i - start) % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() - sliceStarted > SLICE_BUDGET_MS) {
+      await nextTurn();
+      sliceStarted = performance.now();
+    }
+    connections[i - start] = connectionAt(batch, i, protocols);
   }
   return connections;
 }
 
 /**
- * Batches of connections read as the table is scanned; at most two are held at a time (the one
- * being used and the next, read ahead).
+ * Batches of connections read as the table is scanned. The native reader fills blocks of at
+ * least NATIVE_BLOCK_ROWS rows; at most two are held at a time (the one being handed out in
+ * batches and the next, read ahead).
  * Iterate it once; breaking out of the loop closes the file. `scan` summarizes what was read
  * so far.
  */
@@ -399,8 +416,9 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
     if (this.#started) throw new Error('a connection stream can be iterated only once');
     this.#started = true;
     const stream = new (addon().ConnectionStream)(this.#request);
+    const blockRows = Math.max(this.#batchSize, NATIVE_BLOCK_ROWS);
     const read = (): Promise<NativeBatch> => {
-      const next = stream.read(this.#batchSize);
+      const next = stream.read(blockRows);
       next.catch(() => undefined);  // observed when awaited; a stream abandoned early never awaits it
       return next;
     };
@@ -414,12 +432,17 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
         } catch (error) {
           throw convertError(error, this.#request, 'connections');
         }
-        matched += batch.length;
         this.#summary = summaryOf(batch, matched);
         checkStrict(batch, this.#request);
-        // The next batch is read and parsed on the thread pool while this one becomes objects.
+        // The next block is read and parsed on the thread pool while this one becomes objects.
         if (!batch.done) pending = read();
-        if (batch.length > 0) yield await toObjects(batch);
+        const protocols = protocolNames(batch);
+        for (let start = 0; start < batch.length; start += this.#batchSize) {
+          const connections = await toObjects(batch, protocols, start, Math.min(batch.length, start + this.#batchSize));
+          matched += connections.length;
+          this.#summary = summaryOf(batch, matched);
+          yield connections;
+        }
         if (batch.done) return;
       }
     } finally {

@@ -344,15 +344,31 @@ bool ConnectionFilter::Matches(const ConnectionRecord& record) const {
 ConnectionCounter::ConnectionCounter(GroupBy group_by, ConnectionFilter filter)
     : group_by_(group_by), filter_(std::move(filter)) {}
 
-size_t ConnectionCounter::KeyHash::operator()(const Key& key) const {
-  // FNV-1a over the key bytes; keys are 20 bytes and mostly differ in the address tail.
-  uint64_t hash = 1469598103934665603ull;
-  const auto* bytes = reinterpret_cast<const uint8_t*>(&key);
-  for (size_t i = 0; i < sizeof(Key); ++i) {
-    hash ^= bytes[i];
-    hash *= 1099511628211ull;
+uint64_t ConnectionCounter::Hash(const Key& key) {
+  uint32_t head;
+  uint64_t low, high;
+  std::memcpy(&head, &key, 4);
+  std::memcpy(&low, key.bytes, 8);
+  std::memcpy(&high, key.bytes + 8, 8);
+  uint64_t x = low ^ (high * 0x9e3779b97f4a7c15ull) ^ (static_cast<uint64_t>(head) << 29);
+  x ^= x >> 32;
+  x *= 0xd6e8feb86659fd93ull;
+  x ^= x >> 32;
+  return x * 0x9e3779b97f4a7c15ull;  // the slot is taken from the top bits
+}
+
+void ConnectionCounter::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  const size_t size = old.empty() ? 256 : old.size() * 2;
+  slots_.assign(size, Slot{});
+  shift_ = 64 - __builtin_ctzll(size);
+  const size_t mask = size - 1;
+  for (const Slot& slot : old) {
+    if (slot.count == 0) continue;
+    size_t i = static_cast<size_t>(Hash(slot.key) >> shift_);
+    while (slots_[i].count != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
   }
-  return static_cast<size_t>(hash ^ (hash >> 32));
 }
 
 uint8_t ConnectionCounter::NameIndex(std::string_view name) {
@@ -390,7 +406,21 @@ void ConnectionCounter::Add(const ConnectionRecord& record) {
       key.name = NameIndex(record.state);
       break;
   }
-  ++counts_[key];
+  if (2 * (keys_ + 1) > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = static_cast<size_t>(Hash(key) >> shift_);; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.count == 0) {
+      slot.key = key;
+      slot.count = 1;
+      ++keys_;
+      return;
+    }
+    if (slot.key == key) {
+      ++slot.count;
+      return;
+    }
+  }
 }
 
 std::string ConnectionCounter::KeyText(const Key& key) const {
@@ -422,9 +452,9 @@ std::string ConnectionCounter::KeyText(const Key& key) const {
 
 std::vector<CountEntry> ConnectionCounter::Result(uint64_t min_count, size_t top) const {
   std::vector<std::pair<const Key*, uint64_t>> selected;
-  selected.reserve(counts_.size());
-  for (const auto& [key, count] : counts_) {
-    if (count >= min_count) selected.emplace_back(&key, count);
+  selected.reserve(keys_);
+  for (const Slot& slot : slots_) {
+    if (slot.count != 0 && slot.count >= min_count) selected.emplace_back(&slot.key, slot.count);
   }
   std::vector<CountEntry> result;
   result.reserve(selected.size());

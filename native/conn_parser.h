@@ -193,16 +193,24 @@ class ConnectionCounter {
     uint8_t bytes[16];
     bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
   };
-  struct KeyHash {
-    size_t operator()(const Key& key) const;
+  static_assert(sizeof(Key) == 20, "Key is hashed and compared as raw bytes");
+  // Open addressing with linear probing: one table of slots, no node per key, and a hash of
+  // three word loads. A slot with count 0 is empty (a key is stored with its first count).
+  struct Slot {
+    Key key;
+    uint64_t count;
   };
+  static uint64_t Hash(const Key& key);
+  void Grow();
   uint8_t NameIndex(std::string_view name);
   std::string KeyText(const Key& key) const;
 
   GroupBy group_by_;
   ConnectionFilter filter_;
   std::vector<std::string> names_;   // protocols or states, by group_by_
-  std::unordered_map<Key, uint64_t, KeyHash> counts_;
+  std::vector<Slot> slots_;          // a power of two, at most half full
+  size_t keys_ = 0;
+  int shift_ = 64;                   // 64 - log2(slots_.size())
   uint64_t matched_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <new>
 #include <system_error>
 #include <utility>
 
@@ -19,8 +20,11 @@ namespace {
 // costs nothing and lets each read() return everything the kernel will give.
 constexpr size_t kReadBufferBytes = 256 * 1024;
 // The read-ahead thread hands over a chunk once it holds this much (a read of the kernel's
-// table returns about a page), and keeps at most kChunks in flight.
+// table returns about a page), and keeps at most kChunks in flight. Every read() asks for at
+// least kReadBytes, as much as cat does.
 constexpr size_t kChunkBytes = 64 * 1024;
+constexpr size_t kReadBytes = 128 * 1024;
+constexpr size_t kChunkBufferBytes = kChunkBytes + kReadBytes;
 constexpr size_t kChunks = 8;
 
 }  // namespace
@@ -64,7 +68,6 @@ size_t TableFile::Read(char* data, size_t size) {
 TableReader::TableReader(const TableSource& source) : file_(source), buffer_(kReadBufferBytes) {}
 
 ReadAheadReader::ReadAheadReader(const TableSource& source) : file_(source) {
-  for (size_t i = 0; i < kChunks; ++i) free_.emplace_back(kReadBufferBytes);
   try {
     thread_ = std::thread([this] { Produce(); });
   } catch (const std::system_error& e) {
@@ -93,7 +96,7 @@ bool ReadAheadReader::Next(Chunk* chunk) {
   return false;
 }
 
-void ReadAheadReader::Recycle(std::vector<char>&& buffer) {
+void ReadAheadReader::Recycle(Buffer&& buffer) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     free_.push_back(std::move(buffer));
@@ -103,20 +106,26 @@ void ReadAheadReader::Recycle(std::vector<char>&& buffer) {
 
 void ReadAheadReader::Produce() {
   for (;;) {
-    std::vector<char> buffer;
+    Buffer buffer;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [this] { return !free_.empty() || cancelled_; });
+      changed_.wait(lock, [this] { return !free_.empty() || allocated_ < kChunks || cancelled_; });
       if (cancelled_) return;
-      buffer = std::move(free_.back());
-      free_.pop_back();
+      if (!free_.empty()) {
+        buffer = std::move(free_.back());
+        free_.pop_back();
+      } else {
+        ++allocated_;
+      }
     }
     size_t size = 0;
     int error = 0;
     bool eof = false;
-    while (size < kChunkBytes) {
+    if (!buffer) buffer.reset(new (std::nothrow) char[kChunkBufferBytes]);
+    if (!buffer) error = ENOMEM;
+    while (buffer && size < kChunkBytes) {
       try {
-        size_t n = file_.Read(buffer.data() + size, buffer.size() - size);
+        size_t n = file_.Read(buffer.get() + size, kChunkBufferBytes - size);
         if (n == 0) {
           eof = true;
           break;

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -64,7 +65,8 @@ class TableReader {
 };
 
 // Reads a whole table on a second thread while the caller parses the chunks it has read, in
-// place: only a line cut by a chunk boundary is copied.
+// place: only a line cut by a chunk boundary is copied. Chunk buffers are allocated as the
+// reader needs them (one for a small table) and recycled, never zero-filled.
 class ReadAheadReader {
  public:
   explicit ReadAheadReader(const TableSource& source);
@@ -77,13 +79,14 @@ class ReadAheadReader {
   void Scan(conn::LineScanner& scanner, Sink&& sink);
 
  private:
+  using Buffer = std::unique_ptr<char[]>;
   struct Chunk {
-    std::vector<char> data;
+    Buffer data;
     size_t size = 0;
   };
   // Waits for the next chunk; false at the end of the file. Throws the reader's error.
   bool Next(Chunk* chunk);
-  void Recycle(std::vector<char>&& buffer);
+  void Recycle(Buffer&& buffer);
   void Produce();
 
   TableFile file_;
@@ -91,7 +94,8 @@ class ReadAheadReader {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Chunk> full_;
-  std::vector<std::vector<char>> free_;
+  std::vector<Buffer> free_;
+  size_t allocated_ = 0;
   bool finished_ = false;
   bool cancelled_ = false;
   int error_ = 0;
@@ -129,7 +133,7 @@ void ReadAheadReader::Scan(conn::LineScanner& scanner, Sink&& sink) {
   std::string carry;  // a line cut by the end of the previous chunk
   Chunk chunk;
   while (Next(&chunk)) {
-    const char* data = chunk.data.data();
+    const char* data = chunk.data.get();
     size_t size = chunk.size;
     if (!carry.empty()) {
       const void* newline = std::memchr(data, '\n', size);
