@@ -474,13 +474,18 @@ std::vector<CountEntry> ConnectionCounter::Result(uint64_t min_count, size_t top
 // ----- Columnar table -------------------------------------------------------------------
 
 uint32_t StringTable::Intern(std::string_view text) {
-  // Consecutive rows usually repeat the previous value.
-  if (last_index_ != UINT32_MAX && text == last_text_) return last_index_;
-  std::string key(text);
-  auto [it, inserted] = index_.try_emplace(key, static_cast<uint32_t>(strings_.size()));
-  if (inserted) strings_.push_back(key);
-  last_text_ = std::move(key);
-  last_index_ = it->second;
+  if (strings_.size() <= kFew) {
+    for (size_t i = 0; i < strings_.size(); ++i) {
+      if (strings_[i] == text) return static_cast<uint32_t>(i);
+    }
+    strings_.emplace_back(text);
+    if (strings_.size() > kFew) {
+      for (size_t i = 0; i < strings_.size(); ++i) index_.emplace(strings_[i], static_cast<uint32_t>(i));
+    }
+    return static_cast<uint32_t>(strings_.size() - 1);
+  }
+  auto [it, inserted] = index_.try_emplace(std::string(text), static_cast<uint32_t>(strings_.size()));
+  if (inserted) strings_.emplace_back(text);
   return it->second;
 }
 
@@ -524,6 +529,14 @@ size_t ColumnarBuilder::AddressHash::operator()(const Address& a) const {
 }
 
 uint32_t ColumnarBuilder::EndpointIndex(const Address& address) {
+  for (const auto& [known, index] : few_endpoints_) {
+    if (known == address) return index;
+  }
+  if (few_endpoints_.size() < kFewEndpoints) {
+    const uint32_t index = columns_->addresses.Intern(FormatAddress(address));
+    few_endpoints_.emplace_back(address, index);
+    return index;
+  }
   auto it = endpoint_index_.find(address);
   if (it != endpoint_index_.end()) return it->second;
   uint32_t index = columns_->addresses.Intern(FormatAddress(address));

@@ -216,17 +216,17 @@ class ConnectionCounter {
 
 // ----- Columnar table -------------------------------------------------------------------
 
-// Interns short strings (protocols, states, endpoint texts) as dense indexes.
+// Interns short strings (protocols, states, endpoint texts) as dense indexes. A table holds a
+// dozen states and a few protocols: the first kFew strings are found by a scan, without hashing.
 class StringTable {
  public:
   uint32_t Intern(std::string_view text);
   const std::vector<std::string>& strings() const { return strings_; }
 
  private:
-  std::unordered_map<std::string, uint32_t> index_;
+  static constexpr size_t kFew = 16;
+  std::unordered_map<std::string, uint32_t> index_;  // every string, once there are more than kFew
   std::vector<std::string> strings_;
-  std::string last_text_;
-  uint32_t last_index_ = UINT32_MAX;
 };
 
 // Column-per-field storage. Clients (possibly one per connection) are kept as raw bytes;
@@ -268,6 +268,9 @@ class ColumnarBuilder {
   struct AddressHash {
     size_t operator()(const Address& a) const;
   };
+  // Virtual services and real servers are few: the first kFewEndpoints are found by a scan.
+  static constexpr size_t kFewEndpoints = 16;
+  std::vector<std::pair<Address, uint32_t>> few_endpoints_;
   std::unordered_map<Address, uint32_t, AddressHash> endpoint_index_;
 };
 
