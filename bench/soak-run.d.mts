@@ -3,22 +3,35 @@ export interface SoakSizes {
   cycles: number;
   reads: number;
 }
+/** Memory figures in MiB: one per measuring point (the baseline, then after each part). */
 export interface SoakResult {
   done: SoakSizes;
   seconds: SoakSizes;
   totalSeconds: number;
-  rssBefore: number;
-  rssMiddle: number;
-  rssAfter: number;
-  firstHalfGrowthMiB: number;
-  secondHalfGrowthMiB: number;
-  /** The second half's growth over the whole run (twice it): the growth that continues. */
-  rssGrowthMiB: number;
-  /** V8's heap after GC, before, between the halves and after. */
+  parts: number;
+  rssMiB: number[];
+  rssAnonMiB: number[];
+  rssFileMiB: number[];
   heapUsedMiB: number[];
   heapTotalMiB: number[];
+  heapResidentMiB: number[];
+  externalMiB: number[];
+  /** Per part. */
+  rssGrowthMiB: number[];
+  rssAnonGrowthMiB: number[];
+  /** Live JavaScript objects plus anonymous memory outside V8's heap. */
+  retainedMiB: number[];
+  retainedGrowthMiB: number[];
+  retainedGrowthTotalMiB: number;
+  threads: number[];
   fdsBefore: number;
   fdsAfter: number;
 }
 export const FULL: SoakSizes;
-export function soak(api: { Ipvs: unknown; countConnections: unknown }, netns: string, sizes: SoakSizes): Promise<SoakResult>;
+export const SOAK_LIMIT_MIB: number;
+export function soak(
+  api: { Ipvs: unknown; countConnections: unknown },
+  netns: string,
+  sizes: SoakSizes,
+  options?: { parts?: number },
+): Promise<SoakResult>;

@@ -1,12 +1,15 @@
 // A bounded soak (the full one is bench/soak.bench.mjs): operations, handle open/close cycles
-// and connection-table reads in one process, in two halves (bench/soak-run.mjs). The RSS growth
-// that continues (the second half's, over the whole run) must stay under 5 MiB, and the open
-// descriptors must come back to the baseline.
+// and connection-table reads in one process, after a warm-up, in four parts
+// (bench/soak-run.mjs). What the process holds on to (live JavaScript objects plus anonymous
+// memory outside V8's heap) must grow by less than 5 MiB, and the open descriptors must come
+// back to the baseline. RSS as a whole is printed, not bounded: it also counts the node
+// binary's code pages as they are first run and the V8 heap's spare capacity, which depend on
+// the host's speed and not on what the library keeps.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { countConnections } from '../../lib/connections';
 import { Ipvs } from '../../lib/index';
-import { soak } from '../../bench/soak-run.mjs';
+import { soak, SOAK_LIMIT_MIB } from '../../bench/soak-run.mjs';
 import { createNetns, type TestNetns } from './helpers';
 
 let ns: TestNetns;
@@ -15,14 +18,15 @@ beforeAll(() => {
 });
 afterAll(() => ns.remove());
 
-it('keeps RSS and open descriptors flat over operations, open/close cycles and table reads', async () => {
-  const result = await soak({ Ipvs, countConnections }, ns.path, { operations: 10_000, cycles: 500, reads: 100 });
+it('keeps retained memory and open descriptors flat over operations, open/close cycles and table reads', async () => {
+  const result = await soak({ Ipvs, countConnections }, ns.path, { operations: 10_000, cycles: 500, reads: 100 }, { parts: 4 });
   console.log(`soak: ${JSON.stringify(result)}`);
   expect(result.done).toEqual({ operations: expect.any(Number), cycles: 500, reads: 100 });
   expect(result.done.operations).toBeGreaterThanOrEqual(10_000);
   expect(result.fdsAfter).toBe(result.fdsBefore);
+  expect(result.threads.at(-1)).toBe(result.threads[0]);
   // Under the ASan build (scripts/test.sh) freed memory is held in quarantine on purpose, so
-  // RSS says nothing there; that run is for memory errors, the release build's for growth.
-  if (process.env.IPVS_ASAN !== '1') expect(result.rssGrowthMiB).toBeLessThan(5);
+  // memory says nothing there; that run is for memory errors, the release build's for growth.
+  if (process.env.IPVS_ASAN !== '1') expect(result.retainedGrowthTotalMiB).toBeLessThan(SOAK_LIMIT_MIB);
   expect(ns.run('ipvsadm', ['-S', '-n'])).toBe('');
-}, 300_000);
+}, 120_000);
