@@ -273,8 +273,10 @@ bool ParseFixedColumns(std::string_view line, ConnectionRecord* out) {
   constexpr size_t kStateColumn = 46;
   constexpr size_t kTailColumn = 57;
   if (line.size() <= kTailColumn || line[0] == ' ' || line[kStateColumn] == ' ') return false;
-  for (size_t column : {3, 12, 17, 26, 31, 40, 45, 57}) {
-    if (line[column] != ' ') return false;
+  const char* c = line.data();
+  if ((c[3] != ' ') | (c[12] != ' ') | (c[17] != ' ') | (c[26] != ' ') | (c[31] != ' ') | (c[40] != ' ') |
+      (c[45] != ' ') | (c[57] != ' ')) {
+    return false;
   }
   out->protocol = TrimRight(line.substr(0, 3));
   if (!IsWord(out->protocol, 3)) return false;
@@ -288,6 +290,22 @@ bool ParseFixedColumns(std::string_view line, ConnectionRecord* out) {
   }
   out->state = TrimRight(line.substr(kStateColumn, kTailColumn - kStateColumn));
   if (!IsWord(out->state, kMaxStateName) || IsDigit(out->state[0])) return false;
+  // The usual tail, " %7u" and nothing after it: the expiry right-aligned in seven columns.
+  if (line.size() == kTailColumn + 8) {
+    const char* field = c + kTailColumn + 1;
+    size_t i = 0;
+    while (i < 7 && field[i] == ' ') ++i;
+    if (i < 7) {
+      uint32_t expires = 0;
+      for (; i < 7 && IsDigit(field[i]); ++i) expires = expires * 10 + static_cast<uint32_t>(field[i] - '0');
+      if (i == 7) {
+        out->expires = expires;
+        out->origin = Origin::kNone;
+        out->has_pe = false;
+        return true;
+      }
+    }
+  }
   Cursor cursor(line.substr(kTailColumn));
   return ParseTail(cursor, out);
 }
