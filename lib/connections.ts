@@ -205,9 +205,6 @@ const SERVICE_KEYS = new Set(['protocol', 'address', 'port']);
 const GROUP_BY: readonly ConnectionGroupBy[] = ['client', 'destination', 'service', 'state'];
 // What the caller's loop over one batch costs is one turn of the event loop: keep it short.
 const DEFAULT_BATCH_SIZE = 1000;
-// Rows the native reader parses per call (more when the batch size is larger): its per-call
-// cost (a thread-pool job, a dozen typed arrays) stays small next to the parsing.
-const NATIVE_BLOCK_ROWS = 8192;
 const MAX_BATCH_SIZE = 1_000_000;
 
 const STATE_NAME = /^[A-Za-z0-9_!?]{1,32}$/;
@@ -376,23 +373,23 @@ const SLICE_CHECK_EVERY = 64;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function toObjects(batch: NativeBatch, protocols: readonly string[], start: number, end: number): Promise<Connection[]> {
-  const connections = new Array<Connection>(end - start);
+async function toObjects(batch: NativeBatch): Promise<Connection[]> {
+  const protocols = protocolNames(batch);
+  const connections = new Array<Connection>(batch.length);
   let sliceStarted = performance.now();
-  for (let i = start; i < end; i++) {
-    if ((i - start) % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() - sliceStarted > SLICE_BUDGET_MS) {
+  for (let i = 0; i < batch.length; i++) {
+    if (i % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() - sliceStarted > SLICE_BUDGET_MS) {
       await nextTurn();
       sliceStarted = performance.now();
     }
-    connections[i - start] = connectionAt(batch, i, protocols);
+    connections[i] = connectionAt(batch, i, protocols);
   }
   return connections;
 }
 
 /**
- * Batches of connections read as the table is scanned. The native reader fills blocks of at
- * least NATIVE_BLOCK_ROWS rows; at most two are held at a time (the one being handed out in
- * batches and the next, read ahead).
+ * Batches of connections read as the table is scanned; at most two are held at a time (the one
+ * being used and the next, read ahead).
  * Iterate it once; breaking out of the loop closes the file. `scan` summarizes what was read
  * so far.
  */
@@ -416,9 +413,8 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
     if (this.#started) throw new Error('a connection stream can be iterated only once');
     this.#started = true;
     const stream = new (addon().ConnectionStream)(this.#request);
-    const blockRows = Math.max(this.#batchSize, NATIVE_BLOCK_ROWS);
     const read = (): Promise<NativeBatch> => {
-      const next = stream.read(blockRows);
+      const next = stream.read(this.#batchSize);
       next.catch(() => undefined);  // observed when awaited; a stream abandoned early never awaits it
       return next;
     };
@@ -434,11 +430,10 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
         }
         this.#summary = summaryOf(batch, matched);
         checkStrict(batch, this.#request);
-        // The next block is read and parsed on the thread pool while this one becomes objects.
+        // The next batch is read and parsed on the thread pool while this one becomes objects.
         if (!batch.done) pending = read();
-        const protocols = protocolNames(batch);
-        for (let start = 0; start < batch.length; start += this.#batchSize) {
-          const connections = await toObjects(batch, protocols, start, Math.min(batch.length, start + this.#batchSize));
+        if (batch.length > 0) {
+          const connections = await toObjects(batch);
           matched += connections.length;
           this.#summary = summaryOf(batch, matched);
           yield connections;
