@@ -266,6 +266,56 @@ std::string_view TrimRight(std::string_view text) {
   return text;
 }
 
+// Eight-byte and four-byte hex fields decoded a word at a time. Each byte of the word is
+// checked against the three ranges of hex digits with no carry between bytes (every byte is
+// masked to 7 bits first; the top bit of the original rejects bytes >= 0x80).
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+constexpr uint64_t kOnes = 0x0101010101010101ull;
+
+// 0x80 in each byte whose value v has low < v < high (0 <= low <= 127, high <= 128).
+inline uint64_t BytesBetween(uint64_t x, uint64_t low, uint64_t high) {
+  const uint64_t seven = x & (kOnes * 127);
+  return ((kOnes * (127 + high) - seven) & ~x & (seven + kOnes * (127 - low))) & (kOnes * 128);
+}
+
+// The nibble values of eight hex digits, one per byte; false if any byte is not a hex digit.
+inline bool HexNibbles(uint64_t x, uint64_t used_bytes_mask, uint64_t* nibbles) {
+  const uint64_t hex = BytesBetween(x, 0x2f, 0x3a) | BytesBetween(x, 0x40, 0x47) | BytesBetween(x, 0x60, 0x67);
+  if ((hex & used_bytes_mask) != (kOnes * 128 & used_bytes_mask)) return false;
+  *nibbles = (x & (kOnes * 0x0f)) + ((x & (kOnes * 0x40)) >> 6) * 9;
+  return true;
+}
+
+// Eight hex digits ("%08X" of a host-order IPv4 address) to its four bytes in network order.
+inline bool ParseHexIpv4(const char* text, Address* out) {
+  uint64_t x, nibbles;
+  std::memcpy(&x, text, 8);
+  if (!HexNibbles(x, ~0ull, &nibbles)) return false;
+  uint64_t pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff00ff00ff00ffull;  // digit pairs in even bytes
+  pairs = (pairs | (pairs >> 8)) & 0x0000ffff0000ffffull;
+  pairs = (pairs | (pairs >> 16)) & 0xffffffffull;
+  const uint32_t bytes = static_cast<uint32_t>(pairs);
+  out->family = 4;
+  std::memcpy(out->bytes, &bytes, 4);
+  std::memset(out->bytes + 4, 0, 12);
+  return true;
+}
+
+// Four hex digits ("%04X" of a port).
+inline bool ParseHexPort(const char* text, uint16_t* out) {
+  uint32_t word;
+  std::memcpy(&word, text, 4);
+  uint64_t nibbles;
+  if (!HexNibbles(word, 0xffffffffull, &nibbles)) return false;
+  const uint64_t pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff00ffull;
+  *out = static_cast<uint16_t>(((pairs & 0xff) << 8) | (pairs >> 16));
+  return true;
+}
+#else
+inline bool ParseHexIpv4(const char* text, Address* out) { return ParseKernelAddress(std::string_view(text, 8), out); }
+inline bool ParseHexPort(const char* text, uint16_t* out) { return ParseHex16(std::string_view(text, 4), out); }
+#endif
+
 // The common shape: IPv4 client and destination, a protocol name of at most three letters
 // and a state of at most eleven, so printf put every field at a known column and no
 // tokenizing is needed. Anything else (or anything odd) goes the general way.
@@ -280,12 +330,9 @@ bool ParseFixedColumns(std::string_view line, ConnectionRecord* out) {
   }
   out->protocol = TrimRight(line.substr(0, 3));
   if (!IsWord(out->protocol, 3)) return false;
-  if (!ParseKernelAddress(line.substr(4, 8), &out->client) ||
-      !ParseKernelAddress(line.substr(18, 8), &out->virtual_address) ||
-      !ParseKernelAddress(line.substr(32, 8), &out->destination) ||
-      !ParseHex16(line.substr(13, 4), &out->client_port) ||
-      !ParseHex16(line.substr(27, 4), &out->virtual_port) ||
-      !ParseHex16(line.substr(41, 4), &out->destination_port)) {
+  if (!ParseHexIpv4(c + 4, &out->client) || !ParseHexIpv4(c + 18, &out->virtual_address) ||
+      !ParseHexIpv4(c + 32, &out->destination) || !ParseHexPort(c + 13, &out->client_port) ||
+      !ParseHexPort(c + 27, &out->virtual_port) || !ParseHexPort(c + 41, &out->destination_port)) {
     return false;
   }
   out->state = TrimRight(line.substr(kStateColumn, kTailColumn - kStateColumn));
