@@ -1,13 +1,12 @@
 // The desired state: checked as a whole before anything is sent, with errors that name the
 // path ('services[3].destinations[1].weight must be …'), then normalised to the Service and
-// Destination objects the kernel would report for it.
-import { decodeAddress, familyName } from '../address';
-import { makeDestination, packDestinationSpec } from '../destination';
+// Destination objects the kernel would report for it (destinations kept as the records they
+// would be sent as, and decoded when first read: records.ts).
+import { packDestinationSpec } from '../destination';
 import { RequestWriter } from '../records';
-import { ZERO_STATS, checkServiceDefinition, serviceFromWire } from '../service';
+import { checkServiceDefinition, serviceFromWire } from '../service';
 import { describe, expectObject } from '../validate';
-import type { Destination } from '../types';
-import { findDestination } from './diff';
+import { decodeDestinations, layout, withDestinationRecords } from './records';
 import type { CheckedScope } from './scope';
 import {
   destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
@@ -39,7 +38,17 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   const firstIndex = new Map<string, number>();
   const noDesiredKeys = new Set<string>();
   const scratch = new RequestWriter(1);
-  const addressTexts = new Map<number, string>();
+  const o = scratch.offsets;
+  const size = layout().dstWords;
+  // Every destination's record is kept, in one array (sized first), for the plan to compare
+  // with the live records; Destination objects are decoded only where a service differs.
+  let total = 0;
+  for (const item of value) {
+    const list = (item as { destinations?: unknown } | null)?.destinations;
+    if (Array.isArray(list)) total += list.length;
+  }
+  const records = new Uint32Array(total * size);
+  let next = 0;
   // Field paths are built only to report an error: a check runs first without its path and,
   // when it throws, again with it (it throws the same error, named). A large state has
   // thousands of destinations; building every path cost more than checking them.
@@ -54,7 +63,7 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
       definition = checkServiceDefinition(spec, field);  // throws the same error, named
     }
     const { key: checked, wire } = definition;
-    const service = serviceFromWire(wire) as TableService;
+    const service = serviceFromWire(wire);
     const key = serviceKeyText(service);
     const earlier = firstIndex.get(key);
     if (earlier !== undefined) throw new RangeError(`${field} has the same key (${key}) as ${root}[${earlier}]`);
@@ -65,7 +74,9 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     if (!Array.isArray(destinations)) {
       throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
     }
-    const list = new Array<Destination>(destinations.length);
+    // Counted before the loop, so a getter or proxy could change it; never past the array.
+    if (next + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
+    const first = next;
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
       const spec = destinations[j];
@@ -75,21 +86,47 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
       } catch {
         packDestinationSpec(spec, checked, scratch, base, `${field}.destinations[${j}]`);  // throws the same error, named
       }
-      const destination = destinationAt(scratch, base, addressTexts);
-      const seen = findDestination(list, destination.address, destination.port, index, j);
+      const at = next * size;
+      records.set(scratch.words.subarray(base + o.dst, base + o.dst + size), at);
+      const seen = index ? seenIn(index, records, at, j) : seenBefore(records, first, next, at);
       if (seen >= 0) {
+        const [duplicate] = decodeDestinations({ words: records, first: next, count: 1, family: checked.family });
         throw new RangeError(
-          `${field}.destinations[${j}] has the same key (${destinationKeyText(destination)}) as ${field}.destinations[${seen}]`,
+          `${field}.destinations[${j}] has the same key (${destinationKeyText(duplicate!)}) as ${field}.destinations[${seen}]`,
         );
       }
-      index?.set(`${destination.address}|${destination.port}`, j);
-      list[j] = destination;
+      next++;
     }
-    service.destinations = list;
-    services[i] = service;
+    services[i] = withDestinationRecords(service, { words: records, first, count: destinations.length, family: checked.family });
     keys[i] = key;
   }
   return { services, keys, keySet: new Set(keys) };
+}
+
+/** The index (from `first`) of an earlier record, before `end`, with the same key as the record at word `at`, or -1. */
+function seenBefore(w: Uint32Array, first: number, end: number, at: number): number {
+  const L = layout();
+  const size = L.dstWords;
+  const { address, port, af } = L.dst;
+  for (let r = first; r < end; r++) {
+    const b = r * size;
+    if (w[b + address] === w[at + address] && w[b + port] === w[at + port] && w[b + af] === w[at + af] &&
+      w[b + address + 1] === w[at + address + 1] && w[b + address + 2] === w[at + address + 2] &&
+      w[b + address + 3] === w[at + address + 3]) {
+      return r - first;
+    }
+  }
+  return -1;
+}
+
+/** As seenBefore, for long lists: through `index` (then adds the record at `at` as number `j`). */
+function seenIn(index: Map<string, number>, w: Uint32Array, at: number, j: number): number {
+  const { address, port, af } = layout().dst;
+  const key = `${w[at + af]} ${w[at + address]} ${w[at + address + 1]} ${w[at + address + 2]} ${w[at + address + 3]} ${w[at + port]}`;
+  const seen = index.get(key);
+  if (seen !== undefined) return seen;
+  index.set(key, j);
+  return -1;
 }
 
 /** The normalised desired state as specs (every default written out), for Plan.desired. */
@@ -98,30 +135,4 @@ export function desiredSpecs(table: DesiredTable): DesiredService[] {
     ...serviceSpecOf(service),
     destinations: service.destinations.map(destinationSpecOf),
   }) as DesiredService);
-}
-
-/**
- * The Destination the kernel would report for the destination packed at `base` (as
- * destinationFromWire of its wire record), read straight from the record: a desired state has
- * thousands. IPv4 addresses, often shared by many services, are decoded once per word.
- */
-function destinationAt(writer: RequestWriter, base: number, addressTexts: Map<number, string>): Destination {
-  const o = writer.offsets;
-  const w = writer.words;
-  const b = o.dstBit;
-  const present = w[base + o.dst]!;
-  const family = familyName(w[base + o.dstAf]!);
-  let address: string;
-  if (family === 'inet') {
-    const word = w[base + o.dstAddress]!;
-    address = addressTexts.get(word) ?? decodeAddress(writer.bytes, family, (base + o.dstAddress) * 4);
-    addressTexts.set(word, address);
-  } else {
-    address = decodeAddress(writer.bytes, family, (base + o.dstAddress) * 4);
-  }
-  const tunnelType = present & b.tunnelType ? w[base + o.dstTunnelType] : undefined;
-  return makeDestination(
-    address, family, w[base + o.dstPort]!, w[base + o.dstForward]!, w[base + o.dstWeight]!, w[base + o.dstUpperThreshold]!,
-    w[base + o.dstLowerThreshold]!, 0, 0, 0, ZERO_STATS, tunnelType, w[base + o.dstTunnelPort]!, w[base + o.dstTunnelFlags]!,
-  );
 }
