@@ -87,7 +87,7 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
         packDestinationSpec(spec, checked, scratch, base, `${field}.destinations[${j}]`);  // throws the same error, named
       }
       const at = next * size;
-      records.set(scratch.words.subarray(base + o.dst, base + o.dst + size), at);
+      copyDestination(scratch.words, base + o.dst, records, at);
       const seen = index ? seenIn(index, records, at, j) : seenBefore(records, first, next, at);
       if (seen >= 0) {
         const [duplicate] = decodeDestinations({ words: records, first: next, count: 1, family: checked.family });
@@ -101,6 +101,25 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     keys[i] = key;
   }
   return { services, keys, keySet: new Set(keys) };
+}
+
+/** Copies the words of a destination record a desired state sets (never its counters, which stay 0). */
+function copyDestination(from: Uint32Array, source: number, to: Uint32Array, at: number): void {
+  const d = layout().dst;
+  to[at] = from[source]!;
+  to[at + d.address] = from[source + d.address]!;
+  to[at + d.address + 1] = from[source + d.address + 1]!;
+  to[at + d.address + 2] = from[source + d.address + 2]!;
+  to[at + d.address + 3] = from[source + d.address + 3]!;
+  to[at + d.port] = from[source + d.port]!;
+  to[at + d.af] = from[source + d.af]!;
+  to[at + d.forward] = from[source + d.forward]!;
+  to[at + d.weight] = from[source + d.weight]!;
+  to[at + d.upperThreshold] = from[source + d.upperThreshold]!;
+  to[at + d.lowerThreshold] = from[source + d.lowerThreshold]!;
+  to[at + d.tunnelType] = from[source + d.tunnelType]!;
+  to[at + d.tunnelPort] = from[source + d.tunnelPort]!;
+  to[at + d.tunnelFlags] = from[source + d.tunnelFlags]!;
 }
 
 /** The index (from `first`) of an earlier record, before `end`, with the same key as the record at word `at`, or -1. */

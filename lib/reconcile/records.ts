@@ -180,14 +180,18 @@ export function sameDestinationRecords(a: DestinationRecords, b: DestinationReco
   const address = at.address;
   const port = at.port;
   const af = at.af;
-  let start = 0;  // kernel and desired orders often agree in reverse or as given: start where the last match was
+  // The two sides list their destinations in the same order or in reverse (the kernel lists
+  // the newest first): the record after (or before) the last match is tried first.
+  let guess = 0;
+  let step = 1;
+  let last = -1;
   for (let i = 0; i < a.count; i++) {
     const x = (a.first + i) * size;
     const xAf = (aw[x]! & hasAf) !== 0 ? aw[x + af]! : aFamily;
     const wide = xAf !== 2;
     let found = -1;
     for (let k = 0; k < b.count; k++) {
-      const j = (start + k) % b.count;
+      const j = k === 0 ? guess : k <= guess ? k - 1 : k;
       const y = (b.first + j) * size;
       if (aw[x + address] !== bw[y + address] || aw[x + port] !== bw[y + port]) continue;
       const yAf = (bw[y]! & hasAf) !== 0 ? bw[y + af]! : bFamily;
@@ -205,7 +209,9 @@ export function sameDestinationRecords(a: DestinationRecords, b: DestinationReco
       aw[x + at.tunnelFlags] !== bw[y + at.tunnelFlags]) {
       return false;
     }
-    start = found + 1;
+    if (last >= 0) step = found === last - 1 ? -1 : 1;
+    last = found;
+    guess = (found + step + b.count) % b.count;
   }
   return true;
 }
