@@ -4,8 +4,8 @@ import { Command } from '../constants';
 import { IpvsError } from '../errors';
 import type { Ipvs } from '../ipvs';
 import { RequestWriter } from '../records';
-import { checkServiceKey } from '../service';
-import type { Destination, Service } from '../types';
+import { checkServiceKey, serviceFromWire, type WireService } from '../service';
+import type { Destination } from '../types';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { diffTables, indexLive } from './diff';
 import { PlanStaleError } from './errors';
@@ -13,7 +13,7 @@ import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
 import { buildPlan, checkPlan, checkPlanInput, isPlanLike, type PlanInput } from './plan';
 import { destinationRecordsOf, layout, liveTable, serviceAt, withDestinationRecords } from './records';
-import { serviceKeyOf, serviceKeyText, type TableService } from './settings';
+import { serviceKeyText, type TableService } from './settings';
 import type { ApplyOptions, ApplyResult, OperationResult, Plan, PlanOperation, PlanOptions } from './types';
 
 const PLAN_OPTIONS = new Set(['scope', 'removal']);
@@ -101,35 +101,36 @@ async function listLive(ipvs: Ipvs): Promise<TableService[]> {
   return liveTable(await ipvs.enqueue('listTable', (handle) => handle.listTable()));
 }
 
-/** Query requests (GET_SERVICE or GET_DEST of a service, or GET_SERVICE of all), answered in one native call. */
-function readServices(ipvs: Ipvs, requests: ReadonlyArray<[command: number, service: Service | undefined]>) {
-  const writer = new RequestWriter(requests.length);
-  for (const [command, service] of requests) writer.add(command, service && checkServiceKey(serviceKeyOf(service)).wire, undefined);
+/** GET_DEST of each service key given (in order), then GET_SERVICE of every service, answered in one native call. */
+function readServices(ipvs: Ipvs, keys: readonly WireService[]) {
+  const writer = new RequestWriter(keys.length + 1);
+  for (const key of keys) writer.add(Command.GET_DEST, key, undefined);
+  writer.add(Command.GET_SERVICE, undefined, undefined);
   return ipvs.enqueue('apply', (handle) => handle.queryMany(writer.records(), writer.strings));
 }
 
 /**
  * The table after the batch, read cheaply in one native call: the destinations of every
- * service the plan touched, then every service (settings, existence). Untouched services keep
+ * service the plan touched, then every service (settings, existence: one that vanished after
+ * its destinations were read is not listed). Untouched services keep
  * the earlier listing's destinations; an owned service that was not there before (another
  * process made it meanwhile) is read on its own afterwards.
  */
 async function readChanged(
   ipvs: Ipvs, input: PlanInput, before: TableService[], operations: readonly PlanOperation[],
 ): Promise<TableService[]> {
-  const desiredByKey = new Map<string, TableService>();
-  input.desired.services.forEach((service, i) => desiredByKey.set(input.desired.keys[i]!, service));
   const touched = new Map<string, number>();  // key -> its request's index
-  const requests: Array<[number, Service | undefined]> = [];
+  const keys: WireService[] = [];
   for (const op of operations) {
     if (op.op === 'deleteService') continue;
-    const key = serviceKeyText(op.service);
+    // Keyed as the kernel lists it (a plan given back may spell an address another way).
+    const { wire } = checkServiceKey(op.service);
+    const key = serviceKeyText(serviceFromWire(wire));
     if (touched.has(key)) continue;
-    touched.set(key, requests.length);
-    requests.push([Command.GET_DEST, desiredByKey.get(key)]);
+    touched.set(key, keys.length);
+    keys.push(wire);
   }
-  requests.push([Command.GET_SERVICE, undefined]);
-  const answer = await readServices(ipvs, requests);
+  const answer = await readServices(ipvs, keys);
   const firsts = new Uint32Array(answer.counts.length);
   for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
 
