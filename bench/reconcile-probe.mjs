@@ -92,7 +92,9 @@ for (let rep = 0; rep < REPS; rep++) {
       const key = serviceKeyText(service);
       const r = touched.get(key);
       after.push(r !== undefined
-        ? withDestinationRecords(service, { words: answer.destinations, first: firsts[r], count: answer.counts[r], family: service.family })
+        ? withDestinationRecords(service, {
+          words: answer.destinations, start: firsts[r] * layout().dstWords, stride: layout().dstWords, count: answer.counts[r], family: service.family,
+        })
         : withDestinationRecords(service, destinationRecordsOf(earlier.get(key))));
     }
     t = mark('read-back assembly', t);

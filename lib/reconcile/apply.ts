@@ -135,7 +135,7 @@ async function readChanged(
   for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
 
   const earlier = indexLive(before);
-  const { svcWords } = layout();
+  const { svcWords, dstWords } = layout();
   const services: TableService[] = [];
   const unread: TableService[] = [];
   for (let base = 0; base < answer.services.length; base += svcWords) {
@@ -146,7 +146,8 @@ async function readChanged(
     let listed: TableService;
     if (request !== undefined) {
       listed = withDestinationRecords(service, {
-        words: answer.destinations, first: firsts[request]!, count: answer.counts[request]!, family: service.family,
+        words: answer.destinations, start: firsts[request]! * dstWords, stride: dstWords, count: answer.counts[request]!,
+        family: service.family,
       });
     } else if (previous) {
       const records = destinationRecordsOf(previous);

@@ -37,18 +37,17 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   const keys = new Array<string>(value.length);
   const firstIndex = new Map<string, number>();
   const noDesiredKeys = new Set<string>();
-  const scratch = new RequestWriter(1);
-  const o = scratch.offsets;
-  const size = layout().dstWords;
-  // Every destination's record is kept, in one array (sized first), for the plan to compare
-  // with the live records; Destination objects are decoded only where a service differs.
+  // Every destination is packed as a request record of its own, all in one array (sized
+  // first): the plan compares their destination parts with the live records, and decodes
+  // Destination objects only where a service differs.
   let total = 0;
   for (const item of value) {
     const list = (item as { destinations?: unknown } | null)?.destinations;
     if (Array.isArray(list)) total += list.length;
   }
-  const records = new Uint32Array(total * size);
-  let next = 0;
+  const writer = new RequestWriter(Math.max(total, 1));
+  const o = writer.offsets;
+  const stride = o.words;
   // Field paths are built only to report an error: a check runs first without its path and,
   // when it throws, again with it (it throws the same error, named). A large state has
   // thousands of destinations; building every path cost more than checking them.
@@ -75,64 +74,43 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
       throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
     }
     // Counted before the loop, so a getter or proxy could change it; never past the array.
-    if (next + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
-    const first = next;
+    if (writer.count + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
+    const first = writer.count * stride + o.dst;
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
       const spec = destinations[j];
-      const base = scratch.begin(0);
+      const base = writer.begin(0);
       try {
-        packDestinationSpec(spec, checked, scratch, base);
+        packDestinationSpec(spec, checked, writer, base);
       } catch {
-        packDestinationSpec(spec, checked, scratch, base, `${field}.destinations[${j}]`);  // throws the same error, named
+        packDestinationSpec(spec, checked, writer, base, `${field}.destinations[${j}]`);  // throws the same error, named
       }
-      const at = next * size;
-      copyDestination(scratch.words, base + o.dst, records, at);
-      const seen = index ? seenIn(index, records, at, j) : seenBefore(records, first, next, at);
+      const at = base + o.dst;
+      const seen = index ? seenIn(index, writer.words, at, j) : seenBefore(writer.words, first, stride, at);
       if (seen >= 0) {
-        const [duplicate] = decodeDestinations({ words: records, first: next, count: 1, family: checked.family });
+        const [duplicate] = decodeDestinations({ words: writer.words, start: at, stride, count: 1, family: checked.family });
         throw new RangeError(
           `${field}.destinations[${j}] has the same key (${destinationKeyText(duplicate!)}) as ${field}.destinations[${seen}]`,
         );
       }
-      next++;
+      writer.end();
     }
-    services[i] = withDestinationRecords(service, { words: records, first, count: destinations.length, family: checked.family });
+    services[i] = withDestinationRecords(service, {
+      words: writer.words, start: first, stride, count: destinations.length, family: checked.family,
+    });
     keys[i] = key;
   }
   return { services, keys, keySet: new Set(keys) };
 }
 
-/** Copies the words of a destination record a desired state sets (never its counters, which stay 0). */
-function copyDestination(from: Uint32Array, source: number, to: Uint32Array, at: number): void {
-  const d = layout().dst;
-  to[at] = from[source]!;
-  to[at + d.address] = from[source + d.address]!;
-  to[at + d.address + 1] = from[source + d.address + 1]!;
-  to[at + d.address + 2] = from[source + d.address + 2]!;
-  to[at + d.address + 3] = from[source + d.address + 3]!;
-  to[at + d.port] = from[source + d.port]!;
-  to[at + d.af] = from[source + d.af]!;
-  to[at + d.forward] = from[source + d.forward]!;
-  to[at + d.weight] = from[source + d.weight]!;
-  to[at + d.upperThreshold] = from[source + d.upperThreshold]!;
-  to[at + d.lowerThreshold] = from[source + d.lowerThreshold]!;
-  to[at + d.tunnelType] = from[source + d.tunnelType]!;
-  to[at + d.tunnelPort] = from[source + d.tunnelPort]!;
-  to[at + d.tunnelFlags] = from[source + d.tunnelFlags]!;
-}
-
-/** The index (from `first`) of an earlier record, before `end`, with the same key as the record at word `at`, or -1. */
-function seenBefore(w: Uint32Array, first: number, end: number, at: number): number {
-  const L = layout();
-  const size = L.dstWords;
-  const { address, port, af } = L.dst;
-  for (let r = first; r < end; r++) {
-    const b = r * size;
+/** The index of an earlier record (from word `first`, every `stride` words) with the same key as the record at word `at`, or -1. */
+function seenBefore(w: Uint32Array, first: number, stride: number, at: number): number {
+  const { address, port, af } = layout().dst;
+  for (let b = first, r = 0; b < at; b += stride, r++) {
     if (w[b + address] === w[at + address] && w[b + port] === w[at + port] && w[b + af] === w[at + af] &&
       w[b + address + 1] === w[at + address + 1] && w[b + address + 2] === w[at + address + 2] &&
       w[b + address + 3] === w[at + address + 3]) {
-      return r - first;
+      return r;
     }
   }
   return -1;

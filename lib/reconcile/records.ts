@@ -12,10 +12,15 @@ import { ZERO_STATS, serviceFromWire, type WireService } from '../service';
 import type { Destination, Service } from '../types';
 import type { TableService } from './settings';
 
-/** The destination records of one service: `count` records from record `first` of `words`. */
+/**
+ * The destination records of one service: `count` records, the first at word `start` of
+ * `words`, each `stride` words after the one before (a reply's records are packed one after
+ * the other; a request's destination part is one field of a longer record).
+ */
 export interface DestinationRecords {
   words: Uint32Array;
-  first: number;
+  start: number;
+  stride: number;
   count: number;
   /** The service's family, for records without one. */
   family: AddressFamily;
@@ -79,13 +84,13 @@ export function serviceAt(w: Uint32Array, base: number, strings: readonly string
 /** The Destinations of `records`, as the rest of the API reports them (absent counters are 0). */
 export function decodeDestinations(records: DestinationRecords): Destination[] {
   const L = layout();
-  const { words: w, first, count, family: serviceFamily } = records;
+  const { words: w, start, stride, count, family: serviceFamily } = records;
   const bytes = bytesFor(w);
   const at = L.dst;
   const has = L.dstHas;
   const list = new Array<Destination>(count);
   for (let i = 0; i < count; i++) {
-    const base = (first + i) * L.dstWords;
+    const base = start + i * stride;
     const present = w[base]!;
     const family = (present & has.af) !== 0 ? familyName(w[base + at.af]) : serviceFamily;
     list[i] = makeDestination(
@@ -155,7 +160,9 @@ export function liveTable(table: NativeTable): TableService[] {
     const service = serviceAt(services, base, table.strings);
     const destinations = services[base + L.svc.destinationCount]!;
     if (next + destinations > total) throw new Error('listTable: the addon packed fewer destinations than it counted');
-    result[i] = withDestinationRecords(service, { words: table.destinations, first: next, count: destinations, family: service.family });
+    result[i] = withDestinationRecords(service, {
+      words: table.destinations, start: next * L.dstWords, stride: L.dstWords, count: destinations, family: service.family,
+    });
     next += destinations;
   }
   return result;
@@ -170,7 +177,6 @@ export function liveTable(table: NativeTable): TableService[] {
 export function sameDestinationRecords(a: DestinationRecords, b: DestinationRecords): boolean {
   if (a.count !== b.count) return false;
   const L = layout();
-  const size = L.dstWords;
   const at = L.dst;
   const hasAf = L.dstHas.af;
   const aw = a.words;
@@ -186,13 +192,13 @@ export function sameDestinationRecords(a: DestinationRecords, b: DestinationReco
   let step = 1;
   let last = -1;
   for (let i = 0; i < a.count; i++) {
-    const x = (a.first + i) * size;
+    const x = a.start + i * a.stride;
     const xAf = (aw[x]! & hasAf) !== 0 ? aw[x + af]! : aFamily;
     const wide = xAf !== 2;
     let found = -1;
     for (let k = 0; k < b.count; k++) {
       const j = k === 0 ? guess : k <= guess ? k - 1 : k;
-      const y = (b.first + j) * size;
+      const y = b.start + j * b.stride;
       if (aw[x + address] !== bw[y + address] || aw[x + port] !== bw[y + port]) continue;
       const yAf = (bw[y]! & hasAf) !== 0 ? bw[y + af]! : bFamily;
       if (xAf !== yAf) continue;
@@ -202,7 +208,7 @@ export function sameDestinationRecords(a: DestinationRecords, b: DestinationReco
       break;
     }
     if (found < 0) return false;
-    const y = (b.first + found) * size;
+    const y = b.start + found * b.stride;
     if (aw[x + at.forward] !== bw[y + at.forward] || aw[x + at.weight] !== bw[y + at.weight] ||
       aw[x + at.upperThreshold] !== bw[y + at.upperThreshold] || aw[x + at.lowerThreshold] !== bw[y + at.lowerThreshold] ||
       aw[x + at.tunnelType] !== bw[y + at.tunnelType] || aw[x + at.tunnelPort] !== bw[y + at.tunnelPort] ||
