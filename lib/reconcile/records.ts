@@ -5,6 +5,7 @@
 // large table almost every service matches, and decoding tens of thousands of destinations
 // cost more than the rest of the plan.
 import { decodeAddress, familyName, type AddressFamily } from '../address';
+import { AF_INET, AF_INET6 } from '../constants';
 import { makeDestination } from '../destination';
 import type { NativeTable } from '../native';
 import { recordLayout, statsAt } from '../records';
@@ -58,7 +59,10 @@ function bytesFor(words: Uint32Array): Uint8Array {
   return bytes;
 }
 
-/** The Service of the service record at `base` (settings and stats; no destinations). */
+/**
+ * The Service of the service record at `base`: its key and settings, no destinations, and
+ * zero stats (a plan never reads counters, and a table of them is a thousand objects).
+ */
 export function serviceAt(w: Uint32Array, base: number, strings: readonly string[]): Service {
   const L = layout();
   const present = w[base]!;
@@ -76,7 +80,6 @@ export function serviceAt(w: Uint32Array, base: number, strings: readonly string
     timeout: (present & has.timeout) !== 0 ? w[base + at.timeout] : undefined,
     netmask: (present & has.netmask) !== 0 ? w[base + at.netmask] : undefined,
     peName: (present & has.peName) !== 0 ? strings[w[base + at.peName]!] : undefined,
-    stats: (present & has.stats) !== 0 ? statsAt(w, base + at.stats) : undefined,
   };
   return serviceFromWire(wire);
 }
@@ -175,49 +178,61 @@ export function liveTable(table: NativeTable): TableService[] {
  * words of a destination that is not a tunnel): the caller then compares the decoded objects.
  */
 export function sameDestinationRecords(a: DestinationRecords, b: DestinationRecords): boolean {
-  if (a.count !== b.count) return false;
+  const count = a.count;
+  if (count !== b.count) return false;
+  if (count === 0) return true;
+  // Keys are unique on each side, so a pair with the same key and different settings decides.
+  // The two sides mostly list their destinations in the same order or in reverse (the kernel
+  // lists the newest first): those are tried before a search.
+  const last = count - 1;
+  if (sameKey(a, 0, b, 0)) {
+    let i = 0;
+    while (i < count && sameKey(a, i, b, i)) {
+      if (!sameSettings(a, i, b, i)) return false;
+      i++;
+    }
+    if (i === count) return true;
+  } else if (sameKey(a, 0, b, last)) {
+    let i = 0;
+    while (i < count && sameKey(a, i, b, last - i)) {
+      if (!sameSettings(a, i, b, last - i)) return false;
+      i++;
+    }
+    if (i === count) return true;
+  }
+  for (let i = 0; i < count; i++) {
+    let j = 0;
+    while (j < count && !sameKey(a, i, b, j)) j++;
+    if (j === count || !sameSettings(a, i, b, j)) return false;
+  }
+  return true;
+}
+
+/** Whether destination `i` of `a` and `j` of `b` have the same address (and family) and port. */
+function sameKey(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
   const L = layout();
-  const at = L.dst;
+  const { address, port, af } = L.dst;
   const hasAf = L.dstHas.af;
   const aw = a.words;
   const bw = b.words;
-  const aFamily = a.family === 'inet6' ? 10 : 2;
-  const bFamily = b.family === 'inet6' ? 10 : 2;
-  const address = at.address;
-  const port = at.port;
-  const af = at.af;
-  // The two sides list their destinations in the same order or in reverse (the kernel lists
-  // the newest first): the record after (or before) the last match is tried first.
-  let guess = 0;
-  let step = 1;
-  let last = -1;
-  for (let i = 0; i < a.count; i++) {
-    const x = a.start + i * a.stride;
-    const xAf = (aw[x]! & hasAf) !== 0 ? aw[x + af]! : aFamily;
-    const wide = xAf !== 2;
-    let found = -1;
-    for (let k = 0; k < b.count; k++) {
-      const j = k === 0 ? guess : k <= guess ? k - 1 : k;
-      const y = b.start + j * b.stride;
-      if (aw[x + address] !== bw[y + address] || aw[x + port] !== bw[y + port]) continue;
-      const yAf = (bw[y]! & hasAf) !== 0 ? bw[y + af]! : bFamily;
-      if (xAf !== yAf) continue;
-      if (wide && (aw[x + address + 1] !== bw[y + address + 1] || aw[x + address + 2] !== bw[y + address + 2] ||
-        aw[x + address + 3] !== bw[y + address + 3])) continue;
-      found = j;
-      break;
-    }
-    if (found < 0) return false;
-    const y = b.start + found * b.stride;
-    if (aw[x + at.forward] !== bw[y + at.forward] || aw[x + at.weight] !== bw[y + at.weight] ||
-      aw[x + at.upperThreshold] !== bw[y + at.upperThreshold] || aw[x + at.lowerThreshold] !== bw[y + at.lowerThreshold] ||
-      aw[x + at.tunnelType] !== bw[y + at.tunnelType] || aw[x + at.tunnelPort] !== bw[y + at.tunnelPort] ||
-      aw[x + at.tunnelFlags] !== bw[y + at.tunnelFlags]) {
-      return false;
-    }
-    if (last >= 0) step = found === last - 1 ? -1 : 1;
-    last = found;
-    guess = (found + step + b.count) % b.count;
-  }
-  return true;
+  const x = a.start + i * a.stride;
+  const y = b.start + j * b.stride;
+  if (aw[x + address] !== bw[y + address] || aw[x + port] !== bw[y + port]) return false;
+  const xAf = (aw[x]! & hasAf) !== 0 ? aw[x + af]! : a.family === 'inet6' ? AF_INET6 : AF_INET;
+  const yAf = (bw[y]! & hasAf) !== 0 ? bw[y + af]! : b.family === 'inet6' ? AF_INET6 : AF_INET;
+  return xAf === yAf && (xAf === AF_INET || (aw[x + address + 1] === bw[y + address + 1] &&
+    aw[x + address + 2] === bw[y + address + 2] && aw[x + address + 3] === bw[y + address + 3]));
+}
+
+/** Whether destination `i` of `a` and `j` of `b` have the same forwarding, weight, thresholds and tunnel words. */
+function sameSettings(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
+  const at = layout().dst;
+  const aw = a.words;
+  const bw = b.words;
+  const x = a.start + i * a.stride;
+  const y = b.start + j * b.stride;
+  return aw[x + at.forward] === bw[y + at.forward] && aw[x + at.weight] === bw[y + at.weight] &&
+    aw[x + at.upperThreshold] === bw[y + at.upperThreshold] && aw[x + at.lowerThreshold] === bw[y + at.lowerThreshold] &&
+    aw[x + at.tunnelType] === bw[y + at.tunnelType] && aw[x + at.tunnelPort] === bw[y + at.tunnelPort] &&
+    aw[x + at.tunnelFlags] === bw[y + at.tunnelFlags];
 }
