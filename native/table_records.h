@@ -1,6 +1,7 @@
 // Service and destination replies leave the addon as packed records (record_layout.h): the
-// whole table (listTable), or the answers to GETs (query, queryMany). lib/table.ts reads them; creating ~40
-// properties and ten BigInts per destination through N-API would cost far more.
+// whole table (listTable), or the answers to GETs (query, queryMany). lib/table.ts and
+// lib/reconcile/records.ts read them; creating ~40 properties and ten BigInts per destination
+// through N-API would cost far more.
 #pragma once
 
 #include <napi.h>

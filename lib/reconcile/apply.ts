@@ -112,9 +112,9 @@ function readServices(ipvs: Ipvs, keys: readonly WireService[]) {
 /**
  * The table after the batch, read cheaply in one native call: the destinations of every
  * service the plan touched, then every service (settings, existence: one that vanished after
- * its destinations were read is not listed). Untouched services keep
- * the earlier listing's destinations; an owned service that was not there before (another
- * process made it meanwhile) is read on its own afterwards.
+ * its destinations were read is not listed). Untouched services keep the earlier listing's
+ * destinations; an owned service that was not there before (another process made it
+ * meanwhile) is read on its own afterwards.
  */
 async function readChanged(
   ipvs: Ipvs, input: PlanInput, before: TableService[], operations: readonly PlanOperation[],
