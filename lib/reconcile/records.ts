@@ -84,6 +84,22 @@ export function serviceAt(w: Uint32Array, base: number, strings: readonly string
   return serviceFromWire(wire);
 }
 
+/**
+ * The canonical text of the address of destination `i` of `records`, and its family. IPv4
+ * texts are kept in `texts` by address word: a table has many destinations per address.
+ */
+export function addressTextAt(records: DestinationRecords, i: number, texts: Map<number, string>): string {
+  const L = layout();
+  const w = records.words;
+  const base = records.start + i * records.stride;
+  const family = (w[base]! & L.dstHas.af) !== 0 ? familyName(w[base + L.dst.af]) : records.family;
+  if (family !== 'inet') return decodeAddress(bytesFor(w), family, (base + L.dst.address) * 4);
+  const word = w[base + L.dst.address]!;
+  let text = texts.get(word);
+  if (text === undefined) texts.set(word, (text = decodeAddress(bytesFor(w), family, (base + L.dst.address) * 4)));
+  return text;
+}
+
 /** The Destinations of `records`, as the rest of the API reports them (absent counters are 0). */
 export function decodeDestinations(records: DestinationRecords): Destination[] {
   const L = layout();

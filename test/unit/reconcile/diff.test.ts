@@ -197,7 +197,7 @@ describe('plan against a model of the kernel', () => {
     }), { seed: SEED + 4, numRuns: 100 });
   }, 60_000);
 
-  it('compares destination records word by word exactly as it compares the decoded objects', () => {
+  it('compares and fingerprints destination records exactly as the decoded objects', () => {
     fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
       const { input, before, plan } = settle(start, desired, scope, removal);
       // The same live table, each service's destinations as records (packed as a request
