@@ -81,6 +81,12 @@ export interface NativeHandle {
   executeBatch(records: Uint32Array, strings: string[], tuning?: BatchTuning): Promise<NativeBatchResults>;
   /** One GET_SERVICE or GET_DEST request record -> the reply as packed records. */
   query(record: Uint32Array, strings: string[]): Promise<NativeTable>;
+  /**
+   * Query records (GET_SERVICE or GET_DEST, as `query` takes them) answered one after the other
+   * in one thread-pool job, into one packed table; `counts[i]` is how many records the i-th
+   * request produced (services, or destinations). The first error rejects.
+   */
+  queryMany(records: Uint32Array, strings: string[]): Promise<NativeTable & { counts: Uint32Array }>;
   /** Every service and its destinations, read in one thread-pool job, as packed records. */
   listTable(): Promise<NativeTable>;
   close(): void;

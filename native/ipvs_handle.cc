@@ -83,6 +83,7 @@ Napi::Function IpvsHandle::Define(Napi::Env env) {
                                         InstanceMethod<&IpvsHandle::Execute>("execute"),
                                         InstanceMethod<&IpvsHandle::ExecuteBatch>("executeBatch"),
                                         InstanceMethod<&IpvsHandle::Query>("query"),
+                                        InstanceMethod<&IpvsHandle::QueryMany>("queryMany"),
                                         InstanceMethod<&IpvsHandle::ListTable>("listTable"),
                                         InstanceMethod<&IpvsHandle::Close>("close"),
                                     });
@@ -124,6 +125,10 @@ Napi::Value IpvsHandle::ExecuteBatch(const Napi::CallbackInfo& info) {
 
 Napi::Value IpvsHandle::Query(const Napi::CallbackInfo& info) {
   return QueueQuery(info, SocketOrThrow(info.Env()));
+}
+
+Napi::Value IpvsHandle::QueryMany(const Napi::CallbackInfo& info) {
+  return QueueQueryMany(info, SocketOrThrow(info.Env()));
 }
 
 Napi::Value IpvsHandle::ListTable(const Napi::CallbackInfo& info) {

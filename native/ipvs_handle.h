@@ -23,6 +23,7 @@ class IpvsHandle : public Napi::ObjectWrap<IpvsHandle> {
   Napi::Value Execute(const Napi::CallbackInfo& info);       // ({ command, daemon?, timeouts? }) -> Promise<reply>
   Napi::Value ExecuteBatch(const Napi::CallbackInfo& info);  // (records, strings, tuning?) -> Promise<results>
   Napi::Value Query(const Napi::CallbackInfo& info);         // (record, strings) -> Promise<packed table>
+  Napi::Value QueryMany(const Napi::CallbackInfo& info);     // (records, strings) -> Promise<packed table + counts>
   Napi::Value ListTable(const Napi::CallbackInfo& info);     // () -> Promise<packed table>
   Napi::Value Close(const Napi::CallbackInfo& info);
   std::shared_ptr<GenlSocket> SocketOrThrow(Napi::Env env);

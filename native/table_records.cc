@@ -69,29 +69,48 @@ class ListTableWorker : public TableWorker {
   }
 };
 
+// One or more query records, answered in order into one packed table.
 class QueryWorker : public TableWorker {
  public:
-  QueryWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, std::vector<uint32_t> words, std::vector<std::string> strings)
-      : TableWorker(env, "ipvs-netlink:query", std::move(socket)), words_(std::move(words)), strings_(std::move(strings)) {}
+  QueryWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, std::vector<uint32_t> words, std::vector<std::string> strings,
+              bool counted)
+      : TableWorker(env, counted ? "ipvs-netlink:queryMany" : "ipvs-netlink:query", std::move(socket)),
+        words_(std::move(words)), strings_(std::move(strings)), counted_(counted) {}
 
  protected:
   void Run() override {
-    Request request;
-    try {
-      request = UnpackQuery(words_.data(), strings_);
-    } catch (const RecordError& e) {
-      throw SystemError(EINVAL, std::string("query record: ") + e.what());
+    const size_t count = words_.size() / record::request::kWords;
+    std::vector<Request> requests(count);
+    for (size_t i = 0; i < count; ++i) {
+      try {
+        requests[i] = UnpackQuery(&words_[i * record::request::kWords], strings_);
+      } catch (const RecordError& e) {
+        throw SystemError(EINVAL, "query record " + std::to_string(i) + ": " + e.what());
+      }
     }
-    if (request.command == IPVS_CMD_GET_DEST) {
-      socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddDestination(DecodeDestination(reply)); });
-    } else {
-      socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddService(DecodeService(reply), 0); });
+    counts_.reserve(count);
+    for (const Request& request : requests) {
+      uint32_t replies = 0;
+      if (request.command == IPVS_CMD_GET_DEST) {
+        socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddDestination(DecodeDestination(reply)); ++replies; });
+      } else {
+        socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddService(DecodeService(reply), 0); ++replies; });
+      }
+      counts_.push_back(replies);
     }
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Value out = TableWorker::Resolve(env);
+    if (counted_) out.As<Napi::Object>().Set("counts", WordsToJs(env, counts_));
+    return out;
   }
 
  private:
   std::vector<uint32_t> words_;
   std::vector<std::string> strings_;
+  bool counted_;
+  std::vector<uint32_t> counts_;
 };
 
 }  // namespace
@@ -105,7 +124,14 @@ Napi::Value QueueQuery(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocke
   Napi::Env env = info.Env();
   std::vector<uint32_t> words = RecordWords(info[0], record::request::kWords, "record");
   if (words.size() != record::request::kWords) throw Napi::RangeError::New(env, "record must hold exactly one request record");
-  auto* worker = new QueryWorker(env, std::move(socket), std::move(words), StringList(info[1], "strings"));
+  auto* worker = new QueryWorker(env, std::move(socket), std::move(words), StringList(info[1], "strings"), false);
+  return worker->Queue();
+}
+
+Napi::Value QueueQueryMany(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket) {
+  Napi::Env env = info.Env();
+  std::vector<uint32_t> words = RecordWords(info[0], record::request::kWords, "records");
+  auto* worker = new QueryWorker(env, std::move(socket), std::move(words), StringList(info[1], "strings"), true);
   return worker->Queue();
 }
 

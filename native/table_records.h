@@ -1,6 +1,7 @@
 // Service and destination replies leave the addon as packed records (record_layout.h): the
-// whole table (listTable), or the answer to one GET. lib/table.ts reads them; creating ~40
-// properties and ten BigInts per destination through N-API would cost far more.
+// whole table (listTable), or the answers to GETs (query, queryMany). lib/table.ts and
+// lib/reconcile/records.ts read them; creating ~40 properties and ten BigInts per destination
+// through N-API would cost far more.
 #pragma once
 
 #include <napi.h>
@@ -18,5 +19,11 @@ Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket);
 // query(record: Uint32Array, strings: string[]) -> Promise<same shape>: GET_SERVICE of one
 // service or (with no service record) all of them, or GET_DEST of one service.
 Napi::Value QueueQuery(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket);
+
+// queryMany(records: Uint32Array, strings: string[]) -> Promise<same shape, plus counts: Uint32Array>:
+// N query records (as query takes them) answered one after the other in one thread-pool job,
+// every reply appended to the same packed table; counts[i] is how many records (services for a
+// GET_SERVICE, destinations for a GET_DEST) the i-th request produced. The first error rejects.
+Napi::Value QueueQueryMany(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket);
 
 }  // namespace ipvs

@@ -1,7 +1,10 @@
 // plan() and apply() on a handle: one listing of the live table, one batch, one read-back.
 import type { Batch } from '../batch';
+import { Command } from '../constants';
 import { IpvsError } from '../errors';
 import type { Ipvs } from '../ipvs';
+import { RequestWriter } from '../records';
+import { checkServiceKey, serviceFromWire, type WireService } from '../service';
 import type { Destination } from '../types';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { diffTables, indexLive } from './diff';
@@ -9,6 +12,7 @@ import { PlanStaleError } from './errors';
 import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
 import { buildPlan, checkPlan, checkPlanInput, isPlanLike, type PlanInput } from './plan';
+import { destinationRecordsOf, layout, liveTable, serviceAt, withDestinationRecords } from './records';
 import { serviceKeyText, type TableService } from './settings';
 import type { ApplyOptions, ApplyResult, OperationResult, Plan, PlanOperation, PlanOptions } from './types';
 
@@ -16,15 +20,13 @@ const PLAN_OPTIONS = new Set(['scope', 'removal']);
 const APPLY_DESIRED_OPTIONS = new Set(['scope', 'removal', 'verify']);
 const APPLY_PLAN_OPTIONS = new Set(['ifStale', 'verify']);
 const VERIFY = ['changed', 'full', 'none'] as const;
-/** Up to this many touched services, verify 'changed' reads their destinations one by one. */
-const SEPARATE_READS = 8;
 
 /** Ipvs.plan: check, list once, diff. */
 export async function planTable(ipvs: Ipvs, desired: unknown, options: PlanOptions | undefined): Promise<Plan> {
   const opts = expectObject(options ?? {}, 'options');
   rejectUnknownKeys(opts, PLAN_OPTIONS, 'options');
   const input = checkPlanInput(desired, opts.scope, opts.removal);
-  return buildPlan(input, await ipvs.listTable());
+  return buildPlan(input, await listLive(ipvs));
 }
 
 /** Ipvs.apply: check, list once (plan or staleness check), one batch, read back. */
@@ -48,7 +50,7 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   const ifStale = opts.ifStale === undefined ? 'refuse' : expectOneOf(opts.ifStale, 'options.ifStale', ['refuse', 'replan'] as const);
   const verify = opts.verify === undefined ? 'changed' : expectOneOf(opts.verify, 'options.verify', VERIFY);
 
-  const live = await ipvs.listTable();
+  const live = await listLive(ipvs);
   let plan: Plan;
   let replanned = false;
   if (!given) {
@@ -90,47 +92,82 @@ function queue(batch: Batch, op: PlanOperation): void {
 async function readDrift(
   ipvs: Ipvs, input: PlanInput, before: TableService[], operations: readonly PlanOperation[], verify: 'changed' | 'full',
 ): Promise<PlanOperation[]> {
-  const after = verify === 'full' ? await ipvs.listTable() : await readChanged(ipvs, input, before, operations);
+  const after = verify === 'full' ? await listLive(ipvs) : await readChanged(ipvs, input, before, operations);
   return orderOperations(diffTables(input.desired, after, input.scope, input.removal));
 }
 
+/** The live table as the plan compares it: records, destinations decoded only where needed. */
+async function listLive(ipvs: Ipvs): Promise<TableService[]> {
+  return liveTable(await ipvs.enqueue('listTable', (handle) => handle.listTable()));
+}
+
+/** GET_DEST of each service key given (in order), then GET_SERVICE of every service, answered in one native call. */
+function readServices(ipvs: Ipvs, keys: readonly WireService[]) {
+  const writer = new RequestWriter(keys.length + 1);
+  for (const key of keys) writer.add(Command.GET_DEST, key, undefined);
+  writer.add(Command.GET_SERVICE, undefined, undefined);
+  return ipvs.enqueue('apply', (handle) => handle.queryMany(writer.records(), writer.strings));
+}
+
 /**
- * The table after the batch, read cheaply: every service (one dump), with fresh destinations
- * for the owned services the plan touched or that were not there before, and the earlier
- * listing's destinations for the rest.
+ * The table after the batch, read cheaply in one native call: the destinations of every
+ * service the plan touched, then every service (settings, existence: one that vanished after
+ * its destinations were read is not listed). Untouched services keep the earlier listing's
+ * destinations; an owned service that was not there before (another process made it
+ * meanwhile) is read on its own afterwards.
  */
 async function readChanged(
   ipvs: Ipvs, input: PlanInput, before: TableService[], operations: readonly PlanOperation[],
 ): Promise<TableService[]> {
-  const touched = new Set<string>();
-  for (const op of operations) if (op.op !== 'deleteService') touched.add(serviceKeyText(op.service));
-  // Each separate read is two trips to the native thread and back; listTable() makes all of its
-  // dumps in one. In the test VM one read cost about as much as listing 200 services.
-  if (touched.size > Math.max(SEPARATE_READS, before.length / 200)) return ipvs.listTable();
-  const earlier = indexLive(before);
-  const services = (await ipvs.listServices()) as TableService[];
-  const reads: Array<Promise<void>> = [];
-  const vanished = new Set<TableService>();
-  for (const service of services) {
-    const key = serviceKeyText(service);
-    const previous = earlier.get(key);
-    if (previous && !touched.has(key)) {
-      service.destinations = previous.destinations;
-      continue;
-    }
-    if (!input.desired.keySet.has(key) && !input.scope.owns(service, key, input.desired.keySet)) {
-      service.destinations = [];
-      continue;
-    }
-    reads.push(ipvs.listDestinations(service).then(
-      (destinations: Destination[]) => { service.destinations = destinations; },
-      (error: unknown) => {
-        // Deleted by another process between the two reads: it is not in the table.
-        if (error instanceof IpvsError && error.code === 'ESRCH') vanished.add(service);
-        else throw error;
-      },
-    ));
+  const touched = new Map<string, number>();  // key -> its request's index
+  const keys: WireService[] = [];
+  for (const op of operations) {
+    if (op.op === 'deleteService') continue;
+    // Keyed as the kernel lists it (a plan given back may spell an address another way).
+    const { wire } = checkServiceKey(op.service);
+    const key = serviceKeyText(serviceFromWire(wire));
+    if (touched.has(key)) continue;
+    touched.set(key, keys.length);
+    keys.push(wire);
   }
-  await Promise.all(reads);
+  const answer = await readServices(ipvs, keys);
+  const firsts = new Uint32Array(answer.counts.length);
+  for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
+
+  const earlier = indexLive(before);
+  const { svcWords, dstWords } = layout();
+  const services: TableService[] = [];
+  const unread: TableService[] = [];
+  for (let base = 0; base < answer.services.length; base += svcWords) {
+    const service = serviceAt(answer.services, base, answer.strings);
+    const key = serviceKeyText(service);
+    const request = touched.get(key);
+    const previous = earlier.get(key);
+    let listed: TableService;
+    if (request !== undefined) {
+      listed = withDestinationRecords(service, {
+        words: answer.destinations, start: firsts[request]! * dstWords, stride: dstWords, count: answer.counts[request]!,
+        family: service.family,
+      });
+    } else if (previous) {
+      const records = destinationRecordsOf(previous);
+      listed = records ? withDestinationRecords(service, records) : Object.assign(service, { destinations: previous.destinations });
+    } else {
+      listed = Object.assign(service, { destinations: [] });
+      // Not owned: its destinations do not count. Owned and new: read on its own below.
+      if (input.desired.keySet.has(key) || input.scope.owns(service, key, input.desired.keySet)) unread.push(listed);
+    }
+    services.push(listed);
+  }
+  if (unread.length === 0) return services;
+  const vanished = new Set<TableService>();
+  await Promise.all(unread.map((service) => ipvs.listDestinations(service).then(
+    (destinations: Destination[]) => { service.destinations = destinations; },
+    (error: unknown) => {
+      // Deleted by another process between the two reads: it is not in the table.
+      if (error instanceof IpvsError && error.code === 'ESRCH') vanished.add(service);
+      else throw error;
+    },
+  )));
   return vanished.size === 0 ? services : services.filter((service) => !vanished.has(service));
 }

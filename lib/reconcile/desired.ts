@@ -1,13 +1,12 @@
 // The desired state: checked as a whole before anything is sent, with errors that name the
 // path ('services[3].destinations[1].weight must be …'), then normalised to the Service and
-// Destination objects the kernel would report for it.
-import { decodeAddress, familyName } from '../address';
-import { makeDestination, packDestinationSpec } from '../destination';
+// Destination objects the kernel would report for it (destinations kept as the records they
+// would be sent as, and decoded when first read: records.ts).
+import { packDestinationSpec } from '../destination';
 import { RequestWriter } from '../records';
-import { ZERO_STATS, checkServiceDefinition, serviceFromWire } from '../service';
+import { checkServiceDefinition, serviceFromWire } from '../service';
 import { describe, expectObject } from '../validate';
-import type { Destination } from '../types';
-import { findDestination } from './diff';
+import { decodeDestinations, layout, withDestinationRecords } from './records';
 import type { CheckedScope } from './scope';
 import {
   destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
@@ -38,8 +37,17 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   const keys = new Array<string>(value.length);
   const firstIndex = new Map<string, number>();
   const noDesiredKeys = new Set<string>();
-  const scratch = new RequestWriter(1);
-  const addressTexts = new Map<number, string>();
+  // Every destination is packed as a request record of its own, all in one array (sized
+  // first): the plan compares their destination parts with the live records, and decodes
+  // Destination objects only where a service differs.
+  let total = 0;
+  for (const item of value) {
+    const list = (item as { destinations?: unknown } | null)?.destinations;
+    if (Array.isArray(list)) total += list.length;
+  }
+  const writer = new RequestWriter(Math.max(total, 1));
+  const o = writer.offsets;
+  const stride = o.words;
   // Field paths are built only to report an error: a check runs first without its path and,
   // when it throws, again with it (it throws the same error, named). A large state has
   // thousands of destinations; building every path cost more than checking them.
@@ -54,7 +62,7 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
       definition = checkServiceDefinition(spec, field);  // throws the same error, named
     }
     const { key: checked, wire } = definition;
-    const service = serviceFromWire(wire) as TableService;
+    const service = serviceFromWire(wire);
     const key = serviceKeyText(service);
     const earlier = firstIndex.get(key);
     if (earlier !== undefined) throw new RangeError(`${field} has the same key (${key}) as ${root}[${earlier}]`);
@@ -65,31 +73,57 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     if (!Array.isArray(destinations)) {
       throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
     }
-    const list = new Array<Destination>(destinations.length);
+    // Counted before the loop, so a getter or proxy could change it; never past the array.
+    if (writer.count + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
+    const first = writer.count * stride + o.dst;
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
       const spec = destinations[j];
-      const base = scratch.begin(0);
+      const base = writer.begin(0);
       try {
-        packDestinationSpec(spec, checked, scratch, base);
+        packDestinationSpec(spec, checked, writer, base);
       } catch {
-        packDestinationSpec(spec, checked, scratch, base, `${field}.destinations[${j}]`);  // throws the same error, named
+        packDestinationSpec(spec, checked, writer, base, `${field}.destinations[${j}]`);  // throws the same error, named
       }
-      const destination = destinationAt(scratch, base, addressTexts);
-      const seen = findDestination(list, destination.address, destination.port, index, j);
+      const at = base + o.dst;
+      const seen = index ? seenIn(index, writer.words, at, j) : seenBefore(writer.words, first, stride, at);
       if (seen >= 0) {
+        const [duplicate] = decodeDestinations({ words: writer.words, start: at, stride, count: 1, family: checked.family });
         throw new RangeError(
-          `${field}.destinations[${j}] has the same key (${destinationKeyText(destination)}) as ${field}.destinations[${seen}]`,
+          `${field}.destinations[${j}] has the same key (${destinationKeyText(duplicate!)}) as ${field}.destinations[${seen}]`,
         );
       }
-      index?.set(`${destination.address}|${destination.port}`, j);
-      list[j] = destination;
+      writer.end();
     }
-    service.destinations = list;
-    services[i] = service;
+    services[i] = withDestinationRecords(service, {
+      words: writer.words, start: first, stride, count: destinations.length, family: checked.family,
+    });
     keys[i] = key;
   }
   return { services, keys, keySet: new Set(keys) };
+}
+
+/** The index of an earlier record (from word `first`, every `stride` words) with the same key as the record at word `at`, or -1. */
+function seenBefore(w: Uint32Array, first: number, stride: number, at: number): number {
+  const { address, port, af } = layout().dst;
+  for (let b = first, r = 0; b < at; b += stride, r++) {
+    if (w[b + address] === w[at + address] && w[b + port] === w[at + port] && w[b + af] === w[at + af] &&
+      w[b + address + 1] === w[at + address + 1] && w[b + address + 2] === w[at + address + 2] &&
+      w[b + address + 3] === w[at + address + 3]) {
+      return r;
+    }
+  }
+  return -1;
+}
+
+/** As seenBefore, for long lists: through `index` (then adds the record at `at` as number `j`). */
+function seenIn(index: Map<string, number>, w: Uint32Array, at: number, j: number): number {
+  const { address, port, af } = layout().dst;
+  const key = `${w[at + af]} ${w[at + address]} ${w[at + address + 1]} ${w[at + address + 2]} ${w[at + address + 3]} ${w[at + port]}`;
+  const seen = index.get(key);
+  if (seen !== undefined) return seen;
+  index.set(key, j);
+  return -1;
 }
 
 /** The normalised desired state as specs (every default written out), for Plan.desired. */
@@ -98,30 +132,4 @@ export function desiredSpecs(table: DesiredTable): DesiredService[] {
     ...serviceSpecOf(service),
     destinations: service.destinations.map(destinationSpecOf),
   }) as DesiredService);
-}
-
-/**
- * The Destination the kernel would report for the destination packed at `base` (as
- * destinationFromWire of its wire record), read straight from the record: a desired state has
- * thousands. IPv4 addresses, often shared by many services, are decoded once per word.
- */
-function destinationAt(writer: RequestWriter, base: number, addressTexts: Map<number, string>): Destination {
-  const o = writer.offsets;
-  const w = writer.words;
-  const b = o.dstBit;
-  const present = w[base + o.dst]!;
-  const family = familyName(w[base + o.dstAf]!);
-  let address: string;
-  if (family === 'inet') {
-    const word = w[base + o.dstAddress]!;
-    address = addressTexts.get(word) ?? decodeAddress(writer.bytes, family, (base + o.dstAddress) * 4);
-    addressTexts.set(word, address);
-  } else {
-    address = decodeAddress(writer.bytes, family, (base + o.dstAddress) * 4);
-  }
-  const tunnelType = present & b.tunnelType ? w[base + o.dstTunnelType] : undefined;
-  return makeDestination(
-    address, family, w[base + o.dstPort]!, w[base + o.dstForward]!, w[base + o.dstWeight]!, w[base + o.dstUpperThreshold]!,
-    w[base + o.dstLowerThreshold]!, 0, 0, 0, ZERO_STATS, tunnelType, w[base + o.dstTunnelPort]!, w[base + o.dstTunnelFlags]!,
-  );
 }

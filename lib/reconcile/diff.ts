@@ -7,6 +7,7 @@ import {
   destinationChanges, destinationKeyOf, destinationSpecOf, serviceChanges, serviceKeyOf, serviceKeyText, serviceSpecOf,
   type TableService,
 } from './settings';
+import { destinationRecordsOf, sameDestinationRecords } from './records';
 import type { PlanOperation, RemovalPolicy } from './types';
 
 type Op<Name extends PlanOperation['op']> = Extract<PlanOperation, { op: Name }>;
@@ -62,7 +63,8 @@ export function diffTables(desired: DesiredTable, live: TableService[], scope: C
   }
   deleted.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [, service] of deleted) {
-    deletions.push({ op: 'deleteService', service: serviceKeyOf(service), destinations: service.destinations.length, reason });
+    const destinations = destinationRecordsOf(service)?.count ?? service.destinations.length;
+    deletions.push({ op: 'deleteService', service: serviceKeyOf(service), destinations, reason });
   }
   return { services, deletions };
 }
@@ -105,6 +107,9 @@ function diffService(key: string, want: TableService, have: TableService | undef
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
+  const wantRecords = destinationRecordsOf(want);
+  const haveRecords = destinationRecordsOf(have);
+  if (wantRecords && haveRecords && sameDestinationRecords(wantRecords, haveRecords)) return set;
 
   const current = have.destinations;
   const index = destinationIndex(current);

@@ -1,6 +1,8 @@
 // A digest of the owned part of a live table, to tell whether a plan is stale.
+import { FORWARD_METHODS, FWD_MASK, TUNNEL_CHECKSUM_FLAGS, TUNNEL_TYPES } from '../constants';
 import type { DesiredTable } from './desired';
 import { indexLive } from './diff';
+import { addressTextAt, destinationRecordsOf, layout, type DestinationRecords } from './records';
 import type { CheckedScope } from './scope';
 import type { TableService } from './settings';
 import type { Destination, Service } from '../types';
@@ -59,6 +61,27 @@ function hashDestination(d: Destination, into: Lanes): void {
   }
 }
 
+const FORWARD_NAMES = Object.fromEntries(Object.entries(FORWARD_METHODS).map(([name, n]) => [n, name])) as Record<number, string>;
+const TUNNEL_NAMES = Object.fromEntries(Object.entries(TUNNEL_TYPES).map(([name, n]) => [n, name])) as Record<number, string>;
+
+/** As hashDestination of the Destination that record `i` of `records` decodes to, without decoding it. */
+function hashDestinationRecord(records: DestinationRecords, i: number, texts: Map<number, string>, into: Lanes): void {
+  const L = layout();
+  const at = L.dst;
+  const w = records.words;
+  const base = records.start + i * records.stride;
+  const forward = FORWARD_NAMES[w[base + at.forward]! & FWD_MASK] ?? 'masq';
+  into.text(addressTextAt(records, i, texts)).number(w[base + at.port]!).number(FORWARDS[forward] ?? 0).number(w[base + at.weight]!)
+    .number(w[base + at.upperThreshold]!).number(w[base + at.lowerThreshold]!);
+  if (forward === 'tunnel') {
+    const typed = (w[base]! & L.dstHas.tunnelType) !== 0;
+    const type = typed ? TUNNEL_NAMES[w[base + at.tunnelType]!] ?? 'ipip' : 'ipip';
+    const flags = typed ? w[base + at.tunnelFlags]! : 0;
+    const checksum = flags & TUNNEL_CHECKSUM_FLAGS.remcsum ? 'remcsum' : flags & TUNNEL_CHECKSUM_FLAGS.csum ? 'csum' : 'none';
+    into.number(TUNNELS[type] ?? 0).number(type === 'gue' ? w[base + at.tunnelPort]! : 0).number(CHECKSUMS[checksum] ?? 0);
+  }
+}
+
 function hashService(s: Service, into: Lanes): void {
   if ('fwmark' in s && s.fwmark !== undefined) into.text('fwmark').number(s.fwmark);
   else {
@@ -82,20 +105,25 @@ export function fingerprintOwned(live: TableService[], desired: DesiredTable, sc
   let sumA = 0;
   let sumB = 0;
   let owned = 0;
+  const texts = new Map<number, string>();
   for (const [key, service] of indexLive(live)) {
     if (!scope.owns(service, key, desired.keySet)) continue;
     owned++;
     let destA = 0;
     let destB = 0;
-    for (const destination of service.destinations) {
+    // Records are hashed as they are: decoding a table's destinations cost more than hashing them.
+    const records = destinationRecordsOf(service);
+    const count = records ? records.count : service.destinations.length;
+    for (let i = 0; i < count; i++) {
       const lanes = new Lanes();
-      hashDestination(destination, lanes);
+      if (records) hashDestinationRecord(records, i, texts, lanes);
+      else hashDestination(service.destinations[i]!, lanes);
       destA = (destA + fmix(lanes.a)) >>> 0;
       destB = (destB + fmix(lanes.b)) >>> 0;
     }
     const lanes = new Lanes();
     hashService(service, lanes);
-    lanes.number(service.destinations.length).number(destA).number(destB);
+    lanes.number(count).number(destA).number(destB);
     sumA = (sumA + fmix(lanes.a)) >>> 0;
     sumB = (sumB + fmix(lanes.b)) >>> 0;
   }

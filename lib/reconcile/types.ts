@@ -68,11 +68,9 @@ export interface ApplyOptions extends PlanOptions {
   ifStale?: 'refuse' | 'replan';
   /**
    * How the table is read back after the batch to report drift:
-   * - `'changed'` (default): one dump of every service (settings, existence) plus the
-   *   destinations of every service the plan touched; destinations of untouched services are
-   *   taken from the listing the plan was made from; when the plan touched more than 8
-   *   services and more than 1/200 of the table, one `listTable()` instead (it makes all its
-   *   dumps in a single native call, which is then cheaper than a read per service);
+   * - `'changed'` (default): the destinations of every service the plan touched, then one dump
+   *   of every service (settings, existence), all in one native call; destinations of untouched
+   *   services are taken from the listing the plan was made from;
    * - `'full'`: a whole `listTable()`;
    * - `'none'`: no read-back; `drift` is empty.
    */

@@ -186,6 +186,37 @@ describe('failures in the middle of an apply', () => {
     expect(linesOf(ipvsadmSave(ns), '-t 10.0.0.1:80').sort()).toEqual(WEB_AFTER);
   });
 
+  it('the read-back reports what another process changed meanwhile: an owned service it added, a touched destination it edited', async () => {
+    restore(START);
+    // Lands after apply() has read the table and before its batch goes out: a new service in
+    // the scope (not in the first listing: read on its own), and an edit of a destination of a
+    // service the plan touches (read back with the batch's services).
+    const handle = ipvs as unknown as { batch: () => ReturnType<Ipvs['batch']> };
+    const batch = handle.batch.bind(ipvs);
+    handle.batch = () => {
+      ns.run('ipvsadm', ['-A', '-t', '10.0.0.5:80']);
+      ns.run('ipvsadm', ['-a', '-t', '10.0.0.5:80', '-r', '10.1.0.9:80', '-g']);
+      ns.run('ipvsadm', ['-e', '-t', '10.0.0.1:80', '-r', '10.1.0.1:80', '-g', '-w', '9']);
+      return batch();
+    };
+    let result;
+    try {
+      result = await ipvs.apply([{ ...web, scheduler: 'wlc', destinations: [{ address: '10.1.0.1' }, { address: '10.1.0.2' }, { address: '10.1.0.8' }] }],
+        { scope: { addresses: ['10.0.0.0/24'], protocols: ['tcp'] } });
+    } finally {
+      delete (handle as { batch?: unknown }).batch;
+    }
+    expect(result.plan.operations.map((op) => [op.op, serviceKeyText(op.service)])).toEqual([
+      ['addDestination', 'tcp 10.0.0.1:80'], ['deleteService', 'tcp 10.0.0.2:443'],
+    ]);
+    expect(result.results.every((r) => r.ok)).toBe(true);
+    expect(result.ok).toBe(false);
+    expect(result.drift).toEqual([
+      expect.objectContaining({ op: 'editDestination', changes: [{ field: 'weight', before: 9, after: 1 }] }),
+      expect.objectContaining({ op: 'deleteService', service: { protocol: 'tcp', address: '10.0.0.5', port: 80 }, destinations: 1 }),
+    ]);
+  });
+
   it('a destination the kernel refuses (EINVAL) gets its own result; the rest is applied', async () => {
     restore(START);
     const desired: DesiredService = { ...web, destinations: [...web.destinations, { address: '224.0.0.5' }, { address: '10.1.0.8' }] };

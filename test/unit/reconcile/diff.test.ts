@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
 
 import { fingerprintOwned } from '../../../lib/reconcile/fingerprint';
 import { buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
-import { destinationKeyText, serviceKeyText, type TableService } from '../../../lib/reconcile/settings';
+import { checkDesiredState } from '../../../lib/reconcile/desired';
+import { destinationRecordsOf, withDestinationRecords } from '../../../lib/reconcile/records';
+import { checkScope } from '../../../lib/reconcile/scope';
+import {
+  destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
+} from '../../../lib/reconcile/settings';
 import type { PlanOperation, ReconcileScope, RemovalPolicy } from '../../../lib/reconcile/types';
 import { checkServiceKey, serviceFromWire } from '../../../lib/service';
 import {
@@ -191,6 +196,29 @@ describe('plan against a model of the kernel', () => {
       expect(written.fingerprint).toBe('v1:0:00');
     }), { seed: SEED + 4, numRuns: 100 });
   }, 60_000);
+
+  it('compares and fingerprints destination records exactly as the decoded objects', () => {
+    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+      const { input, before, plan } = settle(start, desired, scope, removal);
+      // The same live table, each service's destinations as records (packed as a request
+      // would carry them, which is the reply's destination layout), decoded only on demand.
+      const asRecords = before.map(({ destinations, ...settings }) => {
+        const [packed] = checkDesiredState([{ ...serviceSpecOf(settings), destinations: destinations.map(destinationSpecOf) }],
+          checkScope('all')).services;
+        const records = destinationRecordsOf(packed!);
+        expect(records).toBeDefined();
+        return withDestinationRecords(settings, records!);
+      });
+      const fromRecords = buildPlan(input, asRecords, true);
+      expect(fromRecords.operations).toEqual(plan.operations);
+      // Where every destination matched, none was decoded.
+      const touched = new Set(plan.operations.map(opKey));
+      for (const service of asRecords) {
+        if (!touched.has(serviceKeyText(service))) expect(Object.keys(service)).not.toContain('destinations');
+      }
+      expect(fromRecords.fingerprint).toBe(plan.fingerprint);
+    }), { seed: SEED, numRuns: 150 });
+  });
 });
 
 function tableText(service: TableService): string {
