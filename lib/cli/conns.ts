@@ -88,18 +88,12 @@ export async function main(argv: string[]): Promise<number> {
       io.stdout(toJson([...table]));
       return 0;
     }
-    const { Namer, connectionAddresses, formatConnections } = await import('./ipvsadm/format');
+    const [{ Namer, connectionAddresses }, { formatConnections }] = await Promise.all([
+      import('./ipvsadm/format'), import('./ipvsadm/connection-listing'),
+    ]);
     const namer = new Namer(!o.resolve);
     if (o.resolve) await namer.resolve(connectionAddresses(table));
-    let text = formatConnections(table, 0, namer);
-    if (o.sync) {
-      const origins = table.columns.origin;
-      const lines = text.split('\n');
-      for (let i = 0; i < table.length; i++) lines[i + 2] += ` ${origins[i] === 2 ? 'sync' : 'local'}`;
-      lines[1] += ' origin';
-      text = lines.join('\n');
-    }
-    io.stdout(text);
+    io.stdoutBytes(formatConnections(table, 0, namer, { origins: o.sync === true }));
     return 0;
   } catch (error) {
     return reportError('conns', error);

@@ -19,6 +19,15 @@ export function stdout(text: string): void {
   current.stdout(text);
 }
 
+/** Writes bytes (UTF-8) to standard output in one call, or their text to the captured sink. */
+export function stdoutBytes(bytes: Uint8Array): void {
+  if (current === processSink) {
+    if (bytes.length > 0) process.stdout.write(bytes);
+  } else {
+    current.stdout(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  }
+}
+
 /** Writes to standard error (or the captured sink). */
 export function stderr(text: string): void {
   current.stderr(text);

@@ -2,7 +2,8 @@
 // real ipvsadm is test/kernel/cli-ipvsadm.test.ts).
 import { describe, expect, it } from 'vitest';
 
-import { Namer, formatConnections, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
+import { formatConnections } from '../../lib/cli/ipvsadm/connection-listing';
+import { Namer, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
 import { inetAton, ntop6 } from '../../lib/cli/ipvsadm/names';
 import { Cmd, Fmt, IpvsadmExit, parseCommandLine, restoreLines } from '../../lib/cli/ipvsadm/options';
 import { main } from '../../lib/cli/main';
@@ -128,7 +129,7 @@ describe('ipvsadm output', () => {
         states: ['ESTABLISHED', 'TIME_WAIT'], addresses: ['10.1.0.1', '10.2.0.2', 'fd01::1', 'fd02::2'], peNames: [], peData: [],
       },
     } as unknown as Parameters<typeof formatConnections>[0];
-    expect(formatConnections(table, Fmt.NUMERIC, new Namer(true))).toBe([
+    expect(formatConnections(table, Fmt.NUMERIC, new Namer(true)).toString()).toBe([
       'IPVS connection entries',
       'pro expire state       source             virtual            destination',
       'TCP 14:59  ESTABLISHED 10.1.0.2:40000     10.1.0.1:8080      10.2.0.2:8080',

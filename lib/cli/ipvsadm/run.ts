@@ -9,9 +9,10 @@ import { requestRecord } from '../../records';
 import { destinationsFromNative, servicesFromNative } from '../../table';
 import * as io from '../io';
 import {
-  Namer, connectionAddresses, formatConnections, formatDaemons, formatOneService, formatTable, formatTimeouts,
+  Namer, connectionAddresses, formatDaemons, formatOneService, formatTable, formatTimeouts,
   tableAddresses, type TableEntry,
 } from './format';
+import { formatConnections } from './connection-listing';
 import { AF_INET6 } from './names';
 import { Cmd, EXIT_ERROR, Fmt, IpvsadmExit, Opt, TRY_HELP, has, parseCommandLine, type CommandEntry } from './options';
 import { BATCHABLE, ipvsStrerror, requestOf, serviceKeyWire, serviceWire, type LibFunction } from './requests';
@@ -79,7 +80,7 @@ async function listConnections(ipvs: Ipvs, format: number): Promise<void> {
   }
   const namer = new Namer((format & Fmt.NUMERIC) !== 0);
   if (!namer.numeric) await namer.resolve(connectionAddresses(table));
-  io.stdout(formatConnections(table, format, namer));
+  io.stdoutBytes(formatConnections(table, format, namer));
 }
 
 // ---- one command --------------------------------------------------------------------------------
