@@ -8,7 +8,7 @@ import type { Ipvs } from '../ipvs';
 import { openIpvs, reportError } from './common';
 import * as io from './io';
 
-interface RestoreArgs {
+export interface RestoreArgs {
   file: string | undefined;
   netns: string | undefined;
   dryRun: boolean;
@@ -18,7 +18,8 @@ interface RestoreArgs {
  * The usual command lines (`[--netns PATH] [--dry-run] [FILE]`) read without loading
  * commander; undefined for anything else (--help, a mistake), which commander then handles.
  */
-function plainArgs(argv: readonly string[]): RestoreArgs | undefined {
+/** @internal */
+export function plainArgs(argv: readonly string[]): RestoreArgs | undefined {
   const args: RestoreArgs = { file: undefined, netns: undefined, dryRun: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -37,7 +38,8 @@ function plainArgs(argv: readonly string[]): RestoreArgs | undefined {
   return args;
 }
 
-async function commanderArgs(argv: string[]): Promise<RestoreArgs | number> {
+/** @internal */
+export async function commanderArgs(argv: string[]): Promise<RestoreArgs | number> {
   const { newProgram, parseArgs } = await import('./program');
   const program = newProgram('restore', 'Apply ipvsadm rules (`ipvsadm -S` output) from FILE or standard input, in one batch.')
     .argument('[file]', 'the rules; standard input when absent or "-"')

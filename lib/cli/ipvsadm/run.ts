@@ -2,6 +2,7 @@
 // ipvsadm sends it; -R through restore.ts.
 import { constants as osConstants } from 'node:os';
 
+import type { ConnectionTable } from '../../connections';
 import { Command } from '../../constants';
 import { IpvsError } from '../../errors';
 import type { Ipvs } from '../../ipvs';
@@ -16,7 +17,7 @@ import { formatConnections } from './connection-listing';
 import { AF_INET6 } from './names';
 import { Cmd, EXIT_ERROR, Fmt, IpvsadmExit, Opt, TRY_HELP, has, parseCommandLine, type CommandEntry } from './options';
 import { BATCHABLE, ipvsStrerror, requestOf, serviceKeyWire, serviceWire, type LibFunction } from './requests';
-import { applyRestore, parseRestoreInput } from './restore';
+import { applyRestore, parseRestoreInput, type RestorePlan } from './restore';
 
 const E = osConstants.errno;
 
@@ -71,10 +72,14 @@ async function listService(ipvs: Ipvs, entry: CommandEntry): Promise<void> {
   io.stdout(formatOneService(service, entry.format, namer));
 }
 
-async function listConnections(ipvs: Ipvs, format: number): Promise<void> {
+/**
+ * -c: the connection table `reading` (read by the caller, which may start it early) as
+ * list_conn prints it.
+ */
+export async function listConnections(reading: Promise<ConnectionTable>, format: number): Promise<void> {
   let table;
   try {
-    table = await ipvs.connectionTable();
+    table = await reading;
   } catch {
     throw new IpvsadmExit(1, 'cannot open file /proc/net/ip_vs_conn');
   }
@@ -109,7 +114,7 @@ export async function runEntry(ipvs: Ipvs, entry: CommandEntry, context: RunCont
   }
   switch (entry.cmd) {
     case Cmd.LIST:
-      if (has(entry, Opt.CONNECTION)) await listConnections(ipvs, entry.format);
+      if (has(entry, Opt.CONNECTION)) await listConnections(ipvs.connectionTable(), entry.format);
       else if (has(entry, Opt.SERVICE)) await listService(ipvs, entry);
       else if (has(entry, Opt.TIMEOUT)) io.stdout(formatTimeouts(await ipvs.getTimeouts().catch(() => { throw new IpvsadmExit(1, ''); })));
       else if (has(entry, Opt.DAEMON)) io.stdout(formatDaemons(await ipvs.listDaemons().catch(() => { throw new IpvsadmExit(1, ''); })));
@@ -173,10 +178,14 @@ async function runSimple(ipvs: Ipvs, entry: CommandEntry): Promise<number> {
 
 // ---- restore ------------------------------------------------------------------------------------
 
-/** ipvsadm -R: restore from standard input, messages in ipvsadm's words. */
-async function restore(ipvs: Ipvs): Promise<number> {
-  const plan = await parseRestoreInput(await io.readInput());
-  return applyRestore(ipvs, plan, (failure) => io.stderr(`${failure.message}\n`));
+/** ipvsadm -R's input, read from standard input and parsed (before or while the handle opens). */
+export async function readRestore(): Promise<RestorePlan> {
+  return parseRestoreInput(await io.readInput());
+}
+
+/** ipvsadm -R: applies `plan` (by default, standard input), messages in ipvsadm's words. */
+export async function restore(ipvs: Ipvs, plan?: RestorePlan): Promise<number> {
+  return applyRestore(ipvs, plan ?? await readRestore(), (failure) => io.stderr(`${failure.message}\n`));
 }
 
 export { parseCommandLine };
