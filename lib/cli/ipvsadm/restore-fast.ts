@@ -1,6 +1,8 @@
 // The shapes `ipvsadm -S` writes, parsed from the line's text straight into a request record:
 // -A/-E/-a/-e with -t/-u ADDRESS:PORT (dotted quad) or -f FWMARK, -s, -p [timeout], -r,
-// -g/-m/-i, -w, -x, -y, each a word of its own and given once. Anything else (another option,
+// -g/-m/-i, -w, -x, -y, each a word of its own and given once. A line in the order ipvsadm -S
+// writes is matched by one regular expression (match()); a line of these options in another
+// order is read word by word (parse()). Anything else (another option,
 // a long option, a cluster, an attached value, IPv6, a host or port name, a value out of range,
 // a repeated option: every line the full parser would refuse among them) is declined, and the
 // full parser (options.ts) takes the line, so that errors and unusual lines stay exactly its
@@ -48,6 +50,30 @@ function digits(text: string, start: number, end: number, maxDigits: number): nu
   return value;
 }
 
+const BLANKS = '[ \\t\\r]+';
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const ENDPOINT = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}:(\\d{1,5})`;
+const SERVICE_OPTION = `(?:-([tu])${BLANKS}${ENDPOINT}|-f${BLANKS}(\\d{1,10}))`;
+const LINE_END = '[ \\t\\r]*(?:\\n|$)';
+const PREFIX = `(?:ipvsadm${BLANKS})?`;
+// -A|-E SERVICE [-s SCHEDULER] [-p [TIMEOUT]]: groups 1 command, 2 t|u, 3-6 octets, 7 port,
+// 8 fwmark, 9 scheduler (not the word ipvsadm, which restore input drops), 10 -p, 11 timeout.
+const SERVICE_LINE = new RegExp(
+  `${PREFIX}-([AE])${BLANKS}${SERVICE_OPTION}(?:${BLANKS}-s${BLANKS}((?!ipvsadm(?:[ \\t\\r\\n]|$))[!-,.-~][!-~]{0,14}))?` +
+  `(?:${BLANKS}(-p)(?:${BLANKS}(\\d{1,8}))?)?${LINE_END}`, 'y');
+// -a|-e SERVICE -r SERVER [-g|-m|-i] [-w N] [-x N] [-y N]: groups 1 command, 2 t|u, 3-6
+// octets, 7 port, 8 fwmark, 9-12 server octets, 13 server port, 14 g|m|i, 15 w, 16 x, 17 y.
+const SERVER_LINE = new RegExp(
+  `${PREFIX}-([ae])${BLANKS}${SERVICE_OPTION}${BLANKS}-r${BLANKS}${ENDPOINT}(?:${BLANKS}-([gmi]))?` +
+  `(?:${BLANKS}-w${BLANKS}(\\d{1,10}))?(?:${BLANKS}-x${BLANKS}(\\d{1,10}))?(?:${BLANKS}-y${BLANKS}(\\d{1,10}))?${LINE_END}`, 'y');
+
+function exec(pattern: RegExp, text: string, position: number): RegExpExecArray | null {
+  pattern.lastIndex = position;
+  return pattern.exec(text);
+}
+
+const octets = (m: RegExpExecArray, at: number): number => (+m[at]! * 16777216) + (+m[at + 1]! << 16) + (+m[at + 2]! << 8) + +m[at + 3]!;
+
 /** A restore line of the common shapes, parsed; reused from line to line. */
 export class FastLine {
   /** NEW_SERVICE, SET_SERVICE, NEW_DEST or SET_DEST. */
@@ -72,6 +98,64 @@ export class FastLine {
   // Where #endpoint() leaves what it parsed.
   #parsedAddress = 0;
   #parsedPort = 0;
+
+  /**
+   * Matches the line that starts at `position` against the shapes in ipvsadm -S order.
+   * Returns where the next line starts, or -1, having decided nothing, for a line it does not
+   * take.
+   */
+  match(text: string, position: number): number {
+    // -a/-e lines are the server shape; after an `ipvsadm` prefix, try both.
+    const c = text.charCodeAt(position + 1);
+    let destination = c === 0x61 || c === 0x65;
+    let m = exec(destination ? SERVER_LINE : SERVICE_LINE, text, position);
+    if (m === null && c === 0x70) {
+      destination = !destination;
+      m = exec(destination ? SERVER_LINE : SERVICE_LINE, text, position);
+    }
+    if (m === null) return -1;
+    const command = m[1]!;
+    this.#destination = destination;
+    this.#fwmark = 0;
+    this.#address = 0;
+    this.#port = 0;
+    if (m[2] !== undefined) {
+      this.#protocol = m[2] === 't' ? IPPROTO_TCP : IPPROTO_UDP;
+      this.#address = octets(m, 3);
+      this.#port = +m[7]!;
+      if (this.#port > 65535) return -1;
+    } else {
+      this.#protocol = IPPROTO_TCP;
+      this.#fwmark = +m[8]!;
+      if (this.#fwmark < 1 || this.#fwmark > 0xffffffff) return -1;
+    }
+    if (!destination) {
+      this.command = command === 'A' ? Command.NEW_SERVICE : Command.SET_SERVICE;
+      this.fn = command === 'A' ? 'add_service' : 'update_service';
+      this.#scheduler = m[9] === undefined ? 'wlc' : m[9] === this.#lastScheduler ? this.#lastScheduler : (this.#lastScheduler = m[9]);
+      this.#persistent = m[10] !== undefined;
+      this.#timeout = 0;
+      if (this.#persistent) {
+        this.#timeout = m[11] === undefined ? DEFAULT_PERSISTENCE : +m[11];
+        if (this.#timeout < 1 || this.#timeout > MAX_TIMEOUT) return -1;
+      } else if (!this.#fwmark && this.#port === 0) {
+        return -1;
+      }
+    } else {
+      this.command = command === 'a' ? Command.NEW_DEST : Command.SET_DEST;
+      this.fn = command === 'a' ? 'add_dest' : 'update_dest';
+      this.#destAddress = octets(m, 9);
+      this.#destPort = +m[13]!;
+      const forward = m[14];
+      this.#forward = forward === undefined || forward === 'g' ? FWD_ROUTE : forward === 'm' ? FWD_MASQ : FWD_TUNNEL;
+      this.#weight = m[15] === undefined ? 1 : +m[15];
+      this.#upper = m[16] === undefined ? 0 : +m[16];
+      this.#lower = m[17] === undefined ? 0 : +m[17];
+      if (this.#destPort > 65535 || this.#weight > INT_MAX || this.#upper > INT_MAX || this.#lower > INT_MAX) return -1;
+      if (!this.#fwmark && (this.#forward === FWD_TUNNEL || this.#forward === FWD_ROUTE)) this.#destPort = this.#port;
+    }
+    return (destination ? SERVER_LINE : SERVICE_LINE).lastIndex;
+  }
 
   /**
    * Parses the line whose words are text[starts[i], ends[i]) for i < count ('ipvsadm' words

@@ -74,6 +74,18 @@ export async function parseRestoreInput(text: string, options: { fast?: boolean 
   let position = 0;
   while (position < length) {
     line++;
+    if (fast) {
+      const next = fast.match(text, position);
+      if (next >= 0) {
+        const into = openBatch();
+        fast.write(into.requests);
+        into.lines.push(line);
+        into.fns.push(fast.fn);
+        commands++;
+        position = next;
+        continue;
+      }
+    }
     let eol = text.indexOf('\n', position);
     if (eol < 0) eol = length;
     let count = 0;
