@@ -59,10 +59,17 @@ export async function parseRestoreInput(text: string, options: { fast?: boolean 
   const invalid: RestoreInvalid[] = [];
   let commands = 0;
   let batch: RestoreBatch | undefined;
+  // The writer of the next batch, made before its first line is known to belong in one.
+  let spare: RequestWriter | undefined;
+  const nextWriter = (): RequestWriter => {
+    // About 50 bytes a line: room for the whole input at once, most of the time.
+    spare ??= new RequestWriter(Math.max(16, Math.ceil(text.length / 50)));
+    return spare;
+  };
   const openBatch = (): RestoreBatch => {
     if (!batch) {
-      // About 50 bytes a line: room for the whole input at once, most of the time.
-      batch = { kind: 'batch', requests: new RequestWriter(Math.max(16, Math.ceil(text.length / 50))), lines: [], fns: [] };
+      batch = { kind: 'batch', requests: nextWriter(), lines: [], fns: [] };
+      spare = undefined;
       steps.push(batch);
     }
     return batch;
@@ -75,10 +82,9 @@ export async function parseRestoreInput(text: string, options: { fast?: boolean 
   while (position < length) {
     line++;
     if (fast) {
-      const next = fast.match(text, position);
+      const next = fast.matchInto(text, position, batch ? batch.requests : nextWriter());
       if (next >= 0) {
         const into = openBatch();
-        fast.write(into.requests);
         into.lines.push(line);
         into.fns.push(fast.fn);
         commands++;
