@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const reading = file === undefined || file === '-' ? io.readInput() : readFile(file, 'utf8');
     const { parseRestoreInput, applyRestore } = await import('./ipvsadm/restore');
-    const { IpvsadmExit } = await import('./ipvsadm/options');
+    const { IpvsadmExit } = await import('./ipvsadm/command');
     const text = await reading;
     if (!dryRun) {
       opening = openIpvs(netns);

@@ -6,7 +6,8 @@ import type { BatchOperation } from '../../batch';
 import { Command } from '../../constants';
 import type { WireDestination } from '../../destination';
 import type { WireService } from '../../service';
-import { Cmd, type CommandEntry } from './options';
+import { Cmd } from './command';
+import type { CommandEntry } from './options';
 
 const E = osConstants.errno;
 

@@ -5,7 +5,8 @@
 import type { Ipvs } from '../../ipvs';
 import { RequestWriter } from '../../records';
 import { errnoName } from '../../errors';
-import { Cmd, EXIT_ERROR, IpvsadmExit, TRY_HELP, parseCommandLine, type CommandEntry } from './options';
+import { Cmd, EXIT_ERROR, IpvsadmExit, TRY_HELP } from './command';
+import type { CommandEntry } from './options';
 import { BATCHABLE, ipvsStrerror, requestOf, type LibFunction } from './requests';
 import { FastLine } from './restore-fast';
 
@@ -127,6 +128,8 @@ export async function parseRestoreInput(text: string, options: { fast?: boolean 
     const args = text.slice(lineStart, eol).split(/[ \t\r]+/).filter((word) => word !== '' && word !== IPVSADM);
     let entry;
     try {
+      // The full parser is loaded for the first line the fast path does not take.
+      const { parseCommandLine } = await import('./options');
       const parsed = await parseCommandLine(args);
       if (parsed === 'help' || parsed === 'version') {
         throw Object.assign(new IpvsadmExit(EXIT_ERROR, '-h and -v are not restore commands'), { line });
