@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 
 import type { Ipvs } from '../ipvs';
-import { openIpvs, reportError } from './common';
+import { reportError } from './common';
 import * as io from './io';
 
 export interface RestoreArgs {
@@ -65,7 +65,10 @@ export async function main(argv: string[]): Promise<number> {
     const { IpvsadmExit } = await import('./ipvsadm/command');
     const text = await reading;
     if (!dryRun) {
-      opening = openIpvs(netns);
+      // Ipvs.open() hands the socket's opening to the addon's thread before it returns, and the
+      // check below never yields: load the module first, so the two run side by side.
+      const { Ipvs } = await import('../ipvs');
+      opening = Ipvs.open(netns === undefined ? {} : { netns });
       opening.catch(() => {});
     }
     let plan;
