@@ -63,8 +63,8 @@ export async function parseRestoreInput(text: string, options: { fast?: boolean 
   // The writer of the next batch, made before its first line is known to belong in one.
   let spare: RequestWriter | undefined;
   const nextWriter = (): RequestWriter => {
-    // About 50 bytes a line: room for the whole input at once, most of the time.
-    spare ??= new RequestWriter(Math.max(16, Math.ceil(text.length / 50)));
+    // A saved line is 25 to 50 bytes: room for the whole input at once, most of the time.
+    spare ??= new RequestWriter(Math.max(16, Math.ceil(text.length / 40)));
     return spare;
   };
   const openBatch = (): RestoreBatch => {
