@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { formatConnections } from '../../lib/cli/ipvsadm/connection-listing';
 import { Namer, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
 import { inetAton, ntop6 } from '../../lib/cli/ipvsadm/names';
-import { Cmd, Fmt, IpvsadmExit, parseCommandLine, restoreLines } from '../../lib/cli/ipvsadm/options';
+import { Cmd, Fmt, IpvsadmExit, parseCommandLine } from '../../lib/cli/ipvsadm/options';
+import { parseRestoreInput } from '../../lib/cli/ipvsadm/restore';
 import { main } from '../../lib/cli/main';
 import type { Destination, Service } from '../../lib/types';
 
@@ -54,10 +55,13 @@ describe('ipvsadm command line', () => {
     expect(await failure('--set 1 2')).toMatchObject({ text: '--set option requires 3 timeout values' });
   });
 
-  it('tokenizes -R input as config_stream_read does', () => {
-    expect(restoreLines('\n  \nipvsadm -A -t 1.1.1.1:80\n\t-C \r\n-L')).toEqual([
-      { line: 3, args: ['-A', '-t', '1.1.1.1:80'] }, { line: 4, args: ['-C'] }, { line: 5, args: ['-L'] },
-    ]);
+  it('tokenizes -R input as config_stream_read does', async () => {
+    for (const fast of [true, false]) {
+      const plan = await parseRestoreInput('\n  \nipvsadm -A -t 1.1.1.1:80\n\t-C \r\n-L', { fast });
+      expect(plan.commands).toBe(3);
+      expect(plan.steps.map((step) => (step.kind === 'batch' ? { batch: step.lines } : step.kind === 'command' ? { command: step.entry.cmd, line: step.line } : step)))
+        .toEqual([{ batch: [3] }, { command: Cmd.FLUSH, line: 4 }, { command: Cmd.LIST, line: 5 }]);
+    }
   });
 
   it("has inet_aton's and glibc inet_ntop's forms", () => {

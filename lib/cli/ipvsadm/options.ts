@@ -709,18 +709,3 @@ function truncateBytes(text: string, max: number): string {
   }
   return out;
 }
-
-/**
- * -R's tokenizer (config_stream_read): each line is split on blanks, the word `ipvsadm` is
- * dropped anywhere, and lines without words are skipped. Returns [line number, argv] pairs.
- */
-export function restoreLines(text: string): Array<{ line: number; args: string[] }> {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  const result: Array<{ line: number; args: string[] }> = [];
-  lines.forEach((raw, i) => {
-    const args = raw.split(/[ \t\r]+/).filter((word) => word !== '' && word !== 'ipvsadm');
-    if (args.length > 0) result.push({ line: i + 1, args });
-  });
-  return result;
-}
