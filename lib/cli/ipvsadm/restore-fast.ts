@@ -1,12 +1,12 @@
 // The shapes `ipvsadm -S` writes, parsed from the line's text straight into a request record:
 // -A/-E/-a/-e with -t/-u ADDRESS:PORT (dotted quad) or -f FWMARK, -s, -p [timeout], -r,
 // -g/-m/-i, -w, -x, -y, each a word of its own and given once. A line in the order ipvsadm -S
-// writes is matched by one regular expression (match()); a line of these options in another
-// order is read word by word (parse()). Anything else (another option,
-// a long option, a cluster, an attached value, IPv6, a host or port name, a value out of range,
-// a repeated option: every line the full parser would refuse among them) is declined, and the
-// full parser (options.ts) takes the line, so that errors and unusual lines stay exactly its
-// own. A line taken here gives the same record as the full parser's entry through requestOf().
+// writes is matched by one regular expression (matchInto()); a line of these options in another
+// order is read word by word (parse()). Anything else (another option, a long option, a
+// cluster, an attached value, IPv6, a host or port name, a value out of range, a repeated
+// option: every line the full parser would refuse among them) is declined, and the full parser
+// (options.ts) takes the line, so that errors and unusual lines stay exactly its own. A line
+// taken here gives the same record as the full parser's entry through requestOf().
 import { Command } from '../../constants';
 import type { RequestWriter } from '../../records';
 import type { LibFunction } from './requests';
