@@ -4,9 +4,8 @@ import { countConnections, readConnectionTable, type ConnectionGroupBy, type Con
 import type { Ipvs } from '../ipvs';
 import { reportError, toJson, UsageError } from './common';
 import * as io from './io';
-import { integer, newProgram, parseArgs } from './program';
 
-interface ConnsOptions {
+export interface ConnsOptions {
   netns?: string;
   by?: ConnectionGroupBy;
   state?: string[];
@@ -45,7 +44,55 @@ export async function connectionsJson(ipvs: Ipvs, options: ConnectionReadOptions
   return [...await ipvs.connectionTable(options)];
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** A plain decimal from `min` to `max`, else undefined (commander then names the mistake). */
+function plainInteger(text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined || !/^\d{1,16}$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value >= min && value <= max ? value : undefined;
+}
+
+/**
+ * The usual command lines (each option once, well-formed values) read without loading
+ * commander; undefined for anything else (--help, a repeat, a mistake), which commander
+ * then handles with its messages.
+ */
+/** @internal */
+export function plainArgs(argv: readonly string[]): ConnsOptions | undefined {
+  const o: ConnsOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (name === '--json' || name === '--sync' || name === '--resolve') {
+      const flag = name.slice(2) as 'json' | 'sync' | 'resolve';
+      if (eq > 0 || o[flag]) return undefined;
+      o[flag] = true;
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined || value === '' || value.startsWith('-')) return undefined;
+    if (name === '--by' && o.by === undefined && GROUPS.includes(value as ConnectionGroupBy)) {
+      o.by = value as ConnectionGroupBy;
+    } else if (name === '--state') {
+      (o.state ??= []).push(value);
+    } else if (name === '--min' && o.min === undefined) {
+      if ((o.min = plainInteger(value, 1, Number.MAX_SAFE_INTEGER)) === undefined) return undefined;
+    } else if (name === '--top' && o.top === undefined) {
+      if ((o.top = plainInteger(value, 1, 2 ** 32 - 1)) === undefined) return undefined;
+    } else if (name === '--service' && o.service === undefined) {
+      o.service = value;
+    } else if (name === '--netns' && o.netns === undefined) {
+      o.netns = value;
+    } else {
+      return undefined;
+    }
+  }
+  return o;
+}
+
+/** @internal */
+export async function commanderArgs(argv: string[]): Promise<ConnsOptions | number> {
+  const { integer, newProgram, parseArgs } = await import('./program');
   const program = newProgram('conns', 'The IPVS connection table (as `ipvsadm -Lnc`), or connection counts.')
     .option('--by <key>', `count connections by ${GROUPS.join(', ')}`, (value) => {
       if (!GROUPS.includes(value as ConnectionGroupBy)) throw new UsageError(`--by must be one of ${GROUPS.join(', ')}, got '${value}'`);
@@ -59,14 +106,19 @@ export async function main(argv: string[]): Promise<number> {
     .option('--sync', 'read ip_vs_conn_sync: adds where each entry came from (local or sync)')
     .option('--resolve', 'print host and service names instead of numbers (listing only)')
     .option('--json', 'JSON: the connections, or the counts with a scan summary');
-  let done: number | undefined;
+  const done = parseArgs(program, argv);
+  return done ?? program.opts<ConnsOptions>();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: ConnsOptions;
   try {
-    done = parseArgs(program, argv);
+    const parsed = plainArgs(argv) ?? await commanderArgs(argv);
+    if (typeof parsed === 'number') return parsed;
+    o = parsed;
   } catch (error) {
     return reportError('conns', error);
   }
-  if (done !== undefined) return done;
-  const o = program.opts<ConnsOptions>();
   try {
     if (!o.by && (o.min !== undefined || o.top !== undefined)) throw new UsageError('--min and --top count keys: give --by too');
     // The connection table is a /proc file: no netlink handle is needed to read or count it.
@@ -88,18 +140,12 @@ export async function main(argv: string[]): Promise<number> {
       io.stdout(toJson([...table]));
       return 0;
     }
-    const { Namer, connectionAddresses, formatConnections } = await import('./ipvsadm/format');
+    const [{ Namer, connectionAddresses }, { formatConnections }] = await Promise.all([
+      import('./ipvsadm/format'), import('./ipvsadm/connection-listing'),
+    ]);
     const namer = new Namer(!o.resolve);
     if (o.resolve) await namer.resolve(connectionAddresses(table));
-    let text = formatConnections(table, 0, namer);
-    if (o.sync) {
-      const origins = table.columns.origin;
-      const lines = text.split('\n');
-      for (let i = 0; i < table.length; i++) lines[i + 2] += ` ${origins[i] === 2 ? 'sync' : 'local'}`;
-      lines[1] += ' origin';
-      text = lines.join('\n');
-    }
-    io.stdout(text);
+    io.stdoutBytes(formatConnections(table, 0, namer, { origins: o.sync === true }));
     return 0;
   } catch (error) {
     return reportError('conns', error);

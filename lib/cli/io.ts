@@ -1,14 +1,40 @@
 // Where the commands write. Everything goes through here so that tests can run a command's
 // main() in-process and read what it printed, and so that large listings are written in one
 // call rather than a line at a time.
+import { writeSync } from 'node:fs';
 
 export interface Sink {
   stdout(text: string): void;
   stderr(text: string): void;
 }
 
+// Standard output is written with write(2) on fd 1 rather than through process.stdout: a
+// one-shot command then never builds the stream (for a pipe, the net module and a socket), which
+// under emulation costs as much as a listing. A non-blocking fd 1 (EAGAIN: someone made it so)
+// hands the rest, and everything after, to process.stdout, in order; a closed reader (EPIPE, as
+// with `| head`) ends the output quietly.
+let stdoutStream = false;
+
+function writeStdout(data: string | Uint8Array): void {
+  if (stdoutStream) {
+    process.stdout.write(data);
+    return;
+  }
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  let offset = 0;
+  try {
+    while (offset < bytes.length) offset += writeSync(1, bytes, offset, bytes.length - offset);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') return;
+    if (code !== 'EAGAIN') throw error;
+    stdoutStream = true;
+    process.stdout.write(bytes.subarray(offset));
+  }
+}
+
 const processSink: Sink = {
-  stdout: (text) => { if (text) process.stdout.write(text); },
+  stdout: (text) => { if (text) writeStdout(text); },
   stderr: (text) => { if (text) process.stderr.write(text); },
 };
 
@@ -17,6 +43,15 @@ let current: Sink = processSink;
 /** Writes to standard output (or the captured sink). */
 export function stdout(text: string): void {
   current.stdout(text);
+}
+
+/** Writes bytes (UTF-8) to standard output in one call, or their text to the captured sink. */
+export function stdoutBytes(bytes: Uint8Array): void {
+  if (current === processSink) {
+    if (bytes.length > 0) writeStdout(bytes);
+  } else {
+    current.stdout(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  }
 }
 
 /** Writes to standard error (or the captured sink). */

@@ -2,6 +2,8 @@
 // checks, messages, exit statuses and output (byte for byte with -n); see
 // lib/cli/ipvsadm/format.ts for the two ipvsadm bugs deliberately not copied, and the README
 // for the differences (restore input is checked in full before anything is applied).
+import { isatty } from 'node:tty';
+
 import type { Ipvs } from '../ipvs';
 import { takeNetns } from './common';
 import * as io from './io';
@@ -106,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   let ipvs: Ipvs | undefined;
   try {
     const { netns, rest } = takeNetns(argv);
-    const { parseCommandLine } = await import('./ipvsadm/options');
+    const { Cmd, Opt, has, parseCommandLine } = await import('./ipvsadm/options');
     const run = await import('./ipvsadm/run');
     if (rest.length === 0) {
       ipvs = await open(netns);
@@ -121,6 +123,27 @@ export async function main(argv: string[]): Promise<number> {
     if (entry === 'version') {
       io.stdout(VERSION);
       return 0;
+    }
+    if (entry.cmd === Cmd.LIST && has(entry, Opt.CONNECTION)) {
+      // The connection table is a /proc file: read it while the handle opens (ipvsadm's
+      // ipvs_init(), whose failure still comes first).
+      const { readConnectionTable } = await import('../connections');
+      const reading = readConnectionTable(netns === undefined ? {} : { netns });
+      reading.catch(() => {});
+      ipvs = await open(netns);
+      await run.listConnections(reading, entry.format);
+      return 0;
+    }
+    if (entry.cmd === Cmd.RESTORE && !isatty(0)) {
+      // Standard input (a file or a pipe: not a terminal, which would wait for input after a
+      // failure to open) is read and checked while the handle opens; a failure to open still
+      // comes first, as ipvs_init() does before anything else.
+      const opening = open(netns);
+      const planning = run.readRestore();
+      opening.catch(() => {});
+      planning.catch(() => {});
+      ipvs = await opening;
+      return await run.restore(ipvs, await planning);
     }
     ipvs = await open(netns);
     return await run.runEntry(ipvs, entry, { restoring: false });

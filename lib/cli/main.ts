@@ -47,12 +47,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(help());
+    const io = await import('./io');
+    io.stdout(help());
     return name === undefined ? 2 : 0;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
-    process.stderr.write(`ipvs-netlink: unknown command '${name}'\n\n${help()}`);
+    const io = await import('./io');
+    io.stderr(`ipvs-netlink: unknown command '${name}'\n\n${help()}`);
     return 2;
   }
   const module = await command.load();

@@ -2,9 +2,11 @@
 // real ipvsadm is test/kernel/cli-ipvsadm.test.ts).
 import { describe, expect, it } from 'vitest';
 
-import { Namer, formatConnections, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
+import { formatConnections } from '../../lib/cli/ipvsadm/connection-listing';
+import { Namer, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
 import { inetAton, ntop6 } from '../../lib/cli/ipvsadm/names';
-import { Cmd, Fmt, IpvsadmExit, parseCommandLine, restoreLines } from '../../lib/cli/ipvsadm/options';
+import { Cmd, Fmt, IpvsadmExit, parseCommandLine } from '../../lib/cli/ipvsadm/options';
+import { parseRestoreInput } from '../../lib/cli/ipvsadm/restore';
 import { main } from '../../lib/cli/main';
 import type { Destination, Service } from '../../lib/types';
 
@@ -53,10 +55,13 @@ describe('ipvsadm command line', () => {
     expect(await failure('--set 1 2')).toMatchObject({ text: '--set option requires 3 timeout values' });
   });
 
-  it('tokenizes -R input as config_stream_read does', () => {
-    expect(restoreLines('\n  \nipvsadm -A -t 1.1.1.1:80\n\t-C \r\n-L')).toEqual([
-      { line: 3, args: ['-A', '-t', '1.1.1.1:80'] }, { line: 4, args: ['-C'] }, { line: 5, args: ['-L'] },
-    ]);
+  it('tokenizes -R input as config_stream_read does', async () => {
+    for (const fast of [true, false]) {
+      const plan = await parseRestoreInput('\n  \nipvsadm -A -t 1.1.1.1:80\n\t-C \r\n-L', { fast });
+      expect(plan.commands).toBe(3);
+      expect(plan.steps.map((step) => (step.kind === 'batch' ? { batch: step.lines } : step.kind === 'command' ? { command: step.entry.cmd, line: step.line } : step)))
+        .toEqual([{ batch: [3] }, { command: Cmd.FLUSH, line: 4 }, { command: Cmd.LIST, line: 5 }]);
+    }
   });
 
   it("has inet_aton's and glibc inet_ntop's forms", () => {
@@ -128,7 +133,7 @@ describe('ipvsadm output', () => {
         states: ['ESTABLISHED', 'TIME_WAIT'], addresses: ['10.1.0.1', '10.2.0.2', 'fd01::1', 'fd02::2'], peNames: [], peData: [],
       },
     } as unknown as Parameters<typeof formatConnections>[0];
-    expect(formatConnections(table, Fmt.NUMERIC, new Namer(true))).toBe([
+    expect(formatConnections(table, Fmt.NUMERIC, new Namer(true)).toString()).toBe([
       'IPVS connection entries',
       'pro expire state       source             virtual            destination',
       'TCP 14:59  ESTABLISHED 10.1.0.2:40000     10.1.0.1:8080      10.2.0.2:8080',

@@ -356,8 +356,6 @@ export function formatDaemons(daemons: readonly DaemonConfig[]): string {
 
 // ---- the connection table ------------------------------------------------------------------------
 
-const CONN_PROTOCOLS: Record<string, number> = { TCP: IPPROTO_TCP, UDP: IPPROTO_UDP, SCTP: IPPROTO_SCTP };
-
 /** Every address a -c listing prints, for Namer.resolve. */
 export function connectionAddresses(table: ConnectionTable): string[] {
   const c = table.columns;
@@ -368,58 +366,3 @@ export function connectionAddresses(table: ConnectionTable): string[] {
   return out;
 }
 
-/** list_conn: the -c listing, with the pe columns under --persistent-conn. */
-export function formatConnections(table: ConnectionTable, format: number, namer: Namer): string {
-  const persistent = (format & Fmt.PERSISTENTCONN) !== 0;
-  const parts: string[] = ['IPVS connection entries\n'];
-  parts.push(persistent
-    ? `pro expire ${'state'.padEnd(11)} ${'source'.padEnd(18)} ${'virtual'.padEnd(18)} ${'destination'.padEnd(18)} ${'pe name'.padEnd(16)} pe_data\n`
-    : `pro expire ${'state'.padEnd(11)} ${'source'.padEnd(18)} ${'virtual'.padEnd(18)} destination\n`);
-  const c = table.columns;
-  const addressFamily = c.addresses.map((a) => (a.includes(':') ? AF_INET6 : AF_INET));
-  const protocolNumbers = c.protocols.map((p) => CONN_PROTOCOLS[p] ?? 0);
-  const states = c.states.map((s) => s.padEnd(11));
-  const protocols = c.protocols.map((p) => p.padEnd(3));
-  // Virtual and real-server endpoints repeat across the table: format each once.
-  const endpoints = new Map<number, string>();
-  const endpoint = (index: number, port: number, proto: number): string => {
-    const key = (index * 65536 + port) * 4 + (proto === IPPROTO_TCP ? 0 : proto === IPPROTO_UDP ? 1 : proto === IPPROTO_SCTP ? 2 : 3);
-    let text = endpoints.get(key);
-    if (text === undefined) {
-      text = namer.addrPort(addressFamily[index]!, c.addresses[index]!, port, proto);
-      endpoints.set(key, text);
-    }
-    return text;
-  };
-  const text = new TextBuffer();
-  for (const part of parts) text.text(part);
-  for (let i = 0; i < table.length; i++) {
-    const proto = protocolNumbers[c.protocol[i]!]!;
-    const cf = c.clientFamily[i] === 6 ? AF_INET6 : AF_INET;
-    const vi = c.virtualAddress[i]!;
-    const di = c.destinationAddress[i]!;
-    const expires = c.expires[i]!;
-    const vname = endpoint(vi, c.virtualPort[i]!, proto);
-    const dname = endpoint(di, c.destinationPort[i]!, proto);
-    const pe = c.pe[i]!;
-    text.text(protocols[c.protocol[i]!]!).text(' ');
-    // The expiry as mm:ss (minutes may run past 99), padded to 6.
-    const start = text.length;
-    text.uintZeroPad(Math.floor(expires / 60), 2).byte(0x3a).uintZeroPad(expires % 60, 2).padFrom(start, 6);
-    text.text(' ').text(states[c.state[i]!]!).text(' ');
-    if (namer.numeric && cf === AF_INET) {
-      const client = text.length;
-      text.ipv4(c.clientAddress, i * 16).byte(0x3a).uint(c.clientPort[i]!).padFrom(client, 18);
-    } else {
-      const caddr = cf === AF_INET6 ? ntop6(c.clientAddress, i * 16) : ntop4(c.clientAddress, i * 16);
-      text.padEnd(namer.addrPort(cf, caddr, c.clientPort[i]!, proto), 18);
-    }
-    text.text(' ').padEnd(vname, 18).text(' ');
-    if (persistent && pe !== 0) {
-      text.padEnd(dname, 16).text(' ').padEnd(c.peNames[pe - 1]!, 18).text(` ${c.peData[pe - 1]}\n`);
-    } else {
-      text.text(dname).text('\n');
-    }
-  }
-  return text.toString();
-}

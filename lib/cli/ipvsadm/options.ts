@@ -3,38 +3,10 @@
 // in the same order and with the same words and exit statuses. The result is a CommandEntry,
 // the equivalent of ipvsadm's `struct ipvs_command_entry`.
 import { parseAddress } from '../../address';
+import { Cmd, EXIT_ERROR, IpvsadmExit, TRY_HELP, fail, type CmdCode } from './command';
 import { AF_INET, AF_INET6, hostToAddress4, inetAton, inetPton4, inetPton6, serviceToPort } from './names';
 
-/** Exit statuses as ipvsadm's: fail() exits 2, popt errors and kernel errors return -1 (255). */
-export const EXIT_FAIL = 2;
-export const EXIT_ERROR = 255;
-
-/** Ends the command with a message (printed with a newline) on standard error. */
-export class IpvsadmExit extends Error {
-  /** Set on restore input: the 1-based line. */
-  line?: number;
-
-  /**
-   * @param soft a popt error after the command: ipvsadm returns -1 from that line instead of
-   *   exiting, so -R goes on with the next line.
-   */
-  constructor(readonly status: number, readonly text: string, readonly soft = false) {
-    super(text);
-    this.name = 'IpvsadmExit';
-  }
-}
-
-export function fail(message: string): never {
-  throw new IpvsadmExit(EXIT_FAIL, message);
-}
-
-export const TRY_HELP = "Try `ipvsadm -h' or 'ipvsadm --help' for more information.";
-
-export const Cmd = {
-  NONE: 0, ADD: 1, EDIT: 2, DEL: 3, FLUSH: 4, LIST: 5, ADDDEST: 6, DELDEST: 7, EDITDEST: 8, TIMEOUT: 9,
-  STARTDAEMON: 10, STOPDAEMON: 11, RESTORE: 12, SAVE: 13, ZERO: 14,
-} as const;
-export type CmdCode = (typeof Cmd)[keyof typeof Cmd];
+export { Cmd, EXIT_ERROR, EXIT_FAIL, IpvsadmExit, TRY_HELP, fail, type CmdCode } from './command';
 
 const CMD_NAMES = [
   'add-service', 'edit-service', 'delete-service', 'flush', 'list', 'add-server', 'delete-server', 'edit-server', 'set',
@@ -736,19 +708,4 @@ function truncateBytes(text: string, max: number): string {
     out += ch;
   }
   return out;
-}
-
-/**
- * -R's tokenizer (config_stream_read): each line is split on blanks, the word `ipvsadm` is
- * dropped anywhere, and lines without words are skipped. Returns [line number, argv] pairs.
- */
-export function restoreLines(text: string): Array<{ line: number; args: string[] }> {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  const result: Array<{ line: number; args: string[] }> = [];
-  lines.forEach((raw, i) => {
-    const args = raw.split(/[ \t\r]+/).filter((word) => word !== '' && word !== 'ipvsadm');
-    if (args.length > 0) result.push({ line: i + 1, args });
-  });
-  return result;
 }

@@ -1,127 +1,29 @@
 // Carries out parsed ipvsadm command entries against a handle: one request per command, as
-// ipvsadm sends it, and -R's lines through one batch.
+// ipvsadm sends it; -R through restore.ts.
 import { constants as osConstants } from 'node:os';
 
-import { queueWire, type BatchOperation } from '../../batch';
+import type { ConnectionTable } from '../../connections';
 import { Command } from '../../constants';
-import type { WireDestination } from '../../destination';
 import { IpvsError } from '../../errors';
 import type { Ipvs } from '../../ipvs';
 import { requestRecord } from '../../records';
-import type { WireService } from '../../service';
 import { destinationsFromNative, servicesFromNative } from '../../table';
 import * as io from '../io';
 import {
-  Namer, connectionAddresses, formatConnections, formatDaemons, formatOneService, formatTable, formatTimeouts,
+  Namer, connectionAddresses, formatDaemons, formatOneService, formatTable, formatTimeouts,
   tableAddresses, type TableEntry,
 } from './format';
+import { formatConnections } from './connection-listing';
 import { AF_INET6 } from './names';
-import {
-  Cmd, EXIT_ERROR, Fmt, IpvsadmExit, Opt, TRY_HELP, has, parseCommandLine, restoreLines, type CommandEntry,
-} from './options';
+import { Cmd, EXIT_ERROR, Fmt, IpvsadmExit, Opt, TRY_HELP, has, parseCommandLine, type CommandEntry } from './options';
+import { BATCHABLE, ipvsStrerror, requestOf, serviceKeyWire, serviceWire, type LibFunction } from './requests';
+import { applyRestore, parseRestoreInput, type RestorePlan } from './restore';
 
 const E = osConstants.errno;
-
-type LibFunction =
-  | 'add_service' | 'update_service' | 'del_service' | 'zero_service' | 'add_dest' | 'update_dest' | 'del_dest'
-  | 'start_daemon' | 'stop_daemon' | 'get_services' | 'get_dests' | 'get_service' | 'other';
-
-// ipvs_strerror's table: messages by libipvs function and errno, then for any function.
-const LIB_MESSAGES: Array<[LibFunction | undefined, number, string]> = [
-  ['add_service', E.EEXIST, 'Service already exists'],
-  ['add_service', E.ENOENT, 'Scheduler or persistence engine not found'],
-  ['update_service', E.ESRCH, 'No such service'],
-  ['update_service', E.ENOENT, 'Scheduler or persistence engine not found'],
-  ['del_service', E.ESRCH, 'No such service'],
-  ['zero_service', E.ESRCH, 'No such service'],
-  ['add_dest', E.ESRCH, 'Service not defined'],
-  ['add_dest', E.EEXIST, 'Destination already exists'],
-  ['update_dest', E.ESRCH, 'Service not defined'],
-  ['update_dest', E.ENOENT, 'No such destination'],
-  ['del_dest', E.ESRCH, 'Service not defined'],
-  ['del_dest', E.ENOENT, 'No such destination'],
-  ['start_daemon', E.EEXIST, 'Daemon has already run'],
-  ['stop_daemon', E.ESRCH, 'No daemon is running'],
-  ['get_services', E.ESRCH, 'No such service'],
-  ['get_dests', E.ESRCH, 'No such service'],
-  ['get_service', E.ESRCH, 'No such service'],
-  [undefined, E.EPERM, 'Permission denied (you must be root)'],
-  [undefined, E.EINVAL, 'Invalid operation.  Possibly wrong module version, address not unicast, ...'],
-  [undefined, E.ENOPROTOOPT, 'Protocol not available'],
-  [undefined, E.ENOMEM, 'Memory allocation problem'],
-  [undefined, E.EOPNOTSUPP, 'Operation not supported with IPv6'],
-  [undefined, E.EAFNOSUPPORT, 'Operation not supported with specified address family'],
-  [undefined, E.EMSGSIZE, 'Module is wrong version'],
-];
-
-// glibc's strerror for the errnos IPVS requests can return beyond ipvs_strerror's table.
-const STRERROR: Record<number, string> = {
-  [E.ENOENT]: 'No such file or directory', [E.ESRCH]: 'No such process', [E.EEXIST]: 'File exists',
-  [E.ENODEV]: 'No such device', [E.ERANGE]: 'Numerical result out of range', [E.EBUSY]: 'Device or resource busy',
-  [E.ENOBUFS]: 'No buffer space available', [E.EADDRNOTAVAIL]: 'Cannot assign requested address',
-  [E.EPROTONOSUPPORT]: 'Protocol not supported', [E.ENXIO]: 'No such device or address', [E.EFAULT]: 'Bad address',
-  [E.EOVERFLOW]: 'Value too large for defined data type', [E.EACCES]: 'Permission denied',
-  [E.EBADF]: 'Bad file descriptor', [E.EIO]: 'Input/output error', [E.E2BIG]: 'Argument list too long',
-};
-
-/** ipvs_strerror(errno) as ipvsadm prints it after a failed request of `fn`. */
-export function ipvsStrerror(fn: LibFunction, errno: number): string {
-  for (const [f, e, message] of LIB_MESSAGES) if ((f === undefined || f === fn) && e === errno) return message;
-  return STRERROR[errno] ?? `Unknown error ${errno}`;
-}
 
 function errnoOf(error: unknown): number {
   if (error instanceof IpvsError) return error.errno;
   throw error;
-}
-
-// ---- wire records as libipvs builds them ------------------------------------------------------
-
-function serviceKeyWire(entry: CommandEntry): WireService {
-  const { svc } = entry;
-  if (svc.fwmark) return { af: svc.af, fwmark: svc.fwmark };
-  return { af: svc.af, protocol: svc.protocol, address: svc.addr, port: svc.port };
-}
-
-function serviceWire(entry: CommandEntry): WireService {
-  const { svc } = entry;
-  const wire: WireService = {
-    ...serviceKeyWire(entry), scheduler: svc.sched, flags: svc.flags >>> 0, flagsMask: 0xffffffff, timeout: svc.timeout,
-    netmask: svc.netmask >>> 0,
-  };
-  if (svc.pe) wire.peName = svc.pe;
-  return wire;
-}
-
-function destinationWire(entry: CommandEntry, full: boolean): WireDestination {
-  const { dest } = entry;
-  const wire: WireDestination = { af: dest.af, address: dest.addr, port: dest.port };
-  if (full) {
-    Object.assign(wire, {
-      forward: dest.fwd, weight: dest.weight, upperThreshold: dest.uThreshold, lowerThreshold: dest.lThreshold,
-      tunnelType: dest.tunType, tunnelPort: dest.tunPort, tunnelFlags: dest.tunFlags,
-    });
-  }
-  return wire;
-}
-
-/** The batchable commands: the batch operation, the request command and libipvs' function. */
-const BATCHABLE: Partial<Record<number, [BatchOperation, number, LibFunction]>> = {
-  [Cmd.ADD]: ['addService', Command.NEW_SERVICE, 'add_service'],
-  [Cmd.EDIT]: ['editService', Command.SET_SERVICE, 'update_service'],
-  [Cmd.DEL]: ['deleteService', Command.DEL_SERVICE, 'del_service'],
-  [Cmd.ADDDEST]: ['addDestination', Command.NEW_DEST, 'add_dest'],
-  [Cmd.EDITDEST]: ['editDestination', Command.SET_DEST, 'update_dest'],
-  [Cmd.DELDEST]: ['deleteDestination', Command.DEL_DEST, 'del_dest'],
-};
-
-function requestOf(entry: CommandEntry): { service: WireService; destination?: WireDestination } {
-  switch (entry.cmd) {
-    case Cmd.ADD: case Cmd.EDIT: return { service: serviceWire(entry) };
-    case Cmd.DEL: return { service: serviceKeyWire(entry) };
-    case Cmd.DELDEST: return { service: serviceKeyWire(entry), destination: destinationWire(entry, false) };
-    default: return { service: serviceKeyWire(entry), destination: destinationWire(entry, true) };
-  }
 }
 
 // ---- listings -----------------------------------------------------------------------------------
@@ -170,16 +72,20 @@ async function listService(ipvs: Ipvs, entry: CommandEntry): Promise<void> {
   io.stdout(formatOneService(service, entry.format, namer));
 }
 
-async function listConnections(ipvs: Ipvs, format: number): Promise<void> {
+/**
+ * -c: the connection table `reading` (read by the caller, which may start it early) as
+ * list_conn prints it.
+ */
+export async function listConnections(reading: Promise<ConnectionTable>, format: number): Promise<void> {
   let table;
   try {
-    table = await ipvs.connectionTable();
+    table = await reading;
   } catch {
     throw new IpvsadmExit(1, 'cannot open file /proc/net/ip_vs_conn');
   }
   const namer = new Namer((format & Fmt.NUMERIC) !== 0);
   if (!namer.numeric) await namer.resolve(connectionAddresses(table));
-  io.stdout(formatConnections(table, format, namer));
+  io.stdoutBytes(formatConnections(table, format, namer));
 }
 
 // ---- one command --------------------------------------------------------------------------------
@@ -208,7 +114,7 @@ export async function runEntry(ipvs: Ipvs, entry: CommandEntry, context: RunCont
   }
   switch (entry.cmd) {
     case Cmd.LIST:
-      if (has(entry, Opt.CONNECTION)) await listConnections(ipvs, entry.format);
+      if (has(entry, Opt.CONNECTION)) await listConnections(ipvs.connectionTable(), entry.format);
       else if (has(entry, Opt.SERVICE)) await listService(ipvs, entry);
       else if (has(entry, Opt.TIMEOUT)) io.stdout(formatTimeouts(await ipvs.getTimeouts().catch(() => { throw new IpvsadmExit(1, ''); })));
       else if (has(entry, Opt.DAEMON)) io.stdout(formatDaemons(await ipvs.listDaemons().catch(() => { throw new IpvsadmExit(1, ''); })));
@@ -272,101 +178,14 @@ async function runSimple(ipvs: Ipvs, entry: CommandEntry): Promise<number> {
 
 // ---- restore ------------------------------------------------------------------------------------
 
-/** A line of restore input, parsed. */
-export interface RestoreLine {
-  line: number;
-  text: string;
-  entry: CommandEntry | undefined;
-  /** A popt error on this line: ipvsadm prints it and goes on with the next line. */
-  error?: IpvsadmExit;
+/** ipvsadm -R's input, read from standard input and parsed (before or while the handle opens). */
+export async function readRestore(): Promise<RestorePlan> {
+  return parseRestoreInput(await io.readInput());
 }
 
-/**
- * Parses every line of restore input before anything is sent. Lines that ipvsadm would stop
- * at (fail(), a line without a command) throw IpvsadmExit with `line` set.
- */
-export async function parseRestoreInput(text: string): Promise<RestoreLine[]> {
-  const out: RestoreLine[] = [];
-  for (const { line, args } of restoreLines(text)) {
-    try {
-      const parsed = await parseCommandLine(args);
-      if (parsed === 'help' || parsed === 'version') {
-        throw Object.assign(new IpvsadmExit(EXIT_ERROR, `-h and -v are not restore commands`), { line });
-      }
-      if (parsed.cmd === Cmd.RESTORE) throw Object.assign(new IpvsadmExit(EXIT_ERROR, TRY_HELP), { line });
-      out.push({ line, text: args.join(' '), entry: parsed });
-    } catch (error) {
-      if (!(error instanceof IpvsadmExit)) throw error;
-      if (error.soft) {
-        out.push({ line, text: args.join(' '), entry: undefined, error });
-        continue;
-      }
-      throw Object.assign(error, { line });
-    }
-  }
-  return out;
-}
-
-export interface RestoreFailure {
-  line: number;
-  message: string;
-  code?: string;
-}
-
-/**
- * Applies parsed restore lines: runs of service and destination changes go to the kernel as
- * one batch each (all of them, for a save file), other commands run in order between them.
- * Reports failures through `report`; returns the status of the last line, as ipvsadm does.
- */
-export async function applyRestore(
-  ipvs: Ipvs, lines: readonly RestoreLine[], report: (failure: RestoreFailure) => void,
-): Promise<number> {
-  let status = 0;
-  let i = 0;
-  while (i < lines.length) {
-    const current = lines[i]!;
-    if (!current.entry) {
-      report({ line: current.line, message: current.error!.text });
-      status = EXIT_ERROR;
-      i++;
-      continue;
-    }
-    if (!BATCHABLE[current.entry.cmd]) {
-      status = await runEntry(ipvs, current.entry, { restoring: true });
-      i++;
-      continue;
-    }
-    const batch = ipvs.batch();
-    const members: Array<{ line: number; fn: LibFunction }> = [];
-    while (i < lines.length && lines[i]!.entry && BATCHABLE[lines[i]!.entry!.cmd]) {
-      const { entry, line } = lines[i]!;
-      const [operation, command, fn] = BATCHABLE[entry!.cmd]!;
-      const request = requestOf(entry!);
-      queueWire(batch, operation, command, request.service, request.destination);
-      members.push({ line, fn });
-      i++;
-    }
-    const results = await batch.commit();
-    results.forEach((result, index) => {
-      const member = members[index]!;
-      if (result.ok) {
-        status = 0;
-        return;
-      }
-      status = EXIT_ERROR;
-      const message = result.unknown
-        ? 'the kernel\'s answer was lost (netlink receive buffer overflow): this line may or may not have been applied'
-        : ipvsStrerror(member.fn, result.error.errno);
-      report({ line: member.line, message, code: result.error.code });
-    });
-  }
-  return status;
-}
-
-/** ipvsadm -R: restore from standard input, messages in ipvsadm's words. */
-async function restore(ipvs: Ipvs): Promise<number> {
-  const lines = await parseRestoreInput(await io.readInput());
-  return applyRestore(ipvs, lines, (failure) => io.stderr(`${failure.message}\n`));
+/** ipvsadm -R: applies `plan` (by default, standard input), messages in ipvsadm's words. */
+export async function restore(ipvs: Ipvs, plan?: RestorePlan): Promise<number> {
+  return applyRestore(ipvs, plan ?? await readRestore(), (failure) => io.stderr(`${failure.message}\n`));
 }
 
 export { parseCommandLine };
