@@ -5,34 +5,12 @@
 import { decodeAddress, familyName, type AddressFamily } from './address';
 import { makeDestination } from './destination';
 import type { NativeTable } from './native';
-import { recordLayout, statsAt } from './records';
+import { statsAt } from './records';
 import { ZERO_STATS, serviceFromWire, type WireService } from './service';
+import { bytesOf, layoutOf, type ReplyLayout } from './table-view';
 import type { Destination, Service } from './types';
 
 export type ServiceWithDestinations = Service & { destinations: Destination[] };
-
-/** @internal Offsets and bits of the reply records, read once from the addon's layout. */
-class ReplyLayout {
-  readonly svcWords: number;
-  readonly svc;
-  readonly svcHas;
-  readonly dstWords: number;
-  readonly dst;
-  readonly dstHas;
-
-  constructor() {
-    const { service, destination } = recordLayout();
-    this.svcWords = service.words;
-    this.svc = { ...service.at };
-    this.svcHas = { ...service.bit };
-    this.dstWords = destination.words;
-    this.dst = { ...destination.at };
-    this.dstHas = { ...destination.bit };
-  }
-}
-
-let replyLayout: ReplyLayout | undefined;
-const layoutOf = (): ReplyLayout => (replyLayout ??= new ReplyLayout());
 
 function serviceWire(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: number, strings: readonly string[]): WireService {
   const present = w[base]!;
@@ -68,8 +46,6 @@ function destinationAt(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: 
     w[base + at.tunnelFlags]!,
   );
 }
-
-const bytesOf = (words: Uint32Array): Uint8Array => new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
 
 /**
  * @internal Builds every Service, with its destinations, from the addon's packed table.
