@@ -3,7 +3,7 @@
 // listings, the metrics exposition), where ten BigInts and some forty properties per
 // destination cost more than the kernel's dump itself. Field for field, it reads what
 // lib/table.ts builds objects from, with the same defaults for absent fields.
-import { AF_INET, AF_INET6, FWD_MASK, SVC_F_PERSISTENT } from './constants';
+import { AF_INET, AF_INET6, FORWARD_METHODS, FWD_MASK, PROTOCOL_NUMBERS, SVC_F_PERSISTENT } from './constants';
 import { decodeAddress } from './address';
 import type { NativeTable } from './native';
 import { recordLayout } from './records';
@@ -43,6 +43,10 @@ export type CounterIndex = (typeof Counter)[keyof typeof Counter];
 
 const TWO_32 = 4294967296;
 
+/** Destination.forward by kernel number; numbers without a method read as masq, as lib/destination.ts names them. */
+const FORWARD_NAMES: readonly string[] = Array.from({ length: FWD_MASK + 1 },
+  (_, n) => Object.entries(FORWARD_METHODS).find(([, v]) => v === n)?.[0] ?? 'masq');
+
 /**
  * @internal The packed table, read in place. Services are numbered 0..serviceCount-1 and
  * destinations 0..destinationCount-1 in the kernel's order; service s owns destinations
@@ -50,6 +54,8 @@ const TWO_32 = 4294967296;
  * that hot loops can read fields without a call per field.
  */
 export class TableView {
+  /** The records this view reads. */
+  readonly native: NativeTable;
   readonly L: ReplyLayout;
   readonly services: Uint32Array;
   readonly destinations: Uint32Array;
@@ -63,6 +69,7 @@ export class TableView {
   /** @throws {Error} when the records are inconsistent (an addon bug), never for kernel data. */
   constructor(table: NativeTable) {
     const L = layoutOf();
+    this.native = table;
     this.L = L;
     this.services = table.services;
     this.destinations = table.destinations;
@@ -103,6 +110,12 @@ export class TableView {
   /** The protocol number; undefined when the kernel sent none. */
   protocol(s: number): number | undefined {
     return this.#svcWord(s, this.L.svc.protocol, this.L.svcHas.protocol);
+  }
+
+  /** Service.protocol: tcp, udp, sctp, or ip-proto-N (N undefined when absent, as serviceFromWire writes it). */
+  protocolName(s: number): string {
+    const n = this.protocol(s);
+    return n === PROTOCOL_NUMBERS.tcp ? 'tcp' : n === PROTOCOL_NUMBERS.udp ? 'udp' : n === PROTOCOL_NUMBERS.sctp ? 'sctp' : `ip-proto-${n}`;
   }
 
   port(s: number): number {
@@ -185,6 +198,8 @@ export class TableView {
   destinationPort(d: number): number { return this.#dstWord(d, this.L.dst.port); }
   /** The forwarding method number (FWD_MASK bits), as Destination.forward is named from. */
   forward(d: number): number { return this.#dstWord(d, this.L.dst.forward) & FWD_MASK; }
+  /** Destination.forward: masq, local, tunnel, route or bypass. */
+  forwardName(d: number): string { return FORWARD_NAMES[this.forward(d)]!; }
   weight(d: number): number { return this.#dstWord(d, this.L.dst.weight); }
   upperThreshold(d: number): number { return this.#dstWord(d, this.L.dst.upperThreshold); }
   lowerThreshold(d: number): number { return this.#dstWord(d, this.L.dst.lowerThreshold); }

@@ -3,6 +3,7 @@
 // garbage collector. Here a line is three copies of pre-encoded bytes and a number written in
 // place, with no allocation; full chunks are handed out for the response, so that the
 // renderer can yield to the event loop between them.
+import { writeU64 } from '../table-view';
 
 /** Bytes per chunk handed out: small enough that filling one is a short slice of the event loop. */
 export const CHUNK_BYTES = 32 * 1024;
@@ -65,26 +66,50 @@ export class ExpositionWriter {
    * (`labels` may be empty).
    */
   line(prefix: Uint8Array, labels: Uint8Array, suffix: Uint8Array, value: number | bigint): void {
+    if (typeof value === 'bigint' && !(value >= 0n && value <= 9007199254740991n)) {
+      let at = this.#head(prefix, labels, 0, labels.length, suffix, 20);
+      at += this.#slab.write(value.toString(), at, 'latin1');
+      this.#end(at);
+    } else {
+      this.row(prefix, labels, 0, labels.length, suffix, Number(value));
+    }
+  }
+
+  /** The same line with the label set `labels[start, end)` (rows of one shared buffer). */
+  row(prefix: Uint8Array, labels: Uint8Array, start: number, end: number, suffix: Uint8Array, value: number): void {
+    let at = this.#head(prefix, labels, start, end, suffix, 0);
+    if (Number.isSafeInteger(value)) {
+      at = writeInteger(this.#slab, at, value);
+    } else {
+      at += this.#slab.write(formatValue(value), at, 'latin1');
+    }
+    this.#end(at);
+  }
+
+  /** The same line with the u64 `high * 2^32 + low` as its value, exact, without a BigInt. */
+  rowU64(prefix: Uint8Array, labels: Uint8Array, start: number, end: number, suffix: Uint8Array, low: number, high: number): void {
+    this.#end(writeU64(this.#slab, this.#head(prefix, labels, start, end, suffix, 0), low, high));
+  }
+
+  /** Writes `prefix labels suffix ` with room after it for the value; returns where the value goes. */
+  #head(prefix: Uint8Array, labels: Uint8Array, start: number, end: number, suffix: Uint8Array, extra: number): number {
     // 40 bytes covers a space, a newline and any number: an integer below 2^64 in decimal, or
     // a float as String() writes it (at most 24 characters).
-    this.#room(prefix.length + labels.length + suffix.length + 40);
+    this.#room(prefix.length + (end - start) + suffix.length + 40 + extra);
     const buffer = this.#slab;
     let at = this.#position;
     buffer.set(prefix, at);
     at += prefix.length;
-    buffer.set(labels, at);
-    at += labels.length;
+    // A loop rather than set(subarray()): no view object per line.
+    for (let i = start; i < end; i++) buffer[at++] = labels[i]!;
     buffer.set(suffix, at);
     at += suffix.length;
     buffer[at++] = 0x20;
-    if (typeof value === 'bigint') {
-      at = value >= 0n && value <= 9007199254740991n ? writeInteger(buffer, at, Number(value)) : at + buffer.write(value.toString(), at, 'latin1');
-    } else if (Number.isSafeInteger(value)) {
-      at = writeInteger(buffer, at, value);
-    } else {
-      at += buffer.write(formatValue(value), at, 'latin1');
-    }
-    buffer[at++] = 0x0a;
+    return at;
+  }
+
+  #end(at: number): void {
+    this.#slab[at++] = 0x0a;
     this.#position = at;
     if (at - this.#start >= CHUNK_BYTES) this.#seal();
   }

@@ -3,7 +3,7 @@
 import type { DirectorEvent } from '../director';
 import { followDirector, type DirectorSource } from './director-source';
 import { EventLog, tableChanges } from './event-log';
-import type { IpvsSampler } from './sampler';
+import { servicesInSlices, type IpvsSampler } from './sampler';
 import { buildStatus, type StatusEvent, type StatusService, type StatusSnapshot } from './status';
 
 export type FeedMessage = { type: 'status'; snapshot: StatusSnapshot } | { type: 'event'; event: StatusEvent };
@@ -48,6 +48,7 @@ export class LiveStatusFeed implements StatusFeed {
 
   async current(): Promise<StatusSnapshot> {
     const sample = await this.#sampler.sample();
+    await servicesInSlices(sample);  // so that buildStatus finds them built
     const snapshot = buildStatus(sample, this.#sampler.ipvs.netns, this.#director?.status(), []);
     if (!this.#director && !sample.error) {
       if (this.#previous) for (const event of tableChanges(this.#previous, snapshot.services, sample.at)) this.#publish(event);
