@@ -67,17 +67,17 @@ export class ExpositionWriter {
    */
   line(prefix: Uint8Array, labels: Uint8Array, suffix: Uint8Array, value: number | bigint): void {
     if (typeof value === 'bigint' && !(value >= 0n && value <= 9007199254740991n)) {
-      let at = this.#head(prefix, labels, 0, labels.length, suffix, 20);
+      let at = this.#head(prefix, labels, suffix, 20);
       at += this.#slab.write(value.toString(), at, 'latin1');
       this.#end(at);
     } else {
-      this.row(prefix, labels, 0, labels.length, suffix, Number(value));
+      this.row(prefix, labels, suffix, Number(value));
     }
   }
 
-  /** The same line with the label set `labels[start, end)` (rows of one shared buffer). */
-  row(prefix: Uint8Array, labels: Uint8Array, start: number, end: number, suffix: Uint8Array, value: number): void {
-    let at = this.#head(prefix, labels, start, end, suffix, 0);
+  /** The same line with a number as its value. */
+  row(prefix: Uint8Array, labels: Uint8Array, suffix: Uint8Array, value: number): void {
+    let at = this.#head(prefix, labels, suffix, 0);
     if (Number.isSafeInteger(value)) {
       at = writeInteger(this.#slab, at, value);
     } else {
@@ -87,21 +87,21 @@ export class ExpositionWriter {
   }
 
   /** The same line with the u64 `high * 2^32 + low` as its value, exact, without a BigInt. */
-  rowU64(prefix: Uint8Array, labels: Uint8Array, start: number, end: number, suffix: Uint8Array, low: number, high: number): void {
-    this.#end(writeU64(this.#slab, this.#head(prefix, labels, start, end, suffix, 0), low, high));
+  rowU64(prefix: Uint8Array, labels: Uint8Array, suffix: Uint8Array, low: number, high: number): void {
+    this.#end(writeU64(this.#slab, this.#head(prefix, labels, suffix, 0), low, high));
   }
 
   /** Writes `prefix labels suffix ` with room after it for the value; returns where the value goes. */
-  #head(prefix: Uint8Array, labels: Uint8Array, start: number, end: number, suffix: Uint8Array, extra: number): number {
+  #head(prefix: Uint8Array, labels: Uint8Array, suffix: Uint8Array, extra: number): number {
     // 40 bytes covers a space, a newline and any number: an integer below 2^64 in decimal, or
     // a float as String() writes it (at most 24 characters).
-    this.#room(prefix.length + (end - start) + suffix.length + 40 + extra);
+    this.#room(prefix.length + labels.length + suffix.length + 40 + extra);
     const buffer = this.#slab;
     let at = this.#position;
     buffer.set(prefix, at);
     at += prefix.length;
-    // A loop rather than set(subarray()): no view object per line.
-    for (let i = start; i < end; i++) buffer[at++] = labels[i]!;
+    buffer.set(labels, at);
+    at += labels.length;
     buffer.set(suffix, at);
     at += suffix.length;
     buffer[at++] = 0x20;

@@ -170,13 +170,11 @@ export class SampledMetric<L extends string> {
     const { view } = rows;
     const labels: LabelRows = table.rows === 'services' ? rows.serviceLabels
       : table.rows === 'destinations' ? rows.destinationLabels : rows.backends.labels;
-    const bytes = labels.bytes;
-    const ends = labels.ends;
     const count = labels.count;
     if (table.rows === 'backends') {
       const values = rows.backends[table.value];
       for (let i = 0; i < count; i++) {
-        writer.row(prefix, bytes, i === 0 ? 0 : ends[i - 1]!, ends[i]!, close, values[i]!);
+        writer.row(prefix, labels.row(i), close, values[i]!);
         if (writer.hasChunks) {
           yield writer.take();
           await nextTick();
@@ -191,7 +189,7 @@ export class SampledMetric<L extends string> {
       const first = (services ? view.L.svc.stats : view.L.dst.stats) + 2 * table.counter;
       for (let i = 0; i < count; i++) {
         const at = i * stride + first;
-        writer.rowU64(prefix, bytes, i === 0 ? 0 : ends[i - 1]!, ends[i]!, close, words[at]!, words[at + 1]!);
+        writer.rowU64(prefix, labels.row(i), close, words[at]!, words[at + 1]!);
         if (writer.hasChunks) {
           yield writer.take();
           await nextTick();
@@ -212,7 +210,7 @@ export class SampledMetric<L extends string> {
         }
         suffix = known;
       }
-      writer.row(prefix, bytes, i === 0 ? 0 : ends[i - 1]!, ends[i]!, suffix, value(view, i));
+      writer.row(prefix, labels.row(i), suffix, value(view, i));
       if (writer.hasChunks) {
         yield writer.take();
         await nextTick();

@@ -8,12 +8,17 @@ import { AF_INET6 } from '../constants';
 import { TableView, writeUint } from '../table-view';
 import type { IpvsSample } from './sampler';
 
-/** Label sets, one per row, back to back: row i is bytes[start(i), ends[i]). */
+/**
+ * Label sets, one per row, written back to back into one buffer: row i is
+ * bytes[start(i), ends[i]), and {@link row} a view of it, made once per sample and shared by
+ * every family (a copy of a view is one memcpy per line).
+ */
 export class LabelRows {
   bytes: Buffer;
   ends: Uint32Array;
   count = 0;
   #length = 0;
+  #views: Uint8Array[] | undefined;
 
   constructor(rows: number, bytesPerRow: number) {
     this.bytes = Buffer.allocUnsafe(Math.max(256, rows * bytesPerRow));
@@ -22,6 +27,12 @@ export class LabelRows {
 
   start(row: number): number {
     return row === 0 ? 0 : this.ends[row - 1]!;
+  }
+
+  /** Row `i`'s bytes: a view, made on first use (once the rows are complete) and kept. */
+  row(i: number): Uint8Array {
+    const views = (this.#views ??= new Array<Uint8Array>(this.count));
+    return (views[i] ??= this.bytes.subarray(this.start(i), this.ends[i]));
   }
 
   /** Makes room for `bytes` more bytes at `at`, in the row being written (kept); returns the buffer. */

@@ -1,10 +1,12 @@
 // ipvsadm 1.31's service table (-L with each of its options, and -S), byte for byte, written
-// straight from the addon's packed records (lib/table-view.ts) into one buffer: a listing of
-// 1,000 × 10 builds no Service or Destination objects and no BigInts, only a string per
-// service line. Sorting is ipvs_cmp_services and ipvs_cmp_dests with unsigned comparisons
+// straight from the addon's packed records (lib/table-view.ts): a listing of 1,000 × 10
+// builds no Service or Destination objects and no BigInts. Each service's lines are joined
+// as one string and copied into the output buffer: in a one-shot command the code runs
+// mostly unoptimised, where a few string joins (builtins) cost far less than writing bytes
+// one by one. Sorting is ipvs_cmp_services and ipvs_cmp_dests with unsigned comparisons
 // (see lib/cli/ipvsadm/format.ts for the two ipvsadm bugs not copied).
 import { SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../../constants';
-import { TableView, writeU64 } from '../../table-view';
+import { TableView, u64Text } from '../../table-view';
 import { type Namer, largeNumber } from './format';
 import { AF_INET6, ntop6 } from './names';
 import { Fmt, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './options';
@@ -12,7 +14,7 @@ import { TextBuffer } from './text-buffer';
 
 // Destination.forward's names by kernel number (FWD_MASK bits): 4 is bypass, which ipvsadm
 // prints as (null); 5 to 7 read as masq, as lib/destination.ts names them.
-const FORWARD_NAMES = ['Masq', 'Local', 'Tunnel', 'Route', '(null)', 'Masq', 'Masq', 'Masq'];
+const FORWARD_NAMES = ['Masq   ', 'Local  ', 'Tunnel ', 'Route  ', '(null) ', 'Masq   ', 'Masq   ', 'Masq   '];  // padded to 7
 const FORWARD_SWITCHES = ['-m', '-g', '-i', '-g', '(null)', '-m', '-m', '-m'];
 const FORWARD_TUNNEL = 2;
 const TUNNEL_GUE = 1;
@@ -51,52 +53,47 @@ function title(format: number): string {
 
 // ---- numbers ---------------------------------------------------------------------------------
 
-/** print_largenum of the u64 counter at words[at] (low) and words[at + 1] (high). */
-function writeLargeNumber(text: TextBuffer, words: Uint32Array, at: number, format: number): void {
+const SPACES: readonly string[] = Array.from({ length: 41 }, (_, n) => ' '.repeat(n));
+const OCTETS: readonly string[] = Array.from({ length: 256 }, (_, n) => String(n));
+
+/** `text` padded with spaces to `width` (text.padEnd(width)). */
+function padEnd(text: string, width: number): string {
+  const n = width - text.length;
+  return n <= 0 ? text : n < SPACES.length ? text + SPACES[n] : text.padEnd(width);
+}
+
+/** `text` right-aligned in `width` columns (text.padStart(width)). */
+function padStart(text: string, width: number): string {
+  const n = width - text.length;
+  return n <= 0 ? text : n < SPACES.length ? SPACES[n] + text : text.padStart(width);
+}
+
+/** The u64 counter at words[at] (low) and words[at + 1] (high) in decimal. */
+function counterText(words: Uint32Array, at: number): string {
   const high = words[at + 1]!;
-  if (high >= SAFE_HIGH) {
-    text.text(largeNumber((BigInt(high) << 32n) | BigInt(words[at]!), format));
-    return;
-  }
+  return high < SAFE_HIGH ? `${high * TWO_32 + words[at]!}` : u64Text(words[at]!, high);
+}
+
+/** print_largenum of the u64 counter at words[at]: 9 columns, K/M/G/T unless --exact. */
+function largeNumberAt(words: Uint32Array, at: number, format: number): string {
+  const high = words[at + 1]!;
+  if (high >= SAFE_HIGH) return largeNumber((BigInt(high) << 32n) | BigInt(words[at]!), format);
   const value = high * TWO_32 + words[at]!;
   if (format & Fmt.EXACT) {
-    const digits = digitCount(value);
-    text.spaces(digits <= 8 ? 9 - digits : 1).uint(value);
-  } else if (value < 1e8) {
-    text.uintPadStart(value, 9);
-  } else if (value < 1e9) {
-    text.uintPadStart(Math.floor(value / 1e3), 8).byte(0x4b);  // K
-  } else if (value < 1e11) {
-    text.uintPadStart(Math.floor(value / 1e6), 8).byte(0x4d);  // M
-  } else if (value < 1e14) {
-    text.uintPadStart(Math.floor(value / 1e9), 8).byte(0x47);  // G
-  } else {
-    text.uintPadStart(Math.floor(value / 1e12), 8).byte(0x54);  // T
+    const text = `${value}`;
+    return text.length <= 8 ? padStart(text, 9) : ` ${text}`;
   }
-}
-
-/** The u64 counter at words[at], right-aligned in `width` columns (String(n).padStart(width)). */
-function writeCounterPadStart(text: TextBuffer, words: Uint32Array, at: number, width: number): void {
-  const high = words[at + 1]!;
-  if (high < SAFE_HIGH) {
-    text.uintPadStart(high * TWO_32 + words[at]!, width);
-    return;
-  }
-  const scratch = new Uint8Array(20);
-  const end = writeU64(scratch, 0, words[at]!, high);
-  text.spaces(width - end);
-  for (let i = 0; i < end; i++) text.byte(scratch[i]!);
-}
-
-function digitCount(value: number): number {
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  return digits;
+  if (value < 1e8) return padStart(`${value}`, 9);
+  if (value < 1e9) return `${padStart(`${Math.floor(value / 1e3)}`, 8)}K`;
+  if (value < 1e11) return `${padStart(`${Math.floor(value / 1e6)}`, 8)}M`;
+  if (value < 1e14) return `${padStart(`${Math.floor(value / 1e9)}`, 8)}G`;
+  return `${padStart(`${Math.floor(value / 1e12)}`, 8)}T`;
 }
 
 /** Five counters from `first` (Conns..OutBytes, or CPS..OutBPS) as print_largenum columns. */
-function writeCounters(text: TextBuffer, words: Uint32Array, first: number, format: number): void {
-  for (let k = 0; k < 5; k++) writeLargeNumber(text, words, first + 2 * k, format);
+function countersText(words: Uint32Array, first: number, format: number): string {
+  return largeNumberAt(words, first, format) + largeNumberAt(words, first + 2, format) + largeNumberAt(words, first + 4, format) +
+    largeNumberAt(words, first + 6, format) + largeNumberAt(words, first + 8, format);
 }
 
 // ---- sorting ---------------------------------------------------------------------------------
@@ -210,34 +207,19 @@ function serviceEndpoint(view: TableView, s: number, af: number, protocol: numbe
     if (af === AF_INET6) return `[${ntop6(view.serviceBytes, view.serviceAddressAt(s))}]:${port}`;
     const b = view.serviceBytes;
     const at = view.serviceAddressAt(s);
-    return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}:${port}`;
+    return `${OCTETS[b[at]!]}.${OCTETS[b[at + 1]!]}.${OCTETS[b[at + 2]!]}.${OCTETS[b[at + 3]!]}:${port}`;
   }
   return namer.addrPort(af, view.serviceAddress(s), port, protocol);
 }
 
-/** Writes `addr:port` of destination `d`, padded to `width` (cut to it for IPv4, as ipvsadm does with names). */
-function writeDestinationEndpoint(text: TextBuffer, view: TableView, d: number, af: number, protocol: number, namer: Namer,
-  width: number): void {
-  const port = view.destinationPort(d);
-  if (namer.numeric && af !== AF_INET6) {
-    const start = text.length;
-    text.ipv4(view.destinationBytes, view.destinationAddressAt(d)).byte(0x3a).uint(port).padFrom(start, width);
-    return;
-  }
-  let name = namer.numeric
-    ? `[${ntop6(view.destinationBytes, view.destinationAddressAt(d))}]:${port}`
-    : namer.addrPort(af, view.destinationAddress(d, af), port, protocol);
-  if (af !== AF_INET6) name = name.slice(0, width);
-  text.padEnd(name, width);
-}
-
-/** The same `addr:port` as text, unpadded, for -S rules. */
+/** `addr:port` of destination `d` (numeric, or names from the namer). */
 function destinationEndpoint(view: TableView, d: number, af: number, protocol: number, namer: Namer): string {
   const port = view.destinationPort(d);
   if (namer.numeric) {
     const b = view.destinationBytes;
     const at = view.destinationAddressAt(d);
-    return af === AF_INET6 ? `[${ntop6(b, at)}]:${port}` : `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}:${port}`;
+    return af === AF_INET6 ? `[${ntop6(b, at)}]:${port}`
+      : `${OCTETS[b[at]!]}.${OCTETS[b[at + 1]!]}.${OCTETS[b[at + 2]!]}.${OCTETS[b[at + 3]!]}:${port}`;
   }
   return namer.addrPort(af, view.destinationAddress(d, af), port, protocol);
 }
@@ -296,8 +278,8 @@ function netmaskOf(view: TableView, s: number, af: number): { text: string; isDe
   return { text: `${m >>> 24}.${(m >>> 16) & 0xff}.${(m >>> 8) & 0xff}.${m & 0xff}`, isDefault: m === 0xffffffff };
 }
 
-/** print_service_entry: the service line and its destination lines. */
-function writeService(text: TextBuffer, view: TableView, s: number, format: number, namer: Namer, order: Float64Array[]): void {
+/** print_service_entry: the service line and its destination lines, as one string. */
+function serviceText(view: TableView, s: number, format: number, namer: Namer, order: Float64Array[]): string {
   const rule = (format & Fmt.RULE) !== 0;
   const af = view.serviceAf(s);
   const fwmark = view.fwmark(s);
@@ -318,15 +300,15 @@ function writeService(text: TextBuffer, view: TableView, s: number, format: numb
     }
   }
 
-  const words = view.services;
   const scheduler = view.scheduler(s);
   const flags = view.flags(s);
   const sflags = schedulerFlags(flags, scheduler);
   const persistent = view.persistent(s);
   const pe = view.persistenceEngine(s);
   const onePacket = (flags & SVC_F_ONEPACKET) !== 0;
+  let out: string;
   if (rule) {
-    let out = `-A ${name} -s ${scheduler}`;
+    out = `-A ${name} -s ${scheduler}`;
     if (persistent !== undefined) {
       out += ` -p ${persistent}`;
       const mask = netmaskOf(view, s, af);
@@ -335,12 +317,10 @@ function writeService(text: TextBuffer, view: TableView, s: number, format: numb
     if (pe) out += ` --pe ${pe}`;
     if (onePacket) out += ' -o';
     if (sflags !== undefined) out += ` -b ${sflags}`;
-    text.text(out);
   } else if (format & (Fmt.STATS | Fmt.RATE)) {
-    text.padEnd(name, 33);
-    writeCounters(text, words, view.serviceCounterAt(s, format & Fmt.STATS ? 0 : 5), format);
+    out = padEnd(name, 33) + countersText(view.services, view.serviceCounterAt(s, format & Fmt.STATS ? 0 : 5), format);
   } else {
-    let out = `${name} ${scheduler}`;
+    out = `${name} ${scheduler}`;
     if (sflags !== undefined) out += ` (${sflags})`;
     if (persistent !== undefined) {
       out += ` persistent ${persistent}`;
@@ -349,9 +329,8 @@ function writeService(text: TextBuffer, view: TableView, s: number, format: numb
       if (pe) out += ` pe ${pe}`;
     }
     if (onePacket) out += ' ops';
-    text.text(out);
   }
-  text.byte(0x0a);
+  out += '\n';
 
   const first = view.firstDestination[s]!;
   const count = view.firstDestination[s + 1]! - first;
@@ -365,42 +344,35 @@ function writeService(text: TextBuffer, view: TableView, s: number, format: numb
     const daf = view.destinationAf(d, af);
     const forward = view.forward(d);
     if (rule) {
-      text.text('-a ').text(name).text(' -r ').text(destinationEndpoint(view, d, daf, protocol, namer)).byte(0x20)
-        .text(FORWARD_SWITCHES[forward]!).text(' -w ').uint(dw[base + L.weight]!);
-      if (forward === FORWARD_TUNNEL) text.text(tunnelRule(view, d));
-      text.byte(0x0a);
+      out += `-a ${name} -r ${destinationEndpoint(view, d, daf, protocol, namer)} ${FORWARD_SWITCHES[forward]} -w ${dw[base + L.weight]}` +
+        `${forward === FORWARD_TUNNEL ? tunnelRule(view, d) : ''}\n`;
       continue;
     }
-    text.text('  -> ');
-    writeDestinationEndpoint(text, view, d, daf, protocol, namer, 28);
+    let dname = destinationEndpoint(view, d, daf, protocol, namer);
+    if (daf !== AF_INET6) dname = dname.slice(0, 28);
+    out += '  -> ' + padEnd(dname, 28);
     if (format & Fmt.STATS) {
-      writeCounters(text, dw, base + L.stats, format);
+      out += countersText(dw, base + L.stats, format);
     } else if (format & Fmt.RATE) {
       const at = base + L.stats + 10;  // connectionRate, the sixth counter
-      text.byte(0x20);
-      writeCounterPadStart(text, dw, at, 8);
-      text.byte(0x20);
-      writeCounterPadStart(text, dw, at + 2, 8);
-      text.byte(0x20);
-      writeCounterPadStart(text, dw, at + 4, 8);
-      writeLargeNumber(text, dw, at + 6, format);
-      writeLargeNumber(text, dw, at + 8, format);
+      out += ` ${padStart(counterText(dw, at), 8)} ${padStart(counterText(dw, at + 2), 8)} ${padStart(counterText(dw, at + 4), 8)}` +
+        largeNumberAt(dw, at + 6, format) + largeNumberAt(dw, at + 8, format);
     } else if (format & Fmt.THRESHOLDS) {
-      text.byte(0x20).uintPadEnd(dw[base + L.upperThreshold]!, 10).byte(0x20).uintPadEnd(dw[base + L.lowerThreshold]!, 10).byte(0x20)
-        .uintPadEnd(dw[base + L.activeConnections]!, 10).byte(0x20).uintPadEnd(dw[base + L.inactiveConnections]!, 10);
+      out += ` ${padEnd(`${dw[base + L.upperThreshold]}`, 10)} ${padEnd(`${dw[base + L.lowerThreshold]}`, 10)} ` +
+        `${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
     } else if (format & Fmt.PERSISTENTCONN) {
-      text.byte(0x20).uintPadEnd(dw[base + L.weight]!, 9).byte(0x20).uintPadEnd(dw[base + L.persistentConnections]!, 11).byte(0x20)
-        .uintPadEnd(dw[base + L.activeConnections]!, 10).byte(0x20).uintPadEnd(dw[base + L.inactiveConnections]!, 10);
+      out += ` ${padEnd(`${dw[base + L.weight]}`, 9)} ${padEnd(`${dw[base + L.persistentConnections]}`, 11)} ` +
+        `${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
     } else if (format & Fmt.TUN_INFO) {
-      text.byte(0x20).padEnd(FORWARD_NAMES[forward]!, 7).byte(0x20).padEnd(forward === FORWARD_TUNNEL ? tunnelInfo(view, d) : 'n/a', 13)
-        .byte(0x20).uintPadEnd(dw[base + L.weight]!, 6).byte(0x20).uintPadEnd(dw[base + L.activeConnections]!, 10).byte(0x20)
-        .uintPadEnd(dw[base + L.inactiveConnections]!, 10);
+      out += ` ${FORWARD_NAMES[forward]} ${padEnd(forward === FORWARD_TUNNEL ? tunnelInfo(view, d) : 'n/a', 13)} ` +
+        `${padEnd(`${dw[base + L.weight]}`, 6)} ${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
     } else {
-      text.byte(0x20).padEnd(FORWARD_NAMES[forward]!, 7).byte(0x20).uintPadEnd(dw[base + L.weight]!, 6).byte(0x20)
-        .uintPadEnd(dw[base + L.activeConnections]!, 10).byte(0x20).uintPadEnd(dw[base + L.inactiveConnections]!, 10);
+      out += ` ${FORWARD_NAMES[forward]} ${padEnd(`${dw[base + L.weight]}`, 6)} ` +
+        `${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
     }
-    text.byte(0x0a);
+    out += '\n';
   }
+  return out;
 }
 
 // ---- listings --------------------------------------------------------------------------------
@@ -415,9 +387,9 @@ export function formatTable(
   text.text(title(format));
   const order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
   if (format & Fmt.NOSORT) {
-    for (let s = 0; s < view.serviceCount; s++) writeService(text, view, s, format, namer, order);
+    for (let s = 0; s < view.serviceCount; s++) text.text(serviceText(view, s, format, namer, order));
   } else {
-    for (const s of serviceOrder(view)) writeService(text, view, s, format, namer, order);
+    for (const s of serviceOrder(view)) text.text(serviceText(view, s, format, namer, order));
   }
   return text;
 }
@@ -426,6 +398,6 @@ export function formatTable(
 export function formatOneService(view: TableView, format: number, namer: Namer): TextBuffer {
   const text = new TextBuffer().text(title(format));
   const order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
-  for (let s = 0; s < view.serviceCount; s++) writeService(text, view, s, format, namer, order);
+  for (let s = 0; s < view.serviceCount; s++) text.text(serviceText(view, s, format, namer, order));
   return text;
 }
