@@ -102,8 +102,10 @@ export class ExpositionWriter {
     at += prefix.length;
     buffer.set(labels, at);
     at += labels.length;
-    buffer.set(suffix, at);
-    at += suffix.length;
+    if (suffix.length !== 0) {
+      buffer.set(suffix, at);
+      at += suffix.length;
+    }
     buffer[at++] = 0x20;
     return at;
   }

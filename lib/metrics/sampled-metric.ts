@@ -166,7 +166,7 @@ export class SampledMetric<L extends string> {
     writer.text(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
     if (!rows) return;
     const prefix = Buffer.from(this.name, 'utf8');
-    const close = Buffer.from('}', 'utf8');
+    const none = Buffer.alloc(0);
     const { view } = rows;
     const labels: LabelRows = table.rows === 'services' ? rows.serviceLabels
       : table.rows === 'destinations' ? rows.destinationLabels : rows.backends.labels;
@@ -174,7 +174,7 @@ export class SampledMetric<L extends string> {
     if (table.rows === 'backends') {
       const values = rows.backends[table.value];
       for (let i = 0; i < count; i++) {
-        writer.row(prefix, labels.row(i), close, values[i]!);
+        writer.row(prefix, labels.closed(i), none, values[i]!);
         if (writer.hasChunks) {
           yield writer.take();
           await nextTick();
@@ -189,7 +189,7 @@ export class SampledMetric<L extends string> {
       const first = (services ? view.L.svc.stats : view.L.dst.stats) + 2 * table.counter;
       for (let i = 0; i < count; i++) {
         const at = i * stride + first;
-        writer.rowU64(prefix, labels.row(i), close, words[at]!, words[at + 1]!);
+        writer.rowU64(prefix, labels.closed(i), none, words[at]!, words[at + 1]!);
         if (writer.hasChunks) {
           yield writer.take();
           await nextTick();
@@ -200,17 +200,17 @@ export class SampledMetric<L extends string> {
     const { value, extra } = table;
     const suffixes = new Map<string, Uint8Array>();
     for (let i = 0; i < count; i++) {
-      let suffix: Uint8Array = close;
-      if (extra) {
+      if (!extra) {
+        writer.row(prefix, labels.closed(i), none, value(view, i));
+      } else {
         const text = extra.value(view, i);
-        let known = suffixes.get(text);
-        if (!known) {
-          known = Buffer.from(`,${extra.name}="${escapeLabelValue(text)}"}`, 'utf8');
-          suffixes.set(text, known);
+        let suffix = suffixes.get(text);
+        if (!suffix) {
+          suffix = Buffer.from(`,${extra.name}="${escapeLabelValue(text)}"}`, 'utf8');
+          suffixes.set(text, suffix);
         }
-        suffix = known;
+        writer.row(prefix, labels.open(i), suffix, value(view, i));
       }
-      writer.row(prefix, labels.row(i), suffix, value(view, i));
       if (writer.hasChunks) {
         yield writer.take();
         await nextTick();

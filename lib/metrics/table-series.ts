@@ -1,6 +1,6 @@
 // The rows of the table-sized families, shared by all of them for one sample: every service,
 // every destination and node_exporter's backends, each with its label set encoded once as
-// bytes (`{a="x",b="y"` without the closing brace, so that a family can append a label of
+// bytes (`{a="x",b="y"}`, and without the closing brace for a family that appends a label of
 // its own). Written straight from the packed records (lib/table-view.ts) into one buffer per
 // kind of row: a scrape builds no Service or Destination objects and no string per row, and
 // yields to the event loop whenever a slice has run for a few milliseconds.
@@ -9,16 +9,18 @@ import { TableView, writeUint } from '../table-view';
 import type { IpvsSample } from './sampler';
 
 /**
- * Label sets, one per row, written back to back into one buffer: row i is
- * bytes[start(i), ends[i]), and {@link row} a view of it, made once per sample and shared by
- * every family (a copy of a view is one memcpy per line).
+ * Label sets, one per row, written back to back into one buffer, each closed with its `}`:
+ * row i is bytes[start(i), ends[i]). {@link closed} and {@link open} (without the brace, for a
+ * family that adds a label) are views of it, made once per sample and shared by every family:
+ * a line is then two copies, the metric name and the labels.
  */
 export class LabelRows {
   bytes: Buffer;
   ends: Uint32Array;
   count = 0;
   #length = 0;
-  #views: Uint8Array[] | undefined;
+  #closed: Uint8Array[] | undefined;
+  #open: Uint8Array[] | undefined;
 
   constructor(rows: number, bytesPerRow: number) {
     this.bytes = Buffer.allocUnsafe(Math.max(256, rows * bytesPerRow));
@@ -29,10 +31,16 @@ export class LabelRows {
     return row === 0 ? 0 : this.ends[row - 1]!;
   }
 
-  /** Row `i`'s bytes: a view, made on first use (once the rows are complete) and kept. */
-  row(i: number): Uint8Array {
-    const views = (this.#views ??= new Array<Uint8Array>(this.count));
+  /** Row `i`, `{…}`: a view, made on first use (once the rows are complete) and kept. */
+  closed(i: number): Uint8Array {
+    const views = (this.#closed ??= new Array<Uint8Array>(this.count));
     return (views[i] ??= this.bytes.subarray(this.start(i), this.ends[i]));
+  }
+
+  /** Row `i` without its closing brace, `{…`. */
+  open(i: number): Uint8Array {
+    const views = (this.#open ??= new Array<Uint8Array>(this.count));
+    return (views[i] ??= this.bytes.subarray(this.start(i), this.ends[i]! - 1));
   }
 
   /** Makes room for `bytes` more bytes at `at`, in the row being written (kept); returns the buffer. */
@@ -49,13 +57,14 @@ export class LabelRows {
     return this.#length;
   }
 
-  /** Ends the row being written at `end` (a position in `bytes`). */
+  /** Ends the row being written at `end` (a position in `bytes`), closing it with `}`. */
   endRow(end: number): void {
     if (this.count === this.ends.length) {
       const more = new Uint32Array(this.ends.length * 2);
       more.set(this.ends);
       this.ends = more;
     }
+    this.room(end, 1)[end++] = 0x7d;
     this.#length = end;
     this.ends[this.count++] = end;
   }
