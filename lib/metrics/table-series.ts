@@ -34,13 +34,18 @@ export class LabelRows {
   /** Row `i`, `{…}`: a view, made on first use (once the rows are complete) and kept. */
   closed(i: number): Uint8Array {
     const views = (this.#closed ??= new Array<Uint8Array>(this.count));
-    return (views[i] ??= this.bytes.subarray(this.start(i), this.ends[i]));
+    return (views[i] ??= this.#view(this.start(i), this.ends[i]!));
+  }
+
+  // A plain Uint8Array: cheaper to make than Buffer.subarray's FastBuffer.
+  #view(start: number, end: number): Uint8Array {
+    return new Uint8Array(this.bytes.buffer, this.bytes.byteOffset + start, end - start);
   }
 
   /** Row `i` without its closing brace, `{…`. */
   open(i: number): Uint8Array {
     const views = (this.#open ??= new Array<Uint8Array>(this.count));
-    return (views[i] ??= this.bytes.subarray(this.start(i), this.ends[i]! - 1));
+    return (views[i] ??= this.#view(this.start(i), this.ends[i]! - 1));
   }
 
   /** Makes room for `bytes` more bytes at `at`, in the row being written (kept); returns the buffer. */
