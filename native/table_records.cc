@@ -66,7 +66,9 @@ class ListTableWorker : public TableWorker {
       table_.AddService(service, 0);
       uint32_t count = 0;
       socket_->Execute(dump_destinations, [&](const nlmsghdr* reply) {
-        table_.AddDestination(DecodeDestination(reply));
+        std::vector<uint32_t>& words = table_.destinations;
+        words.resize(words.size() + record::destination::kWords, 0);
+        DecodeDestinationRecord(reply, words.data() + words.size() - record::destination::kWords);
         ++count;
       });
       table_.services[record + kCountAt] = count;
