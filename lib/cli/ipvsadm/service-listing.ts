@@ -5,10 +5,10 @@
 // mostly unoptimised, where a few string joins (builtins) cost far less than writing bytes
 // one by one. Sorting is ipvs_cmp_services and ipvs_cmp_dests with unsigned comparisons
 // (see lib/cli/ipvsadm/format.ts for the two ipvsadm bugs not copied).
-import { SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../../constants';
+import { FWD_MASK, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../../constants';
 import { TableView, u64Text } from '../../table-view';
 import { type Namer, largeNumber } from './format';
-import { AF_INET6, ntop6 } from './names';
+import { AF_INET, AF_INET6, ntop6 } from './names';
 import { Fmt, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './options';
 import { TextBuffer } from './text-buffer';
 
@@ -23,6 +23,7 @@ const CSUM = 1;
 const REMCSUM = 2;
 
 const TWO_32 = 4294967296;
+const ZERO_WORDS = new Uint32Array(2);
 /** Counters below 2^53 (high word below 2^21) are exact as numbers. */
 const SAFE_HIGH = 0x200000;
 
@@ -92,9 +93,39 @@ function largeNumberAt(words: Uint32Array, at: number, format: number): string {
 
 /** Five counters from `first` (Conns..OutBytes, or CPS..OutBPS) as print_largenum columns. */
 function countersText(words: Uint32Array, first: number, format: number): string {
+  if ((words[first]! | words[first + 1]! | words[first + 2]! | words[first + 3]! | words[first + 4]! | words[first + 5]! |
+    words[first + 6]! | words[first + 7]! | words[first + 8]! | words[first + 9]!) === 0) {
+    let zeros = zeroCounters.get(format);
+    if (zeros === undefined) {
+      zeros = largeNumberAt(ZERO_WORDS, 0, format).repeat(5);
+      zeroCounters.set(format, zeros);
+    }
+    return zeros;
+  }
   return largeNumberAt(words, first, format) + largeNumberAt(words, first + 2, format) + largeNumberAt(words, first + 4, format) +
     largeNumberAt(words, first + 6, format) + largeNumberAt(words, first + 8, format);
 }
+
+/**
+ * The default listing's columns after the address: forward, weight, active and inactive
+ * connections. Most servers of a table share a few such tails (small weights, no or few
+ * connections): those are made once.
+ */
+const defaultTails = new Map<number, string>();
+
+function defaultColumns(forward: number, weight: number, active: number, inactive: number): string {
+  const small = weight < 256 && active < 512 && inactive < 512;
+  const key = small ? ((forward * 256 + weight) * 512 + active) * 512 + inactive : -1;
+  let tail = small ? defaultTails.get(key) : undefined;
+  if (tail === undefined) {
+    tail = ` ${FORWARD_NAMES[forward]} ${padEnd(`${weight}`, 6)} ${padEnd(`${active}`, 10)} ${padEnd(`${inactive}`, 10)}`;
+    if (small) defaultTails.set(key, tail);
+  }
+  return tail;
+}
+
+/** Five zero counters, as countersText writes them for each format (an idle server's, often). */
+const zeroCounters = new Map<number, string>();
 
 // ---- sorting ---------------------------------------------------------------------------------
 
@@ -152,14 +183,18 @@ function destinationOrder(view: TableView, s: number, serviceAf: number, out: Fl
   const order = out[0]!;
   const keys = out[1]!;
   const bytes = view.destinationBytes;
+  const words = view.destinations;
+  const L = view.L.dst;
+  const hasAf = view.L.dstHas.af;
+  const stride = view.L.dstWords;
   let allV4 = true;
   for (let i = 0; i < count; i++) {
-    const d = first + i;
-    if (view.destinationAf(d, serviceAf) === AF_INET6) {
+    const base = (first + i) * stride;
+    if ((words[base]! & hasAf) === 0 ? serviceAf === AF_INET6 : words[base + L.af] === AF_INET6) {
       allV4 = false;
       break;
     }
-    keys[i] = high32(bytes, view.destinationAddressAt(d)) * 65536 + view.destinationPort(d);
+    keys[i] = high32(bytes, (base + L.address) * 4) * 65536 + words[base + L.port]!;
   }
   if (!allV4) return mixedDestinationOrder(view, first, count, serviceAf, order);
   // Insertion sort, stable: a service has a handful of destinations.
@@ -336,20 +371,30 @@ function serviceText(view: TableView, s: number, format: number, namer: Namer, o
   const count = view.firstDestination[s + 1]! - first;
   const sorted = format & Fmt.NOSORT ? undefined : destinationOrder(view, s, af, order);
   const dw = view.destinations;
+  const bytes = view.destinationBytes;
   const L = view.L.dst;
+  const hasAf = view.L.dstHas.af;
   const dstWords = view.L.dstWords;
+  const numeric = namer.numeric;
   for (let i = 0; i < count; i++) {
     const d = sorted ? sorted[i]! : first + i;
     const base = d * dstWords;
-    const daf = view.destinationAf(d, af);
-    const forward = view.forward(d);
+    const daf = (dw[base]! & hasAf) === 0 ? af : dw[base + L.af] === AF_INET6 ? AF_INET6 : AF_INET;
+    const forward = dw[base + L.forward]! & FWD_MASK;
     if (rule) {
       out += `-a ${name} -r ${destinationEndpoint(view, d, daf, protocol, namer)} ${FORWARD_SWITCHES[forward]} -w ${dw[base + L.weight]}` +
         `${forward === FORWARD_TUNNEL ? tunnelRule(view, d) : ''}\n`;
       continue;
     }
-    let dname = destinationEndpoint(view, d, daf, protocol, namer);
-    if (daf !== AF_INET6) dname = dname.slice(0, 28);
+    let dname: string;
+    if (numeric && daf !== AF_INET6) {
+      const at = (base + L.address) * 4;
+      dname = OCTETS[bytes[at]!] + '.' + OCTETS[bytes[at + 1]!] + '.' + OCTETS[bytes[at + 2]!] + '.' + OCTETS[bytes[at + 3]!] + ':' +
+        dw[base + L.port];
+    } else {
+      dname = destinationEndpoint(view, d, daf, protocol, namer);
+      if (daf !== AF_INET6) dname = dname.slice(0, 28);
+    }
     out += '  -> ' + padEnd(dname, 28);
     if (format & Fmt.STATS) {
       out += countersText(dw, base + L.stats, format);
@@ -367,8 +412,7 @@ function serviceText(view: TableView, s: number, format: number, namer: Namer, o
       out += ` ${FORWARD_NAMES[forward]} ${padEnd(forward === FORWARD_TUNNEL ? tunnelInfo(view, d) : 'n/a', 13)} ` +
         `${padEnd(`${dw[base + L.weight]}`, 6)} ${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
     } else {
-      out += ` ${FORWARD_NAMES[forward]} ${padEnd(`${dw[base + L.weight]}`, 6)} ` +
-        `${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
+      out += defaultColumns(forward, dw[base + L.weight]!, dw[base + L.activeConnections]!, dw[base + L.inactiveConnections]!);
     }
     out += '\n';
   }
