@@ -122,7 +122,7 @@ describe('the IPVS families', () => {
         expect(Number(value)).toBe(Number(otherValue));
       });
     }), { numRuns: 60 });
-  });
+  }, 60_000);
 
   it('labels like node_exporter, with SCTP as itself and the fwmark in decimal; types are right', async () => {
     const { ipvs } = fakeIpvs(table);
