@@ -247,7 +247,24 @@ async function build(view: TableView): Promise<TableSeries> {
     }
   }
   return {
-    view, serviceLabels: services, destinationLabels: destinations,
-    backends: { labels: backendLabels, activeConnections: active, inactiveConnections: inactive, weight },
+    view, serviceLabels: unchanged('services', services), destinationLabels: unchanged('destinations', destinations),
+    backends: { labels: unchanged('backends', backendLabels), activeConnections: active, inactiveConnections: inactive, weight },
   };
+}
+
+/**
+ * The previous reading's rows when this one's are the same bytes (the usual case: a table's
+ * services and servers change far less often than it is scraped), so that their views, made
+ * once, serve scrape after scrape instead of becoming garbage each time.
+ */
+const previousRows = new Map<string, LabelRows>();
+
+function unchanged(kind: string, rows: LabelRows): LabelRows {
+  const previous = previousRows.get(kind);
+  if (previous && previous.count === rows.count && previous.length === rows.length &&
+    previous.bytes.compare(rows.bytes, 0, rows.length, 0, previous.length) === 0) {
+    return previous;
+  }
+  previousRows.set(kind, rows);
+  return rows;
 }
