@@ -34,7 +34,8 @@ describe('ExpositionWriter', () => {
     writer.text('# end\n');
     expected += '# end\n';
     chunks.push(...writer.take(true));
-    expect(chunks.length).toBeGreaterThan(100);
+    expect(chunks.length).toBeGreaterThanOrEqual(Math.floor(Buffer.byteLength(expected) / (CHUNK_BYTES + 200)));
+    expect(chunks.length).toBeGreaterThan(10);
     for (const chunk of chunks) expect(chunk.length).toBeLessThanOrEqual(CHUNK_BYTES + 200);
     expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
   });
@@ -45,9 +46,9 @@ describe('ExpositionWriter', () => {
     const labels = bytes('{real_address="10.0.0.1",real_port="80"}');
     for (let round = 0; round < 2; round++) {
       const writer = new ExpositionWriter();
-      for (let i = 0; i < 20_000; i++) {
+      for (let i = 0; i < 10_000; i++) {
         // Text (a family's # lines) may leave a chunk full: the next line then starts a new one.
-        if (i % 97 === 0) {
+        if (i % 31 === 0) {
           const help = `# HELP family_${i} ${'h'.repeat(3000)}\n`;
           writer.text(help);
           expected += help;
