@@ -67,7 +67,7 @@ class ListTableWorker : public TableWorker {
       uint32_t count = 0;
       socket_->Execute(dump_destinations, [&](const nlmsghdr* reply) {
         std::vector<uint32_t>& words = table_.destinations;
-        words.resize(words.size() + record::destination::kWords, 0);
+        words.resize(words.size() + record::destination::kWords);  // value-initialised: zeros
         DecodeDestinationRecord(reply, words.data() + words.size() - record::destination::kWords);
         ++count;
       });
