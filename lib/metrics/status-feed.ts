@@ -48,8 +48,11 @@ export class LiveStatusFeed implements StatusFeed {
 
   async current(): Promise<StatusSnapshot> {
     const sample = await this.#sampler.sample();
+    // The director's state as of the reading, not as of the end of the slices below, during
+    // which it may have moved on (a server just marked up whose weight the reading predates).
+    const director = this.#director?.status();
     await servicesInSlices(sample);  // so that buildStatus finds them built
-    const snapshot = buildStatus(sample, this.#sampler.ipvs.netns, this.#director?.status(), []);
+    const snapshot = buildStatus(sample, this.#sampler.ipvs.netns, director, []);
     if (!this.#director && !sample.error) {
       if (this.#previous) for (const event of tableChanges(this.#previous, snapshot.services, sample.at)) this.#publish(event);
       this.#previous = snapshot.services;
