@@ -39,7 +39,6 @@ export const Counter = {
   connections: 0, packetsIn: 1, packetsOut: 2, bytesIn: 3, bytesOut: 4,
   connectionRate: 5, packetRateIn: 6, packetRateOut: 7, byteRateIn: 8, byteRateOut: 9,
 } as const;
-export type CounterIndex = (typeof Counter)[keyof typeof Counter];
 
 const TWO_32 = 4294967296;
 
@@ -167,12 +166,6 @@ export class TableView {
     return s * this.L.svcWords + this.L.svc.stats + 2 * k;
   }
 
-  /** Counter `k` of service `s` as a number (exact up to 2^53). */
-  serviceCounter(s: number, k: number): number {
-    const at = this.serviceCounterAt(s, k);
-    return this.services[at + 1]! * TWO_32 + this.services[at]!;
-  }
-
   // ---- destinations --------------------------------------------------------------------
 
   #dstWord(d: number, at: number): number {
@@ -214,11 +207,6 @@ export class TableView {
   /** Word index of counter `k` (its low word; the high word follows) of destination `d`. */
   destinationCounterAt(d: number, k: number): number {
     return d * this.L.dstWords + this.L.dst.stats + 2 * k;
-  }
-
-  destinationCounter(d: number, k: number): number {
-    const at = this.destinationCounterAt(d, k);
-    return this.destinations[at + 1]! * TWO_32 + this.destinations[at]!;
   }
 }
 
