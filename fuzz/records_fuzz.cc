@@ -3,7 +3,9 @@
 //  1. arbitrary words as a request record: UnpackRequest and UnpackQuery either refuse them
 //     with RecordError or return a request that the netlink encoder takes without error;
 //  2. whatever unpacks survives pack -> unpack unchanged, and so does every service and
-//     destination record (counters included) of arbitrary words.
+//     destination record (counters included) of arbitrary words;
+//  3. the input as a destination reply: DecodeDestinationRecord writes exactly the record
+//     PackDestination(DecodeDestination()) writes, or both refuse it.
 #include <linux/genetlink.h>
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
@@ -132,5 +134,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ExpectSameDestination(UnpackDestination(packed.data()), d);
   } catch (const RecordError&) {
   }
+
+  // The whole input as the attributes of a GET_DEST reply.
+  std::vector<uint8_t> reply(NLMSG_HDRLEN + GENL_HDRLEN + NLMSG_ALIGN(size));
+  auto* hdr = reinterpret_cast<nlmsghdr*>(reply.data());
+  hdr->nlmsg_len = static_cast<uint32_t>(NLMSG_HDRLEN + GENL_HDRLEN + size);
+  if (size > 0) std::memcpy(reply.data() + NLMSG_HDRLEN + GENL_HDRLEN, data, size);
+  std::vector<uint32_t> via_struct(record::destination::kWords, 0);
+  std::vector<uint32_t> direct(record::destination::kWords, 0);
+  bool struct_failed = false;
+  bool direct_failed = false;
+  try {
+    PackDestination(DecodeDestination(hdr), via_struct.data());
+  } catch (const std::runtime_error&) {
+    struct_failed = true;
+  }
+  try {
+    DecodeDestinationRecord(hdr, direct.data());
+  } catch (const std::runtime_error&) {
+    direct_failed = true;
+  }
+  EXPECT_SAME(struct_failed, direct_failed, "whether a destination reply is refused");
+  if (!struct_failed) EXPECT_SAME(via_struct, direct, "the destination record decoded straight from the reply");
   return 0;
 }

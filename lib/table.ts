@@ -5,34 +5,12 @@
 import { decodeAddress, familyName, type AddressFamily } from './address';
 import { makeDestination } from './destination';
 import type { NativeTable } from './native';
-import { recordLayout, statsAt } from './records';
+import { statsAt } from './records';
 import { ZERO_STATS, serviceFromWire, type WireService } from './service';
+import { bytesOf, layoutOf, type ReplyLayout } from './table-view';
 import type { Destination, Service } from './types';
 
 export type ServiceWithDestinations = Service & { destinations: Destination[] };
-
-/** @internal Offsets and bits of the reply records, read once from the addon's layout. */
-class ReplyLayout {
-  readonly svcWords: number;
-  readonly svc;
-  readonly svcHas;
-  readonly dstWords: number;
-  readonly dst;
-  readonly dstHas;
-
-  constructor() {
-    const { service, destination } = recordLayout();
-    this.svcWords = service.words;
-    this.svc = { ...service.at };
-    this.svcHas = { ...service.bit };
-    this.dstWords = destination.words;
-    this.dst = { ...destination.at };
-    this.dstHas = { ...destination.bit };
-  }
-}
-
-let replyLayout: ReplyLayout | undefined;
-const layoutOf = (): ReplyLayout => (replyLayout ??= new ReplyLayout());
 
 function serviceWire(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: number, strings: readonly string[]): WireService {
   const present = w[base]!;
@@ -69,23 +47,15 @@ function destinationAt(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: 
   );
 }
 
-const bytesOf = (words: Uint32Array): Uint8Array => new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
-
-/**
- * @internal Builds every Service, with its destinations, from the addon's packed table.
- * @throws {Error} when the records are inconsistent (an addon bug), never for kernel data.
- */
-export function tableFromNative(table: NativeTable): ServiceWithDestinations[] {
+/** Builds services [from, to) of `table` into `result`; `next` is the first destination record of `from`. */
+function decodeServices(table: NativeTable, result: ServiceWithDestinations[], from: number, to: number, next: number): number {
   const L = layoutOf();
   const services = table.services;
   const serviceBytes = bytesOf(services);
   const dests = table.destinations;
   const destBytes = bytesOf(dests);
-  const serviceCount = services.length / L.svcWords;
   const destinationCount = dests.length / L.dstWords;
-  const result = new Array<ServiceWithDestinations>(serviceCount);
-  let next = 0;  // the next destination record
-  for (let i = 0; i < serviceCount; i++) {
+  for (let i = from; i < to; i++) {
     const base = i * L.svcWords;
     const wire = serviceWire(L, services, serviceBytes, base, table.strings);
     const count = services[base + L.svc.destinationCount]!;
@@ -96,6 +66,44 @@ export function tableFromNative(table: NativeTable): ServiceWithDestinations[] {
     const service = serviceFromWire(wire) as ServiceWithDestinations;
     service.destinations = destinations;
     result[i] = service;
+  }
+  return next;
+}
+
+/**
+ * @internal Builds every Service, with its destinations, from the addon's packed table.
+ * @throws {Error} when the records are inconsistent (an addon bug), never for kernel data.
+ */
+export function tableFromNative(table: NativeTable): ServiceWithDestinations[] {
+  const count = table.services.length / layoutOf().svcWords;
+  const result = new Array<ServiceWithDestinations>(count);
+  decodeServices(table, result, 0, count, 0);
+  return result;
+}
+
+/** Destinations decoded between two turns of the event loop in {@link tableFromNativeInSlices}. */
+const DESTINATIONS_PER_SLICE = 1000;
+
+/**
+ * @internal tableFromNative, a slice of about a thousand destinations at a time, yielding to
+ * the event loop between slices (a 10,000-destination table is some 200,000 objects).
+ * @throws {Error} as tableFromNative.
+ */
+export async function tableFromNativeInSlices(table: NativeTable): Promise<ServiceWithDestinations[]> {
+  const L = layoutOf();
+  const count = table.services.length / L.svcWords;
+  const result = new Array<ServiceWithDestinations>(count);
+  let next = 0;
+  for (let from = 0; from < count;) {
+    let to = from;
+    let destinations = 0;
+    while (to < count && (to === from || destinations < DESTINATIONS_PER_SLICE)) {
+      destinations += table.services[to * L.svcWords + L.svc.destinationCount]!;
+      to++;
+    }
+    next = decodeServices(table, result, from, to, next);
+    from = to;
+    if (from < count) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return result;
 }

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "record_layout.h"
+
 namespace ipvs {
 namespace {
 
@@ -304,6 +306,48 @@ Destination DecodeDestination(const nlmsghdr* reply) {
     d.persistent_conns = Get<uint32_t>(tb[IPVS_DEST_ATTR_PERSIST_CONNS], "persistent connections");
   d.stats = DecodeEitherStats(tb[IPVS_DEST_ATTR_STATS64], tb[IPVS_DEST_ATTR_STATS]);
   return d;
+}
+
+void DecodeDestinationRecord(const nlmsghdr* reply, uint32_t* r) {
+  namespace dst = record::destination;
+  nlattr* tb[IPVS_DEST_ATTR_MAX + 1];
+  ParseNested(tb, RequireNest(reply, IPVS_CMD_ATTR_DEST, "destination"));
+  uint32_t present = 0;
+  auto put = [&](dst::Field field, uint32_t value) {
+    present |= dst::Bit(field);
+    r[dst::At(field)] = value;
+  };
+  if (tb[IPVS_DEST_ATTR_ADDR]) {
+    const auto address = GetBytes<16>(tb[IPVS_DEST_ATTR_ADDR], "destination address");
+    present |= dst::Bit(dst::address);
+    std::memcpy(&r[dst::At(dst::address)], address.data(), address.size());
+  }
+  if (tb[IPVS_DEST_ATTR_PORT]) put(dst::port, ntohs(Get<uint16_t>(tb[IPVS_DEST_ATTR_PORT], "destination port")));
+  if (tb[IPVS_DEST_ATTR_FWD_METHOD]) put(dst::forward, Get<uint32_t>(tb[IPVS_DEST_ATTR_FWD_METHOD], "forwarding method"));
+  if (tb[IPVS_DEST_ATTR_WEIGHT]) put(dst::weight, Get<uint32_t>(tb[IPVS_DEST_ATTR_WEIGHT], "weight"));
+  if (tb[IPVS_DEST_ATTR_U_THRESH]) put(dst::upperThreshold, Get<uint32_t>(tb[IPVS_DEST_ATTR_U_THRESH], "upper threshold"));
+  if (tb[IPVS_DEST_ATTR_L_THRESH]) put(dst::lowerThreshold, Get<uint32_t>(tb[IPVS_DEST_ATTR_L_THRESH], "lower threshold"));
+  if (tb[IPVS_DEST_ATTR_ADDR_FAMILY]) put(dst::af, Get<uint16_t>(tb[IPVS_DEST_ATTR_ADDR_FAMILY], "destination family"));
+  if (tb[IPVS_DEST_ATTR_TUN_TYPE]) put(dst::tunnelType, Get<uint8_t>(tb[IPVS_DEST_ATTR_TUN_TYPE], "tunnel type"));
+  if (tb[IPVS_DEST_ATTR_TUN_PORT]) put(dst::tunnelPort, ntohs(Get<uint16_t>(tb[IPVS_DEST_ATTR_TUN_PORT], "tunnel port")));
+  if (tb[IPVS_DEST_ATTR_TUN_FLAGS]) put(dst::tunnelFlags, Get<uint16_t>(tb[IPVS_DEST_ATTR_TUN_FLAGS], "tunnel flags"));
+  if (tb[IPVS_DEST_ATTR_ACTIVE_CONNS]) put(dst::activeConnections, Get<uint32_t>(tb[IPVS_DEST_ATTR_ACTIVE_CONNS], "active connections"));
+  if (tb[IPVS_DEST_ATTR_INACT_CONNS]) put(dst::inactiveConnections, Get<uint32_t>(tb[IPVS_DEST_ATTR_INACT_CONNS], "inactive connections"));
+  if (tb[IPVS_DEST_ATTR_PERSIST_CONNS])
+    put(dst::persistentConnections, Get<uint32_t>(tb[IPVS_DEST_ATTR_PERSIST_CONNS], "persistent connections"));
+  const nlattr* stats = tb[IPVS_DEST_ATTR_STATS64] ? tb[IPVS_DEST_ATTR_STATS64] : tb[IPVS_DEST_ATTR_STATS];
+  if (stats) {
+    const Stats s = DecodeStats(stats, tb[IPVS_DEST_ATTR_STATS64] != nullptr);
+    const uint64_t counters[] = {s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes, s.cps, s.inpps, s.outpps, s.inbps, s.outbps};
+    static_assert(sizeof(counters) / sizeof(counters[0]) == record::kStatsCounters, "the layout's counter order");
+    uint32_t* out = &r[dst::At(dst::stats)];
+    for (uint64_t c : counters) {
+      *out++ = static_cast<uint32_t>(c);
+      *out++ = static_cast<uint32_t>(c >> 32);
+    }
+    present |= dst::Bit(dst::stats);
+  }
+  r[0] = present;
 }
 
 Daemon DecodeDaemon(const nlmsghdr* reply) {

@@ -101,6 +101,10 @@ void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uin
 // Throws std::runtime_error on a malformed reply.
 Service DecodeService(const nlmsghdr* reply);
 Destination DecodeDestination(const nlmsghdr* reply);
+// The same destination written straight into a packed record (record_layout.h) of
+// record::destination::kWords zeroed words: what PackDestination(DecodeDestination(reply))
+// writes, without the struct in between (a listing decodes one per real server).
+void DecodeDestinationRecord(const nlmsghdr* reply, uint32_t* record);
 Daemon DecodeDaemon(const nlmsghdr* reply);
 Timeouts DecodeTimeouts(const nlmsghdr* reply);
 Info DecodeInfo(const nlmsghdr* reply);

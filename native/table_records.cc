@@ -56,15 +56,22 @@ class ListTableWorker : public TableWorker {
     Request dump_services;
     dump_services.command = IPVS_CMD_GET_SERVICE;
     socket_->Execute(dump_services, [&](const nlmsghdr* reply) { services.push_back(DecodeService(reply)); });
-    std::vector<Destination> destinations;
+    // Each destination is packed as it is decoded; its service's count is written after.
+    constexpr uint32_t kCountAt = record::service::At(record::service::destinationCount);
     for (const Service& service : services) {
       Request dump_destinations;
       dump_destinations.command = IPVS_CMD_GET_DEST;
       dump_destinations.service = KeyOf(service);
-      destinations.clear();
-      socket_->Execute(dump_destinations, [&](const nlmsghdr* reply) { destinations.push_back(DecodeDestination(reply)); });
-      table_.AddService(service, static_cast<uint32_t>(destinations.size()));
-      for (const Destination& d : destinations) table_.AddDestination(d);
+      const size_t record = table_.services.size();
+      table_.AddService(service, 0);
+      uint32_t count = 0;
+      socket_->Execute(dump_destinations, [&](const nlmsghdr* reply) {
+        std::vector<uint32_t>& words = table_.destinations;
+        words.resize(words.size() + record::destination::kWords);  // value-initialised: zeros
+        DecodeDestinationRecord(reply, words.data() + words.size() - record::destination::kWords);
+        ++count;
+      });
+      table_.services[record + kCountAt] = count;
     }
   }
 };

@@ -4,12 +4,13 @@
 import type { Registry } from 'prom-client';
 
 import type { ServiceWithDestinations } from '../table';
+import { Counter, type TableView } from '../table-view';
 import type { Destination, Stats } from '../types';
 import {
   DESTINATION_LABEL_NAMES, SERVICE_LABEL_NAMES, destinationLabels, serviceLabels, type DestinationLabels, type ServiceLabels,
 } from './labels';
-import { registerSampledMetric } from './sampled-metric';
-import type { IpvsSample, IpvsSampler } from './sampler';
+import { registerSampledMetric, type TableFamily } from './sampled-metric';
+import { serviceCount, type IpvsSample, type IpvsSampler } from './sampler';
 
 type ServiceLabel = keyof ServiceLabels;
 type DestinationLabel = keyof DestinationLabels;
@@ -40,13 +41,18 @@ const RATES: Array<[suffix: string, help: string, field: keyof Stats]> = [
   ['outgoing_bytes_per_second', 'Bytes per second to clients, as the kernel estimates it', 'byteRateOut'],
 ];
 
-const DESTINATION_GAUGES: Array<[name: string, help: string, read: (d: Destination) => number]> = [
-  ['ipvs_destination_weight', 'Scheduling weight (0: quiesced, no new connections)', (d) => d.weight],
-  ['ipvs_destination_upper_threshold', 'Connection limit (0: none)', (d) => d.upperThreshold],
-  ['ipvs_destination_lower_threshold', 'Connections below which an overloaded destination is used again (0: none)', (d) => d.lowerThreshold],
-  ['ipvs_destination_active_connections', 'Connections in the ESTABLISHED state (TCP) now', (d) => d.activeConnections],
-  ['ipvs_destination_inactive_connections', 'Other connections now (TCP closing or opening, UDP, SCTP)', (d) => d.inactiveConnections],
-  ['ipvs_destination_persistent_connections', 'Persistence templates pointing at the destination now', (d) => d.persistentConnections],
+/** Gauges per destination: read from a Destination, and from the packed records. */
+const DESTINATION_GAUGES: Array<[name: string, help: string, read: (d: Destination) => number, record: (view: TableView, d: number) => number]> = [
+  ['ipvs_destination_weight', 'Scheduling weight (0: quiesced, no new connections)', (d) => d.weight, (v, d) => v.weight(d)],
+  ['ipvs_destination_upper_threshold', 'Connection limit (0: none)', (d) => d.upperThreshold, (v, d) => v.upperThreshold(d)],
+  ['ipvs_destination_lower_threshold', 'Connections below which an overloaded destination is used again (0: none)', (d) => d.lowerThreshold,
+    (v, d) => v.lowerThreshold(d)],
+  ['ipvs_destination_active_connections', 'Connections in the ESTABLISHED state (TCP) now', (d) => d.activeConnections,
+    (v, d) => v.activeConnections(d)],
+  ['ipvs_destination_inactive_connections', 'Other connections now (TCP closing or opening, UDP, SCTP)', (d) => d.inactiveConnections,
+    (v, d) => v.inactiveConnections(d)],
+  ['ipvs_destination_persistent_connections', 'Persistence templates pointing at the destination now', (d) => d.persistentConnections,
+    (v, d) => v.persistentConnections(d)],
 ];
 
 interface LabelledRows {
@@ -72,9 +78,9 @@ function labelled(sample: IpvsSample, services: ServiceWithDestinations[]): Labe
 }
 
 function perService(registry: Registry, sampler: IpvsSampler, name: string, help: string, type: 'counter' | 'gauge',
-  read: (service: ServiceWithDestinations) => number | bigint): void {
+  read: (service: ServiceWithDestinations) => number | bigint, table: TableFamily): void {
   registerSampledMetric<ServiceLabel>(registry, sampler, {
-    name, help, type, labelNames: SERVICE_LABEL_NAMES, table: { rows: 'services', value: read },
+    name, help, type, labelNames: SERVICE_LABEL_NAMES, table,
     fill: (sample, put) => {
       if (!sample.services) return false;
       for (const [service, labels] of labelled(sample, sample.services).services) put(labels, read(service));
@@ -84,9 +90,9 @@ function perService(registry: Registry, sampler: IpvsSampler, name: string, help
 }
 
 function perDestination(registry: Registry, sampler: IpvsSampler, name: string, help: string, type: 'counter' | 'gauge',
-  read: (destination: Destination) => number | bigint): void {
+  read: (destination: Destination) => number | bigint, table: TableFamily): void {
   registerSampledMetric<DestinationLabel>(registry, sampler, {
-    name, help, type, labelNames: DESTINATION_LABEL_NAMES, table: { rows: 'destinations', value: read },
+    name, help, type, labelNames: DESTINATION_LABEL_NAMES, table,
     fill: (sample, put) => {
       if (!sample.services) return false;
       for (const [destination, labels] of labelled(sample, sample.services).destinations) put(labels, read(destination));
@@ -99,13 +105,19 @@ function perDestination(registry: Registry, sampler: IpvsSampler, name: string, 
 export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): void {
   for (const [suffix, help, field] of COUNTERS) {
     const read = STATS_FIELD[field];
-    perService(registry, sampler, `ipvs_service_${suffix}`, `${help} by the virtual service`, 'counter', (s) => read(s.stats));
-    perDestination(registry, sampler, `ipvs_destination_${suffix}`, `${help} through the real server`, 'counter', (d) => read(d.stats));
+    const counter = Counter[field];
+    perService(registry, sampler, `ipvs_service_${suffix}`, `${help} by the virtual service`, 'counter', (s) => read(s.stats),
+      { rows: 'services', counter });
+    perDestination(registry, sampler, `ipvs_destination_${suffix}`, `${help} through the real server`, 'counter', (d) => read(d.stats),
+      { rows: 'destinations', counter });
   }
   for (const [suffix, help, field] of RATES) {
     const read = STATS_FIELD[field];
-    perService(registry, sampler, `ipvs_service_${suffix}`, `${help}, for the virtual service`, 'gauge', (s) => read(s.stats));
-    perDestination(registry, sampler, `ipvs_destination_${suffix}`, `${help}, for the real server`, 'gauge', (d) => read(d.stats));
+    const counter = Counter[field];
+    perService(registry, sampler, `ipvs_service_${suffix}`, `${help}, for the virtual service`, 'gauge', (s) => read(s.stats),
+      { rows: 'services', counter });
+    perDestination(registry, sampler, `ipvs_destination_${suffix}`, `${help}, for the real server`, 'gauge', (d) => read(d.stats),
+      { rows: 'destinations', counter });
     registerSampledMetric(registry, sampler, {
       name: `ipvs_${suffix}`, help: `${help}, for the whole namespace`, type: 'gauge', labelNames: [],
       fill: (sample, put) => {
@@ -115,14 +127,17 @@ export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): v
       },
     });
   }
-  for (const [name, help, read] of DESTINATION_GAUGES) perDestination(registry, sampler, name, help, 'gauge', read);
-  perService(registry, sampler, 'ipvs_service_destinations', 'Real servers of the virtual service', 'gauge', (s) => s.destinations.length);
+  for (const [name, help, read, record] of DESTINATION_GAUGES) {
+    perDestination(registry, sampler, name, help, 'gauge', read, { rows: 'destinations', value: record });
+  }
+  perService(registry, sampler, 'ipvs_service_destinations', 'Real servers of the virtual service', 'gauge', (s) => s.destinations.length,
+    { rows: 'services', value: (v, s) => v.destinationCountOf(s) });
   perService(registry, sampler, 'ipvs_service_persistence_timeout_seconds', 'Persistence timeout (0: not persistent)', 'gauge',
-    (s) => s.persistent ?? 0);
+    (s) => s.persistent ?? 0, { rows: 'services', value: (v, s) => v.persistent(s) ?? 0 });
   registerSampledMetric<ServiceLabel | 'scheduler'>(registry, sampler, {
     name: 'ipvs_service_info', help: 'The virtual service\'s scheduler, as a label; always 1', type: 'gauge',
     labelNames: [...SERVICE_LABEL_NAMES, 'scheduler'],
-    table: { rows: 'services', value: () => 1, extra: { name: 'scheduler', value: (service) => service.scheduler } },
+    table: { rows: 'services', value: () => 1, extra: { name: 'scheduler', value: (v, s) => v.scheduler(s) } },
     fill: (sample, put) => {
       if (!sample.services) return false;
       for (const [service, labels] of labelled(sample, sample.services).services) put({ ...labels, scheduler: service.scheduler }, 1);
@@ -132,7 +147,7 @@ export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): v
   registerSampledMetric<DestinationLabel | 'forward'>(registry, sampler, {
     name: 'ipvs_destination_info', help: 'The real server\'s forwarding method, as a label; always 1', type: 'gauge',
     labelNames: [...DESTINATION_LABEL_NAMES, 'forward'],
-    table: { rows: 'destinations', value: () => 1, extra: { name: 'forward', value: (destination) => destination.forward } },
+    table: { rows: 'destinations', value: () => 1, extra: { name: 'forward', value: (v, d) => v.forwardName(d) } },
     fill: (sample, put) => {
       if (!sample.services) return false;
       for (const [destination, labels] of labelled(sample, sample.services).destinations) put({ ...labels, forward: destination.forward }, 1);
@@ -142,8 +157,9 @@ export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): v
   registerSampledMetric(registry, sampler, {
     name: 'ipvs_services', help: 'Virtual services in the namespace', type: 'gauge', labelNames: [],
     fill: (sample, put) => {
-      if (!sample.services) return false;
-      put({}, sample.services.length);
+      const count = serviceCount(sample);
+      if (count === undefined) return false;
+      put({}, count);
       return true;
     },
   });

@@ -78,7 +78,7 @@ export function registerNodeExporterMetrics(registry: Registry, sampler: IpvsSam
   }
   for (const [name, help, field] of BACKEND) {
     registerSampledMetric<BackendLabel>(registry, sampler, {
-      name, help, type: 'gauge', labelNames: NODE_EXPORTER_BACKEND_LABEL_NAMES, table: { rows: 'backends', value: (backend) => backend[field] },
+      name, help, type: 'gauge', labelNames: NODE_EXPORTER_BACKEND_LABEL_NAMES, table: { rows: 'backends', value: field },
       fill: (sample, put) => {
         if (!sample.services) return false;
         for (const backend of backendsOf(sample, sample.services)) put(backend.labels, backend[field]);

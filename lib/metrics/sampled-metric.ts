@@ -12,9 +12,8 @@ import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client'
 
 import { formatValue, type ExpositionWriter } from './exposition-writer';
 import type { IpvsSample, IpvsSampler } from './sampler';
-import { escapeLabelValue, nextTick, type Backend, type TableSeries } from './table-series';
-import type { ServiceWithDestinations } from '../table';
-import type { Destination } from '../types';
+import { escapeLabelValue, nextTick, type LabelRows, type TableSeries } from './table-series';
+import type { TableView } from '../table-view';
 
 export type Put<L extends string> = (labels: Record<L, string>, value: number | bigint) => void;
 
@@ -31,21 +30,26 @@ export interface SampledMetricSpec<L extends string> {
   fill(sample: IpvsSample, put: Put<L>): boolean;
   /**
    * For a family with a series per service, destination or backend: the same series as
-   * `fill` (in the same order), described so that the exposition can write them from the
-   * shared rows.
+   * `fill` (in the same order), read from the packed records, so that the exposition can
+   * write them from the shared rows without building objects.
    */
   table?: TableFamily;
 }
 
+/**
+ * Where a table family's values come from: a u64 counter of the row's stats (0 connections
+ * … 9 byteRateOut, see lib/table-view.ts Counter), a number read from the records, or one of
+ * the backends' sums.
+ */
 export type TableFamily =
-  | { rows: 'services'; value: (row: ServiceWithDestinations) => number | bigint; extra?: ExtraLabel<ServiceWithDestinations> }
-  | { rows: 'destinations'; value: (row: Destination) => number | bigint; extra?: ExtraLabel<Destination> }
-  | { rows: 'backends'; value: (row: Backend) => number | bigint; extra?: undefined };
+  | { rows: 'services' | 'destinations'; counter: number; value?: undefined; extra?: undefined }
+  | { rows: 'services' | 'destinations'; counter?: undefined; value: (view: TableView, row: number) => number; extra?: ExtraLabel }
+  | { rows: 'backends'; counter?: undefined; value: 'activeConnections' | 'inactiveConnections' | 'weight'; extra?: undefined };
 
 /** A label of the family's own, after the shared ones. */
-export interface ExtraLabel<Row> {
+export interface ExtraLabel {
   name: string;
-  value: (row: Row) => string;
+  value: (view: TableView, row: number) => string;
 }
 
 // `{a="x",b="y"}`, kept on the label object itself (a symbol key, invisible to prom-client
@@ -162,20 +166,51 @@ export class SampledMetric<L extends string> {
     writer.text(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
     if (!rows) return;
     const prefix = Buffer.from(this.name, 'utf8');
-    const close = Buffer.from('}', 'utf8');
-    const [list, labels] = table.rows === 'services' ? [rows.services, rows.serviceLabels]
-      : table.rows === 'destinations' ? [rows.destinations, rows.destinationLabels] : [rows.backends, rows.backendLabels];
-    const value = table.value as (row: unknown) => number | bigint;
-    const extra = table.extra as ExtraLabel<unknown> | undefined;
-    const suffixes = new Map<string, Uint8Array>();
-    for (let i = 0; i < list.length; i++) {
-      let suffix: Uint8Array = close;
-      if (extra) {
-        const text = extra.value(list[i]);
-        suffix = suffixes.get(text) ?? Buffer.from(`,${extra.name}="${escapeLabelValue(text)}"}`, 'utf8');
-        suffixes.set(text, suffix);
+    const none = Buffer.alloc(0);
+    const { view } = rows;
+    const labels: LabelRows = table.rows === 'services' ? rows.serviceLabels
+      : table.rows === 'destinations' ? rows.destinationLabels : rows.backends.labels;
+    const count = labels.count;
+    if (table.rows === 'backends') {
+      const values = rows.backends[table.value];
+      for (let i = 0; i < count; i++) {
+        writer.row(prefix, labels.closed(i), none, values[i]!);
+        if (writer.hasChunks) {
+          yield writer.take();
+          await nextTick();
+        }
       }
-      writer.line(prefix, labels[i]!, suffix, value(list[i]));
+      return;
+    }
+    if (table.counter !== undefined) {
+      const services = table.rows === 'services';
+      const words = services ? view.services : view.destinations;
+      const stride = services ? view.L.svcWords : view.L.dstWords;
+      const first = (services ? view.L.svc.stats : view.L.dst.stats) + 2 * table.counter;
+      for (let i = 0; i < count; i++) {
+        const at = i * stride + first;
+        writer.rowU64(prefix, labels.closed(i), none, words[at]!, words[at + 1]!);
+        if (writer.hasChunks) {
+          yield writer.take();
+          await nextTick();
+        }
+      }
+      return;
+    }
+    const { value, extra } = table;
+    const suffixes = new Map<string, Uint8Array>();
+    for (let i = 0; i < count; i++) {
+      if (!extra) {
+        writer.row(prefix, labels.closed(i), none, value(view, i));
+      } else {
+        const text = extra.value(view, i);
+        let suffix = suffixes.get(text);
+        if (!suffix) {
+          suffix = Buffer.from(`,${extra.name}="${escapeLabelValue(text)}"}`, 'utf8');
+          suffixes.set(text, suffix);
+        }
+        writer.row(prefix, labels.open(i), suffix, value(view, i));
+      }
       if (writer.hasChunks) {
         yield writer.take();
         await nextTick();

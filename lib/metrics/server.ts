@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 
 import { exposition } from './exposition';
+import { recycleChunk } from './exposition-writer';
 import { isLoopback, parseListenAddress, requestToken, tokenMatches, type ListenAddress } from './access';
 import type { FeedMessage, StatusFeed } from './status-feed';
 
@@ -159,13 +160,14 @@ export class MetricsServer {
       response.end();
       return;
     }
-    if (!first.done) response.write(first.value);
+    // Each chunk's buffer is reused once the socket has taken it.
+    if (!first.done) response.write(first.value, () => recycleChunk(first.value));
     for await (const piece of { [Symbol.asyncIterator]: () => pieces }) {
       if (response.destroyed) {
         await pieces.return(undefined);
         return;
       }
-      if (!response.write(piece)) await drained(response);
+      if (!response.write(piece, () => recycleChunk(piece))) await drained(response);
     }
     response.end();
   }

@@ -3,7 +3,7 @@
 import type { DirectorEvent } from '../director';
 import { followDirector, type DirectorSource } from './director-source';
 import { EventLog, tableChanges } from './event-log';
-import type { IpvsSampler } from './sampler';
+import { servicesInSlices, type IpvsSampler } from './sampler';
 import { buildStatus, type StatusEvent, type StatusService, type StatusSnapshot } from './status';
 
 export type FeedMessage = { type: 'status'; snapshot: StatusSnapshot } | { type: 'event'; event: StatusEvent };
@@ -48,7 +48,11 @@ export class LiveStatusFeed implements StatusFeed {
 
   async current(): Promise<StatusSnapshot> {
     const sample = await this.#sampler.sample();
-    const snapshot = buildStatus(sample, this.#sampler.ipvs.netns, this.#director?.status(), []);
+    // The director's state as of the reading, not as of the end of the slices below, during
+    // which it may have moved on (a server just marked up whose weight the reading predates).
+    const director = this.#director?.status();
+    await servicesInSlices(sample);  // so that buildStatus finds them built
+    const snapshot = buildStatus(sample, this.#sampler.ipvs.netns, director, []);
     if (!this.#director && !sample.error) {
       if (this.#previous) for (const event of tableChanges(this.#previous, snapshot.services, sample.at)) this.#publish(event);
       this.#previous = snapshot.services;

@@ -3,12 +3,15 @@
 import { describe, expect, it } from 'vitest';
 
 import { formatConnections } from '../../lib/cli/ipvsadm/connection-listing';
-import { Namer, formatDaemons, formatTable, largeNumber } from '../../lib/cli/ipvsadm/format';
+import { Namer, formatDaemons, largeNumber } from '../../lib/cli/ipvsadm/format';
 import { inetAton, ntop6 } from '../../lib/cli/ipvsadm/names';
 import { Cmd, Fmt, IpvsadmExit, parseCommandLine } from '../../lib/cli/ipvsadm/options';
 import { parseRestoreInput } from '../../lib/cli/ipvsadm/restore';
 import { main } from '../../lib/cli/main';
+import { formatTable } from '../../lib/cli/ipvsadm/service-listing';
+import { TableView } from '../../lib/table-view';
 import type { Destination, Service } from '../../lib/types';
+import { packTable } from './packed-table';
 
 async function failure(args: string): Promise<{ status: number; text: string; soft: boolean }> {
   try {
@@ -106,13 +109,13 @@ describe('ipvsadm output', () => {
       service('192.168.0.1', []), service('10.0.0.1', [dest('192.168.1.2'), dest('10.1.1.1')]),
       { fwmark: 4294967295, family: 'inet', scheduler: 'rr', netmask: '255.255.255.255', onePacket: false, schedulerFlags: [], stats: stats(0n), destinations: [] } as unknown as Service & { destinations: Destination[] },
     ];
-    const text = formatTable(table, Fmt.NUMERIC | Fmt.RULE, new Namer(true), { version: '1.2.1', connectionTableSize: 4096 });
+    const text = formatTable(new TableView(packTable(table)), Fmt.NUMERIC | Fmt.RULE, new Namer(true), { version: '1.2.1', connectionTableSize: 4096 }).toString();
     expect(text).toBe([
       '-A -t 10.0.0.1:80 -s wlc', '-a -t 10.0.0.1:80 -r 10.1.1.1:80 -m -w 1', '-a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 1',
       '-A -t 192.168.0.1:80 -s wlc', '-A -f 4294967295 -s rr', '',
     ].join('\n'));
-    const stat = formatTable([service('10.0.0.1', [dest('10.1.1.1', { stats: stats(123456789n) })], { stats: stats(5n) })],
-      Fmt.NUMERIC | Fmt.STATS, new Namer(true), { version: '1.2.1', connectionTableSize: 4096 });
+    const stat = formatTable(new TableView(packTable([service('10.0.0.1', [dest('10.1.1.1', { stats: stats(123456789n) })], { stats: stats(5n) })])),
+      Fmt.NUMERIC | Fmt.STATS, new Namer(true), { version: '1.2.1', connectionTableSize: 4096 }).toString();
     expect(stat.split('\n').slice(3)).toEqual([
       'TCP  10.0.0.1:80                         5        5        5        5        5',
       `  -> ${'10.1.1.1:80'.padEnd(28)}${'  123456K'.repeat(5)}`, '',

@@ -7,14 +7,14 @@ import { Command } from '../../constants';
 import { IpvsError } from '../../errors';
 import type { Ipvs } from '../../ipvs';
 import { requestRecord } from '../../records';
-import { destinationsFromNative, servicesFromNative } from '../../table';
+import type { NativeTable } from '../../native';
+import { tableFromNative } from '../../table';
+import { TableView } from '../../table-view';
 import * as io from '../io';
-import {
-  Namer, connectionAddresses, formatDaemons, formatOneService, formatTable, formatTimeouts,
-  tableAddresses, type TableEntry,
-} from './format';
+import { Namer, connectionAddresses, formatDaemons, formatTimeouts, type TableEntry } from './format';
 import { formatConnections } from './connection-listing';
 import { AF_INET6 } from './names';
+import { formatOneService, formatTable, viewAddresses } from './service-listing';
 import { Cmd, EXIT_ERROR, Fmt, IpvsadmExit, Opt, TRY_HELP, has, parseCommandLine, type CommandEntry } from './options';
 import { BATCHABLE, ipvsStrerror, requestOf, serviceKeyWire, serviceWire, type LibFunction } from './requests';
 import { applyRestore, parseRestoreInput, type RestorePlan } from './restore';
@@ -28,48 +28,62 @@ function errnoOf(error: unknown): number {
 
 // ---- listings -----------------------------------------------------------------------------------
 
-/** -L/-S of the whole table (list_all). */
+/** -L/-S of the whole table (list_all), written from the packed records. */
 export async function listAll(ipvs: Ipvs, format: number): Promise<void> {
-  const [info, table] = await Promise.all([ipvs.info(), ipvs.listTable()]).catch((error: unknown) => {
-    throw new IpvsadmExit(1, ipvsStrerror('get_services', errnoOf(error)));
-  });
+  const [info, table] = await Promise.all([ipvs.info(), ipvs.enqueue('listTable', (handle) => handle.listTable())])
+    .catch((error: unknown) => {
+      throw new IpvsadmExit(1, ipvsStrerror('get_services', errnoOf(error)));
+    });
+  const view = new TableView(table);
   const namer = new Namer((format & Fmt.NUMERIC) !== 0);
-  await namer.resolve(tableAddresses(table));
-  io.stdout(formatTable(table, format, namer, info));
+  if (!namer.numeric) await namer.resolve(viewAddresses(view));
+  io.stdout(formatTable(view, format, namer, info).toString());
 }
 
-/** One service with its destinations, as the kernel reports it. */
-export async function getServiceEntry(ipvs: Ipvs, entry: CommandEntry): Promise<TableEntry | undefined> {
+/**
+ * One service with its destinations, as the kernel reports it, in packed records (the
+ * service's destinationCount set); undefined when there is no such service.
+ */
+async function getServiceRecords(ipvs: Ipvs, entry: CommandEntry): Promise<NativeTable | undefined> {
   const key = serviceKeyWire(entry);
   return ipvs.enqueue('getService', async (handle) => {
     const getService = requestRecord(Command.GET_SERVICE, key);
-    let found;
+    let found: NativeTable;
     try {
-      found = servicesFromNative(await handle.query(getService.records(), getService.strings));
+      found = await handle.query(getService.records(), getService.strings);
     } catch (error) {
       if ((error as { errno?: number }).errno === E.ESRCH) return undefined;
       throw error;
     }
-    if (!found[0]) return undefined;
-    const service = found[0] as TableEntry;
+    const view = new TableView(found);
+    if (view.serviceCount === 0) return undefined;
     const getDests = requestRecord(Command.GET_DEST, key);
     const dests = await handle.query(getDests.records(), getDests.strings);
-    service.destinations = destinationsFromNative(dests, entry.svc.af === AF_INET6 ? 'inet6' : 'inet');
-    return service;
+    const services = found.services.slice(0, view.L.svcWords);
+    services[view.L.svc.destinationCount] = dests.destinations.length / view.L.dstWords;
+    services[0] = services[0]! | view.L.svcHas.destinationCount;
+    return { services, destinations: dests.destinations, strings: found.strings };
   });
 }
 
+/** One service with its destinations, as the kernel reports it. */
+export async function getServiceEntry(ipvs: Ipvs, entry: CommandEntry): Promise<TableEntry | undefined> {
+  const table = await getServiceRecords(ipvs, entry);
+  return table ? tableFromNative(table)[0] : undefined;
+}
+
 async function listService(ipvs: Ipvs, entry: CommandEntry): Promise<void> {
-  let service: TableEntry | undefined;
+  let table: NativeTable | undefined;
   try {
-    service = await getServiceEntry(ipvs, entry);
+    table = await getServiceRecords(ipvs, entry);
   } catch (error) {
     throw new IpvsadmExit(1, ipvsStrerror('get_service', errnoOf(error)));
   }
-  if (!service) throw new IpvsadmExit(1, ipvsStrerror('get_service', E.ESRCH));
+  if (!table) throw new IpvsadmExit(1, ipvsStrerror('get_service', E.ESRCH));
+  const view = new TableView(table);
   const namer = new Namer((entry.format & Fmt.NUMERIC) !== 0);
-  await namer.resolve(tableAddresses([service]));
-  io.stdout(formatOneService(service, entry.format, namer));
+  if (!namer.numeric) await namer.resolve(viewAddresses(view));
+  io.stdout(formatOneService(view, entry.format, namer).toString());
 }
 
 /**

@@ -7,8 +7,13 @@ const SPACE = 0x20;
 const ZERO = 0x30;
 
 export class TextBuffer {
-  #buffer = Buffer.allocUnsafe(64 * 1024);
+  #buffer: Buffer;
   #length = 0;
+
+  /** `capacity`: the bytes to start with (it grows as needed). */
+  constructor(capacity = 64 * 1024) {
+    this.#buffer = Buffer.allocUnsafe(Math.max(capacity, 64));
+  }
 
   #room(bytes: number): void {
     if (this.#length + bytes <= this.#buffer.length) return;
@@ -63,6 +68,11 @@ export class TextBuffer {
     for (let rest = value, at = end; at > this.#length; rest = Math.floor(rest / 10)) buffer[--at] = ZERO + (rest % 10);
     this.#length = end;
     return this.spaces(width - digits);
+  }
+
+  /** Spaces up to `width`, then a non-negative safe integer (String(n).padStart(width)). */
+  uintPadStart(value: number, width: number): this {
+    return this.spaces(width - digitCount(value)).uint(value);
   }
 
   /** The length so far, to pad from with {@link padFrom}. */

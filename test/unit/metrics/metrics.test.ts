@@ -6,8 +6,12 @@ import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 
+import fc from 'fast-check';
+
 import type { Ipvs } from '../../../lib/ipvs';
-import type { ServiceWithDestinations } from '../../../lib/table';
+import type { NativeHandle, NativeTable } from '../../../lib/native';
+import { tableFromNative, type ServiceWithDestinations } from '../../../lib/table';
+import { nativeTableArbitrary, packTable } from '../packed-table';
 import type { Stats } from '../../../lib/types';
 import { isLoopback, parseListenAddress, parseTokenFile, tokenMatches } from '../../../lib/metrics/access';
 import { registerDirectorMetrics } from '../../../lib/metrics/director-metrics';
@@ -39,12 +43,19 @@ function table(): ServiceWithDestinations[] {
   ] as ServiceWithDestinations[];
 }
 
-/** An Ipvs stand-in that serves `services` and counts the listings. */
-function fakeIpvs(services: () => ServiceWithDestinations[]) {
+/** An Ipvs stand-in that serves `services` (as the addon's packed records) and counts the listings. */
+function fakeIpvs(services: () => ServiceWithDestinations[] | NativeTable) {
   const calls = { listTable: 0 };
+  const records = (): NativeTable => {
+    calls.listTable++;
+    const table = services();
+    return Array.isArray(table) ? packTable(table) : table;
+  };
   const ipvs = {
     netns: '/run/netns/none-such',
-    listTable: async () => { calls.listTable++; return services(); },
+    listTable: async () => tableFromNative(records()),
+    enqueue: async (_operation: string, work: (handle: NativeHandle) => Promise<unknown>) =>
+      work({ listTable: async () => records() } as unknown as NativeHandle),
     listDaemons: async () => [{ state: 'backup', interface: 'eth1', syncId: 9 }],
     countConnections: async () => [],
   } as unknown as Ipvs;
@@ -87,6 +98,31 @@ describe('the IPVS families', () => {
     const strip = (t: string) => t.replace(/^ipvs_scrape_duration_seconds .*$/m, '');
     expect(strip(streamed)).toBe(strip(rendered));
   });
+
+  it('streams what registry.metrics() renders for any packed table (values exact where prom-client rounds past 2^53)', async () => {
+    await fc.assert(fc.asyncProperty(nativeTableArbitrary(6), async (table) => {
+      // As in the kernel, a service's destinations differ in address or port (their labels may
+      // still coincide across the families of one fwmark: those are summed, as node_exporter does).
+      fc.pre(tableFromNative(table).every((s) => new Set(s.destinations.map((d) => `${d.address} ${d.port}`)).size === s.destinations.length));
+      const { ipvs } = fakeIpvs(() => table);
+      const { registry } = createMetricsRegistry({ ipvs });
+      const lines = (t: string) => t.split('\n').filter((line) => !line.startsWith('ipvs_scrape_duration_seconds '));
+      const streamed = lines(await text(registry));
+      const rendered = lines(await registry.metrics());
+      expect(streamed.length).toBe(rendered.length);
+      streamed.forEach((line, i) => {
+        const other = rendered[i]!;
+        if (line === other) return;
+        // The same series; the streamed value is the exact u64, prom-client's the nearest double.
+        const split = (l: string) => [l.slice(0, l.lastIndexOf(' ')), l.slice(l.lastIndexOf(' ') + 1)] as const;
+        const [series, value] = split(line);
+        const [otherSeries, otherValue] = split(other);
+        expect(series).toBe(otherSeries);
+        expect(BigInt(value) > 2n ** 53n).toBe(true);
+        expect(Number(value)).toBe(Number(otherValue));
+      });
+    }), { numRuns: 60 });
+  }, 60_000);
 
   it('labels like node_exporter, with SCTP as itself and the fwmark in decimal; types are right', async () => {
     const { ipvs } = fakeIpvs(table);
