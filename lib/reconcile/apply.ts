@@ -5,6 +5,7 @@ import { IpvsError } from '../errors';
 import type { Ipvs } from '../ipvs';
 import { RequestWriter } from '../records';
 import { checkServiceKey, serviceFromWire, type WireService } from '../service';
+import { layoutOf } from '../table-view';
 import type { Destination } from '../types';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { diffTables, indexLive } from './diff';
@@ -12,7 +13,7 @@ import { PlanStaleError } from './errors';
 import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
 import { buildPlan, checkPlan, checkPlanInput, isPlanLike, type PlanInput } from './plan';
-import { destinationRecordsOf, layout, liveTable, serviceAt, withDestinationRecords } from './records';
+import { destinationRecordsOf, liveTable, serviceAt, withDestinationRecords } from './records';
 import { serviceKeyText, type TableService } from './settings';
 import type { ApplyOptions, ApplyResult, OperationResult, Plan, PlanOperation, PlanOptions } from './types';
 
@@ -135,7 +136,7 @@ async function readChanged(
   for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
 
   const earlier = indexLive(before);
-  const { svcWords, dstWords } = layout();
+  const { svcWords, dstWords } = layoutOf();
   const services: TableService[] = [];
   const unread: TableService[] = [];
   for (let base = 0; base < answer.services.length; base += svcWords) {

@@ -5,8 +5,9 @@
 import { packDestinationSpec } from '../destination';
 import { RequestWriter } from '../records';
 import { checkServiceDefinition, serviceFromWire } from '../service';
+import { layoutOf } from '../table-view';
 import { describe, expectObject } from '../validate';
-import { decodeDestinations, layout, withDestinationRecords } from './records';
+import { decodeDestinations, withDestinationRecords } from './records';
 import type { CheckedScope } from './scope';
 import {
   destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
@@ -105,7 +106,7 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
 
 /** The index of an earlier record (from word `first`, every `stride` words) with the same key as the record at word `at`, or -1. */
 function seenBefore(w: Uint32Array, first: number, stride: number, at: number): number {
-  const { address, port, af } = layout().dst;
+  const { address, port, af } = layoutOf().dst;
   for (let b = first, r = 0; b < at; b += stride, r++) {
     if (w[b + address] === w[at + address] && w[b + port] === w[at + port] && w[b + af] === w[at + af] &&
       w[b + address + 1] === w[at + address + 1] && w[b + address + 2] === w[at + address + 2] &&
@@ -118,7 +119,7 @@ function seenBefore(w: Uint32Array, first: number, stride: number, at: number): 
 
 /** As seenBefore, for long lists: through `index` (then adds the record at `at` as number `j`). */
 function seenIn(index: Map<string, number>, w: Uint32Array, at: number, j: number): number {
-  const { address, port, af } = layout().dst;
+  const { address, port, af } = layoutOf().dst;
   const key = `${w[at + af]} ${w[at + address]} ${w[at + address + 1]} ${w[at + address + 2]} ${w[at + address + 3]} ${w[at + port]}`;
   const seen = index.get(key);
   if (seen !== undefined) return seen;

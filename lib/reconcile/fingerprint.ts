@@ -2,7 +2,8 @@
 import { FORWARD_METHODS, FWD_MASK, TUNNEL_CHECKSUM_FLAGS, TUNNEL_TYPES } from '../constants';
 import type { DesiredTable } from './desired';
 import { indexLive } from './diff';
-import { addressTextAt, destinationRecordsOf, layout, type DestinationRecords } from './records';
+import { layoutOf } from '../table-view';
+import { addressTextAt, destinationRecordsOf, type DestinationRecords } from './records';
 import type { CheckedScope } from './scope';
 import type { TableService } from './settings';
 import type { Destination, Service } from '../types';
@@ -66,7 +67,7 @@ const TUNNEL_NAMES = Object.fromEntries(Object.entries(TUNNEL_TYPES).map(([name,
 
 /** As hashDestination of the Destination that record `i` of `records` decodes to, without decoding it. */
 function hashDestinationRecord(records: DestinationRecords, i: number, texts: Map<number, string>, into: Lanes): void {
-  const L = layout();
+  const L = layoutOf();
   const at = L.dst;
   const w = records.words;
   const base = records.start + i * records.stride;

@@ -8,7 +8,8 @@ import { decodeAddress, familyName, type AddressFamily } from '../address';
 import { AF_INET, AF_INET6 } from '../constants';
 import { makeDestination } from '../destination';
 import type { NativeTable } from '../native';
-import { recordLayout, statsAt } from '../records';
+import { statsAt } from '../records';
+import { bytesOf, layoutOf } from '../table-view';
 import { ZERO_STATS, serviceFromWire, type WireService } from '../service';
 import type { Destination, Service } from '../types';
 import type { TableService } from './settings';
@@ -27,31 +28,6 @@ export interface DestinationRecords {
   family: AddressFamily;
 }
 
-/** Word offsets and present bits, read once from the addon's layout. */
-class Layout {
-  readonly svcWords: number;
-  readonly svc;
-  readonly svcHas;
-  readonly dstWords: number;
-  readonly dst;
-  readonly dstHas;
-
-  constructor() {
-    const { service, destination } = recordLayout();
-    this.svcWords = service.words;
-    this.svc = { ...service.at };
-    this.svcHas = { ...service.bit };
-    this.dstWords = destination.words;
-    this.dst = { ...destination.at };
-    this.dstHas = { ...destination.bit };
-  }
-}
-
-let cached: Layout | undefined;
-/** @internal */
-export const layout = (): Layout => (cached ??= new Layout());
-
-const bytesOf = (words: Uint32Array): Uint8Array => new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
 const byteViews = new WeakMap<Uint32Array, Uint8Array>();
 function bytesFor(words: Uint32Array): Uint8Array {
   let bytes = byteViews.get(words);
@@ -64,7 +40,7 @@ function bytesFor(words: Uint32Array): Uint8Array {
  * zero stats (a plan never reads counters, and a table of them is a thousand objects).
  */
 export function serviceAt(w: Uint32Array, base: number, strings: readonly string[]): Service {
-  const L = layout();
+  const L = layoutOf();
   const present = w[base]!;
   const at = L.svc;
   const has = L.svcHas;
@@ -89,7 +65,7 @@ export function serviceAt(w: Uint32Array, base: number, strings: readonly string
  * texts are kept in `texts` by address word: a table has many destinations per address.
  */
 export function addressTextAt(records: DestinationRecords, i: number, texts: Map<number, string>): string {
-  const L = layout();
+  const L = layoutOf();
   const w = records.words;
   const base = records.start + i * records.stride;
   const family = (w[base]! & L.dstHas.af) !== 0 ? familyName(w[base + L.dst.af]) : records.family;
@@ -102,7 +78,7 @@ export function addressTextAt(records: DestinationRecords, i: number, texts: Map
 
 /** The Destinations of `records`, as the rest of the API reports them (absent counters are 0). */
 export function decodeDestinations(records: DestinationRecords): Destination[] {
-  const L = layout();
+  const L = layoutOf();
   const { words: w, start, stride, count, family: serviceFamily } = records;
   const bytes = bytesFor(w);
   const at = L.dst;
@@ -168,7 +144,7 @@ export function withDestinationRecords(service: Service, records: DestinationRec
 
 /** A live table (listTable's records) as TableServices whose destinations decode when first read. */
 export function liveTable(table: NativeTable): TableService[] {
-  const L = layout();
+  const L = layoutOf();
   const services = table.services;
   const count = services.length / L.svcWords;
   const total = table.destinations.length / L.dstWords;
@@ -226,7 +202,7 @@ export function sameDestinationRecords(a: DestinationRecords, b: DestinationReco
 
 /** Whether destination `i` of `a` and `j` of `b` have the same address (and family) and port. */
 function sameKey(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
-  const L = layout();
+  const L = layoutOf();
   const { address, port, af } = L.dst;
   const hasAf = L.dstHas.af;
   const aw = a.words;
@@ -242,7 +218,7 @@ function sameKey(a: DestinationRecords, i: number, b: DestinationRecords, j: num
 
 /** Whether destination `i` of `a` and `j` of `b` have the same forwarding, weight, thresholds and tunnel words. */
 function sameSettings(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
-  const at = layout().dst;
+  const at = layoutOf().dst;
   const aw = a.words;
   const bw = b.words;
   const x = a.start + i * a.stride;
