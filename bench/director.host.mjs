@@ -63,7 +63,7 @@ try {
   const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR)] : [];
   const before = answered();
   const ours = start([process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(WARMUP_S), String(WINDOW_S)], {
-    DIRECTOR_DIST: path.join(projectRoot, 'dist', 'director', 'index.js'), DIRECTOR_SIMULATED_TABLE: '1',
+    DIRECTOR_DIST: process.env.DIRECTOR_DIST ?? path.join(projectRoot, 'dist', 'director', 'index.js'), DIRECTOR_SIMULATED_TABLE: '1',
   });
   const report = await until('the director report', () => {
     const line = ours.output().split('\n').find((l) => l.startsWith('{"startMs"'));

@@ -137,6 +137,33 @@ describe('http', () => {
       raw.close();
     }
   });
+
+  it('reads a response that arrives a few bytes at a time, status line included', async () => {
+    const reply = 'HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nmaintenance until 9';
+    const trickle = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.once('data', async () => {
+        for (let at = 0; at < reply.length; at += 5) {
+          if (socket.destroyed) return;
+          socket.write(reply.slice(at, at + 5));
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        socket.end();
+      });
+      socket.on('error', () => {});
+    });
+    const port = await listen(trickle);
+    expect(await runCheck(check({ type: 'http' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503' });
+    expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 9' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 503' });
+    expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 8' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503, body lacks "until 8"' });
+  });
+
+  it('sends each check its own request when one target is checked with several specs', async () => {
+    const target = at(port);
+    expect(await runCheck(check({ type: 'http', path: '/method', method: 'POST', body: 'method=POST' }), target)).toMatchObject({ ok: true });
+    expect(await runCheck(check({ type: 'http', path: '/method', body: 'method=GET' }), target)).toMatchObject({ ok: true });
+    expect(await runCheck(check({ type: 'http', path: '/down' }), target)).toMatchObject({ ok: false, message: 'HTTP 503' });
+  });
 });
 
 describe('https', () => {
