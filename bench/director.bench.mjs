@@ -13,6 +13,9 @@
 //
 //   node bench/director.bench.mjs [--intervals 1,5] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
+//                                 [--compare LABEL=path/to/dist/director/index.js] [--cpu-prof DIR]
+// --compare also runs our director from another build in the same boot (before/after a
+// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +29,10 @@ const WINDOW_S = Number(option('window', '20'));
 const WARMUP_OPTION = option('warmup', '');
 const CLIENTS = option('clients', 'socket').split(',');
 const LOAD_S = Number(option('load-seconds', '5'));
+const COMPARE = option('compare', '');
+const PROFILE_DIR = option('cpu-prof', '');
+const DIST = path.join(projectRoot, 'dist', 'director', 'index.js');
+const builds = [['', DIST], ...(COMPARE ? [[COMPARE.split('=')[0], path.resolve(COMPARE.split('=').slice(1).join('='))]] : [])];
 const SERVICES = 10;
 const PER_SERVICE = Number(option('per-service', '200'));
 const DESTINATIONS = SERVICES * PER_SERVICE;
@@ -150,10 +157,12 @@ try {
     ].join('\n')).join('\n'));
 
     // Ours: the default (bare-socket HTTP/1.0), optionally also through node:http's request().
-    for (const client of CLIENTS) {
+    for (const [build, dist] of builds) for (const client of CLIENTS) {
       const before = answered();
-      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
-        { DIRECTOR_DIST: path.join(projectRoot, 'dist', 'director', 'index.js'), DIRECTOR_HTTP_CLIENT: client });
+      const name = [client === 'socket' ? '' : client, build].filter(Boolean).join(', ');
+      const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
+      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
+        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client });
       let s1; let v1; let a1;
       const report = await until('the director report', () => {
         const lines = ours.output().split('\n');
@@ -167,9 +176,9 @@ try {
       const vmBusy = busyShare(v1, vmTicks());
       const serverCount = answered() - a1;
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
-      if (report.failed > 0 || report.down > 0) console.log(`note (${client}, every ${interval} s): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
+      if (report.failed > 0 || report.down > 0) console.log(`note (${name || "ours"}, every ${interval} s): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
       runs.push({
-        program: client === 'socket' ? 'ours' : `ours (${client})`, interval, timeout, warmup, ...report,
+        program: name ? `ours (${name})` : 'ours', interval, timeout, warmup, ...report,
         perSecond: report.checks / report.seconds, cpuPer1000: (report.cpuMs / report.checks) * 1000,
         serverCountInWindow: serverCount, serverCpuMs, vmBusy, serverCountWholeRun: answered() - before,
       });
