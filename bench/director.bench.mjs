@@ -13,8 +13,8 @@
 //
 //   node bench/director.bench.mjs [--intervals 1,5] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
-//                                 [--compare LABEL=path/to/dist/director/index.js] [--cpu-prof DIR]
-// --compare also runs our director from another build in the same boot (before/after a
+//                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
+// --compare also runs our director from other builds in the same boot (before/after a
 // change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ const LOAD_S = Number(option('load-seconds', '5'));
 const COMPARE = option('compare', '');
 const PROFILE_DIR = option('cpu-prof', '');
 const DIST = path.join(projectRoot, 'dist', 'director', 'index.js');
-const builds = [['', DIST], ...(COMPARE ? [[COMPARE.split('=')[0], path.resolve(COMPARE.split('=').slice(1).join('='))]] : [])];
+const builds = [['', DIST], ...(COMPARE ? COMPARE.split(',').map((entry) => [entry.split('=')[0], path.resolve(entry.split('=').slice(1).join('='))]) : [])];
 const SERVICES = 10;
 const PER_SERVICE = Number(option('per-service', '200'));
 const DESTINATIONS = SERVICES * PER_SERVICE;
