@@ -3,7 +3,7 @@
 // ports, answered by bench/director/http_server.c, a C epoll server built here with the system
 // cc). First the servers' capacity alone (bench/director/http_load.c keeping requests in flight
 // for a few seconds), so the servers are shown not to be the limit. Then, for each check
-// interval asked (--intervals, default 1 and 5 s): our director (event-loop delay p99, check
+// interval asked (--intervals, default 1, 5 and 10 s): our director (event-loop delay p99, check
 // lateness p99, CPU per 1,000 checks), then the real keepalived (Debian package, checker
 // process only, HTTP_GET with the same delay_loop, timeout and destinations) in the same boot,
 // its CPU per 1,000 checks read from /proc/PID/stat. The servers count the requests they
@@ -11,7 +11,7 @@
 // printed beside: at 100 % the interval asks more than the two emulated CPUs have.
 // Prints tables and writes bench/results/director-<kernel>.json.
 //
-//   node bench/director.bench.mjs [--intervals 1,5] [--window 20] [--warmup S] [--per-service 200]
+//   node bench/director.bench.mjs [--intervals 1,5,10] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
 //                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
 // --compare also runs our director from other builds in the same boot (before/after a
@@ -24,7 +24,7 @@ import path from 'node:path';
 import { option, printTable, projectRoot, ratio, requireTestVm, writeResult } from './lib.mjs';
 
 requireTestVm('director.bench.mjs');
-const INTERVALS = option('intervals', '1,5').split(',').map(Number);
+const INTERVALS = option('intervals', '1,5,10').split(',').map(Number);
 const WINDOW_S = Number(option('window', '20'));
 const WARMUP_OPTION = option('warmup', '');
 const CLIENTS = option('clients', 'socket').split(',');
