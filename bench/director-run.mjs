@@ -1,7 +1,8 @@
 // The director side of bench/director.bench.mjs, run inside the director's namespace:
 // `node director-run.mjs CONFIG.json WARMUP_S WINDOW_S`. Starts a Director on the configuration,
-// lets it warm up, then measures over the window and prints one JSON line: event-loop delay
-// percentiles, check lateness percentiles, checks done, CPU used (user + system, ms).
+// lets it warm up, prints `{"window":…}` as the window starts, then measures over the window
+// and prints one JSON line: event-loop delay percentiles, check lateness percentiles, checks
+// done, CPU used (user + system, ms).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -10,7 +11,10 @@ const { Director } = await import(process.env.DIRECTOR_DIST);
 const [configFile, warmupText, windowText] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configFile, 'utf8'));
 
-const director = new Director(config, { checkEvents: true });
+// DIRECTOR_SIMULATED_TABLE=1: an in-memory table instead of the kernel's (host runs).
+const ipvs = process.env.DIRECTOR_SIMULATED_TABLE === '1'
+  ? (await import('./director-simulated.mjs')).simulatedIpvs(path.dirname(path.dirname(process.env.DIRECTOR_DIST))) : undefined;
+const director = new Director(config, { checkEvents: true, ...(ipvs ? { ipvs: await ipvs } : {}) });
 // DIRECTOR_HTTP_CLIENT=request: http checks through node:http's request() instead of the bare
 // socket, to measure what the bare socket saves.
 if (process.env.DIRECTOR_HTTP_CLIENT === 'request') {
@@ -56,6 +60,7 @@ await new Promise((resolve) => setTimeout(resolve, Number(warmupText) * 1000));
 const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
 measuring = true;
+console.log(JSON.stringify({ window: Number(windowText) }));
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await new Promise((resolve) => setTimeout(resolve, Number(windowText) * 1000));

@@ -1,26 +1,41 @@
 // Director benchmark, run inside the test VM: 2,000 destinations (10 NAT services × 200 real
-// servers) checked over HTTP every second against real HTTP servers in their own namespace
-// (200 addresses × 10 ports, answered by two server processes). Measures, over a window after
-// a warm-up: the director's event-loop delay p99, its check lateness p99 and its CPU per 1,000
-// checks; then the real keepalived (Debian package, checker process only) doing the same
-// HTTP_GET checks on the same 2,000 servers in the same run, its CPU per 1,000 checks read from
-// /proc/PID/stat. The servers count the requests they answered: that is the check count.
-// Prints a table and writes bench/results/director-<kernel>.json.
+// servers) checked over HTTP, against real servers in their own namespace (200 addresses × 10
+// ports, answered by bench/director/http_server.c, a C epoll server built here with the system
+// cc). First the servers' capacity alone (bench/director/http_load.c keeping requests in flight
+// for a few seconds), so the servers are shown not to be the limit. Then, for each check
+// interval asked (--intervals, default 1, 5 and 10 s): our director (event-loop delay p99, check
+// lateness p99, CPU per 1,000 checks), then the real keepalived (Debian package, checker
+// process only, HTTP_GET with the same delay_loop, timeout and destinations) in the same boot,
+// its CPU per 1,000 checks read from /proc/PID/stat. The servers count the requests they
+// answered: that is the check count of both programs. The VM's own busy share (/proc/stat) is
+// printed beside: at 100 % the interval asks more than the two emulated CPUs have.
+// Prints tables and writes bench/results/director-<kernel>.json.
 //
-//   node bench/director.bench.mjs [--window 20] [--warmup 6] [--rounds 1] [--per-service 200]
+//   node bench/director.bench.mjs [--intervals 1,5,10] [--window 20] [--warmup S] [--per-service 200]
+//                                 [--clients socket[,request]] [--load-seconds 5]
+//                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
+// --compare also runs our director from other builds in the same boot (before/after a
+// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { option, printTable, projectRoot, ratio, requireTestVm, writeResult } from './lib.mjs';
 
 requireTestVm('director.bench.mjs');
+const INTERVALS = option('intervals', '1,5,10').split(',').map(Number);
 const WINDOW_S = Number(option('window', '20'));
-const WARMUP_S = Number(option('warmup', '6'));
-const ROUNDS = Number(option('rounds', '1'));
+const WARMUP_OPTION = option('warmup', '');
+const CLIENTS = option('clients', 'socket').split(',');
+const LOAD_S = Number(option('load-seconds', '5'));
+const COMPARE = option('compare', '');
+const PROFILE_DIR = option('cpu-prof', '');
+const DIST = path.join(projectRoot, 'dist', 'director', 'index.js');
+const builds = [['', DIST], ...(COMPARE ? COMPARE.split(',').map((entry) => [entry.split('=')[0], path.resolve(entry.split('=').slice(1).join('='))]) : [])];
 const SERVICES = 10;
 const PER_SERVICE = Number(option('per-service', '200'));
+const DESTINATIONS = SERVICES * PER_SERVICE;
 const PORTS = Array.from({ length: SERVICES }, (_, i) => 8001 + i);
 const VIP = '10.9.0.1';
 const serverAddress = (n) => `10.3.${n >> 8}.${(n & 255) + 1}`;
@@ -31,6 +46,17 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'director-bench-'));
 const lb = `bench-dir-${process.pid}`;
 const rs = `bench-rs-${process.pid}`;
 const children = [];
+
+// The C programs, built for this machine (the VM runs the host's root, so the host's cc).
+const buildDir = path.join(projectRoot, '.cache', 'director-bench');
+mkdirSync(buildDir, { recursive: true });
+const program = (name) => {
+  const out = path.join(buildDir, name);
+  sh('cc', ['-O2', '-Wall', '-pthread', '-o', out, path.join(projectRoot, 'bench', 'director', `${name}.c`)]);
+  return out;
+};
+const httpServer = program('http_server');
+const httpLoad = program('http_load');
 
 function startProcess(args, env = {}) {
   const child = spawn(args[0], args.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
@@ -51,7 +77,7 @@ async function until(what, probe, timeoutMs = 600_000) {
   }
 }
 
-/** CPU ticks (user + system) of the processes whose command is `name`, by pid. */
+/** CPU ticks (user + system) of the processes whose command is `name`. */
 function ticksOf(name) {
   let total = 0;
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
@@ -68,6 +94,16 @@ function ticksOf(name) {
   return total;
 }
 
+/** The VM's CPU time so far, busy and total (ticks of all CPUs, from /proc/stat). */
+function vmTicks() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const idle = fields[3] + fields[4];
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+const busyShare = (a, b) => (b.busy - a.busy) / (b.total - a.total);
+const ticksToMs = (ticks) => (ticks / CLK_TCK) * 1000;
+
 try {
   // Topology: the director's namespace and the real servers' namespace, joined by a veth pair.
   sh('ip', ['netns', 'add', lb]);
@@ -82,79 +118,125 @@ try {
   ].join('\n'));
   sh('ip', ['netns', 'exec', lb, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 
-  // Two server processes, five ports each (every address of the namespace answers on them).
-  const servers = [PORTS.slice(0, 5), PORTS.slice(5)].map((ports) =>
-    startProcess(['ip', 'netns', 'exec', rs, process.execPath, path.join(projectRoot, 'bench', 'director-server.mjs'), ...ports.map(String)]));
-  await until('the servers', () => servers.every((s) => s.output().includes('listening')));
-  const answered = () => servers.reduce((sum, s) => sum + Number(/count (\d+)\s*$/.exec(s.output())?.[1] ?? 0), 0);
+  // One server process, two threads, on the ten ports of every address of its namespace.
+  const server = startProcess(['ip', 'netns', 'exec', rs, httpServer, '-t', '2', ...PORTS.map(String)]);
+  await until('the server', () => server.output().includes('listening'), 60_000);
+  const answered = () => Number(/count (\d+)\s*$/.exec(server.output())?.[1] ?? 0);
 
-  const services = PORTS.map((port) => ({
-    protocol: 'tcp', address: VIP, port, scheduler: 'rr',
-    checks: [{ type: 'http', path: '/health', interval: 1, timeout: 0.9, rise: 1, fall: 1 }],
-    destinations: addresses.map((address) => ({ address, port, forward: 'masq', weight: 1 })),
-  }));
-  const configFile = path.join(tmp, 'director.json');
-  writeFileSync(configFile, JSON.stringify({ resyncInterval: 10, services }));
-  const keepalivedConf = path.join(tmp, 'keepalived.conf');
-  writeFileSync(keepalivedConf, PORTS.map((port) => [
-    `virtual_server ${VIP} ${port} {`, '  delay_loop 1', '  lb_algo rr', '  lb_kind NAT', '  protocol TCP',
-    ...addresses.map((address) => `  real_server ${address} ${port} {\n    weight 1\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n      connect_timeout 1\n      retry 1\n    }\n  }`),
-    '}',
-  ].join('\n')).join('\n'));
+  // The servers alone: as many requests as they answer with 64 in flight, over all 2,000 targets.
+  const targets = PORTS.flatMap((port) => addresses.map((a) => `${a}:${port}`)).join('\n');
+  const s0 = ticksOf('http_server');
+  const v0 = vmTicks();
+  const load = JSON.parse(sh('ip', ['netns', 'exec', lb, httpLoad, '64', String(LOAD_S)], targets));
+  const capacity = {
+    ...load, perSecond: load.ok / load.seconds, serverCpuMs: ticksToMs(ticksOf('http_server') - s0), vmBusy: busyShare(v0, vmTicks()),
+  };
+  capacity.serverCpuPer1000 = (capacity.serverCpuMs / load.ok) * 1000;
+  capacity.loadCpuPer1000 = (load.cpuMs / load.ok) * 1000;
+  console.log(`servers alone: ${capacity.perSecond.toFixed(0)} answered/s (${load.failed} failed), server CPU ${capacity.serverCpuPer1000.toFixed(0)} ms per 1,000, load client ${capacity.loadCpuPer1000.toFixed(0)} ms per 1,000, VM busy ${(capacity.vmBusy * 100).toFixed(0)} %`);
 
-  const rounds = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    // Ours: the default (bare-socket HTTP/1.0), then through node:http's request().
-    const runOurs = async (client) => {
+  const runs = [];
+  for (const interval of INTERVALS) {
+    const warmup = WARMUP_OPTION ? Number(WARMUP_OPTION) : Math.max(6, 2 * interval);
+    const timeout = Math.min(1, Math.round(interval * 9) / 10);
+    const services = PORTS.map((port) => ({
+      protocol: 'tcp', address: VIP, port, scheduler: 'rr',
+      checks: [{ type: 'http', path: '/health', interval, timeout, rise: 1, fall: 2 }],
+      destinations: addresses.map((address) => ({ address, port, forward: 'masq', weight: 1 })),
+    }));
+    const configFile = path.join(tmp, `director-${interval}.json`);
+    writeFileSync(configFile, JSON.stringify({ resyncInterval: 10, services }));
+    // The same checks for keepalived: HTTP_GET every delay_loop, the same timeout; retry 1 with
+    // delay_before_retry = delay_loop is our fall 2 (a passing check never retries).
+    const keepalivedConf = path.join(tmp, `keepalived-${interval}.conf`);
+    writeFileSync(keepalivedConf, PORTS.map((port) => [
+      `virtual_server ${VIP} ${port} {`, `  delay_loop ${interval}`, '  lb_algo rr', '  lb_kind NAT', '  protocol TCP',
+      ...addresses.map((address) => `  real_server ${address} ${port} {\n    weight 1\n    HTTP_GET {\n      url {\n        path /health\n        status_code 200\n      }\n` +
+        `      connect_timeout ${timeout}\n      retry 1\n      delay_before_retry ${interval}\n    }\n  }`),
+      '}',
+    ].join('\n')).join('\n'));
+
+    // Ours: the default (bare-socket HTTP/1.0), optionally also through node:http's request().
+    for (const [build, dist] of builds) for (const client of CLIENTS) {
       const before = answered();
-      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(WARMUP_S), String(WINDOW_S)],
-        { DIRECTOR_DIST: path.join(projectRoot, 'dist', 'director', 'index.js'), DIRECTOR_HTTP_CLIENT: client });
-      const report = await until('the director report', () => ours.output().split('\n').map((l) => (l.startsWith('{"startMs"') ? JSON.parse(l) : undefined)).find(Boolean),
-        (WARMUP_S + WINDOW_S + 600) * 1000);
+      const name = [client === 'socket' ? '' : client, build].filter(Boolean).join(', ');
+      const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
+      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
+        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client });
+      let s1; let v1; let a1;
+      const report = await until('the director report', () => {
+        const lines = ours.output().split('\n');
+        // The window starts when the director says so: sample the servers and the VM then.
+        if (!s1 && lines.some((l) => l.startsWith('{"window"'))) { s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered(); }
+        const line = lines.find((l) => l.startsWith('{"startMs"'));
+        if (!line && ours.child.exitCode !== null) throw new Error(`the director exited with ${ours.child.exitCode}:\n${ours.output().slice(-3000)}`);
+        return line && JSON.parse(line);
+      }, (warmup + WINDOW_S + 600) * 1000);
+      const serverCpuMs = ticksToMs(ticksOf('http_server') - s1);
+      const vmBusy = busyShare(v1, vmTicks());
+      const serverCount = answered() - a1;
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
-      if (report.failed > 0 || report.down > 0) console.log(`note (${client}): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
-      return { ...report, client, cpuPer1000: (report.cpuMs / report.checks) * 1000, serverCountWholeRun: answered() - before };
-    };
-    const report = await runOurs('socket');
-    const viaRequest = await runOurs('request');
+      if (report.failed > 0 || report.down > 0) console.log(`note (${name || "ours"}, every ${interval} s): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
+      runs.push({
+        program: name ? `ours (${name})` : 'ours', interval, timeout, warmup, ...report,
+        perSecond: report.checks / report.seconds, cpuPer1000: (report.cpuMs / report.checks) * 1000,
+        serverCountInWindow: serverCount, serverCpuMs, vmBusy, serverCountWholeRun: answered() - before,
+      });
+    }
 
     // keepalived, checker only (-C), in the foreground (-n), on the same servers.
     sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-C']);
-    const pids = path.join(tmp, `keepalived-${round}`);
+    const pids = path.join(tmp, `keepalived-${interval}`);
     const keepalived = startProcess(['ip', 'netns', 'exec', lb, 'keepalived', '-n', '-l', '-C', '-f', keepalivedConf,
       '-p', `${pids}.pid`, '-c', `${pids}.checkers.pid`, '-r', `${pids}.vrrp.pid`, '--no-syslog']);
     await until('keepalived to set up the table', () => {
       const text = sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-Ln']);
-      return (text.match(/->\s+10\.3\./g) ?? []).length === SERVICES * PER_SERVICE;
+      return (text.match(/->\s+10\.3\./g) ?? []).length === DESTINATIONS;
     }, 600_000);
-    await sleep(WARMUP_S * 1000);
+    await sleep(warmup * 1000);
+    const failureLines = () => keepalived.output().split('\n').filter((l) => /fail|timeout/i.test(l)).length;
+    const failuresBefore = failureLines();
     const k0 = ticksOf('keepalived');
+    const s0 = ticksOf('http_server');
     const c0 = answered();
+    const v0 = vmTicks();
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
     const k1 = ticksOf('keepalived');
+    const s1 = ticksOf('http_server');
     const c1 = answered();
-    const kSeconds = (performance.now() - t0) / 1000;
+    const vmBusy = busyShare(v0, vmTicks());
+    const seconds = (performance.now() - t0) / 1000;
+    const failuresInWindow = failureLines() - failuresBefore;
+    const down = (sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-Ln']).match(/->\s+10\.3\.\S+\s+\S+\s+0\s/g) ?? []).length;
     keepalived.child.kill('SIGTERM');
-    await until('keepalived to exit', () => keepalived.child.exitCode !== null || keepalived.child.signalCode !== null, 30_000);
+    await until('keepalived to exit', () => keepalived.child.exitCode !== null || keepalived.child.signalCode !== null, 60_000);
     sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-C']);
-    const keepalivedCpuMs = ((k1 - k0) / CLK_TCK) * 1000;
-    const keepalivedChecks = c1 - c0;
-    rounds.push({
-      ours: report, oursViaRequest: viaRequest,
-      keepalived: { seconds: kSeconds, checks: keepalivedChecks, cpuMs: keepalivedCpuMs, cpuPer1000: (keepalivedCpuMs / keepalivedChecks) * 1000 },
+    const cpuMs = ticksToMs(k1 - k0);
+    const checks = c1 - c0;
+    if (failuresInWindow > 0 || down > 0) console.log(`note (keepalived, every ${interval} s): ${failuresInWindow} failure lines in its log, ${down} destinations at weight 0`);
+    runs.push({
+      program: 'keepalived', interval, timeout, warmup, seconds, checks, perSecond: checks / seconds, cpuMs, cpuPer1000: (cpuMs / checks) * 1000,
+      failureLines: failuresInWindow, down, serverCpuMs: ticksToMs(s1 - s0), vmBusy,
     });
   }
 
-  const f = (v, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
-  printTable(`Director, ${SERVICES * PER_SERVICE} HTTP checks every second (window ${WINDOW_S} s after ${WARMUP_S} s warm-up)`,
-    ['round', 'client', 'checks/s', 'loop p99 ms', 'late p99 ms', 'late max ms', 'CPU ms/1k', 'keepalived checks/s', 'keepalived CPU ms/1k', 'ours/keepalived'],
-    rounds.flatMap((r, i) => [r.ours, r.oursViaRequest].map((o) => [
-      i + 1, o.client, f(o.checks / o.seconds, 0), f(o.loopDelayMs.p99), f(o.latenessMs.p99), f(o.latenessMs.max),
-      f(o.cpuPer1000), f(r.keepalived.checks / r.keepalived.seconds, 0), f(r.keepalived.cpuPer1000), ratio(o.cpuPer1000 / r.keepalived.cpuPer1000),
-    ])));
+  const f = (v, digits = 1) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));
+  printTable(`Servers alone (${LOAD_S} s, 64 requests in flight over ${DESTINATIONS} targets)`,
+    ['answered/s', 'failed', 'server CPU ms/1k', 'VM busy %'],
+    [[f(capacity.perSecond, 0), capacity.failed, f(capacity.serverCpuPer1000), f(capacity.vmBusy * 100, 0)]]);
+  printTable(`Director vs keepalived, ${DESTINATIONS} HTTP checks (window ${WINDOW_S} s)`,
+    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
+    runs.map((r) => {
+      const reference = runs.find((k) => k.program === 'keepalived' && k.interval === r.interval);
+      return [
+        r.interval, r.program, f(DESTINATIONS / r.interval, 0), f(r.perSecond, 0), r.failed ?? r.failureLines, r.down, f(r.cpuPer1000),
+        f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
+        r.program === 'keepalived' ? '' : ratio(r.cpuPer1000 / reference?.cpuPer1000),
+      ];
+    }));
   writeResult(`director-${os.release().startsWith('6.1.') ? '6.1' : os.release().split('.').slice(0, 2).join('.')}`, {
-    destinations: SERVICES * PER_SERVICE, intervalS: 1, windowS: WINDOW_S, warmupS: WARMUP_S, hostLoad: process.env.IPVS_HOST_LOAD, rounds,
+    destinations: DESTINATIONS, windowS: WINDOW_S, hostLoad: process.env.IPVS_HOST_LOAD, capacity, runs,
   });
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

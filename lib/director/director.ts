@@ -169,6 +169,9 @@ export class Director {
   #syncQueued = false;
   #syncing: Promise<void> | undefined;
   #syncWaiters: Array<() => void> = [];
+  /** A requested sync waits for this (performance.now()); see #requestSync. */
+  #nextSyncAt = 0;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
   /** Whether the last sync applied everything: drift is only drift against a trusted state. */
   #trusted = false;
   /** Each desired element's JSON at the last successful sync, by 'service' or 'service|destination'. */
@@ -314,6 +317,7 @@ export class Director {
     clearInterval(this.#resyncTimer);
     clearInterval(this.#drainTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#syncTimer);
     for (const svc of this.#services.values()) {
       for (const dest of svc.dests.values()) this.#stopChecks(dest);
       for (const drain of svc.drains.values()) if (drain.dest) this.#stopChecks(drain.dest);
@@ -777,11 +781,22 @@ export class Director {
   #requestSync(): void {
     if (this.#syncQueued || !this.#running) return;
     this.#syncQueued = true;
-    // Coalesce what happens in one turn of the event loop into one sync.
-    setImmediate(() => {
+    // A request made during a sync is scheduled when that sync ends (#sync).
+    if (!this.#syncing) this.#scheduleSync();
+  }
+
+  #scheduleSync(): void {
+    const run = (): void => {
+      this.#syncTimer = undefined;
       this.#syncQueued = false;
       void this.#sync();
-    });
+    };
+    // Coalesce what happens in one turn of the event loop into one sync, and leave the loop
+    // as long again as the last sync took before the next: when many destinations change at
+    // once, syncs of a large table take at most half the time and the checks keep theirs.
+    const wait = this.#nextSyncAt - performance.now();
+    if (wait > 0) this.#syncTimer = setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   /** Runs a sync after any in progress; resolves when the table reflects the state at call time. */
@@ -801,6 +816,7 @@ export class Director {
         }
       } finally {
         this.#syncing = undefined;
+        if (this.#syncQueued && this.#running) this.#scheduleSync();
       }
     })();
     return this.#syncing;
@@ -808,10 +824,20 @@ export class Director {
 
   async #syncOnce(): Promise<void> {
     if (!this.#ipvs || this.#stopped) return;
+    const started = performance.now();
+    try {
+      await this.#syncTable();
+    } finally {
+      const now = performance.now();
+      this.#nextSyncAt = now + (now - started);
+    }
+  }
+
+  async #syncTable(): Promise<void> {
     const { services, elements, weights } = this.#desired();
     let result: Awaited<ReturnType<Ipvs['apply']>>;
     try {
-      result = await this.#ipvs.apply(services, { scope: this.#config.scope as ReconcileScope, verify: 'none' });
+      result = await this.#ipvs!.apply(services, { scope: this.#config.scope as ReconcileScope, verify: 'none' });
     } catch (error) {
       this.#trusted = false;
       this.#scheduleRetry('apply', error);

@@ -17,16 +17,28 @@ const DEFAULT_STATUS: Array<[number, number]> = [[200, 299]];
 export const runHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) =>
   (spec.type === 'https' ? runHttpRequestCheck(spec, target, signal) : runPlainHttpCheck(spec, target, signal));
 
-interface Expectation {
+/** What a plain check sends and expects, built once per check and target (they repeat every interval). */
+interface PreparedRequest {
+  spec: HttpCheck;
   statuses: Array<[number, number]>;
   wantsBody: boolean;
+  request: Buffer;
 }
 
-function expectationOf(spec: HttpCheck): Expectation {
-  return {
+const prepared = new WeakMap<object, PreparedRequest>();
+
+function prepare(spec: HttpCheck, target: { address: string; port: number }): PreparedRequest {
+  const cached = prepared.get(target);
+  if (cached?.spec === spec) return cached;
+  const entry: PreparedRequest = {
+    spec,
     statuses: spec.expectStatus ? parseStatusRanges(spec.expectStatus, 'expectStatus') : DEFAULT_STATUS,
     wantsBody: spec.body !== undefined || spec.bodyRegex !== undefined || spec.bodyMd5 !== undefined,
+    request: Buffer.from(`${spec.method ?? 'GET'} ${spec.path ?? '/'} HTTP/1.0\r\nHost: ${hostHeader(spec, target)}\r\n` +
+      'User-Agent: ipvs-netlink-director\r\nConnection: close\r\n\r\n', 'latin1'),
   };
+  prepared.set(target, entry);
+  return entry;
 }
 
 function hostHeader(spec: HttpCheck, target: { address: string; port: number }): string {
@@ -48,46 +60,64 @@ const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})/;
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 /**
+ * Every plain check reads into this one buffer: a read's bytes are looked at (or copied, when
+ * kept) in its callback, before the next read, so no buffer is allocated per read.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/**
  * Plain http: `METHOD PATH HTTP/1.0` with Host, User-Agent and `Connection: close`. Without a
  * body condition the outcome is known from the status line and the socket is closed at once;
  * with one, the body is read to the end of the connection (a chunked body is decoded).
  */
 export const runPlainHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) => new Promise((resolve) => {
-  const { statuses, wantsBody } = expectationOf(spec);
-  const socket = net.connect({ host: target.address, port: target.port, ...(target.bindAddress ? { localAddress: target.bindAddress } : {}) });
+  const { statuses, wantsBody, request } = prepare(spec, target);
+  // The response so far, copied out of READ_BUFFER: a status line that comes in pieces, and
+  // the whole response when a body condition needs it.
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let status = 0;
   let settled = false;
-  const finish = (ok: boolean, message: string): void => {
-    if (settled) return;
-    settled = true;
-    signal.removeEventListener('abort', onAbort);
-    socket.destroy();
-    resolve({ ok, message });
+  const onRead = (length: number, buffer: Uint8Array): boolean => {
+    if (settled) return false;
+    const bytes = (buffer as Buffer).subarray(0, length);
+    if (status === 0) {
+      const head = chunks.length === 0 ? bytes : Buffer.concat([...chunks, bytes]);
+      const lineEnd = head.indexOf('\r\n');
+      if (lineEnd < 0) {
+        if (head.length > 8192) finish(false, 'response: no status line');
+        else chunks.push(Buffer.from(bytes));
+        return true;
+      }
+      const match = STATUS_LINE.exec(head.toString('latin1', 0, lineEnd));
+      if (!match) return finish(false, 'response: malformed status line');
+      status = Number(match[1]);
+      if (!statuses.some(([low, high]) => status >= low && status <= high)) return finish(false, `HTTP ${status}`);
+      if (!wantsBody) return finish(true, `HTTP ${status}`);
+    }
+    if (kept < MAX_BODY_BYTES + 65536) chunks.push(Buffer.from(bytes));
+    kept += length;
+    return true;
   };
-  const onAbort = (): void => finish(false, 'request timed out');
+  const socket = net.connect({
+    host: target.address, port: target.port, onread: { buffer: READ_BUFFER, callback: onRead },
+    ...(target.bindAddress ? { localAddress: target.bindAddress } : {}),
+  });
+  /** Settles the attempt and closes the socket; returns false (for onRead: read no more). */
+  const finish = (ok: boolean, message: string): false => {
+    if (!settled) {
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve({ ok, message });
+    }
+    return false;
+  };
+  const onAbort = (): void => void finish(false, 'request timed out');
   if (signal.aborted) return onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
-  socket.setNoDelay(true);
-  socket.write(`${spec.method ?? 'GET'} ${spec.path ?? '/'} HTTP/1.0\r\nHost: ${hostHeader(spec, target)}\r\n` +
-    'User-Agent: ipvs-netlink-director\r\nConnection: close\r\n\r\n', 'latin1');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let status = 0;
-  socket.on('data', (chunk: Buffer) => {
-    if (size < MAX_BODY_BYTES + 65536) chunks.push(chunk);
-    size += chunk.length;
-    if (status !== 0) return;
-    const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
-    const lineEnd = head.indexOf('\r\n');
-    if (lineEnd < 0) {
-      if (head.length > 8192) finish(false, 'response: no status line');
-      return;
-    }
-    const match = STATUS_LINE.exec(head.subarray(0, lineEnd).toString('latin1'));
-    if (!match) return finish(false, 'response: malformed status line');
-    status = Number(match[1]);
-    if (!statuses.some(([low, high]) => status >= low && status <= high)) return finish(false, `HTTP ${status}`);
-    if (!wantsBody) return finish(true, `HTTP ${status}`);
-  });
+  // One write: Nagle's algorithm never holds it back, so no TCP_NODELAY (a syscall per check).
+  socket.write(request);
   socket.once('end', () => {
     if (settled) return;
     if (status === 0) return finish(false, 'response: connection closed before the status line');

@@ -28,15 +28,23 @@ export interface CheckResult extends CheckOutcome {
   latency: number;
 }
 
+/** The abort reason of every check (a shared one: `abort()` without one builds a DOMException). */
+const TIMED_OUT = Object.freeze(new Error('check timed out'));
+const STOPPED = Object.freeze(new Error('check stopped'));
+
 /**
  * One attempt of `check` against `target`, aborted after `check.timeout` seconds (or when
  * `stop` aborts). Never rejects: an exception inside a check is a failed attempt.
+ *
+ * The timeout aborts after the event loop's next poll for I/O, not in the timer callback:
+ * when the loop itself ran late (a busy or starved process), a reply that already arrived is
+ * read first, so the verdict is about the server, not about our own lateness.
  */
 export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?: AbortSignal): Promise<CheckResult> {
   const started = performance.now();
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), check.timeout * 1000);
-  const onStop = (): void => controller.abort();
+  const timer = setTimeout(() => setImmediate(() => controller.abort(TIMED_OUT)), check.timeout * 1000);
+  const onStop = (): void => controller.abort(STOPPED);
   stop?.addEventListener('abort', onStop, { once: true });
   try {
     const runner = RUNNERS[check.type] as CheckRunner<CheckSpec>;

@@ -1,5 +1,5 @@
 // Every check type against real local servers on 127.0.0.1 (no IPVS needed).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +137,57 @@ describe('http', () => {
     } finally {
       raw.close();
     }
+  });
+
+  it('reads a response that arrives a few bytes at a time, status line included', async () => {
+    const reply = 'HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nmaintenance until 9';
+    const trickle = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.once('data', async () => {
+        for (let at = 0; at < reply.length; at += 5) {
+          if (socket.destroyed) return;
+          socket.write(reply.slice(at, at + 5));
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        socket.end();
+      });
+      socket.on('error', () => {});
+    });
+    const port = await listen(trickle);
+    expect(await runCheck(check({ type: 'http' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503' });
+    expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 9' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 503' });
+    expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 8' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503, body lacks "until 8"' });
+  });
+
+  it('counts a reply that arrived while the event loop was blocked past the timeout', async () => {
+    // The server runs in another process, so it answers while this one is blocked; it says
+    // when the request came, and answers 50 ms later.
+    const server = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => {
+      console.log('request'); setTimeout(() => s.end('HTTP/1.0 200 OK\\r\\n\\r\\n'), 50);
+    })).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const lines = createInterface({ input: server.stdout! });
+      const seen: string[] = [];
+      lines.on('line', (line) => {
+        seen.push(line);
+        // Blocked for 1.5 s from the request on: the reply comes and the 0.5 s timeout passes meanwhile.
+        if (line === 'request') for (const until = Date.now() + 1500; Date.now() < until;);
+      });
+      const port = await new Promise<number>((resolve) => lines.once('line', (line) => resolve(Number(line.split(' ')[1]))));
+      const result = await runCheck(check({ type: 'http', timeout: 0.5 }), at(port));
+      expect(seen).toContain('request');
+      expect(result).toMatchObject({ ok: true, message: 'HTTP 200' });
+      expect(result.latency).toBeGreaterThan(1400);
+    } finally {
+      server.kill();
+    }
+  });
+
+  it('sends each check its own request when one target is checked with several specs', async () => {
+    const target = at(port);
+    expect(await runCheck(check({ type: 'http', path: '/method', method: 'POST', body: 'method=POST' }), target)).toMatchObject({ ok: true });
+    expect(await runCheck(check({ type: 'http', path: '/method', body: 'method=GET' }), target)).toMatchObject({ ok: true });
+    expect(await runCheck(check({ type: 'http', path: '/down' }), target)).toMatchObject({ ok: false, message: 'HTTP 503' });
   });
 });
 
