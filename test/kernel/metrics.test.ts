@@ -335,10 +335,15 @@ describe('metrics and the status page against the kernel', () => {
     const destination = (snapshot: StatusSnapshot | undefined, service: string, name: string) =>
       snapshot?.services.find((s) => s.name === service)?.destinations.find((d) => d.name === name);
     try {
-      await waitFor('both web servers up and the DNS server down on the page', () => {
+      // Health is the director's and weight the kernel's: a destination the director has just
+      // found up keeps weight 0 until its sync reaches the kernel, so the page shows both first.
+      await waitFor('both web servers up at their weight and the DNS server down on the page', () => {
         const s = latest();
-        return destination(s, 'tcp 10.1.0.1:80', '10.2.0.2:80')?.health === 'up'
-          && destination(s, 'tcp 10.1.0.1:80', '10.2.0.3:80')?.health === 'up'
+        const up = (name: string): boolean => {
+          const d = destination(s, 'tcp 10.1.0.1:80', name);
+          return d?.health === 'up' && d.weight === 2;
+        };
+        return up('10.2.0.2:80') && up('10.2.0.3:80')
           && destination(s, 'udp 10.1.0.1:53', '10.2.0.2:53')?.lastCheck?.message.includes(PLANTED);
       }, { timeoutMs: 40_000, intervalMs: 200 });
       const dnsDest = destination(latest(), 'udp 10.1.0.1:53', '10.2.0.2:53')!;
