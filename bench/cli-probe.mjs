@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { median, ms, projectRoot, requireTestVm, run } from './lib.mjs';
+import { fillSyncBackup, inNetns, median, ms, projectRoot, requireTestVm, run, startSyncBackup } from './lib.mjs';
 
 requireTestVm('cli-probe.mjs');
 
@@ -24,8 +24,6 @@ const installed = `/tmp/ipvs-netlink-${suffix}`;
 const main = path.join(installed, 'dist', 'cli', 'main.js');
 const addon = path.join(installed, 'build', 'Release', 'ipvs_netlink.node');
 const rulesFile = `/tmp/clp-rules-${suffix}.txt`;
-
-const inNetns = (netns, command, args) => run('ip', ['netns', 'exec', netns, command, ...args]);
 
 function timed(netns, script) {
   const out = `/tmp/clp-out-${suffix}`;
@@ -95,23 +93,8 @@ try {
   profile('restore', table, `${main} restore ${rulesFile}`, clear);
 
   if (connections > 0) {
-    run('ip', ['link', 'add', `b${suffix}`, 'netns', backup, 'type', 'veth', 'peer', 'name', `s${suffix}`, 'netns', sender]);
-    for (const [netns, dev, address] of [[backup, `b${suffix}`, '192.168.77.1/24'], [sender, `s${suffix}`, '192.168.77.2/24']]) {
-      run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-      run('ip', ['-n', netns, 'link', 'set', dev, 'up']);
-      run('ip', ['-n', netns, 'addr', 'add', address, 'dev', dev]);
-    }
-    run('sysctl', ['-qw', 'net.core.rmem_max=268435456']);
-    inNetns(backup, 'sysctl', ['-qw', 'net.ipv4.vs.sync_sock_size=67108864']);
-    inNetns(backup, 'ipvsadm', ['--start-daemon', 'backup', '--mcast-interface', `b${suffix}`]);
-    let have = 0;
-    for (let attempt = 1; attempt <= 5 && have < connections; attempt++) {
-      inNetns(sender, 'node', [path.join(projectRoot, 'scripts', 'sync-flood.mjs'), '--source', '192.168.77.2',
-        '--count', String(connections), '--clients', '2000', '--rate', '100000']);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      have = Number(inNetns(backup, 'bash', ['-c', 'wc -l < /proc/net/ip_vs_conn']).trim()) - 1;
-    }
-    console.log(`${have} connections`);
+    startSyncBackup(backup, sender, suffix);
+    await fillSyncBackup(backup, sender, connections);
     const AWK = '$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > 100) print n[k], k }';
     measure('cat /proc/net/ip_vs_conn', backup, 'cat /proc/net/ip_vs_conn');
     measure('ipvsadm -lnc | awk', backup, `ipvsadm -lnc | awk '${AWK}'`);

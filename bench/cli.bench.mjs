@@ -18,7 +18,9 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { median, ms, printTable, projectRoot, ratio, requireTestVm, run, writeResult } from './lib.mjs';
+import {
+  fillSyncBackup, inNetns, median, ms, printTable, projectRoot, ratio, requireTestVm, run, startSyncBackup, writeResult,
+} from './lib.mjs';
 
 requireTestVm('cli.bench.mjs');
 
@@ -32,10 +34,6 @@ const sender = `clis-${suffix}`;
 const installed = `/tmp/ipvs-netlink-${suffix}`;
 const cli = `node ${path.join(installed, 'dist', 'cli', 'main.js')}`;
 const rulesFile = `/tmp/cli-rules-${suffix}.txt`;
-
-function inNetns(netns, command, args, options) {
-  return run('ip', ['netns', 'exec', netns, command, ...args], options);
-}
 
 /** Times `script` inside the namespace with bash's clock; returns ms and what it printed. */
 function timed(netns, script) {
@@ -126,23 +124,8 @@ try {
     list.outputs['ipvsadm -Ln'] === list.outputs['ipvs-netlink ipvsadm -Ln']);
 
   // ---- 100k connections ----
-  run('ip', ['link', 'add', `b${suffix}`, 'netns', backup, 'type', 'veth', 'peer', 'name', `s${suffix}`, 'netns', sender]);
-  for (const [netns, dev, address] of [[backup, `b${suffix}`, '192.168.77.1/24'], [sender, `s${suffix}`, '192.168.77.2/24']]) {
-    run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-    run('ip', ['-n', netns, 'link', 'set', dev, 'up']);
-    run('ip', ['-n', netns, 'addr', 'add', address, 'dev', dev]);
-  }
-  run('sysctl', ['-qw', 'net.core.rmem_max=268435456']);
-  inNetns(backup, 'sysctl', ['-qw', 'net.ipv4.vs.sync_sock_size=67108864']);
-  inNetns(backup, 'ipvsadm', ['--start-daemon', 'backup', '--mcast-interface', `b${suffix}`]);
-  let have = 0;
-  for (let attempt = 1; attempt <= 5 && have < connections; attempt++) {
-    inNetns(sender, 'node', [path.join(projectRoot, 'scripts', 'sync-flood.mjs'), '--source', '192.168.77.2',
-      '--count', String(connections), '--clients', '2000', '--rate', '100000']);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    have = Number(inNetns(backup, 'bash', ['-c', 'wc -l < /proc/net/ip_vs_conn']).trim()) - 1;
-    console.log(`  fill attempt ${attempt}: ${have} of ${connections} connections`);
-  }
+  startSyncBackup(backup, sender, suffix);
+  const { connections: have } = await fillSyncBackup(backup, sender, connections);
   const AWK = '$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > 100) print n[k], k }';
   const query = compare('autoban query 100k', {
     'ipvsadm -lnc | awk': () => timed(backup, `ipvsadm -lnc | awk '${AWK}'`),

@@ -12,7 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-import { median, ms, printTable, projectRoot, ratio, requireTestVm, run, writeResult } from './lib.mjs';
+import {
+  fillSyncBackup, inNetns, median, ms, printTable, projectRoot, ratio, requireTestVm, run, startSyncBackup, writeResult,
+} from './lib.mjs';
 
 requireTestVm('connections.bench.mjs');
 
@@ -31,23 +33,10 @@ const backup = `bk-${suffix}`;
 const sender = `snd-${suffix}`;
 const netnsPath = `/run/netns/${backup}`;
 
-function inNetns(netns, command, args) {
-  return run('ip', ['netns', 'exec', netns, command, ...args]);
-}
-
 function setUp() {
   run('ip', ['netns', 'add', backup]);
   run('ip', ['netns', 'add', sender]);
-  run('ip', ['link', 'add', `b${suffix}`, 'netns', backup, 'type', 'veth', 'peer', 'name', `s${suffix}`, 'netns', sender]);
-  for (const [netns, dev, address] of [[backup, `b${suffix}`, '192.168.77.1/24'], [sender, `s${suffix}`, '192.168.77.2/24']]) {
-    run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-    run('ip', ['-n', netns, 'link', 'set', dev, 'up']);
-    run('ip', ['-n', netns, 'addr', 'add', address, 'dev', dev]);
-  }
-  // The backup's receive socket must absorb bursts: 64 MiB (bounded by rmem_max).
-  run('sysctl', ['-qw', 'net.core.rmem_max=268435456']);
-  inNetns(backup, 'sysctl', ['-qw', 'net.ipv4.vs.sync_sock_size=67108864']);
-  inNetns(backup, 'ipvsadm', ['--start-daemon', 'backup', '--mcast-interface', `b${suffix}`]);
+  startSyncBackup(backup, sender, suffix);
 }
 
 function tearDown() {
@@ -78,17 +67,9 @@ async function tableSize() {
 }
 
 async function fill(size) {
-  const started = performance.now();
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    // Deterministic entries: a re-send updates the ones already there and adds the missing.
-    inNetns(sender, 'node', [path.join(projectRoot, 'scripts', 'sync-flood.mjs'), '--source', '192.168.77.2',
-      '--count', String(size), '--clients', String(CLIENTS), '--rate', '100000']);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const have = await tableSize();
-    console.log(`  fill attempt ${attempt}: ${have} of ${size} connections`);
-    if (have >= size) return (performance.now() - started) / 1000;
-  }
-  throw new Error(`the backup daemon did not reach ${size} connections`);
+  const { connections, seconds } = await fillSyncBackup(backup, sender, size, { clients: CLIENTS, sizeOf: tableSize });
+  if (connections < size) throw new Error(`the backup daemon did not reach ${size} connections`);
+  return seconds;
 }
 
 const AWK = `$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > ${THRESHOLD}) print k, n[k] }`;

@@ -64,3 +64,46 @@ export function writeResult(name, data) {
 
 export const ms = (value) => (value === undefined ? '' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
 export const ratio = (value) => (value === undefined || !Number.isFinite(value) ? '' : `${value.toFixed(2)}x`);
+
+/** `command args…` inside the named network namespace; what it printed. */
+export function inNetns(netns, command, args, options) {
+  return run('ip', ['netns', 'exec', netns, command, ...args], options);
+}
+
+/**
+ * A backup sync daemon in the namespace `backup`, reachable from the namespace `sender` over a
+ * veth pair (b<suffix> 192.168.77.1, s<suffix> 192.168.77.2): the way these benchmarks fill a
+ * connection table (see fillSyncBackup). Both namespaces must exist.
+ */
+export function startSyncBackup(backup, sender, suffix) {
+  run('ip', ['link', 'add', `b${suffix}`, 'netns', backup, 'type', 'veth', 'peer', 'name', `s${suffix}`, 'netns', sender]);
+  for (const [netns, dev, address] of [[backup, `b${suffix}`, '192.168.77.1/24'], [sender, `s${suffix}`, '192.168.77.2/24']]) {
+    run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', netns, 'link', 'set', dev, 'up']);
+    run('ip', ['-n', netns, 'addr', 'add', address, 'dev', dev]);
+  }
+  // The backup's receive socket must absorb bursts: 64 MiB (bounded by rmem_max).
+  run('sysctl', ['-qw', 'net.core.rmem_max=268435456']);
+  inNetns(backup, 'sysctl', ['-qw', 'net.ipv4.vs.sync_sock_size=67108864']);
+  inNetns(backup, 'ipvsadm', ['--start-daemon', 'backup', '--mcast-interface', `b${suffix}`]);
+}
+
+/**
+ * Sends sync messages for `count` connections from `clients` clients (scripts/sync-flood.mjs)
+ * until the backup holds them, at most 5 attempts: the entries are deterministic, so a re-send
+ * updates those already there and adds the missing. Returns the table's size after each attempt
+ * through `sizeOf` (default: the lines of /proc/net/ip_vs_conn), and the seconds it took.
+ */
+export async function fillSyncBackup(backup, sender, count, { clients = 2000, sizeOf } = {}) {
+  const started = performance.now();
+  const size = sizeOf ?? (async () => Number(inNetns(backup, 'bash', ['-c', 'wc -l < /proc/net/ip_vs_conn']).trim()) - 1);
+  let have = 0;
+  for (let attempt = 1; attempt <= 5 && have < count; attempt++) {
+    inNetns(sender, 'node', [path.join(projectRoot, 'scripts', 'sync-flood.mjs'), '--source', '192.168.77.2',
+      '--count', String(count), '--clients', String(clients), '--rate', '100000']);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    have = await size();
+    console.log(`  fill attempt ${attempt}: ${have} of ${count} connections`);
+  }
+  return { connections: have, seconds: (performance.now() - started) / 1000 };
+}
