@@ -6,10 +6,10 @@
 //
 //   /work/wt/vmbench scripts/vm/run.sh --kernel 6.17 --conn-tab-bits 20 --memory 4096 -- node bench/cli-probe.mjs
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { fillSyncBackup, inNetns, median, ms, projectRoot, requireTestVm, run, startSyncBackup } from './lib.mjs';
+import { fillSyncBackup, inNetns, installPackage, median, ms, requireTestVm, run, startSyncBackup } from './lib.mjs';
 
 requireTestVm('cli-probe.mjs');
 
@@ -50,18 +50,6 @@ function profile(name, netns, script, before = () => {}) {
   console.log(`profile written: ${path.join(profileDir, `${name}.cpuprofile`)}`);
 }
 
-function install() {
-  mkdirSync(installed, { recursive: true });
-  for (const file of ['package.json', 'dist', 'build/Release/ipvs_netlink.node']) {
-    cpSync(path.join(projectRoot, file), path.join(installed, file), { recursive: true, dereference: true });
-  }
-  const lock = JSON.parse(readFileSync(path.join(projectRoot, 'package-lock.json'), 'utf8'));
-  for (const [where, entry] of Object.entries(lock.packages)) {
-    if (!where.startsWith('node_modules/') || entry.dev || entry.devOptional) continue;
-    cpSync(path.join(projectRoot, where), path.join(installed, where), { recursive: true, dereference: true });
-  }
-}
-
 function rules() {
   const lines = [];
   for (let s = 0; s < 1000; s++) {
@@ -72,7 +60,7 @@ function rules() {
   return `${lines.join('\n')}\n`;
 }
 
-install();
+installPackage(installed);
 writeFileSync(rulesFile, rules());
 for (const netns of [table, backup, sender]) run('ip', ['netns', 'add', netns]);
 try {

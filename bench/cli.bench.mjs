@@ -15,11 +15,11 @@
 //
 // Environment: IPVS_BENCH_ROUNDS (3), IPVS_BENCH_CLI_CONNS (100000).
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
-  fillSyncBackup, inNetns, median, ms, printTable, projectRoot, ratio, requireTestVm, run, startSyncBackup, writeResult,
+  fillSyncBackup, inNetns, installPackage, median, ms, printTable, ratio, requireTestVm, run, startSyncBackup, writeResult,
 } from './lib.mjs';
 
 requireTestVm('cli.bench.mjs');
@@ -80,20 +80,7 @@ function report(name, ours, reference, measured, agree) {
   results[name] = { reference, ours, medianMs: measured.medians, samplesMs: measured.samples, speedup, outputsAgree: agree };
 }
 
-/** Copies the package as `npm install` would lay it out: its files and its production dependencies. */
-function install() {
-  mkdirSync(installed, { recursive: true });
-  for (const file of ['package.json', 'dist', 'build/Release/ipvs_netlink.node']) {
-    cpSync(path.join(projectRoot, file), path.join(installed, file), { recursive: true, dereference: true });
-  }
-  const lock = JSON.parse(readFileSync(path.join(projectRoot, 'package-lock.json'), 'utf8'));
-  for (const [where, entry] of Object.entries(lock.packages)) {
-    if (!where.startsWith('node_modules/') || entry.dev || entry.devOptional) continue;
-    cpSync(path.join(projectRoot, where), path.join(installed, where), { recursive: true, dereference: true });
-  }
-}
-
-install();
+installPackage(installed);
 run('ip', ['netns', 'add', table]);
 run('ip', ['netns', 'add', backup]);
 run('ip', ['netns', 'add', sender]);

@@ -1,7 +1,7 @@
 // Shared pieces of the benchmarks: timing, tables, result files. Benchmarks report ratios to
 // reference commands measured in the same run, never absolute pass/fail thresholds.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -106,4 +106,20 @@ export async function fillSyncBackup(backup, sender, count, { clients = 2000, si
     console.log(`  fill attempt ${attempt}: ${have} of ${count} connections`);
   }
   return { connections: have, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Copies the package into `directory` as `npm install` would lay it out: its files and its
+ * production dependencies (for timing commands from a local disk rather than the 9p share).
+ */
+export function installPackage(directory) {
+  mkdirSync(directory, { recursive: true });
+  for (const file of ['package.json', 'dist', 'build/Release/ipvs_netlink.node']) {
+    cpSync(path.join(projectRoot, file), path.join(directory, file), { recursive: true, dereference: true });
+  }
+  const lock = JSON.parse(readFileSync(path.join(projectRoot, 'package-lock.json'), 'utf8'));
+  for (const [where, entry] of Object.entries(lock.packages)) {
+    if (!where.startsWith('node_modules/') || entry.dev || entry.devOptional) continue;
+    cpSync(path.join(projectRoot, where), path.join(directory, where), { recursive: true, dereference: true });
+  }
 }
