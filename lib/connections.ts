@@ -266,10 +266,33 @@ function protocolNames(c: ConnectionColumns): string[] {
   return c.protocols.map((name) => name.toLowerCase());
 }
 
-function connectionAt(c: ConnectionColumns, i: number, protocols: readonly string[]): Connection {
+// Client addresses repeat across a table (a client holds many connections): a stream keeps the
+// text of each IPv4 client it has made, so a connection costs one lookup instead of a new string
+// (and the caller's Map or Set of clients hashes each text once).
+const MAX_CACHED_CLIENTS = 1 << 16;
+
+class ClientTexts {
+  readonly #texts = new Map<number, string>();
+
+  at(c: ConnectionColumns, i: number): string {
+    if (c.clientFamily[i] === 6) return decodeAddress(c.clientAddress, 'inet6', i * 16);
+    const b = c.clientAddress;
+    const at = i * 16;
+    const key = (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!;
+    let text = this.#texts.get(key);
+    if (text === undefined) {
+      if (this.#texts.size >= MAX_CACHED_CLIENTS) this.#texts.clear();
+      text = decodeAddress(b, 'inet', at);
+      this.#texts.set(key, text);
+    }
+    return text;
+  }
+}
+
+function connectionAt(c: ConnectionColumns, i: number, protocols: readonly string[], clientAddress: string): Connection {
   const connection: Connection = {
     protocol: protocols[c.protocol[i] ?? 0] ?? '',
-    clientAddress: decodeAddress(c.clientAddress, c.clientFamily[i] === 6 ? 'inet6' : 'inet', i * 16),
+    clientAddress,
     clientPort: c.clientPort[i] ?? 0,
     virtualAddress: c.addresses[c.virtualAddress[i] ?? 0] ?? '',
     virtualPort: c.virtualPort[i] ?? 0,
@@ -287,6 +310,10 @@ function connectionAt(c: ConnectionColumns, i: number, protocols: readonly strin
     connection.peData = c.peData[pe - 1] ?? '';
   }
   return connection;
+}
+
+function clientText(c: ConnectionColumns, i: number): string {
+  return decodeAddress(c.clientAddress, c.clientFamily[i] === 6 ? 'inet6' : 'inet', i * 16);
 }
 
 function summaryOf(scan: NativeScan, matched: number): ConnectionScanSummary {
@@ -358,31 +385,33 @@ export class ConnectionTable implements Iterable<Connection> {
   at(index: number): Connection | undefined {
     const i = Math.trunc(index) < 0 ? this.length + Math.trunc(index) : Math.trunc(index);
     if (!(i >= 0 && i < this.length)) return undefined;
-    return connectionAt(this.columns, i, this.#protocols);
+    return connectionAt(this.columns, i, this.#protocols, clientText(this.columns, i));
   }
 
   *[Symbol.iterator](): Iterator<Connection> {
-    for (let i = 0; i < this.length; i++) yield connectionAt(this.columns, i, this.#protocols);
+    for (let i = 0; i < this.length; i++) yield connectionAt(this.columns, i, this.#protocols, clientText(this.columns, i));
   }
 }
 
-// Making objects is the one part of a stream that runs on the event loop: it stops for a turn
-// of the loop whenever it has held it this long, whatever the machine's speed.
+// Making objects is the one part of a stream that runs on the event loop. It starts on a turn
+// of its own, so the caller's loop over the previous batch and this work never add up in one
+// turn, and gives the loop back whenever it has held it this long, whatever the machine's speed.
 const SLICE_BUDGET_MS = 2;
 const SLICE_CHECK_EVERY = 64;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function toObjects(batch: NativeBatch): Promise<Connection[]> {
+async function toObjects(batch: NativeBatch, clients: ClientTexts): Promise<Connection[]> {
   const protocols = protocolNames(batch);
   const connections = new Array<Connection>(batch.length);
+  await nextTurn();
   let sliceStarted = performance.now();
   for (let i = 0; i < batch.length; i++) {
     if (i % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() - sliceStarted > SLICE_BUDGET_MS) {
       await nextTurn();
       sliceStarted = performance.now();
     }
-    connections[i] = connectionAt(batch, i, protocols);
+    connections[i] = connectionAt(batch, i, protocols, clients.at(batch, i));
   }
   return connections;
 }
@@ -418,6 +447,7 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
       next.catch(() => undefined);  // observed when awaited; a stream abandoned early never awaits it
       return next;
     };
+    const clients = new ClientTexts();
     let matched = 0;
     try {
       let pending = read();
@@ -433,7 +463,7 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
         // The next batch is read and parsed on the thread pool while this one becomes objects.
         if (!batch.done) pending = read();
         if (batch.length > 0) {
-          const connections = await toObjects(batch);
+          const connections = await toObjects(batch, clients);
           matched += connections.length;
           this.#summary = summaryOf(batch, matched);
           yield connections;

@@ -310,6 +310,22 @@ describe('streamConnections', () => {
     expect(scan).toEqual({ lines: 25_001, connections: 25_000, matched: 25_000, malformedLines: 0 });
   });
 
+  it('names every client right when there are more distinct clients than a stream keeps texts for', async () => {
+    // 70,000 distinct IPv4 clients, each seen twice (once far apart), past the 65,536 texts a
+    // stream keeps, and an IPv6 one between them.
+    const many: KernelConnection[] = [];
+    const client = (n: number) => `10.${(n >> 16) & 0xff}.${(n >> 8) & 0xff}.${n & 0xff}`;
+    const base: KernelConnection = {
+      protocol: 'TCP', client: '', clientPort: 0, virtual: '10.0.0.1', virtualPort: 80,
+      destination: '10.9.0.2', destinationPort: 80, state: 'ESTABLISHED', expires: 900,
+    };
+    for (let n = 0; n < 70_000; n++) many.push({ ...base, client: client(n), clientPort: 1024 + (n % 60000) });
+    many.push({ ...base, client: '2001:db8::7', virtual: 'fd00:a::1' });
+    for (let n = 69_999; n >= 0; n -= 7) many.push({ ...base, client: client(n) });
+    const { all } = await collect(writeTable(kernelTable(many)), { batchSize: 5000 });
+    expect(all.map((c) => c.clientAddress)).toEqual(many.map((c) => canonicalAddress(c.client)));
+  });
+
   it('applies filters before batching', async () => {
     const { all } = await collect(file, { batchSize: 1000, state: 'SYN_RECV', service: { protocol: 'tcp' } });
     expect(all).toEqual(connections.filter((c) => c.state === 'SYN_RECV' && c.protocol === 'TCP').map(expected));
