@@ -7,10 +7,11 @@ import path from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 const require = createRequire(import.meta.url);
-const { countConnections, streamConnections } = require(path.join(import.meta.dirname, '..', 'dist', 'connections.js'));
+const { countConnections, streamConnections } = require(path.join(process.env.IPVS_PROBE_DIST ?? path.join(import.meta.dirname, '..', 'dist'), 'connections.js'));
 const mode = process.argv[2];
 const file = process.env.IPVS_PROBE_PATH;
 const source = file ? { path: file } : {};
+const batchOption = process.env.IPVS_PROBE_BATCH ? { batchSize: Number(process.env.IPVS_PROBE_BATCH) } : {};
 
 const gcs = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e); }).observe({ entryTypes: ['gc'] });
@@ -31,7 +32,7 @@ const modes = {
   async objects() {
     const counts = new Map();
     let rows = 0;
-    for await (const batch of streamConnections(source)) {
+    for await (const batch of streamConnections({ ...source, ...batchOption })) {
       rows += batch.length;
       for (const c of batch) if (c.state === 'ESTABLISHED') counts.set(c.clientAddress, (counts.get(c.clientAddress) ?? 0) + 1);
     }

@@ -7,6 +7,7 @@
 //   scripts/vm/run.sh --kernel 6.17 --conn-tab-bits 20 --memory 4096 -- node bench/conn-loop-probe.mjs [SIZE] [ROUNDS]
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { fillSyncBackup, inNetns, median, projectRoot, requireTestVm, run, startSyncBackup } from './lib.mjs';
@@ -24,9 +25,9 @@ function shell(script) {
   return (e - s) * 1000;
 }
 
-function nodeProbe(mode, flags = []) {
-  const out = execFileSync('ip', ['netns', 'exec', backup, 'node', ...flags, path.join(projectRoot, 'bench', 'conn-loop-child.mjs'), mode],
-    { encoding: 'utf8', maxBuffer: 1 << 28 });
+function nodeProbe(mode, env = {}) {
+  const out = execFileSync('ip', ['netns', 'exec', backup, 'node', path.join(projectRoot, 'bench', 'conn-loop-child.mjs'), mode],
+    { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env } });
   return JSON.parse(out.trim().split('\n').at(-1));
 }
 
@@ -36,23 +37,36 @@ try {
   startSyncBackup(backup, sender, suffix);
   const { connections, seconds } = await fillSyncBackup(backup, sender, size, { clients: 20_000 });
   console.log(`filled ${connections} in ${seconds.toFixed(0)} s`);
-  const samples = { cat: [], 'cat start': [], 'node read loop': [], count: [], objects: [] };
-  const details = { count: [], objects: [] };
+  // A saved copy on the guest's tmpfs: counting it is the parsing alone.
+  const copy = `/dev/shm/ip_vs_conn-${suffix}`;
+  inNetns(backup, 'bash', ['-c', `cat /proc/net/ip_vs_conn > ${copy}`]);
+  // Extra probes, IPVS_PROBE_VARIANTS='objects 1000=IPVS_PROBE_BATCH:1000;count old=IPVS_PROBE_DIST:/x,...':
+  // a name (a count probe if it starts with "count") and the child's environment.
+  const variants = (process.env.IPVS_PROBE_VARIANTS ?? '').split(';').filter(Boolean).map((variant) => {
+    const [name, pairs = ''] = variant.split('=');
+    return [name, Object.fromEntries(pairs.split(',').filter(Boolean).map((pair) => pair.split(':')))];
+  });
+  const samples = { cat: [], 'cat start': [], 'node read loop': [], count: [], 'count saved copy': [], objects: [] };
+  for (const [name] of variants) samples[name] = [];
   for (let round = 0; round < rounds; round++) {
     samples.cat.push(shell('cat /proc/net/ip_vs_conn > /dev/null'));
     samples['cat start'].push(shell('cat /dev/null > /dev/null'));
-    const read = nodeProbe('read');
-    samples['node read loop'].push(read.ms);
+    samples['node read loop'].push(nodeProbe('read').ms);
     const count = nodeProbe('count');
     samples.count.push(count.ms);
-    details.count.push(count);
-    const objects = nodeProbe('objects', process.env.PROBE_NODE_FLAGS ? process.env.PROBE_NODE_FLAGS.split(' ') : []);
+    samples['count saved copy'].push(nodeProbe('count', { IPVS_PROBE_PATH: copy }).ms);
+    const objects = nodeProbe('objects');
     samples.objects.push(objects.ms);
-    details.objects.push(objects);
-    console.log(`round ${round + 1}: ${Object.entries(samples).map(([k, v]) => `${k} ${v.at(-1).toFixed(0)}`).join(', ')}`);
     console.log(`  count: ${JSON.stringify(count)}`);
     console.log(`  objects: ${JSON.stringify(objects)}`);
+    for (const [name, env] of variants) {
+      const result = nodeProbe(name.startsWith('count') ? 'count' : 'objects', env);
+      samples[name].push(result.ms);
+      console.log(`  ${name}: ${JSON.stringify(result)}`);
+    }
+    console.log(`round ${round + 1}: ${Object.entries(samples).map(([k, v]) => `${k} ${v.at(-1).toFixed(0)}`).join(', ')}`);
   }
+  rmSync(copy, { force: true });
   const floor = median(samples.cat) - median(samples['cat start']);
   for (const [k, v] of Object.entries(samples)) {
     console.log(`${k}: median ${median(v).toFixed(0)} ms (${v.map((x) => x.toFixed(0)).join(' / ')}), x floor ${(median(v) / floor).toFixed(3)}`);

@@ -60,7 +60,7 @@ export interface ConnectionReadOptions {
 }
 
 export interface ConnectionStreamOptions extends ConnectionReadOptions {
-  /** Connections per batch, 1 to 1,000,000 (default 1000). */
+  /** Connections per batch, 1 to 1,000,000 (default 256). */
   batchSize?: number;
 }
 
@@ -204,7 +204,7 @@ const READ_OPTION_KEYS = ['sync', 'path', 'strict', 'state', 'service'] as const
 const SERVICE_KEYS = new Set(['protocol', 'address', 'port']);
 const GROUP_BY: readonly ConnectionGroupBy[] = ['client', 'destination', 'service', 'state'];
 // What the caller's loop over one batch costs is one turn of the event loop: keep it short.
-const DEFAULT_BATCH_SIZE = 1000;
+const DEFAULT_BATCH_SIZE = 256;
 const MAX_BATCH_SIZE = 1_000_000;
 
 const STATE_NAME = /^[A-Za-z0-9_!?]{1,32}$/;
@@ -393,32 +393,39 @@ export class ConnectionTable implements Iterable<Connection> {
   }
 }
 
-// Making objects is the one part of a stream that runs on the event loop. It starts on a turn
-// of its own, so the caller's loop over the previous batch and this work never add up in one
-// turn, and gives the loop back whenever it has held it this long, whatever the machine's speed.
+// Making objects is the one part of a stream that runs on the event loop. It gives the loop
+// back whenever it has held it this long, whatever the machine's speed, and after every batch
+// it yields, so that the caller's loop over a batch shares its turn with at most one slice.
 const SLICE_BUDGET_MS = 2;
 const SLICE_CHECK_EVERY = 64;
+// Rows per read on the thread pool: each read is a round trip into native code, so it takes
+// a few thousand rows, whatever the batches the caller gets them in.
+const READ_ROWS = 4096;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function toObjects(batch: NativeBatch, clients: ClientTexts): Promise<Connection[]> {
-  const protocols = protocolNames(batch);
-  const connections = new Array<Connection>(batch.length);
-  await nextTurn();
-  let sliceStarted = performance.now();
-  for (let i = 0; i < batch.length; i++) {
-    if (i % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() - sliceStarted > SLICE_BUDGET_MS) {
-      await nextTurn();
-      sliceStarted = performance.now();
-    }
-    connections[i] = connectionAt(batch, i, protocols, clients.at(batch, i));
+/**
+ * Makes the connections of `rows` from row `from` into `batch` (which holds `filled`) until
+ * the batch is full, the rows end or the slice's time is up; returns the next row.
+ */
+function fillBatch(
+  rows: NativeBatch, from: number, protocols: readonly string[], clients: ClientTexts,
+  batch: Connection[], filled: number, batchSize: number,
+): number {
+  const end = Math.min(rows.length, from + batchSize - filled);
+  const sliceEnds = performance.now() + SLICE_BUDGET_MS;
+  let i = from;
+  for (; i < end; i++) {
+    if (i % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() > sliceEnds) break;
+    batch[filled++] = connectionAt(rows, i, protocols, clients.at(rows, i));
   }
-  return connections;
+  return i;
 }
 
 /**
- * Batches of connections read as the table is scanned; at most two are held at a time (the one
- * being used and the next, read ahead).
+ * Batches of connections read as the table is scanned. The table is read and parsed on the
+ * thread pool, a few thousand rows (or a batch, if larger) at a time, the next while this one
+ * becomes objects: at most two reads are held at a time.
  * Iterate it once; breaking out of the loop closes the file. `scan` summarizes what was read
  * so far.
  */
@@ -442,33 +449,55 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
     if (this.#started) throw new Error('a connection stream can be iterated only once');
     this.#started = true;
     const stream = new (addon().ConnectionStream)(this.#request);
+    const batchSize = this.#batchSize;
+    const readRows = Math.max(batchSize, READ_ROWS);
     const read = (): Promise<NativeBatch> => {
-      const next = stream.read(this.#batchSize);
+      const next = stream.read(readRows);
       next.catch(() => undefined);  // observed when awaited; a stream abandoned early never awaits it
       return next;
     };
     const clients = new ClientTexts();
     let matched = 0;
+    // A batch is allocated at its size once (a batch larger than a read grows as it fills).
+    const newBatch = (): Connection[] => (batchSize <= READ_ROWS ? new Array<Connection>(batchSize) : []);
+    let connections = newBatch();
+    let filled = 0;
     try {
       let pending = read();
       for (;;) {
-        let batch: NativeBatch;
+        let rows: NativeBatch;
         try {
-          batch = await pending;
+          rows = await pending;
         } catch (error) {
           throw convertError(error, this.#request, 'connections');
         }
-        this.#summary = summaryOf(batch, matched);
-        checkStrict(batch, this.#request);
-        // The next batch is read and parsed on the thread pool while this one becomes objects.
-        if (!batch.done) pending = read();
-        if (batch.length > 0) {
-          const connections = await toObjects(batch, clients);
-          matched += connections.length;
-          this.#summary = summaryOf(batch, matched);
-          yield connections;
+        this.#summary = summaryOf(rows, matched);
+        checkStrict(rows, this.#request);
+        // The next rows are read and parsed on the thread pool while these become objects.
+        if (!rows.done) pending = read();
+        const protocols = protocolNames(rows);
+        for (let i = 0; i < rows.length;) {
+          await nextTurn();
+          const next = fillBatch(rows, i, protocols, clients, connections, filled, batchSize);
+          filled += next - i;
+          i = next;
+          if (filled === batchSize) {
+            matched += batchSize;
+            this.#summary = summaryOf(rows, matched);
+            yield connections;
+            connections = newBatch();
+            filled = 0;
+          }
         }
-        if (batch.done) return;
+        if (rows.done) {
+          if (filled > 0) {
+            connections.length = filled;
+            matched += filled;
+            this.#summary = summaryOf(rows, matched);
+            yield connections;
+          }
+          return;
+        }
       }
     } finally {
       stream.close();
