@@ -310,6 +310,16 @@ describe('streamConnections', () => {
     expect(scan).toEqual({ lines: 25_001, connections: 25_000, matched: 25_000, malformedLines: 0 });
   });
 
+  it('yields full batches across the reads beneath them, 256 by default', async () => {
+    // Batches of 3000 straddle the 4,096-row reads; the default is 256.
+    const straddling = await collect(file, { batchSize: 3000 });
+    expect(straddling.batches.map((b) => b.length)).toEqual([...Array<number>(8).fill(3000), 1000]);
+    expect(straddling.all).toEqual(connections.map(expected));
+    const byDefault = await collect(file);
+    expect(byDefault.batches.map((b) => b.length)).toEqual([...Array<number>(97).fill(256), 168]);
+    expect(byDefault.scan.matched).toBe(25_000);
+  });
+
   it('names every client right when there are more distinct clients than a stream keeps texts for', async () => {
     // 70,000 distinct IPv4 clients, each seen twice (once far apart), past the 65,536 texts a
     // stream keeps, and an IPv6 one between them.
