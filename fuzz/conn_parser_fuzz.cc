@@ -3,7 +3,9 @@
 // Each input is scanned twice, in chunks of two size sequences (one chosen by the input),
 // feeding the columnar builder and every counter. Beyond "no crash, no sanitizer report",
 // the two scans must agree (splitting the stream differently must not change what is
-// parsed), and the fixed-column fast path must agree with the tokenizing parser line by line.
+// parsed), the fixed-column fast path must agree with the tokenizing parser line by line, and
+// the common-line parser (which lets the scanner skip the search for a line's end) must accept
+// no newline and agree with the full parser.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -86,11 +88,25 @@ void CheckFastPath(const uint8_t* data, size_t size) {
   }
 }
 
+// Wherever the common-line parser accepts kCommonLineBytes, they must hold no newline (the
+// scanner then skips the search for the line's end) and parse the same in full.
+void CheckCommonLine(const uint8_t* data, size_t size) {
+  const char* text = reinterpret_cast<const char*>(data);
+  for (size_t at = 0; at + kCommonLineBytes <= size; ++at) {
+    ConnectionRecord common, full;
+    if (!ParseCommonLine(text + at, &common)) continue;
+    const std::string_view line(text + at, kCommonLineBytes);
+    if (line.find('\n') != std::string_view::npos) std::abort();
+    if (!ParseConnectionLine(line, &full) || !SameRecord(common, full)) std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   CheckFastPath(data + 1, size - 1);
+  CheckCommonLine(data + 1, size - 1);
   const size_t seed = data[0];
   const bool strict = (data[0] & 1) != 0;
   ScanResult whole = ScanInChunks(data + 1, size - 1, 0, strict);

@@ -316,43 +316,48 @@ inline bool ParseHexIpv4(const char* text, Address* out) { return ParseKernelAdd
 inline bool ParseHexPort(const char* text, uint16_t* out) { return ParseHex16(std::string_view(text, 4), out); }
 #endif
 
+constexpr size_t kStateColumn = 46;
+constexpr size_t kTailColumn = 57;
+static_assert(kCommonLineBytes == kTailColumn + 8, "the common line ends with the expiry in seven columns");
+
 // The common shape: IPv4 client and destination, a protocol name of at most three letters
 // and a state of at most eleven, so printf put every field at a known column and no
-// tokenizing is needed. Anything else (or anything odd) goes the general way.
-bool ParseFixedColumns(std::string_view line, ConnectionRecord* out) {
-  constexpr size_t kStateColumn = 46;
-  constexpr size_t kTailColumn = 57;
-  if (line.size() <= kTailColumn || line[0] == ' ' || line[kStateColumn] == ' ') return false;
-  const char* c = line.data();
+// tokenizing is needed. Reads the columns up to the state of a line longer than kTailColumn;
+// none of the bytes it accepts is a newline.
+bool ParseFixedHead(const char* c, ConnectionRecord* out) {
+  if (c[0] == ' ' || c[kStateColumn] == ' ') return false;
   if ((c[3] != ' ') | (c[12] != ' ') | (c[17] != ' ') | (c[26] != ' ') | (c[31] != ' ') | (c[40] != ' ') |
       (c[45] != ' ') | (c[57] != ' ')) {
     return false;
   }
-  out->protocol = TrimRight(line.substr(0, 3));
+  out->protocol = TrimRight(std::string_view(c, 3));
   if (!IsWord(out->protocol, 3)) return false;
   if (!ParseHexIpv4(c + 4, &out->client) || !ParseHexIpv4(c + 18, &out->virtual_address) ||
       !ParseHexIpv4(c + 32, &out->destination) || !ParseHexPort(c + 13, &out->client_port) ||
       !ParseHexPort(c + 27, &out->virtual_port) || !ParseHexPort(c + 41, &out->destination_port)) {
     return false;
   }
-  out->state = TrimRight(line.substr(kStateColumn, kTailColumn - kStateColumn));
-  if (!IsWord(out->state, kMaxStateName) || IsDigit(out->state[0])) return false;
-  // The usual tail, " %7u" and nothing after it: the expiry right-aligned in seven columns.
-  if (line.size() == kTailColumn + 8) {
-    const char* field = c + kTailColumn + 1;
-    size_t i = 0;
-    while (i < 7 && field[i] == ' ') ++i;
-    if (i < 7) {
-      uint32_t expires = 0;
-      for (; i < 7 && IsDigit(field[i]); ++i) expires = expires * 10 + static_cast<uint32_t>(field[i] - '0');
-      if (i == 7) {
-        out->expires = expires;
-        out->origin = Origin::kNone;
-        out->has_pe = false;
-        return true;
-      }
-    }
-  }
+  out->state = TrimRight(std::string_view(c + kStateColumn, kTailColumn - kStateColumn));
+  return IsWord(out->state, kMaxStateName) && !IsDigit(out->state[0]);
+}
+
+// The usual tail, " %7u" and nothing after it: the expiry right-aligned in seven columns.
+bool ParseSevenColumnExpiry(const char* field, ConnectionRecord* out) {
+  size_t i = 0;
+  while (i < 7 && field[i] == ' ') ++i;
+  if (i == 7) return false;
+  uint32_t expires = 0;
+  for (; i < 7 && IsDigit(field[i]); ++i) expires = expires * 10 + static_cast<uint32_t>(field[i] - '0');
+  if (i != 7) return false;
+  out->expires = expires;
+  out->origin = Origin::kNone;
+  out->has_pe = false;
+  return true;
+}
+
+bool ParseFixedColumns(std::string_view line, ConnectionRecord* out) {
+  if (line.size() <= kTailColumn || !ParseFixedHead(line.data(), out)) return false;
+  if (line.size() == kCommonLineBytes && ParseSevenColumnExpiry(line.data() + kTailColumn + 1, out)) return true;
   Cursor cursor(line.substr(kTailColumn));
   return ParseTail(cursor, out);
 }
@@ -377,6 +382,10 @@ bool ParseConnectionLineTokenized(std::string_view line, ConnectionRecord* out) 
 
 bool ParseConnectionLine(std::string_view line, ConnectionRecord* out) {
   return ParseFixedColumns(line, out) || ParseConnectionLineTokenized(line, out);
+}
+
+bool ParseCommonLine(const char* line, ConnectionRecord* out) {
+  return ParseFixedHead(line, out) && ParseSevenColumnExpiry(line + kTailColumn + 1, out);
 }
 
 void LineScanner::NoteMalformed(std::string_view line) {
