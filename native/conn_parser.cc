@@ -261,7 +261,7 @@ bool ParseTail(Cursor& cursor, ConnectionRecord* out) {
   return true;
 }
 
-std::string_view TrimRight(std::string_view text) {
+[[maybe_unused]] std::string_view TrimRight(std::string_view text) {
   while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
   return text;
 }
@@ -311,9 +311,85 @@ inline bool ParseHexPort(const char* text, uint16_t* out) {
   *out = static_cast<uint16_t>(((pairs & 0xff) << 8) | (pairs >> 16));
   return true;
 }
+
+// Bit i set for each byte i of `mask` that holds 0x80 (a BytesBetween result).
+inline unsigned ByteBits(uint64_t mask) { return static_cast<unsigned>(((mask >> 7) * 0x0102040810204080ull) >> 56); }
+
+inline uint64_t Load64(const char* text) {
+  uint64_t x;
+  std::memcpy(&x, text, 8);
+  return x;
+}
+
+inline uint64_t Load32(const char* text) {
+  uint32_t x;
+  std::memcpy(&x, text, 4);
+  return x;
+}
+
+// The length of a word (bytes 0x21-0x7e) padded with spaces to `width` bytes, given a bit per
+// byte of each kind; 0 if the field is anything else (empty, a space inside, another byte).
+inline size_t PaddedWordLength(unsigned word, unsigned space, unsigned width) {
+  const unsigned all = (1u << width) - 1;
+  word &= all;
+  if (((word | space) & all) != all || (word & (word + 1)) != 0) return 0;
+  return static_cast<size_t>(__builtin_ctz(~word));
+}
+
+// A word of at most `width` (<= 3) bytes at `text`, padded with spaces: text[width] is a space.
+inline bool ParsePaddedWord3(const char* text, unsigned width, std::string_view* out) {
+  const uint64_t x = Load32(text);
+  const size_t length = PaddedWordLength(ByteBits(BytesBetween(x, 0x20, 0x7f)), ByteBits(BytesBetween(x, 0x1f, 0x21)), width);
+  *out = std::string_view(text, length);
+  return length > 0;
+}
+
+// The state column: a word of at most eleven bytes padded with spaces (text[11] is a space).
+inline bool ParseStateColumn(const char* text, std::string_view* out) {
+  const uint64_t low = Load64(text), high = Load32(text + 8);
+  const unsigned word = ByteBits(BytesBetween(low, 0x20, 0x7f)) | (ByteBits(BytesBetween(high, 0x20, 0x7f)) << 8);
+  const unsigned space = ByteBits(BytesBetween(low, 0x1f, 0x21)) | (ByteBits(BytesBetween(high, 0x1f, 0x21)) << 8);
+  const size_t length = PaddedWordLength(word, space, 11);
+  *out = std::string_view(text, length);
+  return length > 0;
+}
+
+// " %7u": a space, then the expiry right-aligned in seven columns.
+inline bool ParseSevenColumns(const char* text, uint32_t* out) {
+  const uint64_t x = Load64(text);
+  const unsigned digits = (ByteBits(BytesBetween(x, 0x2f, 0x3a)) >> 1) & 0x7f;
+  const unsigned spaces = (ByteBits(BytesBetween(x, 0x1f, 0x21)) >> 1) & 0x7f;
+  if ((digits | spaces) != 0x7f || digits == 0 || (spaces & (spaces + 1)) != 0) return false;
+  uint32_t value = 0;
+  for (int i = 1 + __builtin_ctz(digits); i <= 7; ++i) value = value * 10 + static_cast<uint32_t>(text[i] - '0');
+  *out = value;
+  return true;
+}
 #else
 inline bool ParseHexIpv4(const char* text, Address* out) { return ParseKernelAddress(std::string_view(text, 8), out); }
 inline bool ParseHexPort(const char* text, uint16_t* out) { return ParseHex16(std::string_view(text, 4), out); }
+
+inline bool ParsePaddedWord3(const char* text, unsigned width, std::string_view* out) {
+  *out = TrimRight(std::string_view(text, width));
+  return IsWord(*out, width);
+}
+
+inline bool ParseStateColumn(const char* text, std::string_view* out) {
+  *out = TrimRight(std::string_view(text, 11));
+  return IsWord(*out, 11);
+}
+
+inline bool ParseSevenColumns(const char* text, uint32_t* out) {
+  const char* field = text + 1;
+  size_t i = 0;
+  while (i < 7 && field[i] == ' ') ++i;
+  if (i == 7) return false;
+  uint32_t value = 0;
+  for (; i < 7 && IsDigit(field[i]); ++i) value = value * 10 + static_cast<uint32_t>(field[i] - '0');
+  if (i != 7) return false;
+  *out = value;
+  return true;
+}
 #endif
 
 constexpr size_t kStateColumn = 46;
@@ -330,26 +406,18 @@ bool ParseFixedHead(const char* c, ConnectionRecord* out) {
       (c[45] != ' ') | (c[57] != ' ')) {
     return false;
   }
-  out->protocol = TrimRight(std::string_view(c, 3));
-  if (!IsWord(out->protocol, 3)) return false;
+  if (!ParsePaddedWord3(c, 3, &out->protocol)) return false;
   if (!ParseHexIpv4(c + 4, &out->client) || !ParseHexIpv4(c + 18, &out->virtual_address) ||
       !ParseHexIpv4(c + 32, &out->destination) || !ParseHexPort(c + 13, &out->client_port) ||
       !ParseHexPort(c + 27, &out->virtual_port) || !ParseHexPort(c + 41, &out->destination_port)) {
     return false;
   }
-  out->state = TrimRight(std::string_view(c + kStateColumn, kTailColumn - kStateColumn));
-  return IsWord(out->state, kMaxStateName) && !IsDigit(out->state[0]);
+  return ParseStateColumn(c + kStateColumn, &out->state) && !IsDigit(out->state[0]);
 }
 
 // The usual tail, " %7u" and nothing after it: the expiry right-aligned in seven columns.
-bool ParseSevenColumnExpiry(const char* field, ConnectionRecord* out) {
-  size_t i = 0;
-  while (i < 7 && field[i] == ' ') ++i;
-  if (i == 7) return false;
-  uint32_t expires = 0;
-  for (; i < 7 && IsDigit(field[i]); ++i) expires = expires * 10 + static_cast<uint32_t>(field[i] - '0');
-  if (i != 7) return false;
-  out->expires = expires;
+bool ParseSevenColumnExpiry(const char* text, ConnectionRecord* out) {
+  if (!ParseSevenColumns(text, &out->expires)) return false;
   out->origin = Origin::kNone;
   out->has_pe = false;
   return true;
@@ -357,7 +425,7 @@ bool ParseSevenColumnExpiry(const char* field, ConnectionRecord* out) {
 
 bool ParseFixedColumns(std::string_view line, ConnectionRecord* out) {
   if (line.size() <= kTailColumn || !ParseFixedHead(line.data(), out)) return false;
-  if (line.size() == kCommonLineBytes && ParseSevenColumnExpiry(line.data() + kTailColumn + 1, out)) return true;
+  if (line.size() == kCommonLineBytes && ParseSevenColumnExpiry(line.data() + kTailColumn, out)) return true;
   Cursor cursor(line.substr(kTailColumn));
   return ParseTail(cursor, out);
 }
@@ -385,7 +453,7 @@ bool ParseConnectionLine(std::string_view line, ConnectionRecord* out) {
 }
 
 bool ParseCommonLine(const char* line, ConnectionRecord* out) {
-  return ParseFixedHead(line, out) && ParseSevenColumnExpiry(line + kTailColumn + 1, out);
+  return ParseFixedHead(line, out) && ParseSevenColumnExpiry(line + kTailColumn, out);
 }
 
 void LineScanner::NoteMalformed(std::string_view line) {
