@@ -336,6 +336,22 @@ describe('streamConnections', () => {
     expect(all.map((c) => c.clientAddress)).toEqual(many.map((c) => canonicalAddress(c.client)));
   });
 
+  it('gives the event loop a turn between the caller\'s loop over one batch and the next batch', async () => {
+    // A callback the caller queues for the next turn while holding a batch has run by the time
+    // the next batch arrives: the two never share a turn.
+    let batches = 0;
+    let turnsBetween = 0;
+    let turned = false;
+    for await (const batch of streamConnections({ path: file, batchSize: 500 })) {
+      if (batches++ > 0 && turned) turnsBetween++;
+      turned = false;
+      void batch;
+      setImmediate(() => { turned = true; });
+    }
+    expect(batches).toBe(50);
+    expect(turnsBetween).toBe(49);
+  });
+
   it('applies filters before batching', async () => {
     const { all } = await collect(file, { batchSize: 1000, state: 'SYN_RECV', service: { protocol: 'tcp' } });
     expect(all).toEqual(connections.filter((c) => c.state === 'SYN_RECV' && c.protocol === 'TCP').map(expected));
