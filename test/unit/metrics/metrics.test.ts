@@ -2,6 +2,8 @@
 // snapshot, the access rules. The kernel is replaced by a fixed table here, so these say
 // nothing about IPVS itself (test/kernel/metrics.test.ts does, in the VM).
 import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +22,7 @@ import { tableChanges } from '../../../lib/metrics/event-log';
 import { exposition } from '../../../lib/metrics/exposition';
 import { createMetricsRegistry, serveMetrics } from '../../../lib/metrics/index';
 import { parseGlobalStats } from '../../../lib/metrics/proc-stats';
+import { acceptsGzip } from '../../../lib/metrics/server';
 import { buildStatus, type StatusSnapshot } from '../../../lib/metrics/status';
 
 const stats = (n: number): Stats => ({
@@ -332,6 +335,55 @@ describe('the HTTP server (over a fixed table)', () => {
     } finally {
       controller.abort();
       await endpoint.close();
+    }
+  });
+
+  it('gzips /metrics for a scraper that accepts it (as Prometheus does), the same bytes as without', async () => {
+    // 300 × 10: a few MB of exposition, many chunks through zlib and the socket.
+    const big: ServiceWithDestinations[] = [];
+    for (let s = 0; s < 300; s++) {
+      big.push({ protocol: 'tcp', address: `10.1.${s >> 8}.${s & 255}`, port: 80, family: 'inet', scheduler: 'wlc', schedulerFlags: [],
+        netmask: 0xffffffff, stats: stats(s),
+        destinations: Array.from({ length: 10 }, (_, d) => dest(`172.16.${s >> 8}.${d + 1}`, 80, d)) } as ServiceWithDestinations);
+    }
+    const { ipvs } = fakeIpvs(() => big);
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    const raw = (encoding: string, method = 'GET') => new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.request(`${endpoint.url}metrics`, { method, agent: false, headers: { 'accept-encoding': encoding } }, (response) => {
+        const parts: Buffer[] = [];
+        response.on('data', (part: Buffer) => parts.push(part));
+        response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(parts) }));
+        response.on('error', reject);
+      }).on('error', reject).end();
+    });
+    try {
+      const plain = await raw('identity');
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.headers.vary).toBe('Accept-Encoding');
+      expect(plain.body.length).toBeGreaterThan(1_000_000);
+      const gzipped = await raw('gzip');
+      expect(gzipped.headers['content-encoding']).toBe('gzip');
+      expect(gzipped.body.length).toBeLessThan(plain.body.length / 10);
+      // Every byte but the reading's duration, which differs from scrape to scrape.
+      const steady = (text: string) => text.replace(/^ipvs_scrape_duration_seconds .*$/m, '');
+      const decoded = gunzipSync(gzipped.body).toString();
+      expect(decoded.length).toBeGreaterThan(1_000_000);
+      expect(steady(decoded) === steady(plain.body.toString())).toBe(true);
+      expect((await raw('br;q=1, gzip;q=0')).headers['content-encoding']).toBeUndefined();
+      const head = await raw('gzip', 'HEAD');
+      expect(head.headers['content-encoding']).toBe('gzip');
+      expect(head.body.length).toBe(0);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('reads Accept-Encoding as RFC 9110 does', () => {
+    for (const yes of ['gzip', 'GZIP', 'deflate, gzip', 'gzip;q=0.5', 'x-gzip', '*', 'br, *;q=0.1', 'gzip;q=1.0, identity;q=0.5']) {
+      expect(acceptsGzip(yes), yes).toBe(true);
+    }
+    for (const no of [undefined, '', 'identity', 'br, deflate', 'gzip;q=0', 'gzip; q=0.000', '*;q=0', 'gzip;q=0, *']) {
+      expect(acceptsGzip(no), String(no)).toBe(false);
     }
   });
 
