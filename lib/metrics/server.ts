@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import type { Registry } from 'prom-client';
 
 import { exposition } from './exposition';
-import { recycleChunk } from './exposition-writer';
+import { CHUNK_BYTES, recycleChunk } from './exposition-writer';
 import { isLoopback, parseListenAddress, requestToken, tokenMatches, type ListenAddress } from './access';
 import type { FeedMessage, StatusFeed } from './status-feed';
 
@@ -40,6 +40,11 @@ const SECURITY_HEADERS = {
 const GZIP_LEVEL = 1;
 /** zlib's output buffers: a 128 KiB chunk of exposition compresses to a few KiB, one write. */
 const GZIP_CHUNK_BYTES = 64 * 1024;
+/**
+ * Exposition queued for zlib before a write waits for it: a few chunks, so that the next
+ * chunk is written on the event loop while the thread pool compresses the previous ones.
+ */
+const GZIP_QUEUE_BYTES = 4 * CHUNK_BYTES;
 
 /** A slow SSE reader is dropped once this much is queued for it. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -248,7 +253,9 @@ export function acceptsGzip(header: string | undefined): boolean {
 
 /** A gzip stream into `response`: an error on either side ends both. */
 function compressInto(response: ServerResponse): zlib.Gzip {
-  const gzip = zlib.createGzip({ level: GZIP_LEVEL, chunkSize: GZIP_CHUNK_BYTES });
+  // zlib hands its options on to the Transform it is (its types leave the stream's out).
+  const options: zlib.ZlibOptions & { writableHighWaterMark: number } = { level: GZIP_LEVEL, chunkSize: GZIP_CHUNK_BYTES, writableHighWaterMark: GZIP_QUEUE_BYTES };
+  const gzip = zlib.createGzip(options);
   pipeline(gzip, response, () => undefined);
   return gzip;
 }

@@ -39,6 +39,19 @@ function promtool(text: string): Promise<{ code: number; output: string }> {
   });
 }
 
+/** GET `url` by curl, asking for gzip as Prometheus does; resolves with the decoded body and the response headers. */
+function curlGzip(url: string): Promise<{ body: string; headers: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-sS', '--compressed', '-H', 'Accept-Encoding: gzip', '-D', '/dev/stderr', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let body = '';
+    let headers = '';
+    child.stdout.on('data', (c: Buffer) => { body += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { headers += c.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve({ body, headers }) : reject(new Error(`curl exited ${code}: ${headers}`))));
+  });
+}
+
 /** One series' value, by name and exact labels (all of them). */
 function valueOf(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
@@ -205,6 +218,12 @@ describe('metrics and the status page against the kernel', () => {
       const lint = await promtool(text);
       expect(lint.output).toBe('');
       expect(lint.code).toBe(0);
+      // Gzipped for a scraper that asks (Prometheus does): the same series, decoded by curl.
+      const gzipped = await curlGzip(`${endpoint.url}metrics`);
+      expect(gzipped.headers).toMatch(/^content-encoding: gzip\r?$/im);
+      expect((await promtool(gzipped.body)).code).toBe(0);
+      const seriesNames = (t: string): string[] => t.split('\n').map((line) => line.replace(/ [^ ]*$/, ''));
+      expect(seriesNames(gzipped.body)).toEqual(seriesNames(text));
 
       const tcp = { family: 'inet', protocol: 'tcp', address: '10.1.0.1', port: '80', fwmark: '' };
       const fields: Array<[string, keyof Counters]> = [

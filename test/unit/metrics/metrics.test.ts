@@ -343,8 +343,8 @@ describe('the HTTP server (over a fixed table)', () => {
     const big: ServiceWithDestinations[] = [];
     for (let s = 0; s < 300; s++) {
       big.push({ protocol: 'tcp', address: `10.1.${s >> 8}.${s & 255}`, port: 80, family: 'inet', scheduler: 'wlc', schedulerFlags: [],
-        netmask: 0xffffffff, stats: stats(s),
-        destinations: Array.from({ length: 10 }, (_, d) => dest(`172.16.${s >> 8}.${d + 1}`, 80, d)) } as ServiceWithDestinations);
+        netmask: '255.255.255.255', onePacket: false, stats: stats(s),
+        destinations: Array.from({ length: 10 }, (_, d) => dest(`172.16.${s >> 8}.${d + 1}`, 80, d)) });
     }
     const { ipvs } = fakeIpvs(() => big);
     const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
