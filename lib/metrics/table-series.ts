@@ -27,6 +27,14 @@ export class LabelRows {
     this.ends = new Uint32Array(Math.max(1, rows));
   }
 
+  /** Empties the rows for another reading, keeping the buffers. */
+  clear(): void {
+    this.count = 0;
+    this.#length = 0;
+    this.#closed = undefined;
+    this.#open = undefined;
+  }
+
   start(row: number): number {
     return row === 0 ? 0 : this.ends[row - 1]!;
   }
@@ -129,9 +137,9 @@ export function tableSeries(sample: IpvsSample): Promise<TableSeries | undefined
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
-/** Writes the address of 16 bytes at bytes[at] as Service/Destination.address reads (IPv4 in place). */
-function writeAddress(rows: LabelRows, to: number, view: TableView, bytes: Uint8Array, at: number, af: number, text: () => string): number {
-  if (af === AF_INET6) return rows.write(to, escapeLabelValue(text()));
+/** Writes destination `d`'s address (16 bytes at bytes[at]) as Destination.address reads (IPv4 in place). */
+function writeAddress(rows: LabelRows, to: number, view: TableView, bytes: Uint8Array, at: number, af: number, d: number): number {
+  if (af === AF_INET6) return rows.write(to, escapeLabelValue(view.destinationAddress(d, af)));
   const out = rows.room(to, 16);
   to = writeUint(out, to, bytes[at]!);
   out[to++] = DOT;
@@ -158,9 +166,9 @@ const REMOTE_PORT = Buffer.from('",remote_port="');
 const CLOSE_QUOTE = Buffer.from('"');
 
 async function build(view: TableView): Promise<TableSeries> {
-  const services = new LabelRows(view.serviceCount, 80);
-  const destinations = new LabelRows(view.destinationCount, 120);
-  const backendLabels = new LabelRows(view.destinationCount, 140);
+  const services = rowsFor('services', view.serviceCount, 80);
+  const destinations = rowsFor('destinations', view.destinationCount, 120);
+  const backendLabels = rowsFor('backends', view.destinationCount, 140);
   const active = new Float64Array(view.destinationCount);
   const inactive = new Float64Array(view.destinationCount);
   const weight = new Float64Array(view.destinationCount);
@@ -199,18 +207,17 @@ async function build(view: TableView): Promise<TableSeries> {
       const daf = view.destinationAf(d, af);
       const addressAt = (base + L.address) * 4;
       const port = words[base + L.port]!;
-      const text = (): string => view.destinationAddress(d, daf);
 
       let to = put(destinations, destinations.length, serviceBytes);
       to = put(destinations, to, REAL_ADDRESS);
-      to = writeAddress(destinations, to, view, bytes, addressAt, daf, text);
+      to = writeAddress(destinations, to, view, bytes, addressAt, daf, d);
       to = put(destinations, to, REAL_PORT);
       to = writePort(destinations, to, port);
       destinations.endRow(put(destinations, to, CLOSE_QUOTE));
 
       const rowStart = backendLabels.length;
       to = put(backendLabels, rowStart, backendHead);
-      to = writeAddress(backendLabels, to, view, bytes, addressAt, daf, text);
+      to = writeAddress(backendLabels, to, view, bytes, addressAt, daf, d);
       to = put(backendLabels, to, REMOTE_PORT);
       to = writePort(backendLabels, to, port);
       to = put(backendLabels, to, backendTail);
@@ -259,10 +266,25 @@ async function build(view: TableView): Promise<TableSeries> {
  */
 const previousRows = new Map<string, LabelRows>();
 
+/**
+ * Rows built and then found the same as the previous reading's (so never handed out): the
+ * next reading writes into them, rather than allocating megabytes of buffers per scrape.
+ */
+const spareRows = new Map<string, LabelRows>();
+
+function rowsFor(kind: string, rows: number, bytesPerRow: number): LabelRows {
+  const spare = spareRows.get(kind);
+  if (!spare) return new LabelRows(rows, bytesPerRow);
+  spareRows.delete(kind);
+  spare.clear();
+  return spare;
+}
+
 function unchanged(kind: string, rows: LabelRows): LabelRows {
   const previous = previousRows.get(kind);
   if (previous && previous.count === rows.count && previous.length === rows.length &&
     previous.bytes.compare(rows.bytes, 0, rows.length, 0, previous.length) === 0) {
+    spareRows.set(kind, rows);
     return previous;
   }
   previousRows.set(kind, rows);
