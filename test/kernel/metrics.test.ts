@@ -39,16 +39,21 @@ function promtool(text: string): Promise<{ code: number; output: string }> {
   });
 }
 
-/** GET `url` by curl, asking for gzip as Prometheus does; resolves with the decoded body and the response headers. */
+/** GET `url` by curl, asking for gzip as Prometheus does; resolves with the response headers and the decoded body. */
 function curlGzip(url: string): Promise<{ body: string; headers: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '--compressed', '-H', 'Accept-Encoding: gzip', '-D', '/dev/stderr', url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let body = '';
-    let headers = '';
-    child.stdout.on('data', (c: Buffer) => { body += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { headers += c.toString(); });
+    // -D -: the headers first on stdout, then a blank line, then the body.
+    const child = spawn('curl', ['-sS', '--compressed', '-H', 'Accept-Encoding: gzip', '-D', '-', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errors = '';
+    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { errors += c.toString(); });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ body, headers }) : reject(new Error(`curl exited ${code}: ${headers}`))));
+    child.on('close', (code) => {
+      const end = out.indexOf('\r\n\r\n');
+      if (code !== 0 || end < 0) reject(new Error(`curl exited ${code}: ${errors}`));
+      else resolve({ headers: out.slice(0, end), body: out.slice(end + 4) });
+    });
   });
 }
 
