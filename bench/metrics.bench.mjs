@@ -46,7 +46,8 @@ async function longestTasks(work) {
   const hook = createHook({
     init: (id, type) => { types.set(id, type); },
     before: (id) => { if (depth++ === 0) { started = performance.now(); tasks.current = types.get(id); } },
-    after: () => { if (--depth === 0) tasks.push([performance.now() - started, tasks.current]); },
+    // A hook enabled inside a callback sees its end without its start: skip that one.
+    after: () => { if (depth > 0 && --depth === 0) tasks.push([performance.now() - started, tasks.current]); },
     destroy: (id) => { types.delete(id); },
   });
   const pauses = [];
