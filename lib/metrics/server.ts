@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 
 import type { Registry } from 'prom-client';
 
-import { exposition } from './exposition';
+import { writeExposition } from './exposition';
 import { CHUNK_BYTES, recycleChunk } from './exposition-writer';
 import { isLoopback, parseListenAddress, requestToken, tokenMatches, type ListenAddress } from './access';
 import type { FeedMessage, StatusFeed } from './status-feed';
@@ -170,31 +170,33 @@ export class MetricsServer {
    * when the request accepts it.
    */
   async #metrics(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const pieces = exposition(this.#options.registry);
-    // The first piece is awaited before the headers, so a failing scrape can still be a 500.
-    const first = await pieces.next();
     const gzip = acceptsGzip(request.headers['accept-encoding']);
-    response.writeHead(200, {
-      ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType, Vary: 'Accept-Encoding',
-      ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
-    });
-    if (request.method === 'HEAD') {
-      await pieces.return(undefined);
-      response.end();
+    let sink: Writable | undefined;
+    try {
+      await writeExposition(this.#options.registry, async (chunks) => {
+        // The headers wait for the first chunk, so that a failing scrape can still be a 500.
+        if (!sink) {
+          response.writeHead(200, {
+            ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType, Vary: 'Accept-Encoding',
+            ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
+          });
+          if (request.method === 'HEAD') throw STOP;
+          sink = gzip ? compressInto(response) : response;
+        }
+        if (response.destroyed) throw STOP;
+        let room = true;
+        // Each chunk's buffer is reused once the socket (or zlib) has taken it.
+        for (const chunk of chunks) room = sink.write(chunk, () => recycleChunk(chunk));
+        if (!room) await drained(sink);
+      });
+    } catch (error) {
+      if (error !== STOP) throw error;
+      if (sink) sink.destroy();
+      else response.end();
       return;
     }
-    const sink = gzip ? compressInto(response) : response;
-    // Each chunk's buffer is reused once the socket (or zlib) has taken it.
-    if (!first.done) sink.write(first.value, () => recycleChunk(first.value));
-    for await (const piece of { [Symbol.asyncIterator]: () => pieces }) {
-      if (response.destroyed) {
-        await pieces.return(undefined);
-        sink.destroy();
-        return;
-      }
-      if (!sink.write(piece, () => recycleChunk(piece))) await drained(sink);
-    }
-    sink.end();
+    if (!sink) response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType, Vary: 'Accept-Encoding' });
+    (sink ?? response).end();
   }
 
   async #stream(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -220,6 +222,9 @@ export class MetricsServer {
     response.write('retry: 2000\n\n');
   }
 }
+
+/** Thrown from the exposition's sink to stop it: a HEAD request, or a client gone. */
+const STOP = Symbol('stop the exposition');
 
 /** Resolves when `stream` can take more, or is gone. */
 function drained(stream: Writable): Promise<void> {
