@@ -29,8 +29,12 @@ export async function writeExposition(registry: Registry, sink: ExpositionSink):
     if (metric instanceof SampledMetric && !samples.has(metric.sampler)) samples.set(metric.sampler, metric.sampler.sample());
   }
   const writer = new ExpositionWriter();
+  // Filling a chunk and sending it (a system call of 128 KiB) are separate turns of the event
+  // loop, so that neither waits for the other.
   const flush = async (): Promise<void> => {
-    await sink(writer.take());
+    const chunks = writer.take();
+    await nextTick();
+    await sink(chunks);
     await nextTick();
   };
   // registry.metrics() joins the families with a blank line and ends with a newline: each
