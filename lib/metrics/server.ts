@@ -240,8 +240,8 @@ function drained(stream: Writable): Promise<void> {
 }
 
 /**
- * Whether an Accept-Encoding header accepts gzip (RFC 9110 12.5.3: `gzip` or `*` with a
- * nonzero q; `x-gzip` is the same coding).
+ * @internal Whether an Accept-Encoding header accepts gzip (RFC 9110 12.5.3: `gzip` or `*`
+ * with a nonzero q; `x-gzip` is the same coding).
  */
 export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;
