@@ -58,7 +58,10 @@ export async function writeExposition(registry: Registry, sink: ExpositionSink):
   if (rest.length !== 0) await sink(rest);
 }
 
-/** The whole exposition text as chunks (rendered first, then handed out); their concatenation equals `await registry.metrics()`. */
+/**
+ * The whole exposition text as chunks (all rendered first, then handed out); their
+ * concatenation equals `await registry.metrics()`.
+ */
 export async function* exposition(registry: Registry): AsyncGenerator<Buffer> {
   const chunks: Buffer[] = [];
   await writeExposition(registry, (taken) => {

@@ -195,7 +195,7 @@ export class MetricsServer {
       else response.end();
       return;
     }
-    if (!sink) response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType, Vary: 'Accept-Encoding' });
+    if (!sink) response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType });
     (sink ?? response).end();
   }
 
@@ -259,7 +259,9 @@ export function acceptsGzip(header: string | undefined): boolean {
 /** A gzip stream into `response`: an error on either side ends both. */
 function compressInto(response: ServerResponse): zlib.Gzip {
   // zlib hands its options on to the Transform it is (its types leave the stream's out).
-  const options: zlib.ZlibOptions & { writableHighWaterMark: number } = { level: GZIP_LEVEL, chunkSize: GZIP_CHUNK_BYTES, writableHighWaterMark: GZIP_QUEUE_BYTES };
+  const options: zlib.ZlibOptions & { writableHighWaterMark: number } = {
+    level: GZIP_LEVEL, chunkSize: GZIP_CHUNK_BYTES, writableHighWaterMark: GZIP_QUEUE_BYTES,
+  };
   const gzip = zlib.createGzip(options);
   pipeline(gzip, response, () => undefined);
   return gzip;
