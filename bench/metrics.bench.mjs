@@ -1,24 +1,70 @@
 // Metrics benchmark, run inside the test VM: a scrape of a 1,000 x 10 table (GET /metrics
-// over HTTP on loopback, the whole response read) against `ipvsadm -Ln --stats --exact` of
-// the same table in the same run; then the event-loop delay while scraping every second.
-// Medians over --reps runs. Prints a table and writes bench/results/metrics-<kernel>.json.
+// over HTTP on loopback, by a scraper in its own process as Prometheus is, the whole body read
+// and decoded; bench/scrape-client.mjs), with Prometheus' `Accept-Encoding: gzip` and without
+// it, against `ipvsadm -Ln --stats --exact` of the same table in the same run; then the
+// event-loop delay of the serving process while it is scraped every second. Medians over
+// --reps runs. Prints a table and writes bench/results/metrics-<kernel>.json.
 //
-//   node bench/metrics.bench.mjs [--size 1000x10] [--reps 5] [--seconds 20]
-import { execFileSync } from 'node:child_process';
-import http from 'node:http';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+//   node bench/metrics.bench.mjs [--size 1000x10] [--reps 5] [--seconds 20] [--tasks]
+//
+// --tasks: also lists the longest callbacks of the serving process while scraped (async_hooks,
+// which slows it down: a diagnosis, not a figure to quote) and its garbage-collector pauses.
+import { execFile, execFileSync } from 'node:child_process';
+import { createHook } from 'node:async_hooks';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 
 import { Ipvs } from '../dist/index.js';
 import { serveMetrics } from '../dist/metrics/index.js';
-import { ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
+import { median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
 
 requireTestVm('metrics.bench.mjs');
 const size = option('size', (process.env.IPVS_BENCH_SIZES ?? '1000x10').split(/[ ,]/)[0]);
 const [SERVICES, DESTINATIONS] = size.split('x').map(Number);
 const REPS = Number(option('reps', '5'));
 const SECONDS = Number(option('seconds', '20'));
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const TASKS = process.argv.includes('--tasks');
+const CLIENT = path.join(import.meta.dirname, 'scrape-client.mjs');
 const sh = (command, args) => execFileSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+
+/** Runs the scraper process; resolves with its scrapes. It never runs synchronously: our event loop stays free. */
+function scraper(url, args) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLIENT, url, ...args], { maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`scrape-client ${args.join(' ')}: ${error.message} ${stderr}`));
+      else resolve(stdout.trim().split('\n').map((line) => JSON.parse(line)));
+    });
+  });
+}
+
+/** The longest top-level callbacks (by resource type) and GC pauses while `work` runs. */
+async function longestTasks(work) {
+  const types = new Map();
+  const tasks = [];
+  let depth = 0;
+  let started = 0;
+  const hook = createHook({
+    init: (id, type) => { types.set(id, type); },
+    before: (id) => { if (depth++ === 0) { started = performance.now(); tasks.current = types.get(id); } },
+    // A hook enabled inside a callback sees its end without its start: skip that one.
+    after: () => { if (depth > 0 && --depth === 0) tasks.push([performance.now() - started, tasks.current]); },
+    destroy: (id) => { types.delete(id); },
+  });
+  const pauses = [];
+  const observer = new PerformanceObserver((list) => { for (const entry of list.getEntries()) pauses.push(entry.duration); });
+  observer.observe({ entryTypes: ['gc'] });
+  hook.enable();
+  try {
+    await work();
+  } finally {
+    hook.disable();
+    observer.disconnect();
+  }
+  tasks.sort((a, b) => b[0] - a[0]);
+  pauses.sort((a, b) => b - a);
+  return { tasks: tasks.slice(0, 15).map(([duration, type]) => `${type} ${duration.toFixed(1)}`), over10: tasks.filter(([d]) => d > 10).length,
+    count: tasks.length, gcPauses: pauses.length, gcLongest: pauses.slice(0, 8).map((d) => d.toFixed(1)) };
+}
 
 const netns = `bench-met-${process.pid}`;
 sh('ip', ['netns', 'add', netns]);
@@ -40,23 +86,18 @@ try {
   if (failures.length) throw new Error(`${failures.length} operations failed while building the table, the first: ${failures[0].error?.code} ${failures[0].error?.message}`);
 
   endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
-  const scrape = () => new Promise((resolve, reject) => {
-    const started = performance.now();
-    // A connection per scrape, as Prometheus' scrapes of one target usually are not pipelined,
-    // and so that no pooled connection meets the server's keep-alive timeout.
-    http.get(`${endpoint.url}metrics`, { agent: false }, (response) => {
-      let bytes = 0;
-      response.on('error', reject);
-      response.on('data', (chunk) => { bytes += chunk.length; });
-      response.on('end', () => resolve({ ms: performance.now() - started, bytes }));
-    }).on('error', reject);
-  });
+  const url = `${endpoint.url}metrics`;
   const ipvsadm = () => {
     const started = performance.now();
     const out = sh('ip', ['netns', 'exec', netns, 'ipvsadm', '-Ln', '--stats', '--exact']);
     return { ms: performance.now() - started, bytes: out.length };
   };
-
+  // What of ipvsadm's time is starting processes (ip netns exec, then ipvsadm), not its work.
+  const processStart = () => {
+    const started = performance.now();
+    sh('ip', ['netns', 'exec', netns, 'true']);
+    return performance.now() - started;
+  };
   // What every scrape starts with: the table read through netlink and decoded into objects.
   const listTable = async () => {
     const started = performance.now();
@@ -64,46 +105,62 @@ try {
     return performance.now() - started;
   };
 
-  await scrape();  // warm-up
-  ipvsadm();
-  const scrapes = [];
+  ipvsadm();  // warm-up
   const oracle = [];
+  const starts = [];
   const listings = [];
   for (let i = 0; i < REPS; i++) {
-    scrapes.push(await scrape());
     oracle.push(ipvsadm());
+    starts.push(processStart());
     listings.push(await listTable());
   }
-  const scrapeMs = median(scrapes.map((s) => s.ms));
+  // The first scrape of each run warms up (the label rows are built once and then reused).
+  const plain = (await scraper(url, ['--count', String(REPS + 1)])).slice(1);
+  const gzipped = (await scraper(url, ['--gzip', '--count', String(REPS + 1)])).slice(1);
   const ipvsadmMs = median(oracle.map((s) => s.ms));
-  const listTableMs = median(listings);
+  const plainMs = median(plain.map((s) => s.ms));
+  const gzipMs = median(gzipped.map((s) => s.ms));
 
-  // Scraping every second for SECONDS s, with the event-loop delay histogram running.
-  const histogram = monitorEventLoopDelay({ resolution: 1 });
-  histogram.enable();
-  const loopScrapes = [];
-  const until = performance.now() + SECONDS * 1000;
-  while (performance.now() < until) {
-    const started = performance.now();
-    loopScrapes.push(await scrape());
-    const wait = 1000 - (performance.now() - started);
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  }
-  histogram.disable();
-  const p99 = histogram.percentile(99) / 1e6;
-  const max = histogram.max / 1e6;
+  // Scraped every second for SECONDS s, with the event-loop delay histogram of this (the serving) process running.
+  const underScrapes = async (args) => {
+    const histogram = monitorEventLoopDelay({ resolution: 1 });
+    histogram.enable();
+    const scrapes = await scraper(url, [...args, '--seconds', String(SECONDS), '--interval', '1000']);
+    histogram.disable();
+    return { scrapes, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6 };
+  };
+  const loopGzip = await underScrapes(['--gzip']);
+  const loopPlain = await underScrapes([]);
+  const tasks = TASKS ? await longestTasks(() => scraper(url, ['--gzip', '--count', '4', '--interval', '1000'])) : undefined;
+  const tasksPlain = TASKS ? await longestTasks(() => scraper(url, ['--count', '4', '--interval', '1000'])) : undefined;
 
+  const loopRow = (coding, run) => [`event-loop p99 / max, ${coding}, scraped every 1 s for ${SECONDS} s (${run.scrapes.length} scrapes)`,
+    `${ms(run.p99)} / ${ms(run.max)}`, '', ''];
   printTable(`Metrics scrape, ${SERVICES} x ${DESTINATIONS} (median of ${REPS}; kernel ${sh('uname', ['-r']).trim()})`,
-    ['', 'ms', 'bytes', 'lines'], [
-      ['GET /metrics', ms(scrapeMs), scrapes[0].bytes, ''],
+    ['', 'ms', 'bytes on the wire', 'bytes'], [
+      ['GET /metrics, Accept-Encoding: gzip (as Prometheus)', ms(gzipMs), gzipped[0].wireBytes, gzipped[0].bytes],
+      ['GET /metrics, no coding', ms(plainMs), plain[0].wireBytes, plain[0].bytes],
       ['ipvsadm -Ln --stats --exact', ms(ipvsadmMs), oracle[0].bytes, ''],
-      ['scrape / ipvsadm', ratio(scrapeMs / ipvsadmMs), '', ''],
-      ['ipvs.listTable() alone (part of every scrape)', ms(listTableMs), '', ''],
-      [`event-loop p99 / max, scraping every 1 s for ${SECONDS} s (${loopScrapes.length} scrapes)`, `${ms(p99)} / ${ms(max)}`, '', ''],
+      ['  of which starting ip netns exec + a process', ms(median(starts)), '', ''],
+      ['scrape (gzip) / ipvsadm', ratio(gzipMs / ipvsadmMs), '', ''],
+      ['scrape (no coding) / ipvsadm', ratio(plainMs / ipvsadmMs), '', ''],
+      ['ipvs.listTable() alone (what the scrape no longer builds)', ms(median(listings)), '', ''],
+      loopRow('gzip', loopGzip),
+      loopRow('no coding', loopPlain),
     ]);
+  if (tasks) {
+    for (const [coding, found] of [['gzip', tasks], ['no coding', tasksPlain]]) {
+      console.log(`longest callbacks while scraped (${coding}, 4 scrapes; async_hooks on): ${found.over10} of ${found.count} over 10 ms; ${found.tasks.join(', ')}`);
+      console.log(`  GC pauses: ${found.gcPauses}, longest ${found.gcLongest.join(', ')} ms`);
+    }
+  }
   writeResult(`metrics-${process.env.IPVS_VM_KERNEL ?? 'host'}`, {
-    size, reps: REPS, scrapeMs, listTableMs, scrapeBytes: scrapes[0].bytes, ipvsadmMs, ipvsadmBytes: oracle[0].bytes, ratio: scrapeMs / ipvsadmMs,
-    eventLoopP99Ms: p99, eventLoopMaxMs: max, loopScrapes: loopScrapes.length, loopScrapeMedianMs: median(loopScrapes.map((s) => s.ms)),
+    size, reps: REPS, gzipMs, plainMs, ipvsadmMs, processStartMs: median(starts), listTableMs: median(listings),
+    wireBytesGzip: gzipped[0].wireBytes, wireBytesPlain: plain[0].wireBytes, scrapeBytes: plain[0].bytes, ipvsadmBytes: oracle[0].bytes,
+    ratioGzip: gzipMs / ipvsadmMs, ratioPlain: plainMs / ipvsadmMs,
+    eventLoopGzip: { p99Ms: loopGzip.p99, maxMs: loopGzip.max, scrapes: loopGzip.scrapes.length, medianMs: median(loopGzip.scrapes.map((s) => s.ms)) },
+    eventLoopPlain: { p99Ms: loopPlain.p99, maxMs: loopPlain.max, scrapes: loopPlain.scrapes.length, medianMs: median(loopPlain.scrapes.map((s) => s.ms)) },
+    ...(tasks ? { tasks, tasksPlain } : {}),
   });
 } finally {
   await endpoint?.close();

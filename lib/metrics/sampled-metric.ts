@@ -12,7 +12,7 @@ import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client'
 
 import { formatValue, type ExpositionWriter } from './exposition-writer';
 import type { IpvsSample, IpvsSampler } from './sampler';
-import { escapeLabelValue, nextTick, type LabelRows, type TableSeries } from './table-series';
+import { escapeLabelValue, type LabelRows, type TableSeries } from './table-series';
 import type { TableView } from '../table-view';
 
 export type Put<L extends string> = (labels: Record<L, string>, value: number | bigint) => void;
@@ -159,9 +159,9 @@ export class SampledMetric<L extends string> {
   /**
    * Writes the family (help, type and a line per row, each ending in a newline) into
    * `writer` from the sample's shared rows (undefined when the reading failed: no series),
-   * yielding to the event loop whenever a chunk is full. Only for `table` families.
+   * awaiting `flush` whenever a chunk is full. Only for `table` families.
    */
-  async *render(rows: TableSeries | undefined, writer: ExpositionWriter): AsyncGenerator<Buffer[]> {
+  async render(rows: TableSeries | undefined, writer: ExpositionWriter, flush: () => Promise<void>): Promise<void> {
     const table = this.#spec.table!;
     writer.text(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
     if (!rows) return;
@@ -175,10 +175,7 @@ export class SampledMetric<L extends string> {
       const values = rows.backends[table.value];
       for (let i = 0; i < count; i++) {
         writer.row(prefix, labels.closed(i), none, values[i]!);
-        if (writer.hasChunks) {
-          yield writer.take();
-          await nextTick();
-        }
+        if (writer.hasChunks) await flush();
       }
       return;
     }
@@ -190,10 +187,7 @@ export class SampledMetric<L extends string> {
       for (let i = 0; i < count; i++) {
         const at = i * stride + first;
         writer.rowU64(prefix, labels.closed(i), none, words[at]!, words[at + 1]!);
-        if (writer.hasChunks) {
-          yield writer.take();
-          await nextTick();
-        }
+        if (writer.hasChunks) await flush();
       }
       return;
     }
@@ -211,10 +205,7 @@ export class SampledMetric<L extends string> {
         }
         writer.row(prefix, labels.open(i), suffix, value(view, i));
       }
-      if (writer.hasChunks) {
-        yield writer.take();
-        await nextTick();
-      }
+      if (writer.hasChunks) await flush();
     }
   }
 

@@ -3,7 +3,9 @@
 // bytes (`{a="x",b="y"}`, and without the closing brace for a family that appends a label of
 // its own). Written straight from the packed records (lib/table-view.ts) into one buffer per
 // kind of row: a scrape builds no Service or Destination objects and no string per row, and
-// yields to the event loop whenever a slice has run for a few milliseconds.
+// yields to the event loop whenever a slice has run for a few milliseconds. A reading whose
+// services and destinations are those of the last one built (the usual case) writes no label
+// at all: it reuses those rows and reads only the backends' values.
 import { AF_INET6 } from '../constants';
 import { TableView, writeUint } from '../table-view';
 import type { IpvsSample } from './sampler';
@@ -94,6 +96,8 @@ export interface TableSeries {
   /** One per destination, in the view's order. */
   destinationLabels: LabelRows;
   backends: Backends;
+  /** The backend row of each destination (fwmark services' families may share one). */
+  backendOf: Uint32Array;
 }
 
 /** How long one slice of building may hold the event loop, ms. */
@@ -116,22 +120,80 @@ export const nextTick = (): Promise<void> => new Promise((resolve) => setImmedia
 
 const cache = new WeakMap<IpvsSample, Promise<TableSeries | undefined>>();
 
+/** The last rows built: the next reading reuses their label sets when its table has the same rows. */
+let latest: TableSeries | undefined;
+
 /** The rows of `sample` (undefined when its reading failed), built once per sample. */
 export function tableSeries(sample: IpvsSample): Promise<TableSeries | undefined> {
   let series = cache.get(sample);
   if (!series) {
-    series = sample.table ? build(sample.table) : Promise.resolve(undefined);
+    const view = sample.table;
+    series = !view ? Promise.resolve(undefined)
+      : latest && sameRows(latest.view, view) ? Promise.resolve(withValues(latest, view))
+      : build(view).then((built) => (latest = built));
     cache.set(sample, series);
   }
   return series;
 }
 
+/**
+ * Whether two readings have the same services and destinations in the same order: the
+ * words their labels are written from (which fields are present, family, fwmark, protocol,
+ * address, port) are equal, so their label rows would be the same bytes. The usual case: a
+ * table's services and servers change far less often than it is scraped. Reads some 10
+ * words per row, without allocating.
+ */
+function sameRows(before: TableView, view: TableView): boolean {
+  if (before.serviceCount !== view.serviceCount || before.destinationCount !== view.destinationCount) return false;
+  const { svc: S, dst: D, svcWords, dstWords } = view.L;
+  const a = before.services;
+  const b = view.services;
+  for (let base = 0; base < b.length; base += svcWords) {
+    if (a[base] !== b[base] || a[base + S.af] !== b[base + S.af] || a[base + S.fwmark] !== b[base + S.fwmark] ||
+      a[base + S.protocol] !== b[base + S.protocol] || a[base + S.port] !== b[base + S.port] ||
+      a[base + S.destinationCount] !== b[base + S.destinationCount] || a[base + S.address] !== b[base + S.address] ||
+      a[base + S.address + 1] !== b[base + S.address + 1] || a[base + S.address + 2] !== b[base + S.address + 2] ||
+      a[base + S.address + 3] !== b[base + S.address + 3]) return false;
+  }
+  const c = before.destinations;
+  const d = view.destinations;
+  for (let base = 0; base < d.length; base += dstWords) {
+    if (c[base] !== d[base] || c[base + D.af] !== d[base + D.af] || c[base + D.port] !== d[base + D.port] ||
+      c[base + D.address] !== d[base + D.address] || c[base + D.address + 1] !== d[base + D.address + 1] ||
+      c[base + D.address + 2] !== d[base + D.address + 2] || c[base + D.address + 3] !== d[base + D.address + 3]) return false;
+  }
+  return true;
+}
+
+/** `series`' label rows with the backends' values of `view` (which has the same rows). */
+function withValues(series: TableSeries, view: TableView): TableSeries {
+  const rows = series.backends.labels.count;
+  const active = new Float64Array(rows);
+  const inactive = new Float64Array(rows);
+  const weight = new Float64Array(rows);
+  const L = view.L.dst;
+  const stride = view.L.dstWords;
+  const words = view.destinations;
+  const backendOf = series.backendOf;
+  for (let d = 0; d < view.destinationCount; d++) {
+    const base = d * stride;
+    const row = backendOf[d]!;
+    active[row] = active[row]! + words[base + L.activeConnections]!;
+    inactive[row] = inactive[row]! + words[base + L.inactiveConnections]!;
+    weight[row] = weight[row]! + words[base + L.weight]!;
+  }
+  return {
+    view, serviceLabels: series.serviceLabels, destinationLabels: series.destinationLabels, backendOf,
+    backends: { labels: series.backends.labels, activeConnections: active, inactiveConnections: inactive, weight },
+  };
+}
+
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
-/** Writes the address of 16 bytes at bytes[at] as Service/Destination.address reads (IPv4 in place). */
-function writeAddress(rows: LabelRows, to: number, view: TableView, bytes: Uint8Array, at: number, af: number, text: () => string): number {
-  if (af === AF_INET6) return rows.write(to, escapeLabelValue(text()));
+/** Writes destination `d`'s address (16 bytes at bytes[at]) as Destination.address reads (IPv4 in place). */
+function writeAddress(rows: LabelRows, to: number, view: TableView, bytes: Uint8Array, at: number, af: number, d: number): number {
+  if (af === AF_INET6) return rows.write(to, escapeLabelValue(view.destinationAddress(d, af)));
   const out = rows.room(to, 16);
   to = writeUint(out, to, bytes[at]!);
   out[to++] = DOT;
@@ -161,6 +223,7 @@ async function build(view: TableView): Promise<TableSeries> {
   const services = new LabelRows(view.serviceCount, 80);
   const destinations = new LabelRows(view.destinationCount, 120);
   const backendLabels = new LabelRows(view.destinationCount, 140);
+  const backendOf = new Uint32Array(view.destinationCount);
   const active = new Float64Array(view.destinationCount);
   const inactive = new Float64Array(view.destinationCount);
   const weight = new Float64Array(view.destinationCount);
@@ -199,18 +262,17 @@ async function build(view: TableView): Promise<TableSeries> {
       const daf = view.destinationAf(d, af);
       const addressAt = (base + L.address) * 4;
       const port = words[base + L.port]!;
-      const text = (): string => view.destinationAddress(d, daf);
 
       let to = put(destinations, destinations.length, serviceBytes);
       to = put(destinations, to, REAL_ADDRESS);
-      to = writeAddress(destinations, to, view, bytes, addressAt, daf, text);
+      to = writeAddress(destinations, to, view, bytes, addressAt, daf, d);
       to = put(destinations, to, REAL_PORT);
       to = writePort(destinations, to, port);
       destinations.endRow(put(destinations, to, CLOSE_QUOTE));
 
       const rowStart = backendLabels.length;
       to = put(backendLabels, rowStart, backendHead);
-      to = writeAddress(backendLabels, to, view, bytes, addressAt, daf, text);
+      to = writeAddress(backendLabels, to, view, bytes, addressAt, daf, d);
       to = put(backendLabels, to, REMOTE_PORT);
       to = writePort(backendLabels, to, port);
       to = put(backendLabels, to, backendTail);
@@ -225,6 +287,7 @@ async function build(view: TableView): Promise<TableSeries> {
           active[row] = active[row]! + a;
           inactive[row] = inactive[row]! + i;
           weight[row] = weight[row]! + w;
+          backendOf[d] = row;
           merged = true;
         } else {
           fwmarkBackends.set(key, backendLabels.count);
@@ -232,6 +295,7 @@ async function build(view: TableView): Promise<TableSeries> {
       }
       if (!merged) {
         const row = backendLabels.count;
+        backendOf[d] = row;
         active[row] = a;
         inactive[row] = i;
         weight[row] = w;
@@ -247,24 +311,7 @@ async function build(view: TableView): Promise<TableSeries> {
     }
   }
   return {
-    view, serviceLabels: unchanged('services', services), destinationLabels: unchanged('destinations', destinations),
-    backends: { labels: unchanged('backends', backendLabels), activeConnections: active, inactiveConnections: inactive, weight },
+    view, serviceLabels: services, destinationLabels: destinations, backendOf,
+    backends: { labels: backendLabels, activeConnections: active, inactiveConnections: inactive, weight },
   };
-}
-
-/**
- * The previous reading's rows when this one's are the same bytes (the usual case: a table's
- * services and servers change far less often than it is scraped), so that their views, made
- * once, serve scrape after scrape instead of becoming garbage each time.
- */
-const previousRows = new Map<string, LabelRows>();
-
-function unchanged(kind: string, rows: LabelRows): LabelRows {
-  const previous = previousRows.get(kind);
-  if (previous && previous.count === rows.count && previous.length === rows.length &&
-    previous.bytes.compare(rows.bytes, 0, rows.length, 0, previous.length) === 0) {
-    return previous;
-  }
-  previousRows.set(kind, rows);
-  return rows;
 }

@@ -39,6 +39,24 @@ function promtool(text: string): Promise<{ code: number; output: string }> {
   });
 }
 
+/** GET `url` by curl, asking for gzip as Prometheus does; resolves with the response headers and the decoded body. */
+function curlGzip(url: string): Promise<{ body: string; headers: string }> {
+  return new Promise((resolve, reject) => {
+    // -D -: the headers first on stdout, then a blank line, then the body.
+    const child = spawn('curl', ['-sS', '--compressed', '-H', 'Accept-Encoding: gzip', '-D', '-', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errors = '';
+    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { errors += c.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const end = out.indexOf('\r\n\r\n');
+      if (code !== 0 || end < 0) reject(new Error(`curl exited ${code}: ${errors}`));
+      else resolve({ headers: out.slice(0, end), body: out.slice(end + 4) });
+    });
+  });
+}
+
 /** One series' value, by name and exact labels (all of them). */
 function valueOf(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
@@ -205,6 +223,12 @@ describe('metrics and the status page against the kernel', () => {
       const lint = await promtool(text);
       expect(lint.output).toBe('');
       expect(lint.code).toBe(0);
+      // Gzipped for a scraper that asks (Prometheus does): the same series, decoded by curl.
+      const gzipped = await curlGzip(`${endpoint.url}metrics`);
+      expect(gzipped.headers).toMatch(/^content-encoding: gzip\r?$/im);
+      expect((await promtool(gzipped.body)).code).toBe(0);
+      const seriesNames = (t: string): string[] => t.split('\n').map((line) => line.replace(/ [^ ]*$/, ''));
+      expect(seriesNames(gzipped.body)).toEqual(seriesNames(text));
 
       const tcp = { family: 'inet', protocol: 'tcp', address: '10.1.0.1', port: '80', fwmark: '' };
       const fields: Array<[string, keyof Counters]> = [

@@ -2,6 +2,8 @@
 // snapshot, the access rules. The kernel is replaced by a fixed table here, so these say
 // nothing about IPVS itself (test/kernel/metrics.test.ts does, in the VM).
 import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import type { Ipvs } from '../../../lib/ipvs';
 import type { NativeHandle, NativeTable } from '../../../lib/native';
 import { tableFromNative, type ServiceWithDestinations } from '../../../lib/table';
 import { nativeTableArbitrary, packTable } from '../packed-table';
+import { recordLayout } from '../../../lib/records';
 import type { Stats } from '../../../lib/types';
 import { isLoopback, parseListenAddress, parseTokenFile, tokenMatches } from '../../../lib/metrics/access';
 import { registerDirectorMetrics } from '../../../lib/metrics/director-metrics';
@@ -20,6 +23,7 @@ import { tableChanges } from '../../../lib/metrics/event-log';
 import { exposition } from '../../../lib/metrics/exposition';
 import { createMetricsRegistry, serveMetrics } from '../../../lib/metrics/index';
 import { parseGlobalStats } from '../../../lib/metrics/proc-stats';
+import { acceptsGzip } from '../../../lib/metrics/server';
 import { buildStatus, type StatusSnapshot } from '../../../lib/metrics/status';
 
 const stats = (n: number): Stats => ({
@@ -121,6 +125,51 @@ describe('the IPVS families', () => {
         expect(BigInt(value) > 2n ** 53n).toBe(true);
         expect(Number(value)).toBe(Number(otherValue));
       });
+    }), { numRuns: 60 });
+  }, 60_000);
+
+  it('a later scrape of the same rows with new values, or of changed rows, still renders what registry.metrics() does', async () => {
+    const { service: S, destination: D } = recordLayout();
+    const valueWords = (at: Record<string, number>, bit: Record<string, number>, fields: string[]) =>
+      fields.map((field) => [at[field]!, bit[field]!, field === 'stats' ? 20 : 1] as const);
+    const serviceValues = valueWords(S.at, S.bit, ['stats']);
+    const destinationValues = valueWords(D.at, D.bit, ['stats', 'weight', 'activeConnections', 'inactiveConnections',
+      'persistentConnections', 'upperThreshold', 'lowerThreshold']);
+    /** The same rows (labels) with other values: every present value word changed. */
+    const revalue = (table: NativeTable, salt: number): NativeTable => {
+      const change = (words: Uint32Array, stride: number, fields: typeof serviceValues) => {
+        const out = words.slice();
+        for (let base = 0; base < out.length; base += stride) {
+          for (const [at, bit, length] of fields) {
+            if ((out[base]! & bit) === 0) continue;
+            for (let i = 0; i < length; i++) out[base + at + i] = (out[base + at + i]! * 7 + salt + i) >>> 0;
+          }
+        }
+        return out;
+      };
+      return { ...table, services: change(table.services, S.words, serviceValues), destinations: change(table.destinations, D.words, destinationValues) };
+    };
+    /** One destination moved to another port: a label changes, the row count does not. */
+    const movePort = (table: NativeTable): NativeTable => {
+      const destinations = table.destinations.slice();
+      if (destinations.length) destinations[D.at.port] = (destinations[D.at.port]! + 1) & 0xffff;
+      return { ...table, destinations };
+    };
+    const distinct = (table: NativeTable) =>
+      tableFromNative(table).every((s) => new Set(s.destinations.map((d) => `${d.address} ${d.port}`)).size === s.destinations.length);
+    const lines = (t: string) => t.split('\n').filter((line) => !line.startsWith('ipvs_scrape_duration_seconds '))
+      // Counters past 2^53: the streamed value is exact, prom-client's the nearest double; compare as doubles.
+      .map((line) => line.replace(/ (\d{16,})$/, (_, digits: string) => ` ${Number(digits)}`));
+    await fc.assert(fc.asyncProperty(nativeTableArbitrary(5), fc.nat(1000), async (first, salt) => {
+      const tables = [first, revalue(first, salt), movePort(revalue(first, salt + 1))];
+      fc.pre(tables.every(distinct));
+      let current = first;
+      const { ipvs } = fakeIpvs(() => current);
+      const { registry } = createMetricsRegistry({ ipvs });
+      for (const table of tables) {
+        current = table;
+        expect(lines(await text(registry))).toEqual(lines(await registry.metrics()));
+      }
     }), { numRuns: 60 });
   }, 60_000);
 
@@ -332,6 +381,55 @@ describe('the HTTP server (over a fixed table)', () => {
     } finally {
       controller.abort();
       await endpoint.close();
+    }
+  });
+
+  it('gzips /metrics for a scraper that accepts it (as Prometheus does), the same bytes as without', async () => {
+    // 300 × 10: a few MB of exposition, many chunks through zlib and the socket.
+    const big: ServiceWithDestinations[] = [];
+    for (let s = 0; s < 300; s++) {
+      big.push({ protocol: 'tcp', address: `10.1.${s >> 8}.${s & 255}`, port: 80, family: 'inet', scheduler: 'wlc', schedulerFlags: [],
+        netmask: '255.255.255.255', onePacket: false, stats: stats(s),
+        destinations: Array.from({ length: 10 }, (_, d) => dest(`172.16.${s >> 8}.${d + 1}`, 80, d)) });
+    }
+    const { ipvs } = fakeIpvs(() => big);
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    const raw = (encoding: string, method = 'GET') => new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.request(`${endpoint.url}metrics`, { method, agent: false, headers: { 'accept-encoding': encoding } }, (response) => {
+        const parts: Buffer[] = [];
+        response.on('data', (part: Buffer) => parts.push(part));
+        response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(parts) }));
+        response.on('error', reject);
+      }).on('error', reject).end();
+    });
+    try {
+      const plain = await raw('identity');
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.headers.vary).toBe('Accept-Encoding');
+      expect(plain.body.length).toBeGreaterThan(1_000_000);
+      const gzipped = await raw('gzip');
+      expect(gzipped.headers['content-encoding']).toBe('gzip');
+      expect(gzipped.body.length).toBeLessThan(plain.body.length / 10);
+      // Every byte but the reading's duration, which differs from scrape to scrape.
+      const steady = (text: string) => text.replace(/^ipvs_scrape_duration_seconds .*$/m, '');
+      const decoded = gunzipSync(gzipped.body).toString();
+      expect(decoded.length).toBeGreaterThan(1_000_000);
+      expect(steady(decoded) === steady(plain.body.toString())).toBe(true);
+      expect((await raw('br;q=1, gzip;q=0')).headers['content-encoding']).toBeUndefined();
+      const head = await raw('gzip', 'HEAD');
+      expect(head.headers['content-encoding']).toBe('gzip');
+      expect(head.body.length).toBe(0);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('reads Accept-Encoding as RFC 9110 does', () => {
+    for (const yes of ['gzip', 'GZIP', 'deflate, gzip', 'gzip;q=0.5', 'x-gzip', '*', 'br, *;q=0.1', 'gzip;q=1.0, identity;q=0.5']) {
+      expect(acceptsGzip(yes), yes).toBe(true);
+    }
+    for (const no of [undefined, '', 'identity', 'br, deflate', 'gzip;q=0', 'gzip; q=0.000', '*;q=0', 'gzip;q=0, *']) {
+      expect(acceptsGzip(no), String(no)).toBe(false);
     }
   });
 

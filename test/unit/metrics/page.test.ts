@@ -40,15 +40,19 @@ class ReplayFeed implements StatusFeed {
   readonly #listeners = new Set<(m: FeedMessage) => void>();
 
   constructor(recording: Recorded[]) {
-    // The last snapshot with 10.2.0.3:80 up, before the first one that shows it down after that.
+    // The last snapshot with both web servers up, before the first one after it that shows
+    // 10.2.0.3:80 down. (On a loaded host the recording may begin with checks that timed out:
+    // those snapshots are passed over.)
     const health = (m: Recorded) => (m.event === 'status' ? server3(m.data as StatusSnapshot)?.health : undefined);
+    const bothUp = (m: Recorded) => m.event === 'status' && (m.data as StatusSnapshot).services
+      .find((x) => x.name === 'tcp 10.1.0.1:80')?.destinations.every((d) => d.health === 'up') === true;
     let upAt: number | undefined;
     let downAt = -1;
     for (let i = 0; i < recording.length && downAt < 0; i++) {
-      if (health(recording[i]!) === 'up') upAt = i;
+      if (bothUp(recording[i]!)) upAt = i;
       else if (health(recording[i]!) === 'down' && upAt !== undefined) downAt = i;
     }
-    if (upAt === undefined || downAt < 0) throw new Error('the recording never shows 10.2.0.3:80 going from up to down');
+    if (upAt === undefined || downAt < 0) throw new Error('the recording never shows 10.2.0.3:80 going down after both web servers were up');
     this.#before = recording[upAt]!.data as StatusSnapshot;
     this.#rest = recording.slice(upAt + 1);
   }
