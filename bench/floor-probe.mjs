@@ -10,6 +10,8 @@ import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
+import { createRequire } from 'node:module';
+
 import { Ipvs } from '../dist/index.js';
 import { median, option, requireTestVm } from './lib.mjs';
 
@@ -44,12 +46,52 @@ async function commitOnce(ipvs, monitor) {
   return ms;
 }
 
-// Children: `--child list|commit <netns>`.
+const require = createRequire(import.meta.url);
+const { tableFromNative } = require('../dist/table.js');
+const { checkPlanInput, buildPlan } = require('../dist/reconcile/plan.js');
+const { liveTable } = require('../dist/reconcile/records.js');
+
+/** listTable's parts in this process: the single-job native listing, objects from it, and the whole call. */
+async function listParts(ipvs) {
+  const t0 = performance.now();
+  const packed = await ipvs.enqueue('probe', (handle) => handle.listTable());
+  const t1 = performance.now();
+  tableFromNative(packed);
+  const t2 = performance.now();
+  await ipvs.listTable();
+  const t3 = performance.now();
+  return { nativeJob: t1 - t0, objects: t2 - t1, listTable: t3 - t2 };
+}
+
+/** apply(desired)'s parts on the table of `rules()`: a change of 1% of the weights, new in each `round`. */
+async function applyParts(ipvs, round) {
+  const changed = rules().map(({ service, destinations }, s) => ({
+    ...service, destinations: destinations.map((d, i) => (i === 0 && s % 10 === 0 ? { ...d, weight: d.weight + 10 + round } : d)),
+  }));
+  const t0 = performance.now();
+  const input = checkPlanInput(changed, undefined, undefined);
+  const t1 = performance.now();
+  const live = liveTable(await ipvs.enqueue('probe', (handle) => handle.listTable()));
+  const t2 = performance.now();
+  const plan = buildPlan(input, live, true);
+  const t3 = performance.now();
+  const result = await ipvs.apply(changed);
+  const t4 = performance.now();
+  if (!result.ok || plan.operations.length !== result.plan.operations.length) throw new Error('apply probe: unexpected plan');
+  return { check: t1 - t0, listLive: t2 - t1, plan: t3 - t2, apply: t4 - t3, operations: plan.operations.length };
+}
+
+// Children: `--child list|commit|parts <netns>`.
 const childAt = process.argv.indexOf('--child');
 if (childAt > 0) {
   const [mode, netns] = process.argv.slice(childAt + 1);
   const ipvs = await Ipvs.open({ netns });
   const start = performance.now();
+  if (mode === 'parts') {
+    console.log(JSON.stringify(await listParts(ipvs)));
+    await ipvs.close();
+    process.exit(0);
+  }
   if (mode === 'list') await ipvs.listTable();
   else await commitOnce(ipvs, false);
   console.log(JSON.stringify({ ms: performance.now() - start }));
@@ -105,6 +147,28 @@ await inNamespace(async (name, netns) => {
     cold.push(JSON.parse(sh(process.execPath, [self, '--child', 'list', netns])).ms);
   }
   report.list = { floor, cold, floorMedian: median(floor), coldMedian: median(cold) };
+  const coldParts = [];
+  for (let i = 0; i < reps; i++) coldParts.push(JSON.parse(sh(process.execPath, [self, '--child', 'parts', netns])));
+  const ipvs = await Ipvs.open({ netns });
+  await listParts(ipvs);
+  const warmParts = [];
+  for (let i = 0; i < reps; i++) warmParts.push(await listParts(ipvs));
+  const applies = [];
+  for (let i = 0; i < reps + 1; i++) applies.push(await applyParts(ipvs, i));  // a new weight each round: 100 edits
+  await ipvs.close();
+  const med = (runs) => Object.fromEntries(Object.keys(runs[0]).map((k) => [k, Math.round(median(runs.map((r) => r[k])) * 10) / 10]));
+  report.listParts = { cold: med(coldParts), warm: med(warmParts), floor: median(floor) };
+  report.applyParts = med(applies.slice(1));
+  // The codec on the recorded dump, in this guest: ms per pass.
+  const codec = path.join(out, 'codec_cost');
+  sh('g++', ['-std=c++17', '-O2', '-I/usr/include/libnl3', path.join(here, 'floor', 'codec_cost.cc'), path.join(here, '..', 'native', 'ipvs_codec.cc'),
+    path.join(here, '..', 'native', 'records.cc'), '-lnl-3', '-lnl-genl-3', '-o', codec]);
+  const timeCodec = (args) => { const s0 = performance.now(); sh(codec, args); return performance.now() - s0; };
+  const trace = path.join(out, 'dump.trace');
+  report.codec = {
+    decodePassMs: (timeCodec(['decode', trace, '11']) - timeCodec(['decode', trace, '1'])) / 10,
+    encodePassMs: (timeCodec(['encode', '11']) - timeCodec(['encode', '1'])) / 10,
+  };
 });
 
 // ---- commit: warm with and without the delay monitor, cold, floor --------------------------------
@@ -130,4 +194,4 @@ const ipvsWarm = { monitored: [], plain: [], cold: [], floor: [] };
 report.commit = Object.fromEntries(Object.entries(ipvsWarm).map(([k, v]) => [k, { runs: v.map((x) => Math.round(x)), median: Math.round(median(v)) }]));
 fs.writeFileSync(path.join(out, 'report.json'), JSON.stringify(report, null, 2));
 for (const key of ['batchFloorStrace', 'commitStrace', 'dumpFloorStrace', 'listStrace']) console.log(`--- ${key}\n${report[key]}`);
-console.log(JSON.stringify({ list: report.list, commit: report.commit }, null, 1));
+console.log(JSON.stringify({ list: report.list, listParts: report.listParts, applyParts: report.applyParts, codec: report.codec, commit: report.commit }, null, 1));

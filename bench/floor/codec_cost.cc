@@ -60,7 +60,7 @@ std::vector<std::vector<uint8_t>> ReadDatagrams(const char* path) {
   return out;
 }
 
-size_t Decode(const std::vector<std::vector<uint8_t>>& datagrams) {
+__attribute__((noinline)) size_t Decode(const std::vector<std::vector<uint8_t>>& datagrams) {
   PackedTable table;
   size_t destinations = 0;
   for (const auto& d : datagrams) {
@@ -124,7 +124,7 @@ std::vector<uint32_t> BatchRecords(StringTable& strings) {
   return words;
 }
 
-size_t Encode(const std::vector<uint32_t>& words, const std::vector<std::string>& strings) {
+__attribute__((noinline)) size_t Encode(const std::vector<uint32_t>& words, const std::vector<std::string>& strings) {
   const size_t n = words.size() / record::request::kWords;
   std::vector<Request> requests;
   requests.reserve(n);
