@@ -140,7 +140,7 @@ const SERVICES_PER_CALL = 100;
  * between is listed with no destinations, as the kernel answers an empty dump for it.
  * @throws {IpvsError} as the dumps fail; {@link tableFromNative}'s Error for inconsistent records.
  */
-export async function listTableObjects(handle: NativeHandle): Promise<ServiceWithDestinations[]> {
+export async function listTableObjects(handle: NativeHandle, servicesPerCall = SERVICES_PER_CALL): Promise<ServiceWithDestinations[]> {
   const listing = new RequestWriter(1);
   listing.add(Command.GET_SERVICE, undefined, undefined);
   const listed = await handle.queryMany(listing.records(), listing.strings);
@@ -178,14 +178,14 @@ export async function listTableObjects(handle: NativeHandle): Promise<ServiceWit
   const records = keys.records();
   const stride = o.words;
   const dump = (first: number) =>
-    handle.queryMany(records.subarray(first * stride, Math.min(count, first + SERVICES_PER_CALL) * stride), keys.strings);
+    handle.queryMany(records.subarray(first * stride, Math.min(count, first + servicesPerCall) * stride), keys.strings);
 
   const result = new Array<ServiceWithDestinations>(count);
   let pending = count > 0 ? dump(0) : undefined;
   try {
-    for (let first = 0; first < count; first += SERVICES_PER_CALL) {
+    for (let first = 0; first < count; first += servicesPerCall) {
       const part = await pending!;
-      const end = Math.min(count, first + SERVICES_PER_CALL);
+      const end = Math.min(count, first + servicesPerCall);
       pending = end < count ? dump(end) : undefined;
       const dests = part.destinations;
       const destBytes = bytesOf(dests);
