@@ -14,7 +14,7 @@ import { IpvsError, IpvsUnavailableError, fromNativeError } from './errors';
 import { nativeAddon, type NativeHandle, type ObjectRequest } from './native';
 import { RequestWriter, requestRecord } from './records';
 import { checkServiceKey, packServiceDefinition, type CheckedKey, type WireService } from './service';
-import { destinationsFromNative, listTableObjects, servicesFromNative } from './table';
+import { destinationsFromNative, servicesFromNative, tableFromNative } from './table';
 import type { ApplyOptions, ApplyResult, DesiredService, Plan, PlanOptions } from './reconcile/types';
 import type {
   DaemonConfig, DaemonSpec, DaemonState, Destination, DestinationKey, DestinationSpec, IpvsInfo, OpenOptions,
@@ -286,7 +286,7 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'EPERM'.
    */
   async listTable(): Promise<Array<Service & { destinations: Destination[] }>> {
-    return this.enqueue('listTable', (handle) => listTableObjects(handle));
+    return tableFromNative(await this.enqueue('listTable', (handle) => handle.listTable()));
   }
 
   // ---- the connection table -----------------------------------------------------------------

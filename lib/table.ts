@@ -3,10 +3,9 @@
 // typed arrays here is far cheaper than the addon creating ~40 properties and BigInts per
 // destination through N-API.
 import { decodeAddress, familyName, type AddressFamily } from './address';
-import { Command } from './constants';
 import { makeDestination } from './destination';
-import type { NativeHandle, NativeTable } from './native';
-import { RequestWriter, statsAt } from './records';
+import type { NativeTable } from './native';
+import { statsAt } from './records';
 import { ZERO_STATS, serviceFromWire, type WireService } from './service';
 import { bytesOf, layoutOf, type ReplyLayout } from './table-view';
 import type { Destination, Service } from './types';
@@ -126,87 +125,5 @@ export function destinationsFromNative(table: NativeTable, family: AddressFamily
   const count = table.destinations.length / L.dstWords;
   const result = new Array<Destination>(count);
   for (let i = 0; i < count; i++) result[i] = destinationAt(L, table.destinations, bytes, i * L.dstWords, family);
-  return result;
-}
-
-/** Services whose destinations one native call dumps while {@link listTableObjects} builds the objects of the last. */
-const SERVICES_PER_CALL = 100;
-
-/**
- * @internal Every service with its destinations, as objects: the dumps of listTable, made in
- * several native calls so that the objects of one part are built on this thread while the
- * addon's thread dumps the next (building them costs about as much as the dumps). One GET_SERVICE
- * dump, then GET_DEST of every listed service, a part at a time; a service that disappears in
- * between is listed with no destinations, as the kernel answers an empty dump for it.
- * @throws {IpvsError} as the dumps fail; {@link tableFromNative}'s Error for inconsistent records.
- */
-export async function listTableObjects(handle: NativeHandle, servicesPerCall = SERVICES_PER_CALL): Promise<ServiceWithDestinations[]> {
-  const listing = new RequestWriter(1);
-  listing.add(Command.GET_SERVICE, undefined, undefined);
-  const listed = await handle.queryMany(listing.records(), listing.strings);
-  const L = layoutOf();
-  const services = listed.services;
-  const count = services.length / L.svcWords;
-  const serviceBytes = bytesOf(services);
-
-  // GET_DEST names a service by its key alone: the fwmark, or protocol, address and port.
-  const keys = new RequestWriter(Math.max(count, 1));
-  const o = keys.offsets;
-  const at = L.svc;
-  const has = L.svcHas;
-  const byMark = has.af | has.fwmark;
-  const byAddress = has.af | has.protocol | has.address | has.port;
-  for (let i = 0; i < count; i++) {
-    const from = i * L.svcWords;
-    const base = keys.begin(Command.GET_DEST);
-    const w = keys.words;
-    const to = base + o.svc;
-    const present = services[from]!;
-    const marked = (present & has.fwmark) !== 0 && services[from + at.fwmark] !== 0;
-    const kept = present & (marked ? byMark : byAddress);
-    w[to] = kept;
-    w[to + at.af] = services[from + at.af]!;
-    if (marked) {
-      w[to + at.fwmark] = services[from + at.fwmark]!;
-    } else {
-      w[to + at.protocol] = services[from + at.protocol]!;
-      w.set(services.subarray(from + at.address, from + at.address + 4), to + at.address);
-      w[to + at.port] = services[from + at.port]!;
-    }
-    keys.end();
-  }
-  const records = keys.records();
-  const stride = o.words;
-  const dump = (first: number) =>
-    handle.queryMany(records.subarray(first * stride, Math.min(count, first + servicesPerCall) * stride), keys.strings);
-
-  const result = new Array<ServiceWithDestinations>(count);
-  let pending = count > 0 ? dump(0) : undefined;
-  try {
-    for (let first = 0; first < count; first += servicesPerCall) {
-      const part = await pending!;
-      const end = Math.min(count, first + servicesPerCall);
-      pending = end < count ? dump(end) : undefined;
-      const dests = part.destinations;
-      const destBytes = bytesOf(dests);
-      const destinationCount = dests.length / L.dstWords;
-      let next = 0;
-      for (let i = first; i < end; i++) {
-        const wire = serviceWire(L, services, serviceBytes, i * L.svcWords, listed.strings);
-        const n = part.counts[i - first]!;
-        if (next + n > destinationCount) throw new Error('listTable: the addon packed fewer destinations than it counted');
-        const family = familyName(wire.af);
-        const destinations = new Array<Destination>(n);
-        for (let d = 0; d < n; d++, next++) destinations[d] = destinationAt(L, dests, destBytes, next * L.dstWords, family);
-        const service = serviceFromWire(wire) as ServiceWithDestinations;
-        service.destinations = destinations;
-        result[i] = service;
-      }
-    }
-  } finally {
-    // Never leave a dump running past this call (the handle's next call waits for its socket),
-    // nor its failure unobserved.
-    if (pending) await pending.catch(() => undefined);
-  }
   return result;
 }
