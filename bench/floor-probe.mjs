@@ -1,7 +1,9 @@
-// Where the batch commit and listTable spend time beyond bench/floor/, inside the test VM:
-// system calls of each side (strace -c), the listing's raw dump datagrams recorded for
-// replay on the host, and the warm commit timed with and without an event-loop delay monitor
-// running. Not part of `npm run bench`: a tool for finding the time.
+// Where the batch commit, listTable and apply spend time beyond bench/floor/, inside the test
+// VM: system calls of each side (strace -c); the listing's raw dump datagrams, recorded for
+// bench/floor/codec_cost.cc on the host (and that program timed in the guest); listTable's
+// native job and objects apart, cold and warm; apply(desired)'s check, listing and plan apart;
+// and the warm commit timed with and without an event-loop delay sampler running. Not part of
+// `npm run bench`: a tool for finding the time. Writes .cache/floor-probe/.
 //
 //   scripts/vm/run.sh --kernel 6.17 --memory 4096 -- node bench/floor-probe.mjs [--out DIR] [--reps 3]
 import { execFileSync } from 'node:child_process';
