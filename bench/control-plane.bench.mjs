@@ -146,12 +146,17 @@ function cold(mode, name) {
 
 // ---- apply ---------------------------------------------------------------------------------------
 
-async function applyBatch({ ipvs }) {
+// The event-loop delay is sampled in a run of its own (batchLoop): a 1 ms sampling timer wakes
+// the main thread a thousand times a second, which in the emulated guest slows the commit it
+// is measuring, and the cold run and the floor have no such timer.
+async function applyBatch({ ipvs }, sampleLoop = false) {
   const start = performance.now();
   const batch = ipvs.batch();
   queueAll(batch);
   const queued = performance.now();
-  const { value: results, p99, max, samples } = await withLoopDelay(() => batch.commit());
+  const { value: results, p99, max, samples } = sampleLoop
+    ? await withLoopDelay(() => batch.commit())
+    : { value: await batch.commit() };
   const end = performance.now();
   const failed = results.filter((r) => !r.ok).length;
   if (failed) throw new Error(`batch: ${failed} operations failed`);
@@ -199,8 +204,11 @@ const execOverhead = await withNamespace(async ({ name }) => {
 // Warm means warm: one untimed batch first, so this process has compiled the hot paths.
 await withNamespace((ns) => applyBatch(ns));
 
-const apply = { batch: [], cold: [], perCall: [], ipvsadm: [], floor: [] };
-const methods = [['batch', applyBatch], ['cold', applyCold], ['perCall', applyPerCall], ['ipvsadm', applyIpvsadm], ['floor', applyFloor]];
+const apply = { batch: [], batchLoop: [], cold: [], perCall: [], ipvsadm: [], floor: [] };
+const methods = [
+  ['batch', applyBatch], ['cold', applyCold], ['perCall', applyPerCall], ['ipvsadm', applyIpvsadm], ['floor', applyFloor],
+  ['batchLoop', (ns) => applyBatch(ns, true)],
+];
 for (let rep = 0; rep < REPS; rep++) {
   for (const [name, fn] of methods) {
     apply[name].push(await withNamespace(async (ns) => {
@@ -267,8 +275,9 @@ const result = {
     speedupBatchVsIpvsadm: med(apply.ipvsadm) / med(apply.batch),
     speedupBatchCommitVsIpvsadm: med(apply.ipvsadm) / med(apply.batch, 'commitMs'),
     speedupPerCallVsIpvsadm: med(apply.ipvsadm) / med(apply.perCall),
-    eventLoopDelayP99Ms: { batchCommit: med(apply.batch, 'p99'), perCall: med(apply.perCall, 'p99') },
-    eventLoopDelayMaxMs: { batchCommit: med(apply.batch, 'max'), perCall: med(apply.perCall, 'max') },
+    eventLoopDelayP99Ms: { batchCommit: med(apply.batchLoop, 'p99'), perCall: med(apply.perCall, 'p99') },
+    batchCommitWithLoopSamplingMs: med(apply.batchLoop, 'commitMs'),
+    eventLoopDelayMaxMs: { batchCommit: med(apply.batchLoop, 'max'), perCall: med(apply.perCall, 'max') },
   },
   list: {
     coldListTableMs: med(list.cold),
@@ -290,7 +299,7 @@ const result = {
     coldListingAtLeast2_5xIpvsadm: Math.min(med(list.ipvsadmSave), med(list.ipvsadmStats)) / med(list.cold) >= 2.5,
     commitWithin1_3xFloor: med(apply.batch, 'commitMs') / med(apply.floor) <= 1.3,
     listTableWithin1_3xFloor: med(list.listTable) / med(list.floor) <= 1.3,
-    eventLoopP99Under10ms: med(apply.batch, 'p99') < 10,
+    eventLoopP99Under10ms: med(apply.batchLoop, 'p99') < 10,
   },
   runs: { apply, list },
 };
@@ -310,6 +319,7 @@ const rows = [
   ['list', 'ipvsadm -S -n', f(L.ipvsadmSaveMs), '1.00x', x(L.ipvsadmSaveMs / L.floorMs)],
   ['list', 'ipvsadm -Ln --stats', f(L.ipvsadmListStatsMs), '1.00x', x(L.ipvsadmListStatsMs / L.floorMs)],
   ['list', 'floor: dump_floor (C, same dumps)', f(L.floorMs), '', '1.00x'],
+  ['apply', `batch, warm, with a 1 ms loop-delay sampler (commit only)`, f(A.batchCommitWithLoopSamplingMs), '', x(A.batchCommitWithLoopSamplingMs / A.floorMs)],
   ['loop', 'event-loop delay p99: batch commit / per call / idle', `${A.eventLoopDelayP99Ms.batchCommit.toFixed(1)} / ${A.eventLoopDelayP99Ms.perCall.toFixed(1)} / ${idle.p99.toFixed(1)} ms`, '', ''],
 ];
 console.log(`\ncontrol plane: ${SERVICES} services x ${DESTINATIONS} destinations (${OPERATIONS} operations), Linux ${result.kernel}, ${result.machine.cpus} x ${result.machine.cpu}, median of ${REPS}`);

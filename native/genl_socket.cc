@@ -330,13 +330,16 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
   std::vector<netlink::Ack> acks;
   acks.reserve(kAckSlots);
   int lost_errno = 0;  // a receive failure other than an overrun
+  // The kernel answers a whole chunk inside sendmsg(), so its acks are normally queued by the
+  // time we read: read first, and wait (bounded) only when nothing is there. After an overrun
+  // we only drain: every ack that survived is already queued.
+  bool wait = false;
   while (pending > 0) {
-    // Wait (bounded) for the first datagram, then take whatever else is queued. After an
-    // overrun we only drain: sendmsg() has returned, so every ack that survived is queued.
-    if (!overrun && !WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed))) {
+    if (wait && !overrun && !WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed))) {
       lost_errno = ETIMEDOUT;
       break;
     }
+    wait = false;
     std::memset(msgs, 0, sizeof(msgs));
     for (size_t k = 0; k < kAckSlots; ++k) {
       iovs[k].iov_base = arena.data() + k * kAckSlotSize;
@@ -353,6 +356,7 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         if (overrun) break;
+        wait = true;
         continue;
       }
       lost_errno = errno;

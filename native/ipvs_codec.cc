@@ -23,31 +23,36 @@ struct ServiceFlags {  // struct ip_vs_flags
 // ---- encoding -------------------------------------------------------------------------
 //
 // Attributes are written straight into a byte vector (no message allocation per request): a
-// batch encodes thousands of requests back to back.
+// batch encodes thousands of requests back to back. The writer keeps its own end and grows the
+// vector a message's worth at a time, not once per attribute; Finish() trims it to what was written.
 
 class AttrWriter {
  public:
-  explicit AttrWriter(std::vector<uint8_t>& out) : out_(out) {}
+  explicit AttrWriter(std::vector<uint8_t>& out) : out_(out), end_(out.size()) {}
 
   void Put(uint16_t type, const void* data, size_t size) {
     if (size > 0xffff - NLA_HDRLEN) throw std::runtime_error("netlink attribute too large");
-    const size_t at = out_.size();
-    out_.resize(at + NLA_ALIGN(NLA_HDRLEN + size), 0);
+    const size_t total = NLA_ALIGN(NLA_HDRLEN + size);
+    if (end_ + total > out_.size()) out_.resize(end_ + total + kSlack);
+    uint8_t* at = out_.data() + end_;
     nlattr header{static_cast<uint16_t>(NLA_HDRLEN + size), type};
-    std::memcpy(out_.data() + at, &header, sizeof(header));
-    if (size) std::memcpy(out_.data() + at + NLA_HDRLEN, data, size);
+    std::memcpy(at, &header, sizeof(header));
+    if (size) std::memcpy(at + NLA_HDRLEN, data, size);
+    std::memset(at + NLA_HDRLEN + size, 0, total - NLA_HDRLEN - size);
+    end_ += total;
   }
   size_t BeginNest(uint16_t type) {
-    const size_t at = out_.size();
+    const size_t at = end_;
     Put(type | NLA_F_NESTED, nullptr, 0);
     return at;
   }
   void EndNest(size_t at) {
-    const size_t len = out_.size() - at;
+    const size_t len = end_ - at;
     if (len > 0xffff) throw std::runtime_error("netlink attribute too large");
     const uint16_t nla_len = static_cast<uint16_t>(len);
     std::memcpy(out_.data() + at, &nla_len, sizeof(nla_len));
   }
+  void Finish() { out_.resize(end_); }
 
   template <typename T>
   void Put(uint16_t type, const std::optional<T>& v) {
@@ -67,7 +72,11 @@ class AttrWriter {
   }
 
  private:
+  // Room for a whole request's attributes but its strings (a service and a destination come
+  // to about 260 bytes).
+  static constexpr size_t kSlack = 512;
   std::vector<uint8_t>& out_;
+  size_t end_;
 };
 
 void EncodeService(AttrWriter& w, const Service& s) {
@@ -128,6 +137,7 @@ void EncodeAttributes(std::vector<uint8_t>& out, const Request& request) {
   w.Put(IPVS_CMD_ATTR_TIMEOUT_TCP, request.timeouts.tcp);
   w.Put(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, request.timeouts.tcp_fin);
   w.Put(IPVS_CMD_ATTR_TIMEOUT_UDP, request.timeouts.udp);
+  w.Finish();
 }
 
 // ---- decoding -------------------------------------------------------------------------

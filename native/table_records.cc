@@ -99,7 +99,12 @@ class QueryWorker : public TableWorker {
     for (const Request& request : requests) {
       uint32_t replies = 0;
       if (request.command == IPVS_CMD_GET_DEST) {
-        socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddDestination(DecodeDestination(reply)); ++replies; });
+        socket_->Execute(request, [&](const nlmsghdr* reply) {
+          std::vector<uint32_t>& words = table_.destinations;
+          words.resize(words.size() + record::destination::kWords);  // value-initialised: zeros
+          DecodeDestinationRecord(reply, words.data() + words.size() - record::destination::kWords);
+          ++replies;
+        });
       } else {
         socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddService(DecodeService(reply), 0); ++replies; });
       }
