@@ -223,6 +223,9 @@ void ProbeEngine::Advance(uint64_t key, uint32_t events) {
     }
     probe.payload = std::string();
     probe.phase = kPhaseReceive;
+    // Nothing can have been answered yet: the next EPOLLIN edge starts the reading (this
+    // saves a recv() that would only say EAGAIN).
+    if (!(events & EPOLLIN)) return;
   }
   // Receive: read until the peer closes, the limit, or (kProbeFirstLine) the first CRLF.
   char buffer[16384];

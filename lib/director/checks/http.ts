@@ -10,7 +10,7 @@ import net, { isIP } from 'node:net';
 
 import { parseStatusRanges, type HttpCheck } from '../config';
 import type { ProbeCompletion } from './probe-codec';
-import { errnoCode, type NativeProbe } from './probe-transport';
+import { errnoCode, prepareProbe, type NativeProbe } from './probe-transport';
 import { describeFailure, type CheckOutcome, type CheckRunner, type CheckTarget } from './types';
 
 /** Bodies are read up to this size; a body condition sees at most this much. */
@@ -73,11 +73,11 @@ export function plainHttpProbe(spec: HttpCheck & { timeout: number }, target: Ch
   const entry = prepare(spec, target);
   if (entry.probe) return entry.probe;
   entry.probe = {
-    spec: {
+    prepared: prepareProbe({
       address: target.address, port: target.port, ...(target.bindAddress ? { bindAddress: target.bindAddress } : {}),
       payload: entry.request, timeoutMs: Math.max(1, Math.round(spec.timeout * 1000)),
       ...(entry.wantsBody ? { maxReply: MAX_BODY_BYTES + 65536 } : { maxReply: MAX_STATUS_LINE + 1, firstLine: true }),
-    },
+    }),
     judge: (completion) => judgeProbe(entry, completion),
   };
   return entry.probe;

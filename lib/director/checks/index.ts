@@ -53,8 +53,10 @@ export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?:
     if (probe) {
       const started = performance.now();
       try {
-        const completion = await transport.probe(probe.spec);
-        return { ...probe.judge(completion), latency: completion.latencyMs };
+        const completion = await transport.probe(probe.prepared);
+        const outcome = probe.judge(completion) as CheckResult;
+        outcome.latency = completion.latencyMs;
+        return outcome;
       } catch (error) {
         return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: performance.now() - started };
       }

@@ -99,6 +99,8 @@ export function encodeProbes(probes: readonly ProbeSpec[]): Buffer {
   return out;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** The completions of one callback: records plus the replies buffer they point into. */
 export function decodeCompletions(records: Buffer, replies: Buffer): ProbeCompletion[] {
   if (records.length % COMPLETION_BYTES !== 0) throw new RangeError(`completion records of ${records.length} bytes`);
@@ -114,7 +116,7 @@ export function decodeCompletions(records: Buffer, replies: Buffer): ProbeComple
       phase: PHASES[records[at + 5]!] ?? 'connect',
       errno: records.readInt32LE(at + 8),
       latencyMs: records.readUInt32LE(at + 12) / 1000,
-      reply: replies.subarray(offset, offset + length),
+      reply: length === 0 ? EMPTY : replies.subarray(offset, offset + length),
       limited: (flags & 1) !== 0,
       firstLine: (flags & 2) !== 0,
     });

@@ -21,9 +21,21 @@ export interface NativeProbeTransport {
 /** @internal */
 export type NativeProbeTransportClass = new (onCompletions: (records: Buffer, replies: Buffer) => void) => NativeProbeTransport;
 
-/** A probe as a check type builds it, and how it turns the probe's completion into an outcome. */
+/** A probe packed once (its id left 0), to be submitted every interval. */
+export type PreparedProbe = Buffer & { readonly preparedProbe: true };
+
+/**
+ * Packs one probe for `ProbeTransport.probe`.
+ * @throws {RangeError} for a probe outside the native limits (see encodeProbes).
+ */
+export function prepareProbe(spec: Omit<ProbeSpec, 'id'>): PreparedProbe {
+  return encodeProbes([{ ...spec, id: 0 }]) as PreparedProbe;
+}
+
+/** A check as a probe (packed once per check and target), and how a completion judges it. */
 export interface NativeProbe {
-  spec: Omit<ProbeSpec, 'id'>;
+  prepared: PreparedProbe;
+  /** A new outcome object each call (runCheck adds the latency to it). */
   judge(completion: ProbeCompletion): CheckOutcome;
 }
 
@@ -35,7 +47,9 @@ interface Waiter {
 export class ProbeTransport {
   readonly #native: NativeProbeTransport;
   readonly #waiters: Map<number, Waiter>;
-  #queued: ProbeSpec[] = [];
+  #queued: PreparedProbe[] = [];
+  #queuedIds: number[] = [];
+  #queuedBytes = 0;
   #flushing: ReturnType<typeof setImmediate> | undefined;
   #nextId = 1;
   #closed = false;
@@ -61,37 +75,48 @@ export class ProbeTransport {
   }
 
   /**
-   * Runs one probe; resolves when it completes (the probe's own timeout included).
-   * @throws {RangeError} (synchronously) for a probe outside the native limits.
+   * Runs one probe (from prepareProbe); resolves when it completes, its own timeout included.
    * Rejects when the transport is closed before the probe completes.
    */
-  probe(spec: Omit<ProbeSpec, 'id'>): Promise<ProbeCompletion> {
+  probe(prepared: PreparedProbe): Promise<ProbeCompletion> {
     if (this.#closed) return Promise.reject(new Error('the probe transport is closed'));
     let id = this.#nextId;
     while (this.#waiters.has(id)) id = (id + 1) >>> 0;
     this.#nextId = (id + 1) >>> 0;
-    const probe: ProbeSpec = { ...spec, id };
-    encodeProbes([probe]);  // validates now, so a bad probe fails alone and not its whole batch
-    this.#queued.push(probe);
-    this.#flushing ??= setImmediate(() => this.#flush());
+    this.#queued.push(prepared);
+    this.#queuedIds.push(id);
+    this.#queuedBytes += prepared.length;
+    this.#flushing ??= setImmediate(this.#flush);
     return new Promise((resolve, reject) => this.#waiters.set(id, { resolve, reject }));
   }
 
-  #flush(): void {
+  /** Submits what was asked for since the last flush in one native call. */
+  readonly #flush = (): void => {
     this.#flushing = undefined;
-    const batch = this.#queued;
+    const probes = this.#queued;
+    const ids = this.#queuedIds;
+    const batch = Buffer.allocUnsafe(this.#queuedBytes);
     this.#queued = [];
-    if (this.#closed || batch.length === 0) return;
+    this.#queuedIds = [];
+    this.#queuedBytes = 0;
+    if (this.#closed || probes.length === 0) return;
+    let at = 0;
+    for (let i = 0; i < probes.length; i++) {
+      const probe = probes[i]!;
+      batch.set(probe, at);
+      batch.writeUInt32LE(ids[i]!, at);
+      at += probe.length;
+    }
     try {
-      this.#native.submit(encodeProbes(batch));
+      this.#native.submit(batch);
     } catch (error) {
-      for (const probe of batch) {
-        const waiter = this.#waiters.get(probe.id);
-        this.#waiters.delete(probe.id);
+      for (const id of ids) {
+        const waiter = this.#waiters.get(id);
+        this.#waiters.delete(id);
         waiter?.reject(error as Error);
       }
     }
-  }
+  };
 
   /** Closes every socket and joins the thread; probes in flight reject. Idempotent. */
   close(): void {

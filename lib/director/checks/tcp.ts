@@ -3,7 +3,7 @@ import net from 'node:net';
 
 import type { TcpCheck } from '../config';
 import { probeAddresses } from './http';
-import { errnoCode, type NativeProbe } from './probe-transport';
+import { errnoCode, prepareProbe, type NativeProbe } from './probe-transport';
 import { describeFailure, type CheckRunner, type CheckTarget } from './types';
 
 /** The check as a probe of the native transport: connect, nothing sent; undefined when it cannot be one. */
@@ -12,10 +12,10 @@ export function tcpProbe(spec: TcpCheck & { timeout: number }, target: CheckTarg
   if (cached?.spec === spec) return cached.probe;
   if (!probeAddresses(target)) return undefined;
   const probe: NativeProbe = {
-    spec: {
+    prepared: prepareProbe({
       address: target.address, port: target.port, ...(target.bindAddress ? { bindAddress: target.bindAddress } : {}),
       timeoutMs: Math.max(1, Math.round(spec.timeout * 1000)), maxReply: 0,
-    },
+    }),
     judge: (c) => {
       if (c.outcome === 'ok') return { ok: true, message: 'connected' };
       if (c.outcome === 'timeout') return { ok: false, message: 'connect timed out' };

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { nativeAddon } from '../../../lib/native';
 import { encodeProbes, type ProbeSpec } from '../../../lib/director/checks/probe-codec';
-import { errnoCode, ProbeTransport } from '../../../lib/director/checks/probe-transport';
+import { errnoCode, prepareProbe, ProbeTransport } from '../../../lib/director/checks/probe-transport';
 
 const root = path.join(__dirname, '..', '..', '..');
 const servers: net.Server[] = [];
@@ -52,8 +52,9 @@ async function until(what: string, probe: () => boolean, ms = 5000): Promise<voi
 const threads = (): number => readdirSync('/proc/self/task').length;
 const descriptors = (): number => readdirSync('/proc/self/fd').length;
 const request = Buffer.from('GET / HTTP/1.0\r\n\r\n');
-const base = (port: number, more: Partial<ProbeSpec> = {}): Omit<ProbeSpec, 'id'> =>
+const spec = (port: number, more: Partial<ProbeSpec> = {}): Omit<ProbeSpec, 'id'> =>
   ({ address: '127.0.0.1', port, timeoutMs: 3000, maxReply: 65536, ...more });
+const base = (port: number, more: Partial<ProbeSpec> = {}) => prepareProbe(spec(port, more));
 
 let transport: ProbeTransport;
 beforeAll(() => {
@@ -150,7 +151,7 @@ describe('outcomes', () => {
     expect(errnoCode(notLocal.errno)).toBe('EADDRNOTAVAIL');
 
     const port6 = await listen((s) => s.once('data', () => s.end(`from ${s.remoteAddress}`)), '::1');
-    const six = await transport.probe({ address: '::1', port: port6, bindAddress: '::1', payload: request, timeoutMs: 3000, maxReply: 100 });
+    const six = await transport.probe(prepareProbe({ address: '::1', port: port6, bindAddress: '::1', payload: request, timeoutMs: 3000, maxReply: 100 }));
     expect(six).toMatchObject({ outcome: 'ok' });
     expect(six.reply.toString()).toBe('from ::1');
   });
@@ -161,7 +162,7 @@ describe('outcomes', () => {
     let completions = 0;
     const native = new (nativeAddon().ProbeTransport)((records) => { calls++; completions += records.length / 24; });
     try {
-      native.submit(encodeProbes(Array.from({ length: 200 }, (_, id) => ({ id, ...base(port, { maxReply: 0 }) }))));
+      native.submit(encodeProbes(Array.from({ length: 200 }, (_, id) => ({ id, ...spec(port, { maxReply: 0 }) }))));
       await until('200 completions', () => completions === 200);
       expect(calls).toBeLessThan(20);
     } finally {
@@ -174,7 +175,7 @@ describe('outcomes', () => {
     const port = await listen((s) => { connections++; s.end(); });
     const native = new (nativeAddon().ProbeTransport)(() => {});
     try {
-      const good = encodeProbes([{ id: 1, ...base(port, { maxReply: 0 }) }]);
+      const good = encodeProbes([{ id: 1, ...spec(port, { maxReply: 0 }) }]);
       const bad = Buffer.from(good);
       bad[4] = 5;
       expect(() => native.submit(Buffer.concat([good, bad]))).toThrow(/probe 1: family must be 4 or 6/);
