@@ -56,7 +56,7 @@ uint32_t MicrosSince(ProbeEngine::Clock::time_point start, ProbeEngine::Clock::t
 
 }  // namespace
 
-ProbeEngine::ProbeEngine(std::function<void()> notify) : notify_(std::move(notify)) {
+ProbeEngine::ProbeEngine(std::function<bool()> notify) : notify_(std::move(notify)) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw SystemError(errno, "epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -155,7 +155,10 @@ void ProbeEngine::Run() {
       notified_ = true;
     }
     finished_.clear();
-    if (notify) notify_();
+    if (notify && !notify_()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      notified_ = false;
+    }
   }
 }
 

@@ -23,9 +23,10 @@ class ProbeEngine {
 
   // `notify` runs on the probe thread when completions are waiting and no earlier
   // notification is still unanswered (TakeCompletions answers it): one call per wake-up
-  // at most, however many probes finished. Throws SystemError when epoll or the eventfd
-  // cannot be created.
-  explicit ProbeEngine(std::function<void()> notify);
+  // at most, however many probes finished. It returns false when the notification could not
+  // be queued (the next completion then tries again). Throws SystemError when epoll or the
+  // eventfd cannot be created.
+  explicit ProbeEngine(std::function<bool()> notify);
   ~ProbeEngine();  // Stop()
   ProbeEngine(const ProbeEngine&) = delete;
   ProbeEngine& operator=(const ProbeEngine&) = delete;
@@ -53,7 +54,7 @@ class ProbeEngine {
   void ExpireDue(Clock::time_point now);
   int WaitMs(Clock::time_point now);
 
-  std::function<void()> notify_;
+  std::function<bool()> notify_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;

@@ -48,9 +48,8 @@ class ProbeTransport : public Napi::ObjectWrap<ProbeTransport> {
                                 static_cast<std::nullptr_t*>(nullptr));
     call_.Unref(env);
     try {
-      // The engine calls back from its thread; a failed call (the function closing) is
-      // harmless: close() drops whatever is left.
-      engine_ = std::make_unique<ProbeEngine>([call = call_]() mutable { call.NonBlockingCall(); });
+      // The engine calls back from its thread.
+      engine_ = std::make_unique<ProbeEngine>([call = call_]() mutable { return call.NonBlockingCall() == napi_ok; });
     } catch (const SystemError& e) {
       call_.Release();
       throw ToJsError(env, e);
