@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -120,6 +121,8 @@ void ProbeEngine::Stop() {
 }
 
 void ProbeEngine::Run() {
+  // Named for top -H, perf and /proc/PID/task/*/comm (the benchmark reads its CPU there).
+  ::pthread_setname_np(::pthread_self(), "ipvs-probe");
   epoll_event events[kMaxEvents];
   std::vector<Queued> batch;
   for (;;) {
