@@ -65,10 +65,14 @@ export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?:
   return runNodeCheck(check, target, stop);
 }
 
-/** The check as a probe of the native transport, when its type and target allow one. */
+/** The check as a probe of the native transport, when its type, target and limits allow one. */
 function nativeProbe(check: ResolvedCheck, target: CheckTarget): NativeProbe | undefined {
-  if (check.type === 'tcp') return tcpProbe(check, target);
-  if (check.type === 'http') return plainHttpProbe(check, target);
+  try {
+    if (check.type === 'tcp') return tcpProbe(check, target);
+    if (check.type === 'http') return plainHttpProbe(check, target);
+  } catch {
+    // Outside the transport's limits (a timeout over a day): Node's sockets take it.
+  }
   return undefined;
 }
 
