@@ -44,6 +44,14 @@ interface Waiter {
   reject(error: Error): void;
 }
 
+/**
+ * @internal One native probe thread: `probe()` queues a prepared probe, every probe asked for
+ * in one turn of the event loop is submitted in one native call, and completions resolve their
+ * promises. A probe's failure is its completion (errno, timeout), never a rejection; probes
+ * reject only when the transport is closed under them ('the probe transport is closed').
+ * @throws {Error} from the constructor when the thread cannot be started (the errno of
+ *   epoll_create1 or eventfd: EMFILE, ENOMEM).
+ */
 export class ProbeTransport {
   readonly #native: NativeProbeTransport;
   readonly #waiters: Map<number, Waiter>;
