@@ -18,7 +18,10 @@
         "native/conn_parser.cc",
         "native/conn_reader_io.cc",
         "native/conn_reader.cc",
-        "native/proc_net.cc"
+        "native/proc_net.cc",
+        "native/probe_codec.cc",
+        "native/probe_engine.cc",
+        "native/probe_transport.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -3,7 +3,8 @@
 // lets it warm up, prints `{"window":…}` as the window starts, then measures over the window
 // and prints one JSON line: event-loop delay percentiles, check lateness percentiles, checks
 // done, CPU used (user + system, ms).
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -35,6 +36,21 @@ if (process.env.DIRECTOR_HTTP_CLIENT === 'request') {
     }
   });
 }
+// CPU ticks (user + system) of the addon's probe thread, when checks use it (cpuMs includes them).
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+function probeThreadTicks() {
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      if (readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim() !== 'ipvs-probe') continue;
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
 let measuring = false;
 let checks = 0;
 let failed = 0;
@@ -62,9 +78,11 @@ loop.enable();
 measuring = true;
 console.log(JSON.stringify({ window: Number(windowText) }));
 const cpu0 = process.cpuUsage();
+const probe0 = probeThreadTicks();
 const t0 = performance.now();
 await new Promise((resolve) => setTimeout(resolve, Number(windowText) * 1000));
 const cpu = process.cpuUsage(cpu0);
+const probeThreadMs = probe0 === undefined ? undefined : ((probeThreadTicks() - probe0) / CLK_TCK) * 1000;
 const seconds = (performance.now() - t0) / 1000;
 measuring = false;
 loop.disable();
@@ -75,6 +93,7 @@ const down = director.status().services.flatMap((s) => s.destinations).filter((d
 console.log(JSON.stringify({
   startMs, seconds, checks, failed, failures: Object.fromEntries([...failures].slice(0, 5)), down, errors: errors.slice(0, 5),
   cpuMs: (cpu.user + cpu.system) / 1000,
+  ...(probeThreadMs === undefined ? {} : { probeThreadMs }),
   loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
   latenessMs: { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] },
 }));

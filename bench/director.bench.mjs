@@ -226,12 +226,12 @@ try {
     ['answered/s', 'failed', 'server CPU ms/1k', 'VM busy %'],
     [[f(capacity.perSecond, 0), capacity.failed, f(capacity.serverCpuPer1000), f(capacity.vmBusy * 100, 0)]]);
   printTable(`Director vs keepalived, ${DESTINATIONS} HTTP checks (window ${WINDOW_S} s)`,
-    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
+    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
     runs.map((r) => {
       const reference = runs.find((k) => k.program === 'keepalived' && k.interval === r.interval);
       return [
         r.interval, r.program, f(DESTINATIONS / r.interval, 0), f(r.perSecond, 0), r.failed ?? r.failureLines, r.down, f(r.cpuPer1000),
-        f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
+        r.probeThreadMs === undefined ? '' : f((r.probeThreadMs / r.checks) * 1000), f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
         r.program === 'keepalived' ? '' : ratio(r.cpuPer1000 / reference?.cpuPer1000),
       ];
     }));

@@ -3,6 +3,7 @@
 import path from 'node:path';
 
 import type { ConnectionAddon } from './connections';
+import type { NativeProbeTransportClass } from './director/checks/probe-transport';
 import type { FaultHooks } from './internal/faults';
 import type { WireDaemon, WireTimeouts } from './config';
 
@@ -100,6 +101,8 @@ export interface NativeAddon extends ConnectionAddon {
   readProcNet(netnsPath: string, name: string): Promise<string>;
   /** Fault injection for the tests (lib/internal/faults.ts). */
   faults: FaultHooks;
+  /** The health checks' probe thread (lib/director/checks/probe-transport.ts). */
+  ProbeTransport: NativeProbeTransportClass;
 }
 
 /**

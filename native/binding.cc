@@ -1,11 +1,12 @@
 // Module entry: the netlink handle class, the record layout, the connection-table reader, the
-// /proc/net reader and the internal fault hooks of the tests.
+// /proc/net reader, the health-check probe transport and the internal fault hooks of the tests.
 #include <napi.h>
 
 #include "conn_reader.h"
 #include "conversion.h"
 #include "fault_injection.h"
 #include "ipvs_handle.h"
+#include "probe_transport.h"
 #include "proc_net.h"
 
 namespace {
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ipvs::InitConnectionReader(env, exports);
   ipvs::faults::InitFaultInjection(env, exports);
   ipvs::InitProcNetReader(env, exports);
+  ipvs::InitProbeTransport(env, exports);
   return exports;
 }
 

@@ -8,6 +8,8 @@
 #                     datagrams, and kernel-shaped acks parsed back exactly
 #   records_fuzz      the packed-record decoders (native/records.cc): arbitrary words, and
 #                     pack -> unpack round trips
+#   probe_codec_fuzz  the probe transport's batch and completion codec (native/probe_codec.cc):
+#                     arbitrary batches, and decode -> encode round trips
 # Any crash, sanitizer report or broken invariant fails the script and leaves the reproducer
 # in .cache/fuzz/.
 #
@@ -27,6 +29,7 @@ clang++ "${flags[@]}" fuzz/conn_parser_fuzz.cc native/conn_parser.cc -o "$out/co
 clang++ "${flags[@]}" fuzz/codec_fuzz.cc native/ipvs_codec.cc "${nl_flags[@]}" -o "$out/codec_fuzz"
 clang++ "${flags[@]}" fuzz/netlink_ack_fuzz.cc native/netlink_ack.cc -o "$out/netlink_ack_fuzz"
 clang++ "${flags[@]}" fuzz/records_fuzz.cc native/records.cc native/ipvs_codec.cc "${nl_flags[@]}" -o "$out/records_fuzz"
+clang++ "${flags[@]}" fuzz/probe_codec_fuzz.cc native/probe_codec.cc -o "$out/probe_codec_fuzz"
 
 clean=0
 run_target() {  # name, seed corpus, max input length
@@ -51,4 +54,5 @@ run_target conn_parser_fuzz fuzz/corpus 16384
 run_target codec_fuzz "" 4096
 run_target netlink_ack_fuzz "" 4096
 run_target records_fuzz "" 1024
+run_target probe_codec_fuzz "" 1024
 echo "fuzz: $clean targets ran clean for ${seconds}s each"

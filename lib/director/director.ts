@@ -10,6 +10,7 @@ import type { DesiredService, PlanOperation, ReconcileScope } from '../reconcile
 import type { Destination, DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
 import { expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { runCheck, type CheckTarget } from './checks/index';
+import { acquireProbeTransport } from './checks/probe-transport';
 import { checkEnvironment } from './checks/exec';
 import {
   DEFAULT_CHECK_PORTS, hostPort, resolveConfig, serviceId, type DirectorConfig, type ResolvedConfig,
@@ -182,6 +183,8 @@ export class Director {
   #drainPolling = false;
   #readingCounts = false;
   #run: RunCheck = runCheck;
+  /** Lets go of the probe transport the checks use (held while running). */
+  #releaseTransport: (() => void) | undefined;
   #vrrp: VrrpFollower | undefined;
 
   /**
@@ -269,6 +272,7 @@ export class Director {
       throw error;
     }
     this.#running = true;
+    this.#releaseTransport = acquireProbeTransport();
     const liveByService = new Map(live.map((s) => [serviceId(s), s]));
     for (const cfg of this.#config.services) {
       const kernel = liveByService.get(cfg.id);
@@ -322,6 +326,7 @@ export class Director {
       for (const dest of svc.dests.values()) this.#stopChecks(dest);
       for (const drain of svc.drains.values()) if (drain.dest) this.#stopChecks(drain.dest);
     }
+    this.#releaseTransport?.();
     await this.#syncing;
     if (leave === 'remove' && this.#ipvs) {
       const batch = this.#ipvs.batch();

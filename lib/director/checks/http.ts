@@ -1,14 +1,17 @@
 // http and https: one request; the check passes when the status is in the expected set
 // (default 200–299) and the body, when a body condition is given, satisfies it. Plain http is
-// an HTTP/1.0 request on a bare socket (a check needs no keep-alive, pooling or header
-// objects, and thousands run every second); https goes through node:https for TLS.
+// an HTTP/1.0 request on a bare connection (a check needs no keep-alive, pooling or header
+// objects, and thousands run every second): made by the native probe transport when one is
+// held (probe-transport.ts), else on a Node socket. https goes through node:https for TLS.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net, { isIP } from 'node:net';
 
 import { parseStatusRanges, type HttpCheck } from '../config';
-import { describeFailure, type CheckRunner } from './types';
+import type { ProbeCompletion } from './probe-codec';
+import { errnoCode, prepareProbe, type NativeProbe } from './probe-transport';
+import { describeFailure, type CheckOutcome, type CheckRunner, type CheckTarget } from './types';
 
 /** Bodies are read up to this size; a body condition sees at most this much. */
 const MAX_BODY_BYTES = 1 << 20;
@@ -23,6 +26,8 @@ interface PreparedRequest {
   statuses: Array<[number, number]>;
   wantsBody: boolean;
   request: Buffer;
+  /** The same check as a native probe, built on first use. */
+  probe?: NativeProbe;
 }
 
 const prepared = new WeakMap<object, PreparedRequest>();
@@ -47,6 +52,69 @@ function hostHeader(spec: HttpCheck, target: { address: string; port: number }):
   return spec.host ?? (target.port === defaultPort ? hostAddress : `${hostAddress}:${target.port}`);
 }
 
+/**
+ * Whether the native transport can reach the target: IP addresses (no host name, no IPv6 zone),
+ * and a source address of the destination's family.
+ */
+export function probeAddresses(target: CheckTarget): boolean {
+  const family = isIP(target.address);
+  if (family === 0 || target.address.includes('%')) return false;
+  return target.bindAddress === undefined || (isIP(target.bindAddress) === family && !target.bindAddress.includes('%'));
+}
+
+/**
+ * A plain http check as a native probe: the prepared request sent once connected; without a
+ * body condition the reply is complete at the status line, with one it is read to the end of
+ * the connection (at most MAX_BODY_BYTES and 64 KiB of head). Undefined for https, or a target
+ * the transport cannot reach. Same messages as the Node path.
+ */
+export function plainHttpProbe(spec: HttpCheck & { timeout: number }, target: CheckTarget): NativeProbe | undefined {
+  if (spec.type !== 'http' || !probeAddresses(target)) return undefined;
+  const entry = prepare(spec, target);
+  if (entry.probe) return entry.probe;
+  entry.probe = {
+    prepared: prepareProbe({
+      address: target.address, port: target.port, ...(target.bindAddress ? { bindAddress: target.bindAddress } : {}),
+      payload: entry.request, timeoutMs: Math.max(1, Math.round(spec.timeout * 1000)),
+      ...(entry.wantsBody ? { maxReply: MAX_BODY_BYTES + 65536 } : { maxReply: MAX_STATUS_LINE + 1, firstLine: true }),
+    }),
+    judge: (completion) => judgeProbe(entry, completion),
+  };
+  return entry.probe;
+}
+
+function judgeProbe(entry: PreparedRequest, c: ProbeCompletion): CheckOutcome {
+  if (c.outcome === 'timeout') return { ok: false, message: 'request timed out' };
+  if (c.outcome === 'error') return { ok: false, message: `request ${errnoCode(c.errno)}` };
+  const reply = c.reply;
+  const lineEnd = reply.indexOf('\r\n');
+  if (lineEnd < 0) {
+    return { ok: false, message: reply.length > MAX_STATUS_LINE ? 'response: no status line' : 'response: connection closed before the status line' };
+  }
+  const match = STATUS_LINE.exec(reply.toString('latin1', 0, lineEnd));
+  if (!match) return { ok: false, message: 'response: malformed status line' };
+  const status = Number(match[1]);
+  if (!entry.statuses.some(([low, high]) => status >= low && status <= high)) return { ok: false, message: `HTTP ${status}` };
+  if (!entry.wantsBody) return { ok: true, message: `HTTP ${status}` };
+  return judgeResponse(entry.spec, status, reply);
+}
+
+/** The verdict on a whole response (status line, headers, body) whose status is expected. */
+function judgeResponse(spec: HttpCheck, status: number, all: Buffer): CheckOutcome {
+  const headerEnd = all.indexOf(HEADER_END);
+  if (headerEnd < 0) return { ok: false, message: `HTTP ${status}, headers not terminated` };
+  const headers = all.subarray(0, headerEnd).toString('latin1');
+  let body: Buffer = all.subarray(headerEnd + 4);
+  if (/^transfer-encoding:[ \t]*chunked[ \t]*$/im.test(headers)) {
+    const decoded = dechunk(body);
+    if (!decoded) return { ok: false, message: `HTTP ${status}, malformed chunked body` };
+    body = decoded;
+  }
+  const md5 = spec.bodyMd5 ? createHash('md5').update(body).digest('hex') : undefined;
+  const failure = bodyFailure(spec, status, body, md5);
+  return { ok: failure === undefined, message: failure ?? `HTTP ${status}` };
+}
+
 /** The body conditions on a complete body: undefined when they hold, else the failure message. */
 function bodyFailure(spec: HttpCheck, status: number, bodyBytes: Buffer, md5: string | undefined): string | undefined {
   const body = bodyBytes.subarray(0, MAX_BODY_BYTES).toString('utf8');
@@ -57,6 +125,8 @@ function bodyFailure(spec: HttpCheck, status: number, bodyBytes: Buffer, md5: st
 }
 
 const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})/;
+/** A status line longer than this fails the check ('response: no status line'). */
+const MAX_STATUS_LINE = 8192;
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 /**
@@ -85,7 +155,7 @@ export const runPlainHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) 
       const head = chunks.length === 0 ? bytes : Buffer.concat([...chunks, bytes]);
       const lineEnd = head.indexOf('\r\n');
       if (lineEnd < 0) {
-        if (head.length > 8192) finish(false, 'response: no status line');
+        if (head.length > MAX_STATUS_LINE) finish(false, 'response: no status line');
         else chunks.push(Buffer.from(bytes));
         return true;
       }
@@ -121,19 +191,8 @@ export const runPlainHttpCheck: CheckRunner<HttpCheck> = (spec, target, signal) 
   socket.once('end', () => {
     if (settled) return;
     if (status === 0) return finish(false, 'response: connection closed before the status line');
-    const all = Buffer.concat(chunks);
-    const headerEnd = all.indexOf(HEADER_END);
-    if (headerEnd < 0) return finish(false, `HTTP ${status}, headers not terminated`);
-    const headers = all.subarray(0, headerEnd).toString('latin1');
-    let body: Buffer = all.subarray(headerEnd + 4);
-    if (/^transfer-encoding:[ \t]*chunked[ \t]*$/im.test(headers)) {
-      const decoded = dechunk(body);
-      if (!decoded) return finish(false, `HTTP ${status}, malformed chunked body`);
-      body = decoded;
-    }
-    const md5 = spec.bodyMd5 ? createHash('md5').update(body).digest('hex') : undefined;
-    const failure = bodyFailure(spec, status, body, md5);
-    return finish(failure === undefined, failure ?? `HTTP ${status}`);
+    const verdict = judgeResponse(spec, status, Buffer.concat(chunks));
+    return finish(verdict.ok, verdict.message);
   });
   socket.once('error', (error) => finish(false, describeFailure('request', error)));
   socket.once('close', () => finish(false, 'response: connection closed'));

@@ -4,9 +4,10 @@ import { performance } from 'node:perf_hooks';
 import type { CheckSpec, CheckType, ResolvedCheck } from '../config';
 import { runDnsCheck } from './dns';
 import { runExecCheck } from './exec';
-import { runHttpCheck } from './http';
+import { plainHttpProbe, runHttpCheck } from './http';
 import { runNoneCheck } from './none';
-import { runTcpCheck } from './tcp';
+import { activeProbeTransport, type NativeProbe } from './probe-transport';
+import { runTcpCheck, tcpProbe } from './tcp';
 import type { CheckOutcome, CheckRunner, CheckTarget } from './types';
 import { runUdpCheck } from './udp';
 
@@ -36,11 +37,47 @@ const STOPPED = Object.freeze(new Error('check stopped'));
  * One attempt of `check` against `target`, aborted after `check.timeout` seconds (or when
  * `stop` aborts). Never rejects: an exception inside a check is a failed attempt.
  *
+ * Plain tcp and http checks go to the native probe transport while one is held (a running
+ * director holds it): its thread makes the connection and enforces the timeout, so neither
+ * depends on this event loop's timeliness; `stop` does not cut such a probe short (it ends at
+ * its timeout at the latest).
+ *
  * The timeout aborts after the event loop's next poll for I/O, not in the timer callback:
  * when the loop itself ran late (a busy or starved process), a reply that already arrived is
  * read first, so the verdict is about the server, not about our own lateness.
  */
 export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?: AbortSignal): Promise<CheckResult> {
+  const transport = activeProbeTransport();
+  if (transport) {
+    const probe = nativeProbe(check, target);
+    if (probe) {
+      const started = performance.now();
+      try {
+        const completion = await transport.probe(probe.prepared);
+        const outcome = probe.judge(completion) as CheckResult;
+        outcome.latency = completion.latencyMs;
+        return outcome;
+      } catch (error) {
+        return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: performance.now() - started };
+      }
+    }
+  }
+  return runNodeCheck(check, target, stop);
+}
+
+/** The check as a probe of the native transport, when its type, target and limits allow one. */
+function nativeProbe(check: ResolvedCheck, target: CheckTarget): NativeProbe | undefined {
+  try {
+    if (check.type === 'tcp') return tcpProbe(check, target);
+    if (check.type === 'http') return plainHttpProbe(check, target);
+  } catch {
+    // Outside the transport's limits (a timeout over a day): Node's sockets take it.
+  }
+  return undefined;
+}
+
+/** One attempt in this process's event loop (every type; tcp and http when no transport is held). */
+async function runNodeCheck(check: ResolvedCheck, target: CheckTarget, stop?: AbortSignal): Promise<CheckResult> {
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => setImmediate(() => controller.abort(TIMED_OUT)), check.timeout * 1000);

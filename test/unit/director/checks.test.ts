@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCheck, type CheckTarget } from '../../../lib/director/checks/index';
+import { acquireProbeTransport, activeProbeTransport, probeTransportError } from '../../../lib/director/checks/probe-transport';
 import { decodeReply, encodeQuery } from '../../../lib/director/checks/dns';
 import { decodePayload } from '../../../lib/director/checks/udp';
 import { checkCheckSpec } from '../../../lib/director/config';
@@ -51,143 +52,162 @@ const handler: http.RequestListener = (req, res) => {
   res.end('hello');
 };
 
-describe('tcp', () => {
-  it('passes when the port accepts a connection and fails with the errno when refused', async () => {
-    const port = await listen(net.createServer((s) => s.end()));
-    expect(await runCheck(check({ type: 'tcp' }), at(port))).toMatchObject({ ok: true, message: 'connected' });
-    const refused = await runCheck(check({ type: 'tcp' }), at(await closedPort()));
-    expect(refused).toMatchObject({ ok: false, message: 'connect ECONNREFUSED' });
-    expect(refused.latency).toBeGreaterThanOrEqual(0);
-  });
-
-  it('fails within its timeout against an unreachable address, and binds the source address', async () => {
-    // 192.0.2.1 (TEST-NET-1) is unroutable or dropped here; the check must end at its timeout.
-    const result = await runCheck(check({ type: 'tcp', timeout: 0.3 }), at(80, '192.0.2.1'));
-    expect(result.ok).toBe(false);
-    expect(result.latency).toBeLessThan(1500);
-    let seenFrom = '';
-    const port = await listen(net.createServer((s) => { seenFrom = s.remoteAddress ?? ''; s.end(); }));
-    const bound = await runCheck(check({ type: 'tcp', bindAddress: '127.0.0.2' }), { ...at(port), bindAddress: '127.0.0.2' });
-    expect(bound.ok).toBe(true);
-    expect(seenFrom).toBe('127.0.0.2');
-  });
-});
-
-describe('http', () => {
-  let port: number;
-  beforeAll(async () => {
-    port = await listen(http.createServer(handler));
-  });
-
-  it('passes on 2xx and fails on any other status by default', async () => {
-    expect(await runCheck(check({ type: 'http', path: '/health' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 200' });
-    expect(await runCheck(check({ type: 'http', path: '/down' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503' });
-    expect(await runCheck(check({ type: 'http', path: '/redirect' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 302' });
-  });
-
-  it('takes an expected status set of codes and ranges', async () => {
-    expect(await runCheck(check({ type: 'http', path: '/redirect', expectStatus: [200, '300-399'] }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/down', expectStatus: [503] }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/health', expectStatus: ['500-599'] }), at(port))).toMatchObject({ ok: false });
-  });
-
-  it('checks the body by substring, regex and MD5', async () => {
-    const body = 'status: OK, version 7';
-    expect(await runCheck(check({ type: 'http', path: '/health', body: 'OK' }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/health', body: 'FAIL' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 200, body lacks "FAIL"' });
-    expect(await runCheck(check({ type: 'http', path: '/health', bodyRegex: 'version \\d+$' }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/health', bodyRegex: '^OK' }), at(port))).toMatchObject({ ok: false });
-    const md5 = createHash('md5').update(body).digest('hex');
-    expect(await runCheck(check({ type: 'http', path: '/health', bodyMd5: md5.toUpperCase() }), at(port))).toMatchObject({ ok: true });
-    const wrong = await runCheck(check({ type: 'http', path: '/health', bodyMd5: '0'.repeat(32) }), at(port));
-    expect(wrong).toMatchObject({ ok: false, message: `HTTP 200, body MD5 ${md5}` });
-  });
-
-  it('sends the method and Host header, defaulting Host to address:port', async () => {
-    expect(await runCheck(check({ type: 'http', path: '/host', body: `host=127.0.0.1:${port}` }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/host', host: 'www.example.com', body: 'host=www.example.com' }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/method', method: 'HEAD' }), at(port))).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/method', method: 'POST', body: 'method=POST' }), at(port))).toMatchObject({ ok: true });
-  });
-
-  it('fails at the timeout on a slow server, and on a refused connection', async () => {
-    const slow = await runCheck(check({ type: 'http', path: '/slow', timeout: 0.3 }), at(port));
-    expect(slow).toMatchObject({ ok: false, message: 'request timed out' });
-    expect(slow.latency).toBeLessThan(1500);
-    expect(await runCheck(check({ type: 'http' }), at(await closedPort()))).toMatchObject({ ok: false, message: 'request ECONNREFUSED' });
-  });
-
-  it('reads a chunked body, and fails on a malformed status line or a connection closed before it', async () => {
-    const replies: Record<string, string> = {
-      '/chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nOK \r\n7\r\nchunked\r\n0\r\n\r\n',
-      '/garbage': 'SSH-2.0-OpenSSH_9.2\r\n\r\n',
-      '/nothing': '',
-    };
-    const raw = net.createServer((socket) => {
-      socket.once('data', (chunk) => {
-        const requestPath = chunk.toString('latin1').split(' ')[1]!;
-        socket.end(replies[requestPath] ?? '');
-      });
-    });
-    const rawPort = await listen(raw);
-    try {
-      expect(await runCheck(check({ type: 'http', path: '/chunked', body: 'OK chunked' }), at(rawPort))).toMatchObject({ ok: true, message: 'HTTP 200' });
-      expect(await runCheck(check({ type: 'http', path: '/garbage' }), at(rawPort))).toMatchObject({ ok: false, message: 'response: malformed status line' });
-      expect(await runCheck(check({ type: 'http', path: '/nothing' }), at(rawPort))).toMatchObject({ ok: false, message: 'response: connection closed before the status line' });
-    } finally {
-      raw.close();
+// Plain tcp and http run on Node's sockets, or on the native probe transport while one is held
+// (a running director holds it): the same tests, the same messages, on both.
+describe.each(['node socket', 'native probe'] as const)('%s', (mode) => {
+  let release: (() => void) | undefined;
+  beforeAll(() => {
+    if (mode === 'native probe') {
+      release = acquireProbeTransport();
+      expect(activeProbeTransport(), String(probeTransportError())).toBeDefined();
+    } else {
+      expect(activeProbeTransport()).toBeUndefined();
     }
   });
+  afterAll(() => release?.());
 
-  it('reads a response that arrives a few bytes at a time, status line included', async () => {
-    const reply = 'HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nmaintenance until 9';
-    const trickle = net.createServer((socket) => {
-      socket.setNoDelay(true);
-      socket.once('data', async () => {
-        for (let at = 0; at < reply.length; at += 5) {
-          if (socket.destroyed) return;
-          socket.write(reply.slice(at, at + 5));
-          await new Promise((resolve) => setTimeout(resolve, 2));
-        }
-        socket.end();
-      });
-      socket.on('error', () => {});
+  describe('tcp', () => {
+    it('passes when the port accepts a connection and fails with the errno when refused', async () => {
+      const port = await listen(net.createServer((s) => s.end()));
+      expect(await runCheck(check({ type: 'tcp' }), at(port))).toMatchObject({ ok: true, message: 'connected' });
+      const refused = await runCheck(check({ type: 'tcp' }), at(await closedPort()));
+      expect(refused).toMatchObject({ ok: false, message: 'connect ECONNREFUSED' });
+      expect(refused.latency).toBeGreaterThanOrEqual(0);
     });
-    const port = await listen(trickle);
-    expect(await runCheck(check({ type: 'http' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503' });
-    expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 9' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 503' });
-    expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 8' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503, body lacks "until 8"' });
+
+    it('fails within its timeout against an unreachable address, and binds the source address', async () => {
+      // 192.0.2.1 (TEST-NET-1) is unroutable or dropped here; the check must end at its timeout.
+      const result = await runCheck(check({ type: 'tcp', timeout: 0.3 }), at(80, '192.0.2.1'));
+      expect(result.ok).toBe(false);
+      expect(result.latency).toBeLessThan(1500);
+      let seenFrom = '';
+      const port = await listen(net.createServer((s) => { seenFrom = s.remoteAddress ?? ''; s.end(); }));
+      const bound = await runCheck(check({ type: 'tcp', bindAddress: '127.0.0.2' }), { ...at(port), bindAddress: '127.0.0.2' });
+      expect(bound.ok).toBe(true);
+      // The check ends at connect; the server may see the connection a moment later.
+      for (const deadline = Date.now() + 5000; seenFrom === '' && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
+      expect(seenFrom).toBe('127.0.0.2');
+    });
   });
 
-  it('counts a reply that arrived while the event loop was blocked past the timeout', async () => {
-    // The server runs in another process, so it answers while this one is blocked; it says
-    // when the request came, and answers 50 ms later.
-    const server = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => {
-      console.log('request'); setTimeout(() => s.end('HTTP/1.0 200 OK\\r\\n\\r\\n'), 50);
-    })).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const lines = createInterface({ input: server.stdout! });
-      const seen: string[] = [];
-      lines.on('line', (line) => {
-        seen.push(line);
-        // Blocked for 1.5 s from the request on: the reply comes and the 0.5 s timeout passes meanwhile.
-        if (line === 'request') for (const until = Date.now() + 1500; Date.now() < until;);
+  describe('http', () => {
+    let port: number;
+    beforeAll(async () => {
+      port = await listen(http.createServer(handler));
+    });
+
+    it('passes on 2xx and fails on any other status by default', async () => {
+      expect(await runCheck(check({ type: 'http', path: '/health' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 200' });
+      expect(await runCheck(check({ type: 'http', path: '/down' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503' });
+      expect(await runCheck(check({ type: 'http', path: '/redirect' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 302' });
+    });
+
+    it('takes an expected status set of codes and ranges', async () => {
+      expect(await runCheck(check({ type: 'http', path: '/redirect', expectStatus: [200, '300-399'] }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/down', expectStatus: [503] }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/health', expectStatus: ['500-599'] }), at(port))).toMatchObject({ ok: false });
+    });
+
+    it('checks the body by substring, regex and MD5', async () => {
+      const body = 'status: OK, version 7';
+      expect(await runCheck(check({ type: 'http', path: '/health', body: 'OK' }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/health', body: 'FAIL' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 200, body lacks "FAIL"' });
+      expect(await runCheck(check({ type: 'http', path: '/health', bodyRegex: 'version \\d+$' }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/health', bodyRegex: '^OK' }), at(port))).toMatchObject({ ok: false });
+      const md5 = createHash('md5').update(body).digest('hex');
+      expect(await runCheck(check({ type: 'http', path: '/health', bodyMd5: md5.toUpperCase() }), at(port))).toMatchObject({ ok: true });
+      const wrong = await runCheck(check({ type: 'http', path: '/health', bodyMd5: '0'.repeat(32) }), at(port));
+      expect(wrong).toMatchObject({ ok: false, message: `HTTP 200, body MD5 ${md5}` });
+    });
+
+    it('sends the method and Host header, defaulting Host to address:port', async () => {
+      expect(await runCheck(check({ type: 'http', path: '/host', body: `host=127.0.0.1:${port}` }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/host', host: 'www.example.com', body: 'host=www.example.com' }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/method', method: 'HEAD' }), at(port))).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/method', method: 'POST', body: 'method=POST' }), at(port))).toMatchObject({ ok: true });
+    });
+
+    it('fails at the timeout on a slow server, and on a refused connection', async () => {
+      const slow = await runCheck(check({ type: 'http', path: '/slow', timeout: 0.3 }), at(port));
+      expect(slow).toMatchObject({ ok: false, message: 'request timed out' });
+      expect(slow.latency).toBeLessThan(1500);
+      expect(await runCheck(check({ type: 'http' }), at(await closedPort()))).toMatchObject({ ok: false, message: 'request ECONNREFUSED' });
+    });
+
+    it('reads a chunked body, and fails on a malformed status line or a connection closed before it', async () => {
+      const replies: Record<string, string> = {
+        '/chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nOK \r\n7\r\nchunked\r\n0\r\n\r\n',
+        '/garbage': 'SSH-2.0-OpenSSH_9.2\r\n\r\n',
+        '/nothing': '',
+      };
+      const raw = net.createServer((socket) => {
+        socket.once('data', (chunk) => {
+          const requestPath = chunk.toString('latin1').split(' ')[1]!;
+          socket.end(replies[requestPath] ?? '');
+        });
       });
-      const port = await new Promise<number>((resolve) => lines.once('line', (line) => resolve(Number(line.split(' ')[1]))));
-      const result = await runCheck(check({ type: 'http', timeout: 0.5 }), at(port));
-      expect(seen).toContain('request');
-      expect(result).toMatchObject({ ok: true, message: 'HTTP 200' });
-      expect(result.latency).toBeGreaterThan(1400);
-    } finally {
-      server.kill();
-    }
-  });
+      const rawPort = await listen(raw);
+      try {
+        expect(await runCheck(check({ type: 'http', path: '/chunked', body: 'OK chunked' }), at(rawPort))).toMatchObject({ ok: true, message: 'HTTP 200' });
+        expect(await runCheck(check({ type: 'http', path: '/garbage' }), at(rawPort))).toMatchObject({ ok: false, message: 'response: malformed status line' });
+        expect(await runCheck(check({ type: 'http', path: '/nothing' }), at(rawPort))).toMatchObject({ ok: false, message: 'response: connection closed before the status line' });
+      } finally {
+        raw.close();
+      }
+    });
 
-  it('sends each check its own request when one target is checked with several specs', async () => {
-    const target = at(port);
-    expect(await runCheck(check({ type: 'http', path: '/method', method: 'POST', body: 'method=POST' }), target)).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/method', body: 'method=GET' }), target)).toMatchObject({ ok: true });
-    expect(await runCheck(check({ type: 'http', path: '/down' }), target)).toMatchObject({ ok: false, message: 'HTTP 503' });
+    it('reads a response that arrives a few bytes at a time, status line included', async () => {
+      const reply = 'HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nmaintenance until 9';
+      const trickle = net.createServer((socket) => {
+        socket.setNoDelay(true);
+        socket.once('data', async () => {
+          for (let at = 0; at < reply.length; at += 5) {
+            if (socket.destroyed) return;
+            socket.write(reply.slice(at, at + 5));
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+          socket.end();
+        });
+        socket.on('error', () => {});
+      });
+      const port = await listen(trickle);
+      expect(await runCheck(check({ type: 'http' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503' });
+      expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 9' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 503' });
+      expect(await runCheck(check({ type: 'http', expectStatus: [503], body: 'until 8' }), at(port))).toMatchObject({ ok: false, message: 'HTTP 503, body lacks "until 8"' });
+    });
+
+    it('counts a reply that arrived while the event loop was blocked past the timeout', async () => {
+      // The server runs in another process, so it answers while this one is blocked; it says
+      // when the request came, and answers 50 ms later.
+      const server = spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => {
+        console.log('request'); setTimeout(() => s.end('HTTP/1.0 200 OK\\r\\n\\r\\n'), 50);
+      })).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const lines = createInterface({ input: server.stdout! });
+        const seen: string[] = [];
+        lines.on('line', (line) => {
+          seen.push(line);
+          // Blocked for 1.5 s from the request on: the reply comes and the 0.5 s timeout passes meanwhile.
+          if (line === 'request') for (const until = Date.now() + 1500; Date.now() < until;);
+        });
+        const port = await new Promise<number>((resolve) => lines.once('line', (line) => resolve(Number(line.split(' ')[1]))));
+        const result = await runCheck(check({ type: 'http', timeout: 0.5 }), at(port));
+        expect(seen).toContain('request');
+        expect(result).toMatchObject({ ok: true, message: 'HTTP 200' });
+        // Node's socket learns of the reply after the block; the probe thread when it came.
+        if (mode === 'native probe') expect(result.latency).toBeLessThan(1400);
+        else expect(result.latency).toBeGreaterThan(1400);
+      } finally {
+        server.kill();
+      }
+    });
+
+    it('sends each check its own request when one target is checked with several specs', async () => {
+      const target = at(port);
+      expect(await runCheck(check({ type: 'http', path: '/method', method: 'POST', body: 'method=POST' }), target)).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/method', body: 'method=GET' }), target)).toMatchObject({ ok: true });
+      expect(await runCheck(check({ type: 'http', path: '/down' }), target)).toMatchObject({ ok: false, message: 'HTTP 503' });
+    });
   });
 });
 
