@@ -92,12 +92,19 @@ load.keys = Object.keys(definitions);
 return load;
 })`;
 
+// ASCII only, so that bin.js reads it as latin1: one byte per character, copied as it is, where
+// UTF-8 would be decoded into a two-byte string (the sources have a few `…`, `×`, `→`). A
+// \uXXXX escape means the same character in a string, template, regular expression or
+// identifier, and nothing in a comment; only a backslash right before one would change meaning.
+if (/\\[^\x00-\x7f]/.test(body)) throw new Error('bundle-cli: a backslash before a non-ASCII character; escape it in the source');
+const asciiBody = body.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 // The stamp opens the bundle and ends main.js: dist/cli/bin.js runs the bundle only when both
 // carry the same one (a later bare tsc build rewrites main.js without it).
 // It also names the V8 that made the code cache: without its cache the bundle is slower to
 // start than main.js (V8 preparses all of it), so another V8 runs main.js.
-const stamp = `// ipvs-netlink bundle ${createHash('sha256').update(body).digest('hex').slice(0, 16)} v8 ${process.versions.v8}\n`;
-const bundle = stamp + body;
+const stamp = `// ipvs-netlink bundle ${createHash('sha256').update(asciiBody).digest('hex').slice(0, 16)} v8 ${process.versions.v8}\n`;
+const bundle = stamp + asciiBody;
 const bundlePath = path.join(dist, 'cli', 'bundle.js');
 writeFileSync(bundlePath, bundle);
 const mainPath = path.join(dist, entry);

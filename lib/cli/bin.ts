@@ -17,7 +17,8 @@ function loadBundled(): MainModule | undefined {
   const bundlePath = path.join(__dirname, 'bundle.js');
   let source: string;
   try {
-    source = readFileSync(bundlePath, 'utf8');
+    // ASCII (bundle-cli.mjs escapes the rest): latin1 copies the bytes into a one-byte string.
+    source = readFileSync(bundlePath, 'latin1');
     // The bundle's first line is its stamp, which bundle-cli.mjs also appends to main.js; tsc
     // rewrites main.js (without it) on every build.
     // It ends with the V8 version that made the code cache: without the cache, V8 would preparse
