@@ -114,7 +114,7 @@ writeFileSync(mainPath, `${mainText}${mainText.endsWith('\n') ? '' : '\n'}${stam
 /**
  * Runs, on made-up input and with output discarded, what the short commands run first: the
  * ipvsadm command line, the listings of the table and the restore check. The cache then holds
- * their compiled code too. The listings need the addon's record layout: without a built addon
+ * their compiled code too. The last two need the addon's record layout: without a built addon
  * they are skipped (the cache holds less, nothing else changes).
  */
 async function warmUp(load) {
@@ -124,16 +124,16 @@ async function warmUp(load) {
     const { Fmt, parseCommandLine } = load('cli/ipvsadm/options.js');
     for (const line of ['-Ln', '-L -n --stats --exact', '-Sn', '-A -t 10.0.0.1:80 -s wrr -p 300',
       '-a -t 10.0.0.1:80 -r 192.168.0.1:8080 -m -w 2']) await parseCommandLine(line.split(' '));
-    const { parseRestoreInput } = load('cli/ipvsadm/restore.js');
-    await parseRestoreInput('-A -t 10.0.0.1:80 -s wrr\n-a -t 10.0.0.1:80 -r 192.168.0.1:8080 -m -w 1\n' +
-      '-A -u [2001:db8::1]:53 -s rr\n-a -u [2001:db8::1]:53 -r [2001:db8::2]:53 -g -w 1\n');
     let layout;
     try {
       layout = load('records.js').recordLayout();
     } catch (error) {
-      console.log(`bundle-cli: no listing in the code cache (${error.message.split('\n')[0]})`);
+      console.log(`bundle-cli: no restore check or listing in the code cache (${error.message.split('\n')[0]})`);
       return;
     }
+    const { parseRestoreInput } = load('cli/ipvsadm/restore.js');
+    await parseRestoreInput('-A -t 10.0.0.1:80 -s wrr\n-a -t 10.0.0.1:80 -r 192.168.0.1:8080 -m -w 1\n' +
+      '-A -u [2001:db8::1]:53 -s rr\n-a -u [2001:db8::1]:53 -r [2001:db8::2]:53 -g -w 1\n');
     const { TableView } = load('table-view.js');
     const { Namer } = load('cli/ipvsadm/format.js');
     const { formatTable } = load('cli/ipvsadm/service-listing.js');
