@@ -2,7 +2,7 @@
 // cache (scripts/bundle-cli.mjs, at build time), prints what main.js prints, and falls back to
 // main.js when the bundle is missing or stale. Needs `npm run build:ts`; no kernel.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -88,4 +88,17 @@ describe('the bin', () => {
     writeFileSync(path.join(cli, 'main.js'), `process.stdout.write('main.js ran\\n');\n${bundle.slice(0, bundle.indexOf('\n') + 1)}`);
     expect(run(path.join(cli, 'bin.js'), ['ipvsadm', '-h'])).toEqual(run('dist/cli/main.js', ['ipvsadm', '-h']));
   }, 20_000);
+
+  it('is built without an addon too (a code cache without the listings), and runs', () => {
+    const cli = copyOfDist('no-addon');
+    const dir = path.dirname(path.dirname(cli));
+    mkdirSync(path.join(dir, 'scripts'));
+    cpSync(path.join(root, 'scripts', 'bundle-cli.mjs'), path.join(dir, 'scripts', 'bundle-cli.mjs'));
+    symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    const { IPVS_NETLINK_PREBUILD: _unused, ...env } = process.env;
+    const build = spawnSync(process.execPath, [path.join(dir, 'scripts', 'bundle-cli.mjs')], { encoding: 'utf8', env });
+    expect(build.status, build.stderr).toBe(0);
+    expect(build.stdout).toMatch(/no restore check or listing in the code cache/);
+    expect(run(path.join(cli, 'bin.js'), ['ipvsadm', '-h'])).toEqual(run('dist/cli/main.js', ['ipvsadm', '-h']));
+  }, 30_000);
 });
