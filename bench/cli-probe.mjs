@@ -6,10 +6,10 @@
 //
 //   /work/wt/vmbench scripts/vm/run.sh --kernel 6.17 --conn-tab-bits 20 --memory 4096 -- node bench/cli-probe.mjs
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { fillSyncBackup, inNetns, installPackage, median, ms, requireTestVm, run, startSyncBackup } from './lib.mjs';
+import { fillSyncBackup, inNetns, installPackage, median, ms, projectRoot, requireTestVm, run, startSyncBackup } from './lib.mjs';
 
 requireTestVm('cli-probe.mjs');
 
@@ -21,7 +21,7 @@ const table = `clpt-${suffix}`;
 const backup = `clpb-${suffix}`;
 const sender = `clps-${suffix}`;
 const installed = `/tmp/ipvs-netlink-${suffix}`;
-const main = path.join(installed, 'dist', 'cli', 'main.js');
+const main = path.join(installed, JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')).bin['ipvs-netlink']);
 const addon = path.join(installed, 'build', 'Release', 'ipvs_netlink.node');
 const rulesFile = `/tmp/clp-rules-${suffix}.txt`;
 

@@ -19,7 +19,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
-  fillSyncBackup, inNetns, installPackage, median, ms, printTable, ratio, requireTestVm, run, startSyncBackup, writeResult,
+  fillSyncBackup, inNetns, installPackage, median, ms, printTable, projectRoot, ratio, requireTestVm, run, startSyncBackup, writeResult,
 } from './lib.mjs';
 
 requireTestVm('cli.bench.mjs');
@@ -32,7 +32,9 @@ const table = `clit-${suffix}`;
 const backup = `clib-${suffix}`;
 const sender = `clis-${suffix}`;
 const installed = `/tmp/ipvs-netlink-${suffix}`;
-const cli = `node ${path.join(installed, 'dist', 'cli', 'main.js')}`;
+// The package's bin, as `npx ipvs-netlink` or a global install runs it.
+const bin = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')).bin['ipvs-netlink'];
+const cli = `node ${path.join(installed, bin)}`;
 const rulesFile = `/tmp/cli-rules-${suffix}.txt`;
 
 /** Times `script` inside the namespace with bash's clock; returns ms and what it printed. */

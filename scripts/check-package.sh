@@ -31,7 +31,7 @@ fi
 contents=$(tar -tzf "$tarball")
 for wanted in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts \
               package/dist/testing/index.js package/dist/testing/index.mjs package/dist/testing/index.d.ts \
-              package/dist/testing/peer.js package/dist/cli/main.js package/dist/cli/sandbox.js \
+              package/dist/testing/peer.js package/dist/cli/main.js package/dist/cli/bin.js package/dist/cli/bundle.js package/dist/cli/bundle.cache package/dist/cli/sandbox.js \
               package/scripts/vm/run.sh package/scripts/vm/kernels.sh package/scripts/vm/init.sh package/scripts/vm/common.sh; do
   grep -qxF "$wanted" <<< "$contents" || fail "the tarball lacks $wanted"
 done

@@ -2,10 +2,8 @@
 // checks, messages, exit statuses and output (byte for byte with -n); see
 // lib/cli/ipvsadm/format.ts for the two ipvsadm bugs deliberately not copied, and the README
 // for the differences (restore input is checked in full before anything is applied).
-import { isatty } from 'node:tty';
-
 import type { Ipvs } from '../ipvs';
-import { takeNetns } from './common';
+import { openIpvs, takeNetns } from './common';
 import * as io from './io';
 import { IpvsadmExit } from './ipvsadm/options';
 
@@ -106,12 +104,18 @@ ipvs-netlink:
  */
 export async function main(argv: string[]): Promise<number> {
   let ipvs: Ipvs | undefined;
+  let opening: Promise<Ipvs> | undefined;
   try {
     const { netns, rest } = takeNetns(argv);
+    // ipvsadm opens its socket before it reads its command line (ipvs_init()). The handle opens
+    // on the addon's thread while the rest of the command loads and the line is parsed; a
+    // mistake in the line is still what gets reported, and the handle is closed unused.
+    opening = open(netns);
+    opening.catch(() => {});
     const { Cmd, Opt, has, parseCommandLine } = await import('./ipvsadm/options');
     const run = await import('./ipvsadm/run');
     if (rest.length === 0) {
-      ipvs = await open(netns);
+      ipvs = await opening;
       await run.listAll(ipvs, 0);
       return 0;
     }
@@ -130,22 +134,21 @@ export async function main(argv: string[]): Promise<number> {
       const { readConnectionTable } = await import('../connections');
       const reading = readConnectionTable(netns === undefined ? {} : { netns });
       reading.catch(() => {});
-      ipvs = await open(netns);
+      ipvs = await opening;
       await run.listConnections(reading, entry.format);
       return 0;
     }
-    if (entry.cmd === Cmd.RESTORE && !isatty(0)) {
+    // node:tty (and with it net and stream) is loaded only here: a listing does without it.
+    if (entry.cmd === Cmd.RESTORE && !(await import('node:tty')).isatty(0)) {
       // Standard input (a file or a pipe: not a terminal, which would wait for input after a
       // failure to open) is read and checked while the handle opens; a failure to open still
       // comes first, as ipvs_init() does before anything else.
-      const opening = open(netns);
       const planning = run.readRestore();
-      opening.catch(() => {});
       planning.catch(() => {});
       ipvs = await opening;
       return await run.restore(ipvs, await planning);
     }
-    ipvs = await open(netns);
+    ipvs = await opening;
     return await run.runEntry(ipvs, entry, { restoring: false });
   } catch (error) {
     if (error instanceof IpvsadmExit) {
@@ -156,12 +159,12 @@ export async function main(argv: string[]): Promise<number> {
     io.stderr(`${message}\n`);
     return 2;
   } finally {
-    await ipvs?.close();
+    if (ipvs) await ipvs.close();
+    else await opening?.then((unused) => unused.close(), () => {});
   }
 }
 
 async function open(netns: string | undefined): Promise<Ipvs> {
-  const { openIpvs } = await import('./common');
   try {
     return await openIpvs(netns);
   } catch (error) {

@@ -61,12 +61,17 @@ export async function main(argv: string[]): Promise<number> {
   return module.main([...global, ...rest]);
 }
 
-if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
-  main(process.argv.slice(2)).then(
+/** Runs `ipvs-netlink ARGV…` as the process: its exit status, or 70 with the stack of an unexpected error. */
+export function runAsProcess(argv: string[]): void {
+  main(argv).then(
     (status) => { process.exitCode = status; },
     (error: unknown) => {
       process.stderr.write(`ipvs-netlink: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
       process.exitCode = 70;
     },
   );
+}
+
+if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
+  runAsProcess(process.argv.slice(2));
 }

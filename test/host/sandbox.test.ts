@@ -16,7 +16,7 @@ afterAll(() => rmSync(workdir, { recursive: true, force: true }));
 describe.skipIf(!hasQemu)('ipvs-netlink sandbox (boots the VM)', () => {
   it('runs the command as root in the current directory, writable, with IPVS, and returns its exit status', () => {
     const script = 'pwd; id -u; test -e /proc/net/ip_vs && echo ipvs-present; echo written-in-vm > proof.txt; exit 3';
-    const result = spawnSync(process.execPath, [path.join(root, 'dist/cli/main.js'), 'sandbox', '--', 'sh', '-c', script], {
+    const result = spawnSync(process.execPath, [path.join(root, 'dist/cli/bin.js'), 'sandbox', '--', 'sh', '-c', script], {
       cwd: workdir, encoding: 'utf8', env: { ...process.env, IPVS_VM_CACHE: process.env.IPVS_VM_CACHE ?? path.join(root, '.cache/vm') },
     });
     const output = result.stdout + result.stderr;

@@ -169,7 +169,7 @@ describe('ipvs-netlink with traffic', { timeout: 180_000 }, () => {
   });
 
   it('autoban --interval runs rounds until SIGTERM', async () => {
-    const loop = spawnIn(director, 'node', ['dist/cli/main.js', 'autoban', '--ipset', 'loop', '--min', '10', '--interval', '1', '--json']);
+    const loop = spawnIn(director, 'node', ['dist/cli/bin.js', 'autoban', '--ipset', 'loop', '--min', '10', '--interval', '1', '--json']);
     try {
       await waitFor('two rounds', () => loop.output().split('\n').filter((l) => l.startsWith('{')).length >= 2, { timeoutMs: 60_000 });
       const rounds = loop.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { decisions: Array<{ address: string; action: string }> });
@@ -281,8 +281,8 @@ describe('save and restore with the real ipvsadm', { timeout: 180_000 }, () => {
   });
 
   it('works as a separate process through the bin, with --help listing every command', () => {
-    expect(statSync('dist/cli/main.js').mode & 0o111).not.toBe(0);
-    const help = spawnSync('./dist/cli/main.js', ['--help'], { encoding: 'utf8' });
+    expect(statSync('dist/cli/bin.js').mode & 0o111).not.toBe(0);
+    const help = spawnSync('./dist/cli/bin.js', ['--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     for (const command of ['ipvsadm', 'list', 'save', 'restore', 'conns', 'autoban']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     const fixed = (o: Outcome): Outcome => ({ ...o, stdout: unbug(o.stdout) });

@@ -41,6 +41,6 @@ export function shellIn(netns: string, script: string): string {
 
 /** The real bin, as a separate process (proves the shebang, the bin entry and start-up). */
 export function bin(args: string[], stdin?: string): Outcome {
-  const result = spawnSync('node', ['dist/cli/main.js', ...args], { input: stdin ?? '', encoding: 'utf8' });
+  const result = spawnSync('node', ['dist/cli/bin.js', ...args], { input: stdin ?? '', encoding: 'utf8' });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }

@@ -37,7 +37,7 @@ export async function listAll(ipvs: Ipvs, format: number): Promise<void> {
   const view = new TableView(table);
   const namer = new Namer((format & Fmt.NUMERIC) !== 0);
   if (!namer.numeric) await namer.resolve(viewAddresses(view));
-  io.stdout(formatTable(view, format, namer, info).toString());
+  io.stdoutBytes(formatTable(view, format, namer, info).bytes());
 }
 
 /**
@@ -83,7 +83,7 @@ async function listService(ipvs: Ipvs, entry: CommandEntry): Promise<void> {
   const view = new TableView(table);
   const namer = new Namer((entry.format & Fmt.NUMERIC) !== 0);
   if (!namer.numeric) await namer.resolve(viewAddresses(view));
-  io.stdout(formatOneService(view, entry.format, namer).toString());
+  io.stdoutBytes(formatOneService(view, entry.format, namer).bytes());
 }
 
 /**

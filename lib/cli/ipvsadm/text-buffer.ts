@@ -113,6 +113,11 @@ export class TextBuffer {
     return this;
   }
 
+  /** What was written, as UTF-8 bytes (a view of the buffer: valid until the next write). */
+  bytes(): Uint8Array {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
   toString(): string {
     return this.#buffer.toString('utf8', 0, this.#length);
   }

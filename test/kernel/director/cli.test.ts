@@ -48,7 +48,7 @@ describe('ipvs-netlink director --keepalived … --listen … (kernel)', () => {
       '}',
       '',
     ].join('\n'));
-    command = spawnIn(ns, process.execPath, ['dist/cli/main.js', 'director', '--keepalived', conf, '--listen', '127.0.0.1:0', '--json']);
+    command = spawnIn(ns, process.execPath, ['dist/cli/bin.js', 'director', '--keepalived', conf, '--listen', '127.0.0.1:0', '--json']);
   });
 
   afterAll(() => {

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The package's `ipvs-netlink` executable. Runs the command from dist/cli/bundle.js, the whole
+// command in one script with V8's code cache beside it (scripts/bundle-cli.mjs, at build time),
+// so that a short command neither resolves and reads thirty modules nor compiles what it runs
+// first. Another V8 version than the one that made the cache, no bundle, or a stale one
+// (main.js lacks the bundle's stamp: tsc ran after it) runs main.js instead, the same code; a
+// cache V8 still rejects (other V8 flags) only costs the compiling it would have saved.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Script } from 'node:vm';
+
+import type * as Main from './main';
+
+type MainModule = typeof Main;
+
+function loadBundled(): MainModule | undefined {
+  const bundlePath = path.join(__dirname, 'bundle.js');
+  let source: string;
+  try {
+    // ASCII (bundle-cli.mjs escapes the rest): latin1 copies the bytes into a one-byte string.
+    source = readFileSync(bundlePath, 'latin1');
+    // The bundle's first line is its stamp, which bundle-cli.mjs also appends to main.js; tsc
+    // rewrites main.js (without it) on every build.
+    // It ends with the V8 version that made the code cache: without the cache, V8 would preparse
+    // the whole bundle, which is slower than loading main.js's modules one by one.
+    const stamp = source.slice(0, source.indexOf('\n') + 1);
+    if (!stamp.startsWith('// ipvs-netlink bundle ') || !stamp.endsWith(` v8 ${process.versions.v8}\n`) ||
+      !readFileSync(path.join(__dirname, 'main.js'), 'utf8').endsWith(stamp)) {
+      return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(path.join(__dirname, 'bundle.cache'));
+  } catch { /* compiled without it */ }
+  const script = new Script(source, cachedData ? { filename: bundlePath, cachedData } : { filename: bundlePath });
+  const bundle = script.runInThisContext() as (distDir: string, nodeRequire: NodeJS.Require) => (key: string) => unknown;
+  return bundle(path.join(__dirname, '..'), require)('cli/main.js') as MainModule;
+}
+
+(loadBundled() ?? (require('./main') as MainModule)).runAsProcess(process.argv.slice(2));
