@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { inNetns, installPackage, median, ms, requireTestVm, run } from './lib.mjs';
+import { inNetns, installPackage, median, ms, requireTestVm, restoreRules, run } from './lib.mjs';
 
 requireTestVm('cli-cold-probe.mjs');
 
@@ -36,16 +36,6 @@ function timed(script) {
   return { time: (end - start) * 1000, output: readFileSync(out, 'utf8') };
 }
 
-function rules() {
-  const lines = [];
-  for (let s = 0; s < 1000; s++) {
-    const vip = `10.${100 + Math.floor(s / 250)}.${s % 250}.1:80`;
-    lines.push(`-A -t ${vip} -s wrr`);
-    for (let d = 0; d < 10; d++) lines.push(`-a -t ${vip} -r 192.168.${s % 250}.${10 + d + 20 * Math.floor(s / 250)}:8080 -m -w ${d + 1}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 installPackage(installed);
 const pkg = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8'));
 const bin = path.join(installed, pkg.bin['ipvs-netlink']);
@@ -58,7 +48,7 @@ if (baselineDist) {
   rmSync(path.join(baseline, 'dist'), { recursive: true });
   cpSync(baselineDist, path.join(baseline, 'dist'), { recursive: true });
 }
-writeFileSync(rulesFile, rules());
+writeFileSync(rulesFile, restoreRules());
 run('ip', ['netns', 'add', table]);
 try {
   run('ip', ['-n', table, 'link', 'set', 'lo', 'up']);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { fillSyncBackup, inNetns, installPackage, median, ms, projectRoot, requireTestVm, run, startSyncBackup } from './lib.mjs';
+import { fillSyncBackup, inNetns, installPackage, median, ms, projectRoot, requireTestVm, restoreRules, run, startSyncBackup } from './lib.mjs';
 
 requireTestVm('cli-probe.mjs');
 
@@ -50,18 +50,8 @@ function profile(name, netns, script, before = () => {}) {
   console.log(`profile written: ${path.join(profileDir, `${name}.cpuprofile`)}`);
 }
 
-function rules() {
-  const lines = [];
-  for (let s = 0; s < 1000; s++) {
-    const vip = `10.${100 + Math.floor(s / 250)}.${s % 250}.1:80`;
-    lines.push(`-A -t ${vip} -s wrr`);
-    for (let d = 0; d < 10; d++) lines.push(`-a -t ${vip} -r 192.168.${s % 250}.${10 + d + 20 * Math.floor(s / 250)}:8080 -m -w ${d + 1}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 installPackage(installed);
-writeFileSync(rulesFile, rules());
+writeFileSync(rulesFile, restoreRules());
 for (const netns of [table, backup, sender]) run('ip', ['netns', 'add', netns]);
 try {
   run('ip', ['-n', table, 'link', 'set', 'lo', 'up']);

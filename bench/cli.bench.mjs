@@ -19,7 +19,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
-  fillSyncBackup, inNetns, installPackage, median, ms, printTable, projectRoot, ratio, requireTestVm, run, startSyncBackup, writeResult,
+  fillSyncBackup, inNetns, installPackage, median, ms, printTable, projectRoot, ratio, requireTestVm, restoreRules, run, startSyncBackup,
+  writeResult,
 } from './lib.mjs';
 
 requireTestVm('cli.bench.mjs');
@@ -45,16 +46,6 @@ function timed(netns, script) {
   const output = readFileSync(out, 'utf8');
   rmSync(out, { force: true });
   return { time: (end - start) * 1000, output };
-}
-
-function rules() {
-  const lines = [];
-  for (let s = 0; s < 1000; s++) {
-    const vip = `10.${100 + Math.floor(s / 250)}.${s % 250}.1:80`;
-    lines.push(`-A -t ${vip} -s wrr`);
-    for (let d = 0; d < 10; d++) lines.push(`-a -t ${vip} -r 192.168.${s % 250}.${10 + d + 20 * Math.floor(s / 250)}:8080 -m -w ${d + 1}`);
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 /** Runs each method `rounds` times, interleaved, rotating the order every round. */
@@ -90,7 +81,7 @@ try {
   // NAT real servers need a namespace whose loopback is up (else the kernel refuses them, EINVAL).
   run('ip', ['-n', table, 'link', 'set', 'lo', 'up']);
   // ---- 1,000 x 10 ----
-  writeFileSync(rulesFile, rules());
+  writeFileSync(rulesFile, restoreRules());
   const restore = compare('restore 1000x10', {
     'ipvsadm -R': () => timed(table, `ipvsadm -R < ${rulesFile}`),
     'ipvs-netlink restore': () => timed(table, `${cli} restore ${rulesFile}`),

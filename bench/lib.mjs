@@ -123,3 +123,14 @@ export function installPackage(directory) {
     cpSync(path.join(projectRoot, where), path.join(directory, where), { recursive: true, dereference: true });
   }
 }
+
+/** ipvsadm rules for 1,000 TCP services x 10 NAT real servers, one rule per line (`-R` input). */
+export function restoreRules() {
+  const lines = [];
+  for (let s = 0; s < 1000; s++) {
+    const vip = `10.${100 + Math.floor(s / 250)}.${s % 250}.1:80`;
+    lines.push(`-A -t ${vip} -s wrr`);
+    for (let d = 0; d < 10; d++) lines.push(`-a -t ${vip} -r 192.168.${s % 250}.${10 + d + 20 * Math.floor(s / 250)}:8080 -m -w ${d + 1}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -19,6 +19,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
+import { syntheticTable } from './synthetic-table.cjs';
+
 const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'dist');
 const entry = 'cli/main.js';
 /** The modules of the commands whose start matters (and everything they load). */
@@ -145,35 +147,6 @@ async function warmUp(load) {
   } finally {
     restoreOutput();
   }
-}
-
-/** `services` IPv4 TCP services with `destinations` NAT real servers each, as packed records. */
-function syntheticTable(layout, services, destinations) {
-  const { service: S, destination: D } = layout;
-  const svc = new Uint32Array(services * S.words);
-  const dst = new Uint32Array(services * destinations * D.words);
-  for (let s = 0; s < services; s++) {
-    const at = s * S.words;
-    svc[at] = S.bit.af | S.bit.protocol | S.bit.address | S.bit.port | S.bit.scheduler | S.bit.flags | S.bit.timeout |
-      S.bit.netmask | S.bit.destinationCount | S.bit.stats;
-    svc[at + S.at.af] = 2;
-    svc[at + S.at.protocol] = 6;
-    new Uint8Array(svc.buffer, (at + S.at.address) * 4, 4).set([10, 0, 0, s + 1]);
-    svc[at + S.at.port] = 80;
-    svc[at + S.at.netmask] = 0xffffffff;
-    svc[at + S.at.destinationCount] = destinations;
-    for (let d = 0; d < destinations; d++) {
-      const to = (s * destinations + d) * D.words;
-      dst[to] = D.bit.address | D.bit.port | D.bit.forward | D.bit.weight | D.bit.upperThreshold | D.bit.lowerThreshold |
-        D.bit.af | D.bit.activeConnections | D.bit.inactiveConnections | D.bit.persistentConnections | D.bit.stats;
-      new Uint8Array(dst.buffer, (to + D.at.address) * 4, 4).set([192, 168, s, d + 10]);
-      dst[to + D.at.port] = 8080;
-      dst[to + D.at.forward] = 0; // masquerading
-      dst[to + D.at.weight] = d + 1;
-      dst[to + D.at.af] = 2;
-    }
-  }
-  return { services: svc, destinations: dst, strings: ['wrr'] };
 }
 
 // The code cache: compile, run the top level of the short commands' modules and the warm-up,

@@ -93,7 +93,7 @@ describe('the bin', () => {
     const cli = copyOfDist('no-addon');
     const dir = path.dirname(path.dirname(cli));
     mkdirSync(path.join(dir, 'scripts'));
-    cpSync(path.join(root, 'scripts', 'bundle-cli.mjs'), path.join(dir, 'scripts', 'bundle-cli.mjs'));
+    for (const script of ['bundle-cli.mjs', 'synthetic-table.cjs']) cpSync(path.join(root, 'scripts', script), path.join(dir, 'scripts', script));
     symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
     const { IPVS_NETLINK_PREBUILD: _unused, ...env } = process.env;
     const build = spawnSync(process.execPath, [path.join(dir, 'scripts', 'bundle-cli.mjs')], { encoding: 'utf8', env });

@@ -18,19 +18,12 @@ import { decodeReply, encodeQuery } from '../../../lib/director/checks/dns';
 import { decodePayload } from '../../../lib/director/checks/udp';
 import { checkCheckSpec } from '../../../lib/director/config';
 
+import { closedPort } from './closed-port';
+
 const service = { protocol: 'tcp' as const, address: '10.0.0.1', port: 80 };
 const at = (port: number, address = '127.0.0.1'): CheckTarget => ({ address, port, service, destination: { address, port } });
 // A generous timeout: the host may be loaded; tests of the timeout itself set their own.
 const check = (spec: Record<string, unknown>) => checkCheckSpec({ interval: 10, timeout: 5, ...spec }, 'check');
-
-/** A port nothing listens on (bound then closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const servers: Array<{ close(cb?: () => void): unknown }> = [];
 afterAll(() => {

@@ -13,6 +13,8 @@ import { nativeAddon } from '../../../lib/native';
 import { encodeProbes, type ProbeSpec } from '../../../lib/director/checks/probe-codec';
 import { errnoCode, prepareProbe, ProbeTransport } from '../../../lib/director/checks/probe-transport';
 
+import { closedPort } from './closed-port';
+
 const root = path.join(__dirname, '..', '..', '..');
 const servers: net.Server[] = [];
 const sockets = new Set<net.Socket>();
@@ -32,14 +34,6 @@ async function listen(onSocket: (socket: net.Socket) => void, host = '127.0.0.1'
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return (server.address() as net.AddressInfo).port;
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function until(what: string, probe: () => boolean, ms = 5000): Promise<void> {
