@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { fillSyncBackup, inNetns, installPackage, median, ms, projectRoot, requireTestVm, restoreRules, run, startSyncBackup } from './lib.mjs';
+import { fillSyncBackup, inNetns, installPackage, median, ms, projectRoot, requireTestVm, restoreRules, run, startSyncBackup,
+  tearDown } from './lib.mjs';
 
 requireTestVm('cli-probe.mjs');
 
@@ -84,10 +85,5 @@ try {
     profile('ipvsadm-Lnc', backup, `${main} ipvsadm -Lnc`);
   }
 } finally {
-  try { inNetns(backup, 'ipvsadm', ['--stop-daemon', 'backup']); } catch { /* gone */ }
-  for (const netns of [table, backup, sender]) {
-    try { run('ip', ['netns', 'delete', netns]); } catch { /* gone */ }
-  }
-  rmSync(rulesFile, { force: true });
-  rmSync(installed, { recursive: true, force: true });
+  tearDown({ backup, namespaces: [table, backup, sender], paths: [rulesFile, installed] });
 }

@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import {
   fillSyncBackup, inNetns, installPackage, median, ms, printTable, projectRoot, ratio, requireTestVm, restoreRules, run, startSyncBackup,
-  writeResult,
+  tearDown, writeResult,
 } from './lib.mjs';
 
 requireTestVm('cli.bench.mjs');
@@ -124,12 +124,7 @@ try {
   report(`-Lnc, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink ipvsadm -Lnc', 'ipvsadm -Lnc', listing,
     shape(listing.outputs['ipvsadm -Lnc']) === shape(listing.outputs['ipvs-netlink ipvsadm -Lnc']));
 } finally {
-  try { inNetns(backup, 'ipvsadm', ['--stop-daemon', 'backup']); } catch { /* gone */ }
-  for (const netns of [table, backup, sender]) {
-    try { run('ip', ['netns', 'delete', netns]); } catch { /* gone */ }
-  }
-  rmSync(rulesFile, { force: true });
-  rmSync(installed, { recursive: true, force: true });
+  tearDown({ backup, namespaces: [table, backup, sender], paths: [rulesFile, installed] });
 }
 
 printTable(`Linux ${kernel}: the ipvs-netlink command vs ipvsadm, process start included (median of ${rounds})`,

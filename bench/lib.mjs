@@ -1,7 +1,7 @@
 // Shared pieces of the benchmarks: timing, tables, result files. Benchmarks report ratios to
 // reference commands measured in the same run, never absolute pass/fail thresholds.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -133,4 +133,13 @@ export function restoreRules() {
     for (let d = 0; d < 10; d++) lines.push(`-a -t ${vip} -r 192.168.${s % 250}.${10 + d + 20 * Math.floor(s / 250)}:8080 -m -w ${d + 1}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Stops `backup`'s sync daemon and deletes the namespaces and paths, whatever is left of them. */
+export function tearDown({ backup, namespaces, paths }) {
+  try { inNetns(backup, 'ipvsadm', ['--stop-daemon', 'backup']); } catch { /* gone */ }
+  for (const netns of namespaces) {
+    try { run('ip', ['netns', 'delete', netns]); } catch { /* gone */ }
+  }
+  for (const where of paths) rmSync(where, { recursive: true, force: true });
 }

@@ -76,7 +76,7 @@ export class Namer {
 const keyScratch = new Uint8Array(16);
 
 /** An address as sort keys: its first 32 bits as a number, the other 96 (IPv6) as hex text. */
-function addressKey(address: string): { high: number; low: string } {
+export function addressKey(address: string): { high: number; low: string } {
   const family = parseAddress(address, keyScratch);
   const b = keyScratch;
   const high = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;

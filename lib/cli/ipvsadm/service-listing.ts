@@ -27,7 +27,8 @@ const ZERO_WORDS = new Uint32Array(2);
 /** Counters below 2^53 (high word below 2^21) are exact as numbers. */
 const SAFE_HIGH = 0x200000;
 
-function title(format: number): string {
+/** The listing's column headings for `format` (none for `-S`). */
+export function listingHeader(format: number): string {
   const prot = 'Prot LocalAddress:Port'.padEnd(33);
   if (format & Fmt.STATS) {
     return `${prot} ${['Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'].map((h) => h.padStart(8)).join(' ')}\n  -> RemoteAddress:Port\n`;
@@ -428,7 +429,7 @@ export function formatTable(
   // Roughly what a default listing takes, so the buffer rarely grows.
   const text = new TextBuffer(256 + view.serviceCount * 64 + view.destinationCount * (format & (Fmt.STATS | Fmt.RATE) ? 80 : 70));
   if (!(format & Fmt.RULE)) text.text(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
-  text.text(title(format));
+  text.text(listingHeader(format));
   const order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
   if (format & Fmt.NOSORT) {
     for (let s = 0; s < view.serviceCount; s++) text.text(serviceText(view, s, format, namer, order));
@@ -440,7 +441,7 @@ export function formatTable(
 
 /** list_service: the title and the view's one service (no header). */
 export function formatOneService(view: TableView, format: number, namer: Namer): TextBuffer {
-  const text = new TextBuffer().text(title(format));
+  const text = new TextBuffer().text(listingHeader(format));
   const order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
   for (let s = 0; s < view.serviceCount; s++) text.text(serviceText(view, s, format, namer, order));
   return text;

@@ -1,11 +1,13 @@
 // The object-based formatter the service listing had before it read the packed records
 // directly (lib/cli/ipvsadm/service-listing.ts): it prints Service and Destination objects as
 // tableFromNative() builds them, and was checked byte for byte against the real ipvsadm. The
-// unit tests use it as the oracle: both must print the same text for any packed table.
-import { parseAddress } from '../../../lib/address';
-import { type Namer, type TableEntry, largeNumber, sortServices } from '../../../lib/cli/ipvsadm/format';
+// unit tests use it as the oracle: both must print the same text for any packed table. The
+// column headings and the address sort keys are the command's own (the kernel suite's
+// differential checks those against the real ipvsadm).
+import { addressKey, type Namer, type TableEntry, largeNumber, sortServices } from '../../../lib/cli/ipvsadm/format';
 import { AF_INET, AF_INET6 } from '../../../lib/cli/ipvsadm/names';
 import { Fmt, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../../../lib/cli/ipvsadm/options';
+import { listingHeader } from '../../../lib/cli/ipvsadm/service-listing';
 import { TextBuffer } from '../../../lib/cli/ipvsadm/text-buffer';
 import type { Destination, Service, Stats } from '../../../lib/types';
 
@@ -15,19 +17,6 @@ const PROTOCOL_NUMBERS: Record<string, number> = { tcp: IPPROTO_TCP, udp: IPPROT
 function protocolNumber(service: Service): number {
   if (!('protocol' in service)) return 0;
   return PROTOCOL_NUMBERS[service.protocol] ?? Number(/\d+$/.exec(service.protocol)?.[0] ?? 0);
-}
-
-const keyScratch = new Uint8Array(16);
-
-/** An address as sort keys: its first 32 bits as a number, the other 96 (IPv6) as hex text. */
-function addressKey(address: string): { high: number; low: string } {
-  const family = parseAddress(address, keyScratch);
-  const b = keyScratch;
-  const high = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-  if (family !== 'inet6') return { high, low: '' };
-  let low = '';
-  for (let i = 4; i < 16; i++) low += (b[i]! < 16 ? '0' : '') + b[i]!.toString(16);
-  return { high, low };
 }
 
 /** ipvs_cmp_dests with unsigned comparisons: address (by the first one's family), then port. */
@@ -80,31 +69,6 @@ const FORWARD_NAMES: Record<string, string> = { masq: 'Masq', local: 'Local', tu
 const FORWARD_SWITCHES: Record<string, string> = { masq: '-m', tunnel: '-i', local: '-g', route: '-g' };
 const TUNNEL_FLAG_TEXT: Record<string, string> = { none: '-c', csum: '+c', remcsum: 'r+c' };
 const TUNNEL_FLAG_OPTIONS: Record<string, string> = { none: '--tun-nocsum', csum: '--tun-csum', remcsum: '--tun-remcsum' };
-
-function title(format: number): string {
-  const prot = 'Prot LocalAddress:Port'.padEnd(33);
-  if (format & Fmt.STATS) {
-    return `${prot} ${['Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'].map((h) => h.padStart(8)).join(' ')}\n  -> RemoteAddress:Port\n`;
-  }
-  if (format & Fmt.RATE) {
-    return `${prot} ${['CPS', 'InPPS', 'OutPPS', 'InBPS', 'OutBPS'].map((h) => h.padStart(8)).join(' ')}\n  -> RemoteAddress:Port\n`;
-  }
-  if (format & Fmt.THRESHOLDS) {
-    return `${prot} ${['Uthreshold', 'Lthreshold', 'ActiveConn', 'InActConn'].map((h) => h.padEnd(10)).join(' ')}\n  -> RemoteAddress:Port\n`;
-  }
-  if (format & Fmt.PERSISTENTCONN) {
-    return `${prot} ${'Weight'.padEnd(9)} ${'PersistConn'.padEnd(11)} ${'ActiveConn'.padEnd(10)} ${'InActConn'.padEnd(10)}\n  -> RemoteAddress:Port\n`;
-  }
-  if (format & Fmt.TUN_INFO) {
-    return 'Prot LocalAddress:Port Scheduler Flags\n' +
-      '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n';
-  }
-  if (!(format & Fmt.RULE)) {
-    return 'Prot LocalAddress:Port Scheduler Flags\n' +
-      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
-  }
-  return '';
-}
 
 /** print_sched_flags: sh and mh name their two flags (and drop flag-3); others flag-1..3. */
 function schedFlags(service: Service): string {
@@ -228,7 +192,7 @@ export function referenceFormatTable(
 ): string {
   const text = new TextBuffer();
   if (!(format & Fmt.RULE)) text.text(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
-  text.text(title(format));
+  text.text(listingHeader(format));
   const services = format & Fmt.NOSORT ? table : sortServices(table);
   for (const service of services) writeService(text, service, format, namer);
   return text.toString();
@@ -236,7 +200,7 @@ export function referenceFormatTable(
 
 /** list_service: the title and one service (no header). */
 export function referenceFormatOneService(service: TableEntry, format: number, namer: Namer): string {
-  const text = new TextBuffer().text(title(format));
+  const text = new TextBuffer().text(listingHeader(format));
   writeService(text, service, format, namer);
   return text.toString();
 }
