@@ -1,6 +1,6 @@
 // Timeouts, the sync daemon, info, flush and zero against the VM's kernel, with ipvsadm as
 // the oracle. Each describe block works in namespaces of its own.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Ipvs, IpvsError, type DaemonConfig, type Service, type ServiceKey } from '../../lib/index';
 import { MAX_TIMEOUT_SECONDS } from '../../lib/config';
@@ -91,6 +91,9 @@ describe('sync daemons', () => {
   let ipvs: Ipvs;
   beforeAll(async () => {
     ns = createNetns('cfg-d');
+    // A master with an IPv6 group connects from v0's link-local address, which stays tentative
+    // (EADDRNOTAVAIL) until duplicate address detection ends unless DAD is off before v0 exists.
+    ns.run('sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     run('ip', ['-n', ns.name, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
     run('ip', ['-n', ns.name, 'addr', 'add', '10.9.0.1/24', 'dev', 'v0']);
     run('ip', ['-n', ns.name, 'addr', 'add', '10.9.0.2/24', 'dev', 'v1']);
@@ -101,6 +104,11 @@ describe('sync daemons', () => {
   afterAll(async () => {
     await ipvs?.close();
     ns?.remove();
+  });
+  // A test that fails half-way must not leave a daemon or a service for the next one.
+  afterEach(async () => {
+    for (const daemon of await ipvs.listDaemons()) await ipvs.stopDaemon(daemon.state);
+    await ipvs.flush();
   });
 
   async function stopAll(): Promise<void> {
