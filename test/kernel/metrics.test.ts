@@ -312,18 +312,21 @@ describe('metrics and the status page against the kernel', () => {
   });
 
   it('runs as the ipvs-netlink metrics command until SIGTERM', { timeout: 150_000 }, async () => {
-    const port = 19110;
-    const child = spawn(process.execPath, [path.join(projectRoot, 'dist/cli/metrics.js'), '--netns', lb.path, '--listen', `127.0.0.1:${port}`,
+    // Port 0: the kernel picks a free port, which the command names on stderr once it listens.
+    const child = spawn(process.execPath, [path.join(projectRoot, 'dist/cli/metrics.js'), '--netns', lb.path, '--listen', '127.0.0.1:0',
       '--connection-states'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    let url = '';
     try {
       // Node's start-up under emulation can take many seconds on a loaded host.
-      const text = await waitFor(`the command to serve (its stderr: ${JSON.stringify(stderr)})`, async () => {
+      const text = await waitFor('the command to serve', async () => {
         if (child.exitCode !== null) throw new Error(`the command exited with ${child.exitCode}: ${stderr}`);
-        const response = await get(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
-        return response?.status === 200 && response.body;
+        url = /serving (http:\/\/127\.0\.0\.1:[1-9]\d*\/)metrics/.exec(stderr)?.[1] ?? '';
+        if (!url) throw new Error(`not serving yet; stderr: ${JSON.stringify(stderr)}`);
+        const response = await get(`${url}metrics`);
+        return response.status === 200 && response.body;
       }, { timeoutMs: 60_000, intervalMs: 300 });
       expect(seriesOf(text, 'ipvs_service_connections_total').length).toBeGreaterThanOrEqual(3);
       expect(text).toMatch(/^# TYPE ipvs_connection_entries gauge$/m);
@@ -332,7 +335,7 @@ describe('metrics and the status page against the kernel', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-    expect(stderr).toContain('serving http://127.0.0.1:19110/');
+    expect(stderr).toContain(`serving ${url}metrics and the status page at ${url}\n`);
   });
 
   it('follows the Director: health, checks, a server going down, planted text; records the stream', { timeout: 150_000 }, async () => {
@@ -342,7 +345,10 @@ describe('metrics and the status page against the kernel', () => {
         {
           ...web, scheduler: 'rr', quorum: 1,
           destinations: [{ address: '10.2.0.2', forward: 'masq', weight: 2 }, { address: '10.2.0.3', forward: 'masq', weight: 2 }],
-          checks: [{ type: 'http', path: '/', interval: 0.5, timeout: 0.45, rise: 1, fall: 1 }],
+          // Each check forks a shell on the real server: under emulation on a loaded host one can
+          // outlive a short timeout, and 10.2.0.2 must stay up to the end. A stopped server refuses
+          // at once, so the second failure in a row still comes one interval after the first.
+          checks: [{ type: 'http', path: '/', interval: 1, timeout: 0.9, rise: 1, fall: 2 }],
         },
         {
           ...dns, scheduler: 'rr',
