@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs, IpvsError, type DaemonConfig, type Service, type ServiceKey } from '../../lib/index';
 import { MAX_TIMEOUT_SECONDS } from '../../lib/config';
 import { Command } from '../../lib/constants';
-import { connectNetns, createNetns, ipvsadmSave, run, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from './helpers';
+import { connectNetns, createNetns, ipvsadmSave, run, settledStats, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from './helpers';
 import { withFreshNetns } from './api-helpers';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -262,6 +262,10 @@ describe('flush and zero with real traffic', () => {
     for (const port of [8080, 8081]) {
       servers.push(spawnIn(real, 'socat', [`TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo pong-${port}`]));
     }
+    // Both, not only the first: the tests count connections per service exactly.
+    for (const port of [8080, 8081]) {
+      await waitFor(`the real server on ${port} to listen`, () => real.run('ss', ['-Hltn', `sport = :${port}`]).trim() !== '', { timeoutMs: 30_000 });
+    }
     ipvs = await Ipvs.open({ netns: director.path });
     await setUp();
   });
@@ -283,9 +287,8 @@ describe('flush and zero with real traffic', () => {
     return client.run('socat', ['-t', '5', '-T', '10', '-', `TCP:10.1.0.1:${port},connect-timeout=5`], { input: 'ping\n' }).trim();
   }
 
-  async function traffic(): Promise<void> {
-    // The servers may still be starting: retry the first request within a bound.
-    await waitFor('the real servers to answer through the VIP', () => request(8080) === 'pong-8080');
+  function traffic(): void {
+    expect(request(8080)).toBe('pong-8080');
     expect(request(8081)).toBe('pong-8081');
     expect(request(8081)).toBe('pong-8081');
   }
@@ -298,24 +301,10 @@ describe('flush and zero with real traffic', () => {
     return [s.connections, s.packetsIn, s.packetsOut, s.bytesIn, s.bytesOut];
   }
 
-  /**
-   * The kernel folds its per-CPU counters into what netlink and ipvsadm report only in the
-   * rate estimator, once per 2 s. Polls until the service's counters satisfy `ready` and have
-   * not changed for longer than one estimator period, so every packet sent so far is counted.
-   */
+  /** The service's counters once final (see settledStats) and `ready`. */
   async function settled(key: ServiceKey, ready: (s: Service['stats']) => boolean): Promise<bigint[]> {
-    let previous: string | undefined;
-    let since = Date.now();
-    return waitFor(`settled counters for port ${(key as { port: number }).port}`, async () => {
-      const now = await stats(key);
-      const text = counters(now).join(',');
-      if (!ready(now) || text !== previous) {
-        previous = text;
-        since = Date.now();
-        return false;
-      }
-      return Date.now() - since > 2_200 ? counters(now) : false;
-    }, { timeoutMs: 20_000 });
+    const port = (key as { port: number }).port;
+    return counters(await settledStats(`settled counters for port ${port}`, () => stats(key), (s) => [s], ready, { timeoutMs: 20_000 }));
   }
 
   /** Service lines of `ipvsadm -L -n --stats --exact`: Conns InPkts OutPkts InBytes OutBytes. */
@@ -329,7 +318,7 @@ describe('flush and zero with real traffic', () => {
   }
 
   it('real traffic gives non-zero counters that agree with ipvsadm --stats', async () => {
-    await traffic();
+    traffic();
     const ca = await settled(a, (s) => s.connections >= 1n);
     const cb = await settled(b, (s) => s.connections >= 2n);
     expect(cb[0]).toBe(2n);

@@ -1,5 +1,6 @@
 // The kernel suite's helpers: thin synchronous wrappers over the public kit (lib/testing), kept
 // for the existing tests. New tests can use 'lib/testing' directly (withNetns, topology, …).
+import type { Stats } from '../../lib/index';
 import { runCommandSync } from '../../lib/testing/command';
 import { Netns, createNetnsSync } from '../../lib/testing/netns';
 import type { NetnsProcess } from '../../lib/testing/process';
@@ -70,6 +71,37 @@ export function waitFor<T>(
   { timeoutMs = 15_000, intervalMs = 250 } = {},
 ): Promise<T> {
   return kitWaitFor(what, probe, { timeoutMs, intervalMs });
+}
+
+const countersOf = (s: Stats): string => [s.connections, s.packetsIn, s.packetsOut, s.bytesIn, s.bytesOut].join(',');
+const ratesOf = (s: Stats): string => [s.connectionRate, s.packetRateIn, s.packetRateOut, s.byteRateIn, s.byteRateOut].join(',');
+const NO_RATES = '0,0,0,0,0';
+
+/**
+ * Polls `read` until `ready` holds and the counters of every `stats` it returns are final.
+ * IPVS folds its per-CPU counters into what it reports only when that object's rate estimator
+ * runs: every 2 s, or later on a loaded host, so no wall-clock wait is enough. A run shows as
+ * a change of the object's rates (they decay after traffic): counters that did not move across
+ * one hold everything counted before the first reading. An object without any rate (idle, or
+ * just zeroed) shows no run: it must keep its counters for longer than one estimator period.
+ */
+export function settledStats<T>(
+  what: string, read: () => Promise<T>, stats: (value: T) => Stats[], ready: (value: T) => boolean,
+  { timeoutMs = 30_000 } = {},
+): Promise<T> {
+  let first: { counters: string; rates: string[]; at: number } | undefined;
+  return kitWaitFor(what, async () => {
+    const value = await read();
+    const all = stats(value);
+    const now = { counters: all.map(countersOf).join(';'), rates: all.map(ratesOf), at: Date.now() };
+    if (!ready(value) || first === undefined || now.counters !== first.counters) {
+      first = now;
+      return false;
+    }
+    const since = first;
+    const ran = now.rates.every((rates, i) => rates !== since.rates[i] || (rates === NO_RATES && since.rates[i] === NO_RATES && now.at - since.at > 2_500));
+    return ran && value;
+  }, { timeoutMs, intervalMs: 250 });
 }
 
 export interface BackgroundProcess {

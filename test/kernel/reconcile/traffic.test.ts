@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Ipvs, type DesiredService, type Destination, type Service, type ServiceKey } from '../../../lib/index';
-import { connectNetns, createNetns, run, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from '../helpers';
+import { connectNetns, createNetns, run, settledStats, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from '../helpers';
 
 const key: ServiceKey = { protocol: 'tcp', address: '10.1.0.1', port: 8080 };
 const desired = (scheduler: 'rr' | 'wrr', weight: number, upperThreshold = 0): DesiredService[] => [
@@ -55,23 +55,9 @@ describe('in-place edits under real traffic', () => {
 
   const counters = (s: Service['stats']): bigint[] => [s.connections, s.packetsIn, s.packetsOut, s.bytesIn, s.bytesOut];
 
-  /**
-   * The kernel folds per-CPU counters into what it reports once per 2 s (the rate estimator):
-   * waits until they satisfy `ready` and have not moved for longer than that.
-   */
+  /** The service's and its destination's counters once final (see settledStats) and `ready`. */
   async function settled(ready: (s: Service['stats']) => boolean): Promise<{ service: Service; destination: Destination }> {
-    let previous = '';
-    let since = Date.now();
-    return waitFor('settled counters', async () => {
-      const now = await read();
-      const text = [...counters(now.service.stats), ...counters(now.destination.stats)].join(',');
-      if (!ready(now.service.stats) || text !== previous) {
-        previous = text;
-        since = Date.now();
-        return false;
-      }
-      return Date.now() - since > 2_200 ? now : false;
-    }, { timeoutMs: 30_000 });
+    return settledStats('settled counters', read, (now) => [now.service.stats, now.destination.stats], (now) => ready(now.service.stats));
   }
 
   it('keeps counters and the open connection across a scheduler, weight and threshold change', async () => {
