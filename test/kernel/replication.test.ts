@@ -8,7 +8,7 @@
 // The master forwards by NAT; its sync daemon multicasts connection state over the sync link
 // and the backup's daemon creates the same connections, shown with origin SYNC in
 // /proc/net/ip_vs_conn_sync of the backup's namespace.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Ipvs, type ServiceKey } from '../../lib/index';
 import { connectNetns, createNetns, run, spawnIn, waitFor, type BackgroundProcess, type TestNetns } from './helpers';
@@ -75,6 +75,13 @@ describe('replication between a master and a backup director', () => {
     }
   });
 
+  // A test that fails half-way leaves no daemon for the next one, which starts its own.
+  afterEach(async () => {
+    for (const ipvs of [masterIpvs, backupIpvs]) {
+      for (const daemon of await ipvs?.listDaemons() ?? []) await ipvs!.stopDaemon(daemon.state);
+    }
+  });
+
   afterAll(async () => {
     for (const p of processes) p.stop();
     await masterIpvs?.close();
@@ -131,8 +138,6 @@ describe('replication between a master and a backup director', () => {
   });
 
   it('syncs connections over an IPv6 multicast group with a non-default port and maxLength', async () => {
-    await masterIpvs.stopDaemon('master');
-    await backupIpvs.stopDaemon('backup');
     const options = { syncId: 43, group: 'ff02::1:81', port: 9848, ttl: 1 };
     await masterIpvs.startDaemon({ state: 'master', interface: 'msync', maxLength: 1200, ...options });
     await backupIpvs.startDaemon({ state: 'backup', interface: 'bsync', maxLength: 1400, ...options });
