@@ -26,7 +26,8 @@ function spawnIn(netns: TestNetns, command: string, args: string[]): void {
 }
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 20_000;
+  // Processes started in namespaces are slow on a loaded emulator: a generous bound, polled.
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const value = await read();
     if (done(value)) return value;
