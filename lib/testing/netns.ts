@@ -74,6 +74,19 @@ function pidsIn(nsPath: string): number[] {
   return pids;
 }
 
+/**
+ * Turns IPv6 duplicate address detection off in a new namespace, before it has any link: every
+ * IPv6 address, the link-local ones each interface makes for itself included, is usable at
+ * once instead of tentative for a second or more (EADDRNOTAVAIL for a socket bound to it, an
+ * IPv6 multicast sender such as a sync daemon, …). A kernel without IPv6 is left as it is.
+ */
+const DAD_OFF = '[ ! -d /proc/sys/net/ipv6 ] || { echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; }';
+
+/** The namespace's first command: DAD off (see DAD_OFF), then loopback up. */
+function firstCommand(name: string): string[] {
+  return ['ip', 'netns', 'exec', name, 'sh', '-c', `${DAD_OFF} && ip link set lo up`];
+}
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -261,7 +274,8 @@ function newName(options: NetnsOptions): string {
 }
 
 /**
- * Creates a fresh network namespace with loopback up. You remove it (`await ns.remove()` or
+ * Creates a fresh network namespace with loopback up and IPv6 duplicate address detection off
+ * (addresses usable at once, link-local ones included). You remove it (`await ns.remove()` or
  * `await using`); {@link withNetns} does that for you. Needs root (CAP_SYS_ADMIN) and `ip`.
  */
 export async function createNetns(options: NetnsOptions = {}): Promise<Netns> {
@@ -270,7 +284,7 @@ export async function createNetns(options: NetnsOptions = {}): Promise<Netns> {
   installExitHook();
   live.add(ns);
   try {
-    await ns.linkUp('lo');
+    await runCommand(firstCommand(ns.name));
   } catch (error) {
     await ns.remove().catch(() => undefined);
     throw error;
@@ -280,13 +294,17 @@ export async function createNetns(options: NetnsOptions = {}): Promise<Netns> {
 
 /**
  * Creates several namespaces with one `ip` process (loopback stays down: bring it up in the
- * namespace's first {@link Netns.ipBatch}). For topologies, where process start-up dominates.
+ * namespace's first {@link Netns.ipBatch}), IPv6 duplicate address detection off in each as in
+ * {@link createNetns}. For topologies, where process start-up dominates.
  */
 export async function createNetnsGroup(prefixes: readonly string[]): Promise<Netns[]> {
   const group = prefixes.map((prefix) => new Netns(newName({ prefix })));
   installExitHook();
   try {
     await runCommand(['ip', '-batch', '-'], { input: batchInput(group.map((ns) => ['netns', 'add', ns.name])) });
+    // One shell for the group, the namespaces side by side.
+    const script = `for n; do ip netns exec "$n" sh -c '${DAD_OFF}' & done; s=0; for n; do wait -n || s=1; done; exit $s`;
+    await runCommand(['bash', '-c', script, 'bash', ...group.map((ns) => ns.name)]);
   } catch (error) {
     await Promise.all(group.filter((ns) => existsSync(ns.path)).map((ns) => { live.add(ns); return ns.remove().catch(() => undefined); }));
     throw error;
@@ -302,7 +320,7 @@ export function createNetnsSync(options: NetnsOptions = {}): Netns {
   installExitHook();
   live.add(ns);
   try {
-    runCommandSync(['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
+    runCommandSync(firstCommand(ns.name));
   } catch (error) {
     try { ns.removeSync(); } catch { /* keep the first error */ }
     throw error;

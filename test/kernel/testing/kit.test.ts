@@ -27,7 +27,9 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-describe('withNetns', () => {
+// Each test runs dozens of short processes: on a host loaded by a benchmark the first one took
+// 25 s (5.7 s in CI), too close to the suite's default 60 s.
+describe('withNetns', { timeout: 180_000 }, () => {
   it('removes the namespace, its links and every process in it when the callback throws', async () => {
     const before = census();
     let seen: { name: string; pids: number[] } | undefined;
@@ -69,6 +71,22 @@ describe('withNetns', () => {
     expect(census()).toEqual(before);
   });
 
+  it('makes IPv6 addresses usable at once, link-local ones included (no duplicate address detection)', async () => {
+    await withNetns(async (ns) => {
+      await withNetns(async (peer) => {
+        await veth(ns, peer, { a: { addresses: '2001:db8:7::1/64' }, b: { addresses: '2001:db8:7::2/64' } });
+        for (const end of [ns, peer]) {
+          // Right after veth(): with DAD on, the link-local address would stay tentative for a second or more.
+          const linkLocal = /inet6 (fe80::[0-9a-f:]+)\/64 scope link/.exec(await end.exec(['ip', '-6', '-o', 'addr', 'show', 'dev', 'veth0']))?.[1];
+          expect(linkLocal).toBeDefined();
+          expect(await end.exec(['ip', '-6', '-o', 'addr', 'show', 'tentative'])).toBe('');
+          // A socket binds to it (a tentative address is EADDRNOTAVAIL).
+          await end.exec(['python3', '-c', `import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(('${linkLocal}', 0, 0, socket.if_nametoindex('veth0')))`]);
+        }
+      });
+    });
+  });
+
   it('runs many namespaces at once without collisions: same addresses, same IPVS service', async () => {
     const before = census();
     const names = await Promise.all(Array.from({ length: 6 }, (_, i) => withNetns(async (ns: Netns) => {
@@ -95,6 +113,10 @@ describe('topology', () => {
     const topo = await topology('dr', { realServers: 2 });
     expect(await topo.director.exec(['ip', '-o', 'link', 'show', 'master', 'br0'])).toMatch(/client[\s\S]*rs1[\s\S]*rs2/);
     expect((await topo.realServers[0]!.ns.exec('cat /proc/sys/net/ipv4/conf/all/arp_ignore')).trim()).toBe('1');
+    // Namespaces made as a group have DAD off too, for every link made in them.
+    for (const ns of [topo.client, topo.director, ...topo.realServers.map((rs) => rs.ns)]) {
+      expect(await ns.exec('cat /proc/sys/net/ipv6/conf/all/accept_dad /proc/sys/net/ipv6/conf/default/accept_dad')).toBe('0\n0\n');
+    }
     await topo.remove();
     expect(census()).toEqual(before);
   });
