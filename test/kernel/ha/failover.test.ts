@@ -107,6 +107,16 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
     }
   }
 
+  /** The director switches its sync daemon after it reports the VRRP state: wait for the switch. */
+  async function syncDaemon(name: 'a' | 'b', state: 'master' | 'backup', since: number): Promise<DirectorEvent> {
+    try {
+      return await waitFor(`director ${name} to run the ${state} sync daemon`, () =>
+        events[name]!.find((e) => e.type === 'sync-daemon' && e.to === state && e.time >= since), { timeoutMs: STEP_MS, intervalMs: 100 });
+    } catch (error) {
+      throw new Error(`${String(error)}\n${diagnostics()}`, { cause: error });
+    }
+  }
+
   /** Connection entries in a director's table, by state ('ESTABLISHED'). */
   async function established(ns: Netns): Promise<number> {
     const text = await ns.exec(['cat', '/proc/net/ip_vs_conn']);
@@ -196,6 +206,8 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
     await vrrpState('a', 'master');
     startKeepalived('b', dirB, 100);
     await vrrpState('b', 'backup');
+    await syncDaemon('a', 'master', t0);
+    await syncDaemon('b', 'backup', t0);
     log('VRRP: A master, B backup');
   }, 240_000);
 
@@ -242,9 +254,9 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
     const down = Date.now();
     await dirA.ip(['link', 'set', 'front', 'down']);
     const bMaster = await vrrpState('b', 'master');
-    const bDaemon = await waitFor('B to run the master sync daemon', () =>
-      events.b!.find((e) => e.type === 'sync-daemon' && e.to === 'master'), { timeoutMs: STEP_MS, intervalMs: 100 });
+    const bDaemon = await syncDaemon('b', 'master', down);
     await vrrpState('a', 'fault');
+    await syncDaemon('a', 'backup', down);
     const failover = await everyConnectionAnswers('failover');
     const failoverDone = Date.now();
     const failoverGap = await longestGap(down, failoverDone);
@@ -265,6 +277,8 @@ describe('two directors: keepalived VRRP failover loses no connection', () => {
     await dirA.ip(['link', 'set', 'front', 'up']);
     const aMaster = await vrrpState('a', 'master');
     await vrrpState('b', 'backup');
+    await syncDaemon('a', 'master', up);
+    await syncDaemon('b', 'backup', up);
     const failback = await everyConnectionAnswers('failback');
     const failbackDone = Date.now();
     const failbackGap = await longestGap(up, failbackDone);
