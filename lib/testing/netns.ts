@@ -303,8 +303,8 @@ export async function createNetnsGroup(prefixes: readonly string[]): Promise<Net
   try {
     await runCommand(['ip', '-batch', '-'], { input: batchInput(group.map((ns) => ['netns', 'add', ns.name])) });
     // One shell for the group, the namespaces side by side.
-    const script = `for n; do ip netns exec "$n" sh -c '${DAD_OFF}' & done; s=0; for n; do wait -n || s=1; done; exit $s`;
-    await runCommand(['bash', '-c', script, 'bash', ...group.map((ns) => ns.name)]);
+    const script = `p=; for n; do ip netns exec "$n" sh -c '${DAD_OFF}' & p="$p $!"; done; s=0; for c in $p; do wait $c || s=1; done; exit $s`;
+    await runCommand(['sh', '-c', script, 'sh', ...group.map((ns) => ns.name)]);
   } catch (error) {
     await Promise.all(group.filter((ns) => existsSync(ns.path)).map((ns) => { live.add(ns); return ns.remove().catch(() => undefined); }));
     throw error;

@@ -260,7 +260,9 @@ describe('flush and zero with real traffic', () => {
     run('ip', ['-n', real.name, 'route', 'add', 'default', 'via', '10.2.0.1']);
     director.run('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     for (const port of [8080, 8081]) {
-      servers.push(spawnIn(real, 'socat', [`TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo pong-${port}`]));
+      // -t 30: once the client's request ends, wait for the shell's answer rather than 0.5 s (a
+      // shell forked on a loaded emulator can take longer, and the client then reads nothing).
+      servers.push(spawnIn(real, 'socat', ['-t', '30', `TCP-LISTEN:${port},fork,reuseaddr`, `SYSTEM:echo pong-${port}`]));
     }
     // Both, not only the first: the tests count connections per service exactly.
     for (const port of [8080, 8081]) {
@@ -284,7 +286,9 @@ describe('flush and zero with real traffic', () => {
 
   /** One TCP request through the VIP; resolves with the real server's answer. */
   function request(port: number): string {
-    return client.run('socat', ['-t', '5', '-T', '10', '-', `TCP:10.1.0.1:${port},connect-timeout=5`], { input: 'ping\n' }).trim();
+    // -t 30: as long a wait for the answer once 'ping' is sent; the server closes first and
+    // socat ends at once.
+    return client.run('socat', ['-t', '30', '-T', '30', '-', `TCP:10.1.0.1:${port},connect-timeout=5`], { input: 'ping\n' }).trim();
   }
 
   function traffic(): void {

@@ -73,7 +73,8 @@ export class Topology {
   /** GET through the VIP from the client namespace; the body, or '' on failure. */
   get(port: number, urlPath = '/'): string {
     try {
-      return this.client.run('curl', ['-s', '--max-time', '2', `http://10.1.0.1:${port}${urlPath}`]).trim();
+      // A bound for a loaded emulator, not for the answer: a server answers at once or refuses.
+      return this.client.run('curl', ['-s', '--max-time', '10', `http://10.1.0.1:${port}${urlPath}`]).trim();
     } catch {
       return '';
     }
