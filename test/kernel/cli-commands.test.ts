@@ -49,7 +49,6 @@ describe('ipvs-netlink with traffic', { timeout: 180_000 }, () => {
     client2 = createNetns('cli-c2');
     director = createNetns('cli-lb');
     real = createNetns('cli-r');
-    for (const ns of [client1, director, real]) ns.run('sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     connectNetns(client1, 'c0', director, 'd0', { a: ['10.1.0.2/24', 'fd01::2/64'], b: ['10.1.0.1/24', 'fd01::1/64'] });
     connectNetns(client2, 'c0', director, 'd2', { a: ['10.3.0.2/24'], b: ['10.3.0.1/24'] });
     connectNetns(director, 'd1', real, 'r0', { a: ['10.2.0.1/24', 'fd02::1/64'], b: ['10.2.0.2/24', 'fd02::2/64'] });

@@ -91,9 +91,9 @@ describe('sync daemons', () => {
   let ipvs: Ipvs;
   beforeAll(async () => {
     ns = createNetns('cfg-d');
-    // A master with an IPv6 group connects from v0's link-local address, which stays tentative
-    // (EADDRNOTAVAIL) until duplicate address detection ends unless DAD is off before v0 exists.
-    ns.run('sysctl', ['-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+    // A master with an IPv6 group connects from v0's link-local address, which would stay
+    // tentative (EADDRNOTAVAIL) while duplicate address detection runs: the kit's namespaces
+    // have DAD off before any link exists (createNetns).
     run('ip', ['-n', ns.name, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
     run('ip', ['-n', ns.name, 'addr', 'add', '10.9.0.1/24', 'dev', 'v0']);
     run('ip', ['-n', ns.name, 'addr', 'add', '10.9.0.2/24', 'dev', 'v1']);
