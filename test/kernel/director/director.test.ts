@@ -73,7 +73,9 @@ function transitions(checks: Event[], start: 'up' | 'down', rise: number, fall: 
   return out;
 }
 
-describe('director (kernel, real time)', () => {
+// Each test chains several waits of up to 30 s; on a loaded host under ASan the first took 23 s
+// (6 s in CI): room beyond the suite's default 60 s, so a slow run ends on the wait that timed out.
+describe('director (kernel, real time)', { timeout: 180_000 }, () => {
   let topo: Topology;
   let director: DirectorProcess;
   const weightOf = async (service: typeof WEB | typeof DYNAMIC | typeof SLOW | typeof SHORT_DRAIN, n: number) =>
