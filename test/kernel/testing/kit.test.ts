@@ -27,8 +27,8 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-// Each test runs dozens of short processes: on a host loaded by a benchmark the first one took
-// 25 s (5.7 s in CI), too close to the suite's default 60 s.
+// Each test runs dozens of short processes: on a host loaded by a benchmark they took up to 25 s
+// (21 s for a topology under ASan; 5.7 s at most in CI), too close to the suite's default 60 s.
 describe('withNetns', { timeout: 180_000 }, () => {
   it('removes the namespace, its links and every process in it when the callback throws', async () => {
     const before = census();
@@ -107,7 +107,7 @@ describe('withNetns', { timeout: 180_000 }, () => {
   });
 });
 
-describe('topology', () => {
+describe('topology', { timeout: 180_000 }, () => {
   it('leaves nothing behind when removed', async () => {
     const before = census();
     const topo = await topology('dr', { realServers: 2 });
