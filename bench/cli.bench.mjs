@@ -8,7 +8,7 @@
 // `node -e 0` is timed beside them: the floor of any node command.
 //
 //   1,000 services x 10 real servers: `ipvs-netlink ipvsadm -Ln` vs `ipvsadm -Ln`,
-//     `ipvs-netlink restore FILE` vs `ipvsadm -R < FILE` (into an empty table each time);
+//     `ipvs-netlink restore FILE` vs `ipvsadm -R < FILE` (into a new namespace each time);
 //   100k connections (filled through a backup sync daemon): `ipvs-netlink conns --by client
 //     --state ESTABLISHED --min 101` vs `ipvsadm -lnc | awk`, and `ipvs-netlink ipvsadm -Lnc`
 //     vs `ipvsadm -Lnc`.
@@ -37,6 +37,7 @@ const installed = `/tmp/ipvs-netlink-${suffix}`;
 const bin = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')).bin['ipvs-netlink'];
 const cli = `node ${path.join(installed, bin)}`;
 const rulesFile = `/tmp/cli-rules-${suffix}.txt`;
+const restoreNamespaces = [];
 
 /** Times `script` inside the namespace with bash's clock; returns ms and what it printed. */
 function timed(netns, script) {
@@ -82,13 +83,31 @@ try {
   run('ip', ['-n', table, 'link', 'set', 'lo', 'up']);
   // ---- 1,000 x 10 ----
   writeFileSync(rulesFile, restoreRules());
+  // Each restore goes into a namespace of its own, new and empty. Not into a table emptied with
+  // -C: the kernel keeps deleted real servers in a per-namespace trash for a minute or two, and
+  // every real server added meanwhile walks that list (ip_vs_trash_get_dest), which adds the
+  // same seconds to both commands whenever the previous round's -C is recent. The namespaces
+  // stay until the end: deleting one frees its table in the background, during later rounds.
+  let fresh = 0;
+  const restoreNamespace = () => {
+    restoreNamespaces.push(`${table}-r${fresh++}`);
+    run('ip', ['netns', 'add', restoreNamespaces.at(-1)]);
+    run('ip', ['-n', restoreNamespaces.at(-1), 'link', 'set', 'lo', 'up']);
+  };
   const restore = compare('restore 1000x10', {
-    'ipvsadm -R': () => timed(table, `ipvsadm -R < ${rulesFile}`),
-    'ipvs-netlink restore': () => timed(table, `${cli} restore ${rulesFile}`),
-  }, () => inNetns(table, 'ipvsadm', ['-C']));
-  const savedLines = inNetns(table, 'ipvsadm', ['-Sn']).split('\n').filter(Boolean).length;
+    'ipvsadm -R': () => timed(restoreNamespaces.at(-1), `ipvsadm -R < ${rulesFile}`),
+    'ipvs-netlink restore': () => timed(restoreNamespaces.at(-1), `${cli} restore ${rulesFile}`),
+  }, restoreNamespace);
+  const savedLines = inNetns(restoreNamespaces.at(-1), 'ipvsadm', ['-Sn']).split('\n').filter(Boolean).length;
   console.log(`  after the last restore: ${savedLines} of 11000 rules in the table`);
   report('restore, 1,000 x 10', 'ipvs-netlink restore', 'ipvsadm -R', restore, savedLines === 11000);
+  // Emptied first (-C returns when done), so that the kernel's cleanup of a deleted namespace
+  // does not run during the rounds that follow.
+  for (const netns of restoreNamespaces.splice(0)) {
+    inNetns(netns, 'ipvsadm', ['-C']);
+    run('ip', ['netns', 'delete', netns]);
+  }
+  inNetns(table, 'bash', ['-c', `ipvsadm -R < ${rulesFile}`]);
 
   const floor = compare('node -e 0', {
     'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),
@@ -124,7 +143,7 @@ try {
   report(`-Lnc, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink ipvsadm -Lnc', 'ipvsadm -Lnc', listing,
     shape(listing.outputs['ipvsadm -Lnc']) === shape(listing.outputs['ipvs-netlink ipvsadm -Lnc']));
 } finally {
-  tearDown({ backup, namespaces: [table, backup, sender], paths: [rulesFile, installed] });
+  tearDown({ backup, namespaces: [table, backup, sender, ...restoreNamespaces], paths: [rulesFile, installed] });
 }
 
 printTable(`Linux ${kernel}: the ipvs-netlink command vs ipvsadm, process start included (median of ${rounds})`,
