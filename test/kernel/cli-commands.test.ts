@@ -301,4 +301,24 @@ describe('save and restore with the real ipvsadm', { timeout: 180_000 }, () => {
     expect(bin(['nosuch']).status).toBe(2);
     expect(bin(['restore', '--help']).stdout).toMatch(/--dry-run/);
   });
+
+  it('the bin lists a table of 300 services (its dumps shared between two sockets) as ipvsadm does', () => {
+    const big = createNetns('cli-big');
+    try {
+      const rules: string[] = [];
+      for (let i = 0; i < 300; i++) {
+        const service = i % 3 === 0 ? `-u 10.1.${i >> 8}.${i & 255}:53` : i % 3 === 1 ? `-t 10.1.${i >> 8}.${i & 255}:80` : `-f ${i + 1}`;
+        rules.push(`-A ${service} -s wlc`);
+        for (let d = 0; d < (i % 5); d++) rules.push(`-a ${service} -r 192.168.${i >> 8}.${(i * 5 + d) & 255}:${8000 + d} -m -w ${d}`);
+      }
+      expect(theirs(big.name, ['-R'], `${rules.join('\n')}\n`).status).toBe(0);
+      const fixed = (o: Outcome): Outcome => ({ ...o, stdout: unbug(o.stdout) });
+      const listing = theirs(big.name, ['-Ln']);
+      expect(listing.stdout.split('\n').length).toBeGreaterThan(900);
+      expect(bin(['ipvsadm', '--netns', big.path, '-Ln'])).toEqual(fixed(listing));
+      expect(bin(['--netns', big.path, 'ipvsadm', '-S', '-n'])).toEqual(fixed(theirs(big.name, ['-Sn'])));
+    } finally {
+      big.remove();
+    }
+  });
 });
