@@ -16,11 +16,9 @@ namespace ipvs {
 // every service (its destinationCount says how many destination records follow for it).
 Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket);
 
-// listTableIn(netns: string, sockets = 1) -> Promise<same shape>: the same listing without a
-// handle, on sockets opened (in `netns`, '' for the caller's namespace) and closed by the worker
-// itself, so that it starts at once: the command-line tool starts it before it loads the rest of
-// its code. With sockets > 1 (at most 16), that many sockets on as many threads each dump the
-// destinations of a contiguous run of the services (at least 64 each).
+// listTableIn(netns: string) -> Promise<same shape>: the same listing without a handle, on a
+// socket opened (in `netns`, '' for the caller's namespace) and closed by the worker itself, so
+// that it starts at once: the command-line tool starts it before it loads the rest of its code.
 Napi::Value ListTableIn(const Napi::CallbackInfo& info);
 
 // query(record: Uint32Array, strings: string[]) -> Promise<same shape>: GET_SERVICE of one

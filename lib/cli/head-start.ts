@@ -13,7 +13,7 @@ import { plainArgs } from './conns-args';
 /** What the addon's functions used here take and give (the rest of its surface is not needed). */
 interface HeadStartAddon {
   /** A handle's listTable() on a socket of its own, opened on the worker's thread. */
-  listTableIn(netns: string, sockets: number): Promise<unknown>;
+  listTableIn(netns: string): Promise<unknown>;
   countConnections(request: object): Promise<unknown>;
 }
 
@@ -30,8 +30,6 @@ type Holder = { [SLOT]?: Slot };
 const LIST_ALL_LONG = new Set(['--list', '--save', '--numeric', '--exact', '--stats', '--rate', '--thresholds',
   '--persistent-conn', '--nosort', '--sort', '--tun-info']);
 const LIST_ALL_SHORT = /^-[LlSn]+$/;
-// The destination dumps shared between this many sockets and threads.
-const LIST_SOCKETS = 2;
 
 /** The key of listing the whole table in `netns` ('' for the current one). */
 export function listTableKey(netns: string | undefined): string {
@@ -102,7 +100,7 @@ export function startHeadStart(argv: readonly string[]): void {
       if (netns === undefined || netns.includes('\0')) return;
       // One call that opens, lists and closes on the addon's thread: a promise's continuation
       // would wait for the JavaScript thread, busy loading the command.
-      hold(listTableKey(netns), loadAddon().listTableIn(netns, LIST_SOCKETS));
+      hold(listTableKey(netns), loadAddon().listTableIn(netns));
     } else if (command === 'conns') {
       const request = countRequest(args);
       if (!request) return;

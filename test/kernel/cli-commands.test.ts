@@ -302,7 +302,7 @@ describe('save and restore with the real ipvsadm', { timeout: 180_000 }, () => {
     expect(bin(['restore', '--help']).stdout).toMatch(/--dry-run/);
   });
 
-  it('the bin lists a table of 300 services (its dumps shared between two sockets) as ipvsadm does', () => {
+  it('the bin lists a table of 300 services as ipvsadm does (read before the command loads)', () => {
     const big = createNetns('cli-big');
     try {
       const rules: string[] = [];
