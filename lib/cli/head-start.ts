@@ -145,7 +145,9 @@ const OPTIMIZE_FROM_LINES = 25_000;
  * TurboFan when they are few. A command run in-process (tests, a program) keeps its flags.
  */
 export function formatListing<T>(headStart: boolean, lines: number, format: () => T): T {
-  if (!headStart || lines >= OPTIMIZE_FROM_LINES) return format();
+  // Whoever chose the compiler flags themselves (--jitless, --no-opt, …) keeps them.
+  const chosen = /--(no-)?(opt|turbofan|jitless|max-opt)\b/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`);
+  if (!headStart || chosen || lines >= OPTIMIZE_FROM_LINES) return format();
   setFlagsFromString('--no-opt');
   try {
     return format();
