@@ -6,17 +6,8 @@
 //
 // The bin and the bundled command each have their own copy of this module; they meet through one
 // global slot.
-import path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-
+import { nativeAddon, type NativeAddon } from '../native';
 import { plainArgs } from './conns-args';
-
-/** What the addon's functions used here take and give (the rest of its surface is not needed). */
-interface HeadStartAddon {
-  /** A handle's listTable() on a socket of its own, opened on the worker's thread. */
-  listTableIn(netns: string): Promise<unknown>;
-  countConnections(request: object): Promise<unknown>;
-}
 
 interface Slot {
   key: string;
@@ -66,7 +57,7 @@ function listAllNetns(args: readonly string[]): string | undefined {
 }
 
 /** The addon's request for `conns --by …` (as lib/connections.ts builds it), or undefined. */
-function countRequest(argv: readonly string[]): object | undefined {
+function countRequest(argv: readonly string[]): Parameters<NativeAddon['countConnections']>[0] | undefined {
   const o = plainArgs(argv);
   // The counted text form only: JSON carries the scan summary, --service needs the address parser.
   if (!o?.by || o.json || o.service !== undefined || o.resolve) return undefined;
@@ -101,21 +92,15 @@ export function startHeadStart(argv: readonly string[]): void {
       if (netns === undefined || netns.includes('\0')) return;
       // One call that opens, lists and closes on the addon's thread: a promise's continuation
       // would wait for the JavaScript thread, busy loading the command.
-      hold(listTableKey(netns), loadAddon().listTableIn(netns));
+      hold(listTableKey(netns), nativeAddon().listTableIn(netns));
     } else if (command === 'conns') {
       const request = countRequest(args);
       if (!request) return;
-      hold(countKey(args), loadAddon().countConnections(request));
+      hold(countKey(args), nativeAddon().countConnections(request));
     }
   } catch {
     // No addon here (the command explains why when it loads it), or a synchronous refusal.
   }
-}
-
-function loadAddon(): HeadStartAddon {
-  // Where lib/native.ts loads it from first; the command's require then finds it loaded.
-  const root = process.env.IPVS_NETLINK_PREBUILD || path.join(__dirname, '..', '..');
-  return require(path.join(root, 'build', 'Release', 'ipvs_netlink.node')) as HeadStartAddon;
 }
 
 function hold(key: string, answer: Promise<unknown>): void {
@@ -133,25 +118,4 @@ export async function takeHeadStart<T>(key: string): Promise<T | undefined> {
   if (!slot || slot.key !== key) return undefined;
   delete holder[SLOT];
   return slot.answer.then((answer) => answer as T, () => undefined);
-}
-
-// Below this many lines, V8's optimizing compiler (TurboFan) costs a listing more than it saves:
-// a cold 1,000 x 10 listing (11,000 lines) takes 220 M instructions with it and 133 M without,
-// a 10,000 x 10 one 817 M with it and 1,272 M without (callgrind, Node 20).
-const OPTIMIZE_FROM_LINES = 25_000;
-
-/**
- * The bin's listing (taken from a head start): formats `lines` lines with `format`, without
- * TurboFan when they are few. A command run in-process (tests, a program) keeps its flags.
- */
-export function formatListing<T>(headStart: boolean, lines: number, format: () => T): T {
-  // Whoever chose the compiler flags themselves (--jitless, --no-opt, …) keeps them.
-  const chosen = /--(no-)?(opt|turbofan|jitless|max-opt)\b/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`);
-  if (!headStart || chosen || lines >= OPTIMIZE_FROM_LINES) return format();
-  setFlagsFromString('--no-opt');
-  try {
-    return format();
-  } finally {
-    setFlagsFromString('--opt');
-  }
 }

@@ -10,7 +10,7 @@ import { requestRecord } from '../../records';
 import type { NativeTable } from '../../native';
 import { tableFromNative } from '../../table';
 import { TableView } from '../../table-view';
-import { formatListing, listTableKey, takeHeadStart } from '../head-start';
+import { listTableKey, takeHeadStart } from '../head-start';
 import * as io from '../io';
 import { Namer, connectionAddresses, formatDaemons, formatTimeouts, type TableEntry } from './format';
 import { formatConnections } from './connection-listing';
@@ -39,8 +39,7 @@ export async function listAll(ipvs: Ipvs, format: number): Promise<void> {
   const view = new TableView(table);
   const namer = new Namer((format & Fmt.NUMERIC) !== 0);
   if (!namer.numeric) await namer.resolve(viewAddresses(view));
-  io.stdoutBytes(formatListing(early !== undefined, view.serviceCount + view.destinationCount,
-    () => formatTable(view, format, namer, info).bytes()));
+  io.stdoutBytes(formatTable(view, format, namer, info).bytes());
 }
 
 /**
