@@ -1,7 +1,7 @@
 // Where a short `ipvs-netlink ipvsadm -Ln` spends its time before and around the real work, in
 // the VM (a probe, not a benchmark). Installs the package on the VM's tmpfs as cli.bench.mjs
 // does, restores 1,000 x 10, then times in fresh processes, interleaved: ipvsadm -Ln, node -e 0,
-// loading the addon, our command through dist/cli/main.js (the modules one by one), through the
+// loading the addon, the addon's listing alone (listTableIn, as the bin's head start), our command through dist/cli/main.js (the modules one by one), through the
 // package's bin (the bundle and its code cache), through the bin without the code cache, through
 // main.js under each V8 flag set in IPVS_PROBE_FLAGS (`;`-separated), and, when
 // IPVS_PROBE_BASELINE names a dist/ directory built from another commit, through its main.js.
@@ -57,6 +57,7 @@ try {
     'ipvsadm -Ln': 'ipvsadm -Ln',
     'node -e 0': 'node -e 0',
     'node: require the addon': `node -e 'require("${addon}")'`,
+    'node: the addon lists the table (listTableIn)': `node -e 'require("${addon}").listTableIn("")'`,
     'ours: node dist/cli/main.js': `node ${mainJs} ipvsadm -Ln`,
   };
   if (bin !== mainJs) {

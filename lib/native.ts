@@ -97,6 +97,11 @@ export interface NativeHandle {
 export interface NativeAddon extends ConnectionAddon {
   IpvsHandle: { open(netnsPath: string): Promise<NativeHandle> };
   recordLayout: RecordLayout;
+  /**
+   * A handle's listTable() without a handle: opens a socket in `netnsPath` ('' for the caller's
+   * namespace), lists and closes, all in one thread-pool job (the command's head start).
+   */
+  listTableIn(netnsPath: string): Promise<NativeTable>;
   /** A small /proc/net file of the namespace (e.g. ip_vs_stats), read off the event loop. */
   readProcNet(netnsPath: string, name: string): Promise<string>;
   /** Fault injection for the tests (lib/internal/faults.ts). */

@@ -8,12 +8,14 @@
 #include "ipvs_handle.h"
 #include "probe_transport.h"
 #include "proc_net.h"
+#include "table_records.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("IpvsHandle", ipvs::IpvsHandle::Define(env));
   exports.Set("recordLayout", ipvs::RecordLayoutToJs(env));
+  exports.Set("listTableIn", Napi::Function::New(env, ipvs::ListTableIn, "listTableIn"));
   ipvs::InitConnectionReader(env, exports);
   ipvs::faults::InitFaultInjection(env, exports);
   ipvs::InitProcNetReader(env, exports);

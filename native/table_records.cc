@@ -49,9 +49,23 @@ class ListTableWorker : public TableWorker {
  public:
   ListTableWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket)
       : TableWorker(env, "ipvs-netlink:listTable", std::move(socket)) {}
+  // Without a handle: opens a socket in `netns_path` for this one listing, on the worker's thread.
+  ListTableWorker(Napi::Env env, std::string netns_path)
+      : TableWorker(env, "ipvs-netlink:listTableIn", nullptr), netns_path_(std::move(netns_path)) {}
 
  protected:
   void Run() override {
+    if (!socket_) {
+      socket_ = GenlSocket::Open(netns_path_);
+      ListAll();
+      socket_->Close();
+      return;
+    }
+    ListAll();
+  }
+
+ private:
+  void ListAll() {
     std::vector<Service> services;
     Request dump_services;
     dump_services.command = IPVS_CMD_GET_SERVICE;
@@ -74,6 +88,8 @@ class ListTableWorker : public TableWorker {
       table_.services[record + kCountAt] = count;
     }
   }
+
+  std::string netns_path_;
 };
 
 // One or more query records, answered in order into one packed table.
@@ -129,6 +145,13 @@ class QueryWorker : public TableWorker {
 
 Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket) {
   auto* worker = new ListTableWorker(env, std::move(socket));
+  return worker->Queue();
+}
+
+Napi::Value ListTableIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "netns must be a string ('' for the current namespace)");
+  auto* worker = new ListTableWorker(env, info[0].As<Napi::String>().Utf8Value());
   return worker->Queue();
 }
 

@@ -16,6 +16,11 @@ namespace ipvs {
 // every service (its destinationCount says how many destination records follow for it).
 Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket);
 
+// listTableIn(netns: string) -> Promise<same shape>: the same listing without a handle, on a
+// socket opened (in `netns`, '' for the caller's namespace) and closed by the worker itself, so
+// that it starts at once: the command-line tool starts it before it loads the rest of its code.
+Napi::Value ListTableIn(const Napi::CallbackInfo& info);
+
 // query(record: Uint32Array, strings: string[]) -> Promise<same shape>: GET_SERVICE of one
 // service or (with no service record) all of them, or GET_DEST of one service.
 Napi::Value QueueQuery(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket);

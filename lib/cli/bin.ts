@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Script } from 'node:vm';
 
+import { startHeadStart } from './head-start';
 import type * as Main from './main';
 
 type MainModule = typeof Main;
@@ -40,4 +41,6 @@ function loadBundled(): MainModule | undefined {
   return bundle(path.join(__dirname, '..'), require)('cli/main.js') as MainModule;
 }
 
+// The kernel's answer is read on the addon's threads while the command loads (head-start.ts).
+startHeadStart(process.argv.slice(2));
 (loadBundled() ?? (require('./main') as MainModule)).runAsProcess(process.argv.slice(2));

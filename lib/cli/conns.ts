@@ -3,21 +3,11 @@
 import { countConnections, readConnectionTable, type ConnectionGroupBy, type ConnectionReadOptions } from '../connections';
 import type { Ipvs } from '../ipvs';
 import { reportError, toJson, UsageError } from './common';
+import { GROUPS, plainArgs, type ConnsOptions } from './conns-args';
+import { countKey, takeHeadStart } from './head-start';
 import * as io from './io';
 
-export interface ConnsOptions {
-  netns?: string;
-  by?: ConnectionGroupBy;
-  state?: string[];
-  min?: number;
-  top?: number;
-  sync?: boolean;
-  json?: boolean;
-  service?: string;
-  resolve?: boolean;
-}
-
-const GROUPS: readonly ConnectionGroupBy[] = ['client', 'destination', 'service', 'state'];
+export { plainArgs, type ConnsOptions } from './conns-args';
 
 /** `tcp:10.0.0.1:80`, `udp:[2001:db8::1]:53`, `10.0.0.1:80`, `tcp::80`: a connection service filter. */
 function parseServiceFilter(text: string): ConnectionReadOptions['service'] {
@@ -44,50 +34,10 @@ export async function connectionsJson(ipvs: Ipvs, options: ConnectionReadOptions
   return [...await ipvs.connectionTable(options)];
 }
 
-/** A plain decimal from `min` to `max`, else undefined (commander then names the mistake). */
-function plainInteger(text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined || !/^\d{1,16}$/.test(text)) return undefined;
-  const value = Number(text);
-  return Number.isSafeInteger(value) && value >= min && value <= max ? value : undefined;
-}
-
-/**
- * The usual command lines (each option once, well-formed values) read without loading
- * commander; undefined for anything else (--help, a repeat, a mistake), which commander
- * then handles with its messages.
- */
-/** @internal */
-export function plainArgs(argv: readonly string[]): ConnsOptions | undefined {
-  const o: ConnsOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (name === '--json' || name === '--sync' || name === '--resolve') {
-      const flag = name.slice(2) as 'json' | 'sync' | 'resolve';
-      if (eq > 0 || o[flag]) return undefined;
-      o[flag] = true;
-      continue;
-    }
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || value === '' || value.startsWith('-')) return undefined;
-    if (name === '--by' && o.by === undefined && GROUPS.includes(value as ConnectionGroupBy)) {
-      o.by = value as ConnectionGroupBy;
-    } else if (name === '--state') {
-      (o.state ??= []).push(value);
-    } else if (name === '--min' && o.min === undefined) {
-      if ((o.min = plainInteger(value, 1, Number.MAX_SAFE_INTEGER)) === undefined) return undefined;
-    } else if (name === '--top' && o.top === undefined) {
-      if ((o.top = plainInteger(value, 1, 2 ** 32 - 1)) === undefined) return undefined;
-    } else if (name === '--service' && o.service === undefined) {
-      o.service = value;
-    } else if (name === '--netns' && o.netns === undefined) {
-      o.netns = value;
-    } else {
-      return undefined;
-    }
-  }
-  return o;
+/** Counts as text, most first: the count right-aligned to the largest, then the key. */
+function countLines(counts: ReadonlyArray<{ key: string; count: number }>): string {
+  const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
+  return counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join('');
 }
 
 /** @internal */
@@ -124,14 +74,19 @@ export async function main(argv: string[]): Promise<number> {
     // The connection table is a /proc file: no netlink handle is needed to read or count it.
     const read = { ...readOptions(o), ...(o.netns !== undefined ? { netns: o.netns } : {}) };
     if (o.by) {
+      // The bin may have started this count already (lib/cli/head-start.ts): text output only.
+      const early = o.json ? undefined : await takeHeadStart<{ keys: string[]; counts: number[] }>(countKey(argv));
+      if (early) {
+        io.stdout(countLines(early.keys.map((key, i) => ({ key, count: early.counts[i] ?? 0 }))));
+        return 0;
+      }
       const counts = await countConnections({
         ...read, by: o.by, ...(o.min !== undefined ? { minCount: o.min } : {}), ...(o.top !== undefined ? { top: o.top } : {}),
       });
       if (o.json) {
         io.stdout(toJson({ by: o.by, counts: [...counts], scan: counts.scan }));
       } else {
-        const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
-        io.stdout(counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join(''));
+        io.stdout(countLines(counts));
       }
       return 0;
     }

@@ -125,6 +125,9 @@ describe('ipvs-netlink with traffic', { timeout: 180_000 }, () => {
     expect(parsed.scan.matched).toBeGreaterThanOrEqual(175);
     const dest = await ours(['conns', '--netns', director.path, '--by', 'destination', '--state', 'ESTABLISHED']);
     expect(dest.stdout).toBe('170 10.2.0.2:8080\n  5 [fd02::2]:8080\n');
+    // Through the bin the count is started before the command loads (lib/cli/head-start.ts).
+    expect(bin(['conns', '--netns', director.path, '--by', 'client', '--state', 'established', '--min', '101'])).toEqual(r);
+    expect(bin(['--netns', director.path, 'conns', '--by', 'destination', '--state', 'ESTABLISHED'])).toEqual(dest);
     const svc = await ours(['conns', '--netns', director.path, '--by', 'service', '--state', 'ESTABLISHED', '--service', 'tcp:[fd01::1]:8080']);
     expect(svc.stdout).toBe('5 tcp [fd01::1]:8080\n');
     const json = await ours(['conns', '--netns', director.path, '--json', '--service', 'tcp:10.1.0.1:8080', '--state', 'ESTABLISHED']);
@@ -279,7 +282,7 @@ describe('save and restore with the real ipvsadm', { timeout: 180_000 }, () => {
     expect((await ours(['list', '--netns', b.path])).stdout).toBe(unbug(theirs(b.name, ['-Ln']).stdout));
   });
 
-  it('works as a separate process through the bin, with --help listing every command', () => {
+  it('works as a separate process through the bin, with --help listing every command', async () => {
     expect(statSync('dist/cli/bin.js').mode & 0o111).not.toBe(0);
     const help = spawnSync('./dist/cli/bin.js', ['--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
@@ -287,8 +290,34 @@ describe('save and restore with the real ipvsadm', { timeout: 180_000 }, () => {
     const fixed = (o: Outcome): Outcome => ({ ...o, stdout: unbug(o.stdout) });
     expect(bin(['ipvsadm', '--netns', b.path, '-Ln', '--tun-info'])).toEqual(fixed(theirs(b.name, ['-Ln', '--tun-info'])));
     expect(bin(['--netns', b.path, 'ipvsadm', '-Sn'])).toEqual(fixed(theirs(b.name, ['-Sn'])));
+    // The listing read before the command loads (lib/cli/head-start.ts) fails here; the
+    // command then reads itself and reports its own error.
+    const missing = ['ipvsadm', '--netns', '/run/netns/no-such-namespace', '-L', '-n'];
+    const failed = bin(missing);
+    expect(failed.status).not.toBe(0);
+    expect(failed).toEqual(await ours(missing));
     expect(bin(['ipvsadm', '--netns', b.path, '-A', '-t', '10.0.0.1:80'])).toEqual(theirs(b.name, ['-A', '-t', '10.0.0.1:80']));
     expect(bin(['nosuch']).status).toBe(2);
     expect(bin(['restore', '--help']).stdout).toMatch(/--dry-run/);
+  });
+
+  it('the bin lists a table of 300 services as ipvsadm does (read before the command loads)', () => {
+    const big = createNetns('cli-big');
+    try {
+      const rules: string[] = [];
+      for (let i = 0; i < 300; i++) {
+        const service = i % 3 === 0 ? `-u 10.1.${i >> 8}.${i & 255}:53` : i % 3 === 1 ? `-t 10.1.${i >> 8}.${i & 255}:80` : `-f ${i + 1}`;
+        rules.push(`-A ${service} -s wlc`);
+        for (let d = 0; d < (i % 5); d++) rules.push(`-a ${service} -r 192.168.${i >> 8}.${(i * 5 + d) & 255}:${8000 + d} -m -w ${d}`);
+      }
+      expect(theirs(big.name, ['-R'], `${rules.join('\n')}\n`).status).toBe(0);
+      const fixed = (o: Outcome): Outcome => ({ ...o, stdout: unbug(o.stdout) });
+      const listing = theirs(big.name, ['-Ln']);
+      expect(listing.stdout.split('\n').length).toBeGreaterThan(900);
+      expect(bin(['ipvsadm', '--netns', big.path, '-Ln'])).toEqual(fixed(listing));
+      expect(bin(['--netns', big.path, 'ipvsadm', '-S', '-n'])).toEqual(fixed(theirs(big.name, ['-Sn'])));
+    } finally {
+      big.remove();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { requestRecord } from '../../records';
 import type { NativeTable } from '../../native';
 import { tableFromNative } from '../../table';
 import { TableView } from '../../table-view';
+import { listTableKey, takeHeadStart } from '../head-start';
 import * as io from '../io';
 import { Namer, connectionAddresses, formatDaemons, formatTimeouts, type TableEntry } from './format';
 import { formatConnections } from './connection-listing';
@@ -30,7 +31,8 @@ function errnoOf(error: unknown): number {
 
 /** -L/-S of the whole table (list_all), written from the packed records. */
 export async function listAll(ipvs: Ipvs, format: number): Promise<void> {
-  const [info, table] = await Promise.all([ipvs.info(), ipvs.enqueue('listTable', (handle) => handle.listTable())])
+  const early = await takeHeadStart<NativeTable>(listTableKey(ipvs.netns));
+  const [info, table] = await Promise.all([ipvs.info(), early ?? ipvs.enqueue('listTable', (handle) => handle.listTable())])
     .catch((error: unknown) => {
       throw new IpvsadmExit(1, ipvsStrerror('get_services', errnoOf(error)));
     });

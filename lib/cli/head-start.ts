@@ -1,0 +1,121 @@
+// A head start for the commands whose answer is one read of the kernel's state: the bin asks the
+// addon for it (on the addon's threads) before it loads the command's code, which under emulation
+// takes as long as the read. The command takes the answer only when it would have asked for
+// exactly the same read; it asks again when the head start failed, so that its own errors are
+// the ones reported. A command line that turns out to be a mistake leaves it unused: it only reads.
+//
+// The bin and the bundled command each have their own copy of this module; they meet through one
+// global slot.
+import { nativeAddon, type NativeAddon } from '../native';
+import { plainArgs } from './conns-args';
+
+interface Slot {
+  key: string;
+  answer: Promise<unknown>;
+}
+
+const SLOT = Symbol.for('ipvs-netlink.head-start');
+type Holder = { [SLOT]?: Slot };
+
+// ipvsadm options that leave a command listing (-L) or saving (-S) the whole table, and only
+// change how it is printed.
+const LIST_ALL_LONG = new Set(['--list', '--save', '--numeric', '--exact', '--stats', '--rate', '--thresholds',
+  '--persistent-conn', '--nosort', '--sort', '--tun-info']);
+const LIST_ALL_SHORT = /^-[LlSn]+$/;
+
+/** The key of listing the whole table in `netns` ('' for the current one). */
+export function listTableKey(netns: string | undefined): string {
+  return `listTable\0${netns ?? ''}`;
+}
+
+/** The key of counting connections for the conns command line `argv` (after `conns`). */
+export function countKey(argv: readonly string[]): string {
+  return `count\0${JSON.stringify(argv)}`;
+}
+
+/** `ipvs-netlink ipvsadm …` that lists or saves the whole table: its namespace ('' for ours). */
+function listAllNetns(args: readonly string[]): string | undefined {
+  let netns = '';
+  let lists = args.length === 0;  // plain `ipvsadm` lists
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--netns') {
+      netns = args[++i] ?? '';
+      if (netns === '') return undefined;
+    } else if (arg.startsWith('--netns=')) {
+      netns = arg.slice('--netns='.length);
+      if (netns === '') return undefined;
+    } else if (LIST_ALL_LONG.has(arg)) {
+      lists ||= arg === '--list' || arg === '--save';
+    } else if (LIST_ALL_SHORT.test(arg)) {
+      lists ||= /[LlS]/.test(arg);
+    } else {
+      return undefined;
+    }
+  }
+  return lists ? netns : undefined;
+}
+
+/** The addon's request for `conns --by …` (as lib/connections.ts builds it), or undefined. */
+function countRequest(argv: readonly string[]): Parameters<NativeAddon['countConnections']>[0] | undefined {
+  const o = plainArgs(argv);
+  // The counted text form only: JSON carries the scan summary, --service needs the address parser.
+  if (!o?.by || o.json || o.service !== undefined || o.resolve) return undefined;
+  if (o.netns !== undefined && o.netns.includes('\0')) return undefined;
+  if (o.state && !o.state.every((s) => /^[A-Za-z0-9_!?]{1,32}$/.test(s))) return undefined;
+  return {
+    netns: o.netns ?? '', path: '', sync: o.sync === true, strict: false,
+    ...(o.state ? { states: o.state.map((s) => s.toUpperCase()) } : {}),
+    by: o.by, minCount: o.min ?? 1, top: o.top ?? 0,
+  };
+}
+
+/**
+ * The bin: starts the read that `argv` (the process's arguments) will ask for, if it is one of
+ * the short reads; any failure here only means no head start.
+ */
+export function startHeadStart(argv: readonly string[]): void {
+  if (process.env.PREBUILDS_ONLY) return;
+  const global: string[] = [];
+  let at = 0;
+  // main.ts hands a leading `--netns PATH` to the command, in front of its arguments.
+  while (argv[at] === '--netns' || argv[at]?.startsWith('--netns=')) {
+    const take = argv[at] === '--netns' ? 2 : 1;
+    global.push(...argv.slice(at, at + take));
+    at += take;
+  }
+  const command = argv[at];
+  const args = [...global, ...argv.slice(at + 1)];
+  try {
+    if (command === 'ipvsadm') {
+      const netns = listAllNetns(args);
+      if (netns === undefined || netns.includes('\0')) return;
+      // One call that opens, lists and closes on the addon's thread: a promise's continuation
+      // would wait for the JavaScript thread, busy loading the command.
+      hold(listTableKey(netns), nativeAddon().listTableIn(netns));
+    } else if (command === 'conns') {
+      const request = countRequest(args);
+      if (!request) return;
+      hold(countKey(args), nativeAddon().countConnections(request));
+    }
+  } catch {
+    // No addon here (the command explains why when it loads it), or a synchronous refusal.
+  }
+}
+
+function hold(key: string, answer: Promise<unknown>): void {
+  answer.catch(() => {});
+  (globalThis as Holder)[SLOT] = { key, answer };
+}
+
+/**
+ * The command: the answer of the head start for `key`, or undefined (none, another read, or it
+ * failed: the command then asks itself). Taken once.
+ */
+export async function takeHeadStart<T>(key: string): Promise<T | undefined> {
+  const holder = globalThis as Holder;
+  const slot = holder[SLOT];
+  if (!slot || slot.key !== key) return undefined;
+  delete holder[SLOT];
+  return slot.answer.then((answer) => answer as T, () => undefined);
+}

@@ -1,0 +1,50 @@
+// Which command lines the bin starts a read for (lib/cli/head-start.ts), and that the command
+// takes it only under the same key. The host has no IPVS: every read started here fails, and
+// the command then gets undefined (it reads itself and reports its own error).
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { countKey, listTableKey, startHeadStart, takeHeadStart } from '../../../lib/cli/head-start';
+
+const SLOT = Symbol.for('ipvs-netlink.head-start');
+const held = (): { key: string } | undefined => (globalThis as Record<symbol, { key: string } | undefined>)[SLOT];
+
+describe('head start', () => {
+  afterEach(() => {
+    delete (globalThis as Record<symbol, unknown>)[SLOT];
+  });
+
+  it('starts a listing for whole-table listings and saves, in the namespace the command will use', () => {
+    for (const [argv, netns] of [
+      [['ipvsadm', '-Ln'], ''], [['ipvsadm'], ''], [['ipvsadm', '-L', '-n', '--stats', '--exact'], ''],
+      [['ipvsadm', '-Sn'], ''], [['--netns', '/run/netns/a', 'ipvsadm', '-Ln'], '/run/netns/a'],
+      [['ipvsadm', '-Ln', '--netns=/run/netns/b'], '/run/netns/b'],
+    ] as Array<[string[], string]>) {
+      startHeadStart(argv);
+      expect(held()?.key, argv.join(' ')).toBe(listTableKey(netns === '' ? undefined : netns));
+    }
+  });
+
+  it('starts nothing for other command lines', () => {
+    for (const argv of [
+      ['ipvsadm', '-Ln', '-t', '10.0.0.1:80'], ['ipvsadm', '-Lnc'], ['ipvsadm', '-n'], ['ipvsadm', '-A', '-t', '10.0.0.1:80'],
+      ['ipvsadm', '-Ln', '--netns'], ['list', '-n'], ['conns'], ['conns', '--by', 'client', '--json'],
+      ['conns', '--by', 'client', '--service', 'tcp::80'], ['conns', '--by', 'nosuch'], ['restore', 'file'],
+    ]) {
+      startHeadStart(argv);
+      expect(held(), argv.join(' ')).toBeUndefined();
+    }
+  });
+
+  it('starts a count for counted conns lines, keyed by the arguments the command receives', () => {
+    startHeadStart(['--netns', '/run/netns/a', 'conns', '--by', 'client', '--state', 'ESTABLISHED', '--min', '101']);
+    expect(held()?.key).toBe(countKey(['--netns', '/run/netns/a', '--by', 'client', '--state', 'ESTABLISHED', '--min', '101']));
+  });
+
+  it('is taken once and only under its own key; a failed read gives undefined', async () => {
+    startHeadStart(['ipvsadm', '-Ln']);
+    expect(await takeHeadStart(listTableKey('/run/netns/other'))).toBeUndefined();
+    expect(held()).toBeDefined();  // left for its own reader
+    expect(await takeHeadStart(listTableKey(undefined))).toBeUndefined();  // no IPVS on this host
+    expect(held()).toBeUndefined();
+  });
+});
