@@ -517,6 +517,14 @@ export class Director {
     if (!this.#running || svc.dests.get(id) !== dest) return;
     const dynamicBefore = dest.health.dynamicWeight;
     const { before, after } = dest.health.record(index, result, at);
+    if (result.notRun !== undefined) {
+      // This host's failure (EMFILE…), not the server's: reported, not counted; the next
+      // attempt comes at the next interval.
+      const error = Object.assign(new Error(`${dest.cfg.checks[index]!.type} check not run: ${result.notRun}`),
+        /^E[A-Z]+$/.test(result.notRun) ? { code: result.notRun } : {});
+      this.#error('check', error, { service: svc.cfg.id, destination: id });
+      return;
+    }
     if (this.#options.checkEvents) {
       const check = dest.health.checks[index]!;
       this.#emit({
