@@ -13,9 +13,11 @@
 //
 //   node bench/director.bench.mjs [--intervals 1,5,10] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
-//                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
+//                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR] [--perf DIR]
 // --compare also runs our director from other builds in the same boot (before/after a
-// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR.
+// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR; --perf samples the
+// whole VM (perf record -a) during each window and writes perf report's top symbols by thread
+// to DIR. Wake-ups are voluntary context switches (/proc/PID/task/TID/status).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +33,7 @@ const CLIENTS = option('clients', 'socket').split(',');
 const LOAD_S = Number(option('load-seconds', '5'));
 const COMPARE = option('compare', '');
 const PROFILE_DIR = option('cpu-prof', '');
+const PERF_DIR = option('perf', '');
 const DIST = path.join(projectRoot, 'dist', 'director', 'index.js');
 const builds = [['', DIST], ...(COMPARE ? COMPARE.split(',').map((entry) => [entry.split('=')[0], path.resolve(entry.split('=').slice(1).join('='))]) : [])];
 const SERVICES = 10;
@@ -92,6 +95,41 @@ function ticksOf(name) {
     }
   }
   return total;
+}
+
+/** Voluntary context switches (sleeps that ended in a wake-up) of every thread of the processes named `name`. */
+function wakeUpsOf(name) {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== name) continue;
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        total += Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'))?.[1] ?? 0);
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
+/** perf record -a over the next `seconds`, then its report (top symbols by thread) in DIR/<name>.txt. */
+function perfWindow(name, seconds) {
+  if (!PERF_DIR) return () => Promise.resolve();
+  mkdirSync(path.resolve(PERF_DIR), { recursive: true });
+  const data = path.join(path.resolve(PERF_DIR), `${name}.data`);
+  const record = spawn('perf', ['record', '-a', '-F', '497', '-o', data, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  return () => new Promise((resolve) => {
+    const report = () => {
+      try {
+        writeFileSync(data.replace(/\.data$/, '.txt'), sh('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm,dso,sym', '--percent-limit', '0.3']));
+      } catch (error) {
+        console.log(`perf report ${name}: ${error.message}`);
+      }
+      resolve();
+    };
+    if (record.exitCode !== null) report(); else record.once('exit', report);
+  });
 }
 
 /** The VM's CPU time so far, busy and total (ticks of all CPUs, from /proc/stat). */
@@ -163,11 +201,14 @@ try {
       const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
       const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
         { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client });
-      let s1; let v1; let a1;
+      let s1; let v1; let a1; let perfDone;
       const report = await until('the director report', () => {
         const lines = ours.output().split('\n');
         // The window starts when the director says so: sample the servers and the VM then.
-        if (!s1 && lines.some((l) => l.startsWith('{"window"'))) { s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered(); }
+        if (!s1 && lines.some((l) => l.startsWith('{"window"'))) {
+          s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered();
+          perfDone = perfWindow(`ours-${[client, build].filter(Boolean).join('-') || 'socket'}-${interval}s`, WINDOW_S);
+        }
         const line = lines.find((l) => l.startsWith('{"startMs"'));
         if (!line && ours.child.exitCode !== null) throw new Error(`the director exited with ${ours.child.exitCode}:\n${ours.output().slice(-3000)}`);
         return line && JSON.parse(line);
@@ -176,6 +217,7 @@ try {
       const vmBusy = busyShare(v1, vmTicks());
       const serverCount = answered() - a1;
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
+      await perfDone?.();
       if (report.failed > 0 || report.down > 0) console.log(`note (${name || "ours"}, every ${interval} s): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
       runs.push({
         program: name ? `ours (${name})` : 'ours', interval, timeout, warmup, ...report,
@@ -197,18 +239,22 @@ try {
     const failureLines = () => keepalived.output().split('\n').filter((l) => /fail|timeout/i.test(l)).length;
     const failuresBefore = failureLines();
     const k0 = ticksOf('keepalived');
+    const w0 = wakeUpsOf('keepalived');
+    const perfDone = perfWindow(`keepalived-${interval}s`, WINDOW_S);
     const s0 = ticksOf('http_server');
     const c0 = answered();
     const v0 = vmTicks();
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
     const k1 = ticksOf('keepalived');
+    const wakeUps = wakeUpsOf('keepalived') - w0;
     const s1 = ticksOf('http_server');
     const c1 = answered();
     const vmBusy = busyShare(v0, vmTicks());
     const seconds = (performance.now() - t0) / 1000;
     const failuresInWindow = failureLines() - failuresBefore;
     const down = (sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-Ln']).match(/->\s+10\.3\.\S+\s+\S+\s+0\s/g) ?? []).length;
+    await perfDone();
     keepalived.child.kill('SIGTERM');
     await until('keepalived to exit', () => keepalived.child.exitCode !== null || keepalived.child.signalCode !== null, 60_000);
     sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-C']);
@@ -217,7 +263,7 @@ try {
     if (failuresInWindow > 0 || down > 0) console.log(`note (keepalived, every ${interval} s): ${failuresInWindow} failure lines in its log, ${down} destinations at weight 0`);
     runs.push({
       program: 'keepalived', interval, timeout, warmup, seconds, checks, perSecond: checks / seconds, cpuMs, cpuPer1000: (cpuMs / checks) * 1000,
-      failureLines: failuresInWindow, down, serverCpuMs: ticksToMs(s1 - s0), vmBusy,
+      failureLines: failuresInWindow, down, serverCpuMs: ticksToMs(s1 - s0), vmBusy, wakeUps: { all: wakeUps },
     });
   }
 
@@ -226,12 +272,15 @@ try {
     ['answered/s', 'failed', 'server CPU ms/1k', 'VM busy %'],
     [[f(capacity.perSecond, 0), capacity.failed, f(capacity.serverCpuPer1000), f(capacity.vmBusy * 100, 0)]]);
   printTable(`Director vs keepalived, ${DESTINATIONS} HTTP checks (window ${WINDOW_S} s)`,
-    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
+    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'wake-ups/check (main+probe)', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
     runs.map((r) => {
       const reference = runs.find((k) => k.program === 'keepalived' && k.interval === r.interval);
       return [
         r.interval, r.program, f(DESTINATIONS / r.interval, 0), f(r.perSecond, 0), r.failed ?? r.failureLines, r.down, f(r.cpuPer1000),
-        r.probeThreadMs === undefined ? '' : f((r.probeThreadMs / r.checks) * 1000), f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
+        r.probeThreadMs === undefined ? '' : f((r.probeThreadMs / r.checks) * 1000),
+        r.wakeUps === undefined ? '' : r.wakeUps.all !== undefined ? f(r.wakeUps.all / r.checks, 2)
+          : `${f(r.wakeUps.main / r.checks, 2)}+${f(r.wakeUps.probe / r.checks, 2)}`,
+        f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
         r.program === 'keepalived' ? '' : ratio(r.cpuPer1000 / reference?.cpuPer1000),
       ];
     }));
