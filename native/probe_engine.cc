@@ -138,7 +138,9 @@ void ProbeEngine::Stop() {
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
   thread_.join();
-  for (auto& [key, probe] : probes_) ::close(probe.fd);
+  for (auto& [key, probe] : probes_) {
+    if (probe.fd >= 0) ::close(probe.fd);
+  }
   probes_.clear();
   {
     std::lock_guard<std::mutex> lock(mutex_);
