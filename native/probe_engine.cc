@@ -261,18 +261,21 @@ void ProbeEngine::Start(uint64_t key, Clock::time_point now) {
   } else {
     // On a local network the handshake completes inside connect(), so the request can go now
     // and the wake-up for the connection's EPOLLOUT is saved; a connection still being made
-    // refuses it with EAGAIN and the EPOLLOUT edge sends it.
-    probe.phase = kPhaseSend;
-    const int sent = ::send(probe.fd, request.payload.data(), request.payload.size(), MSG_NOSIGNAL);
+    // refuses it with EAGAIN (the probe stays in the connect phase, and the EPOLLOUT edge
+    // sends it).
+    const ssize_t sent = ::send(probe.fd, request.payload.data(), request.payload.size(), MSG_NOSIGNAL);
     if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      // Before the handshake completed the error is the connection's (ECONNREFUSED...).
+      // A refused or reset handshake (ECONNREFUSED...) is the connection's error.
       const int error = errno;
       return Finish(key, kOutcomeError, error == EPIPE || error == ECONNRESET ? kPhaseSend : kPhaseConnect, error);
     }
-    if (sent > 0) probe.sent = static_cast<size_t>(sent);
-    if (probe.sent == request.payload.size()) {
-      probe.request.payload = std::string();
-      probe.phase = kPhaseReceive;
+    if (sent > 0) {
+      probe.sent = static_cast<size_t>(sent);
+      probe.phase = kPhaseSend;
+      if (probe.sent == request.payload.size()) {
+        probe.request.payload = std::string();
+        probe.phase = kPhaseReceive;
+      }
     }
   }
   // Edge-triggered for both directions from the start: no EPOLL_CTL_MOD between the phases,
@@ -301,13 +304,6 @@ void ProbeEngine::Advance(uint64_t key, uint32_t events) {
     probe.phase = kPhaseSend;
   }
   if (probe.phase == kPhaseSend) {
-    if (probe.sent == 0 && (events & (EPOLLERR | EPOLLHUP))) {
-      // The handshake failed after an early send was refused with EAGAIN.
-      int error = 0;
-      socklen_t length = sizeof error;
-      if (::getsockopt(probe.fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
-      return Finish(key, kOutcomeError, kPhaseConnect, error != 0 ? error : ECONNRESET);
-    }
     const std::string& payload = probe.request.payload;
     while (probe.sent < payload.size()) {
       const ssize_t n = ::send(probe.fd, payload.data() + probe.sent, payload.size() - probe.sent, MSG_NOSIGNAL);

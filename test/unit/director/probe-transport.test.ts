@@ -86,9 +86,13 @@ describe('outcomes', () => {
       const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
       await new Promise((resolve) => setTimeout(resolve, 200));
       const started = Date.now();
-      const stuck = await transport.probe(base(port, { timeoutMs: 300 }));
+      // Connect only, and with a request (its early send is refused until the handshake ends).
+      const [stuck, stuckRequest] = await Promise.all([
+        transport.probe(base(port, { timeoutMs: 300 })), transport.probe(base(port, { payload: request, timeoutMs: 300 })),
+      ]);
       expect(stuck).toMatchObject({ outcome: 'timeout', phase: 'connect', errno: 0 });
       expect(stuck.latencyMs).toBeGreaterThanOrEqual(300);
+      expect(stuckRequest).toMatchObject({ outcome: 'timeout', phase: 'connect', errno: 0 });
       expect(Date.now() - started).toBeLessThan(2500);
       for (const f of fillers) f.destroy();
     } finally {
