@@ -33,6 +33,10 @@ namespace {
 
 constexpr int kMaxEvents = 256;
 
+// Probes started per wake-up at most, so that a flood of submissions cannot keep the thread
+// from reading replies and enforcing timeouts (under overload each start costs a handshake).
+constexpr size_t kStartsPerWake = 64;
+
 // Builds the socket address of `family` from 16 address bytes; returns its length.
 socklen_t MakeAddress(uint8_t family, const uint8_t* bytes, uint16_t port, sockaddr_storage* out) {
   std::memset(out, 0, sizeof *out);
@@ -177,10 +181,10 @@ void ProbeEngine::Run() {
       asleep_ = false;
       batch.swap(incoming_);
     }
-    for (auto& queued : batch) Accept(std::move(queued), now);
+    for (auto& queued : batch) Accept(std::move(queued));
     batch.clear();
     ExpireDue(now);
-    StartWaiting(now);
+    const bool more_to_start = StartWaiting(now);
 
     bool notify = false;
     {
@@ -203,7 +207,7 @@ void ProbeEngine::Run() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
-      if (!incoming_.empty()) {
+      if (!incoming_.empty() || more_to_start) {
         wait_ms = 0;
         continue;
       }
@@ -213,24 +217,28 @@ void ProbeEngine::Run() {
   }
 }
 
-void ProbeEngine::Accept(Queued&& queued, Clock::time_point now) {
+void ProbeEngine::Accept(Queued&& queued) {
   const uint64_t key = next_key_++;
   Probe& probe = probes_[key];
   probe.request = std::move(queued.request);
   probe.submitted = queued.submitted;
-  if (open_ < max_in_flight_ && waiting_.empty()) return Start(key, now);
-  // Waits for a slot, at most its timeout (counted from submission).
+  // Waits for a slot and for its turn, at most its timeout (counted from submission).
   probe.deadline = probe.submitted + std::chrono::milliseconds(probe.request.timeout_ms);
   deadlines_.emplace(probe.deadline, key);
   waiting_.push_back(key);
 }
 
-void ProbeEngine::StartWaiting(Clock::time_point now) {
+bool ProbeEngine::StartWaiting(Clock::time_point now) {
+  size_t started = 0;
   while (open_ < max_in_flight_ && !waiting_.empty()) {
+    if (started == kStartsPerWake) return true;
     const uint64_t key = waiting_.front();
     waiting_.pop_front();
-    if (probes_.count(key) != 0) Start(key, now);  // else it ended waiting
+    if (probes_.count(key) == 0) continue;  // it ended waiting
+    Start(key, now);
+    ++started;
   }
+  return false;
 }
 
 void ProbeEngine::Start(uint64_t key, Clock::time_point now) {

@@ -54,8 +54,9 @@ class ProbeEngine {
   ProbeEngine& operator=(const ProbeEngine&) = delete;
 
   // Queues probes for the thread and returns the completions waiting (as TakeCompletions). A
-  // probe's timeout counts from its socket's creation; one still waiting for a slot when its
-  // timeout has passed since `submitted` ends as kOutcomeNotStarted.
+  // probe's timeout counts from its socket's creation; one still waiting (for a slot, or for
+  // the thread, which starts a bounded number per wake-up) when its timeout has passed since
+  // `submitted` ends as kOutcomeNotStarted.
   std::vector<Completion> Submit(std::vector<ProbeRequest>&& probes, Clock::time_point submitted);
 
   // The probes finished since the last call (re-arms the notification).
@@ -74,9 +75,11 @@ class ProbeEngine {
   };
 
   void Run();
-  void Accept(Queued&& queued, Clock::time_point now);
+  void Accept(Queued&& queued);
   void Start(uint64_t key, Clock::time_point now);
-  void StartWaiting(Clock::time_point now);
+  // Starts waiting probes while slots are free, a bounded number per wake-up; true when more
+  // could start now.
+  bool StartWaiting(Clock::time_point now);
   void Advance(uint64_t key, uint32_t events);
   void Finish(uint64_t key, uint8_t outcome, uint8_t phase, int error, uint8_t flags = 0);
   void ExpireDue(Clock::time_point now);
