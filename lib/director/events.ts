@@ -125,6 +125,8 @@ export interface ErrorEvent extends EventBase {
   destination?: string;
   /** Milliseconds until the retry, when there is one. */
   retryIn?: number;
+  /** How many occurrences the event stands for, when it summarizes several (checks not run: at most one event a second). */
+  count?: number;
 }
 
 /** keepalived reported a new state for the followed VRRP instance (config `vrrp`). */

@@ -139,10 +139,23 @@ describe('Director engine (simulated table, fake timers)', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(kernel.weights()['10.0.1.1']).toBe(2);
     expect(director.status().services[0]!.destinations.find((d) => d.address === '10.0.1.1')!.health).toBe('up');
+    // One 'error' event a second at most, each counting the attempts it stands for.
     const errors = events.filter((e) => e.type === 'error');
     expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(errors.length).toBeLessThanOrEqual(6);
     expect(errors[0]).toMatchObject({ operation: 'check', service: 'tcp 10.0.0.1:80', destination: '10.0.1.1:80', error: { code: 'EMFILE' } });
+    expect(errors.reduce((n, e) => n + ((e as { count?: number }).count ?? 1), 0)).toBeGreaterThanOrEqual(4);
     expect(types(events).filter((t) => t.startsWith('down'))).toEqual([]);
+    // Many at once (both destinations, many times within one second) make one event.
+    const before = events.filter((e) => e.type === 'error').length;
+    up.set('10.0.1.2', 'EMFILE');
+    await vi.advanceTimersByTimeAsync(4000);
+    const burst = events.filter((e) => e.type === 'error').slice(before);
+    // 8 attempts not run (2 destinations, 4 s): 4 or 5 events, that count them all but the last second's.
+    expect(burst.length).toBeLessThanOrEqual(5);
+    expect(burst.reduce((n, e) => n + ((e as { count?: number }).count ?? 1), 0)).toBeGreaterThanOrEqual(6);
+    expect(burst.some((e) => ((e as { count?: number }).count ?? 1) >= 2)).toBe(true);
+    up.set('10.0.1.2', true);
     // A real failure after them still needs `fall` (2) of its own.
     up.set('10.0.1.1', false);
     await vi.advanceTimersByTimeAsync(1000);
