@@ -13,11 +13,10 @@
 //
 //   node bench/director.bench.mjs [--intervals 1,5,10] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
-//                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR] [--perf DIR]
+//                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
 // --compare also runs our director from other builds in the same boot (before/after a
-// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR; --perf samples the
-// whole VM (perf record -a) during each window and writes perf report's top symbols by thread
-// to DIR. Wake-ups are voluntary context switches (/proc/PID/task/TID/status).
+// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR. Wake-ups are
+// voluntary context switches (/proc/PID/task/TID/status).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,7 +32,6 @@ const CLIENTS = option('clients', 'socket').split(',');
 const LOAD_S = Number(option('load-seconds', '5'));
 const COMPARE = option('compare', '');
 const PROFILE_DIR = option('cpu-prof', '');
-const PERF_DIR = option('perf', '');
 const DIST = path.join(projectRoot, 'dist', 'director', 'index.js');
 const builds = [['', DIST], ...(COMPARE ? COMPARE.split(',').map((entry) => [entry.split('=')[0], path.resolve(entry.split('=').slice(1).join('='))]) : [])];
 const SERVICES = 10;
@@ -113,25 +111,6 @@ function wakeUpsOf(name) {
   return total;
 }
 
-/** perf record -a over the next `seconds`, then its report (top symbols by thread) in DIR/<name>.txt. */
-function perfWindow(name, seconds) {
-  if (!PERF_DIR) return () => Promise.resolve();
-  mkdirSync(path.resolve(PERF_DIR), { recursive: true });
-  const data = path.join(path.resolve(PERF_DIR), `${name}.data`);
-  const record = spawn('perf', ['record', '-a', '-F', '497', '-o', data, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
-  return () => new Promise((resolve) => {
-    const report = () => {
-      try {
-        writeFileSync(data.replace(/\.data$/, '.txt'), sh('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm,dso,sym', '--percent-limit', '0.3']));
-      } catch (error) {
-        console.log(`perf report ${name}: ${error.message}`);
-      }
-      resolve();
-    };
-    if (record.exitCode !== null) report(); else record.once('exit', report);
-  });
-}
-
 /** The VM's CPU time so far, busy and total (ticks of all CPUs, from /proc/stat). */
 function vmTicks() {
   const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
@@ -201,14 +180,11 @@ try {
       const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
       const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
         { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client });
-      let s1; let v1; let a1; let perfDone;
+      let s1; let v1; let a1;
       const report = await until('the director report', () => {
         const lines = ours.output().split('\n');
         // The window starts when the director says so: sample the servers and the VM then.
-        if (!s1 && lines.some((l) => l.startsWith('{"window"'))) {
-          s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered();
-          perfDone = perfWindow(`ours-${[client, build].filter(Boolean).join('-') || 'socket'}-${interval}s`, WINDOW_S);
-        }
+        if (!s1 && lines.some((l) => l.startsWith('{"window"'))) { s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered(); }
         const line = lines.find((l) => l.startsWith('{"startMs"'));
         if (!line && ours.child.exitCode !== null) throw new Error(`the director exited with ${ours.child.exitCode}:\n${ours.output().slice(-3000)}`);
         return line && JSON.parse(line);
@@ -217,7 +193,6 @@ try {
       const vmBusy = busyShare(v1, vmTicks());
       const serverCount = answered() - a1;
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
-      await perfDone?.();
       if (report.failed > 0 || report.down > 0) console.log(`note (${name || "ours"}, every ${interval} s): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
       runs.push({
         program: name ? `ours (${name})` : 'ours', interval, timeout, warmup, ...report,
@@ -240,7 +215,6 @@ try {
     const failuresBefore = failureLines();
     const k0 = ticksOf('keepalived');
     const w0 = wakeUpsOf('keepalived');
-    const perfDone = perfWindow(`keepalived-${interval}s`, WINDOW_S);
     const s0 = ticksOf('http_server');
     const c0 = answered();
     const v0 = vmTicks();
@@ -254,7 +228,6 @@ try {
     const seconds = (performance.now() - t0) / 1000;
     const failuresInWindow = failureLines() - failuresBefore;
     const down = (sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-Ln']).match(/->\s+10\.3\.\S+\s+\S+\s+0\s/g) ?? []).length;
-    await perfDone();
     keepalived.child.kill('SIGTERM');
     await until('keepalived to exit', () => keepalived.child.exitCode !== null || keepalived.child.signalCode !== null, 60_000);
     sh('ip', ['netns', 'exec', lb, 'ipvsadm', '-C']);
