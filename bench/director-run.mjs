@@ -51,6 +51,21 @@ function probeThreadTicks() {
   }
   return undefined;
 }
+// Wake-ups (voluntary context switches) of the main thread and of the probe thread.
+function wakeUps() {
+  const out = { main: 0, probe: 0 };
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      const status = readFileSync(`/proc/self/task/${task}/status`, 'utf8');
+      const switches = Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(status)?.[1] ?? 0);
+      if (task === String(process.pid)) out.main = switches;
+      else if (/^Name:\s*ipvs-probe$/m.test(status)) out.probe = switches;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 let measuring = false;
 let checks = 0;
 let failed = 0;
@@ -79,9 +94,11 @@ measuring = true;
 console.log(JSON.stringify({ window: Number(windowText) }));
 const cpu0 = process.cpuUsage();
 const probe0 = probeThreadTicks();
+const wakes0 = wakeUps();
 const t0 = performance.now();
 await new Promise((resolve) => setTimeout(resolve, Number(windowText) * 1000));
 const cpu = process.cpuUsage(cpu0);
+const wakes1 = wakeUps();
 const probeThreadMs = probe0 === undefined ? undefined : ((probeThreadTicks() - probe0) / CLK_TCK) * 1000;
 const seconds = (performance.now() - t0) / 1000;
 measuring = false;
@@ -94,6 +111,7 @@ console.log(JSON.stringify({
   startMs, seconds, checks, failed, failures: Object.fromEntries([...failures].slice(0, 5)), down, errors: errors.slice(0, 5),
   cpuMs: (cpu.user + cpu.system) / 1000,
   ...(probeThreadMs === undefined ? {} : { probeThreadMs }),
+  wakeUps: { main: wakes1.main - wakes0.main, probe: wakes1.probe - wakes0.probe },
   loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
   latenessMs: { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] },
 }));

@@ -15,7 +15,8 @@
 //                                 [--clients socket[,request]] [--load-seconds 5]
 //                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
 // --compare also runs our director from other builds in the same boot (before/after a
-// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR.
+// change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR. Wake-ups are
+// voluntary context switches (/proc/PID/task/TID/status).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -87,6 +88,22 @@ function ticksOf(name) {
       if (comm !== name) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       total += Number(fields[11]) + Number(fields[12]);  // utime, stime (fields 14 and 15)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
+/** Voluntary context switches (sleeps that ended in a wake-up) of every thread of the processes named `name`. */
+function wakeUpsOf(name) {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== name) continue;
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        total += Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'))?.[1] ?? 0);
+      }
     } catch {
       // exited meanwhile
     }
@@ -197,12 +214,14 @@ try {
     const failureLines = () => keepalived.output().split('\n').filter((l) => /fail|timeout/i.test(l)).length;
     const failuresBefore = failureLines();
     const k0 = ticksOf('keepalived');
+    const w0 = wakeUpsOf('keepalived');
     const s0 = ticksOf('http_server');
     const c0 = answered();
     const v0 = vmTicks();
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
     const k1 = ticksOf('keepalived');
+    const wakeUps = wakeUpsOf('keepalived') - w0;
     const s1 = ticksOf('http_server');
     const c1 = answered();
     const vmBusy = busyShare(v0, vmTicks());
@@ -217,7 +236,7 @@ try {
     if (failuresInWindow > 0 || down > 0) console.log(`note (keepalived, every ${interval} s): ${failuresInWindow} failure lines in its log, ${down} destinations at weight 0`);
     runs.push({
       program: 'keepalived', interval, timeout, warmup, seconds, checks, perSecond: checks / seconds, cpuMs, cpuPer1000: (cpuMs / checks) * 1000,
-      failureLines: failuresInWindow, down, serverCpuMs: ticksToMs(s1 - s0), vmBusy,
+      failureLines: failuresInWindow, down, serverCpuMs: ticksToMs(s1 - s0), vmBusy, wakeUps: { all: wakeUps },
     });
   }
 
@@ -226,12 +245,15 @@ try {
     ['answered/s', 'failed', 'server CPU ms/1k', 'VM busy %'],
     [[f(capacity.perSecond, 0), capacity.failed, f(capacity.serverCpuPer1000), f(capacity.vmBusy * 100, 0)]]);
   printTable(`Director vs keepalived, ${DESTINATIONS} HTTP checks (window ${WINDOW_S} s)`,
-    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
+    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'wake-ups/check (main+probe)', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
     runs.map((r) => {
       const reference = runs.find((k) => k.program === 'keepalived' && k.interval === r.interval);
       return [
         r.interval, r.program, f(DESTINATIONS / r.interval, 0), f(r.perSecond, 0), r.failed ?? r.failureLines, r.down, f(r.cpuPer1000),
-        r.probeThreadMs === undefined ? '' : f((r.probeThreadMs / r.checks) * 1000), f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
+        r.probeThreadMs === undefined ? '' : f((r.probeThreadMs / r.checks) * 1000),
+        r.wakeUps === undefined ? '' : r.wakeUps.all !== undefined ? f(r.wakeUps.all / r.checks, 2)
+          : `${f(r.wakeUps.main / r.checks, 2)}+${f(r.wakeUps.probe / r.checks, 2)}`,
+        f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
         r.program === 'keepalived' ? '' : ratio(r.cpuPer1000 / reference?.cpuPer1000),
       ];
     }));

@@ -75,9 +75,10 @@ try {
   if (report.failed > 0 || report.down > 0) console.log(`note: ${report.failed} failed checks, ${report.down} not up: ${JSON.stringify(report.failures)}`);
   const f = (v, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
   printTable(`Director on the host (simulated table, loopback C server): ${SERVICES * PER_SERVICE} HTTP checks every ${INTERVAL_S} s, window ${WINDOW_S} s, load ${os.loadavg()[0].toFixed(1)}`,
-    ['checks/s', 'failed', 'CPU ms/1k checks', 'probe thread ms/1k', 'loop p99 ms', 'late p99 ms', 'late max ms', 'server answered'],
+    ['checks/s', 'failed', 'CPU ms/1k checks', 'probe thread ms/1k', 'wake-ups/check main', 'probe', 'loop p99 ms', 'late p99 ms', 'late max ms', 'server answered'],
     [[f(report.checks / report.seconds, 0), report.failed, f(report.cpuMs / report.checks * 1000),
-      report.probeThreadMs === undefined ? '' : f(report.probeThreadMs / report.checks * 1000), f(report.loopDelayMs.p99), f(report.latenessMs.p99), f(report.latenessMs.max), answered() - before]]);
+      report.probeThreadMs === undefined ? '' : f(report.probeThreadMs / report.checks * 1000),
+      f(report.wakeUps.main / report.checks, 2), f(report.wakeUps.probe / report.checks, 2), f(report.loopDelayMs.p99), f(report.latenessMs.p99), f(report.latenessMs.max), answered() - before]]);
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true });

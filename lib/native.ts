@@ -3,6 +3,7 @@
 import path from 'node:path';
 
 import type { ConnectionAddon } from './connections';
+import type { ProbeLayout } from './director/checks/probe-codec';
 import type { NativeProbeTransportClass } from './director/checks/probe-transport';
 import type { FaultHooks } from './internal/faults';
 import type { WireDaemon, WireTimeouts } from './config';
@@ -108,6 +109,8 @@ export interface NativeAddon extends ConnectionAddon {
   faults: FaultHooks;
   /** The health checks' probe thread (lib/director/checks/probe-transport.ts). */
   ProbeTransport: NativeProbeTransportClass;
+  /** Its wire format's record sizes and limits (native/probe_codec.h). */
+  probeLayout: ProbeLayout;
 }
 
 /**

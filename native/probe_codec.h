@@ -17,12 +17,13 @@
 //
 // A completion is a 24-byte record; the reply bytes of a batch of completions are one buffer:
 //   u32 id
-//   u8  outcome       kOutcomeOk, kOutcomeError, kOutcomeTimeout
+//   u8  outcome       kOutcomeOk, kOutcomeError, kOutcomeTimeout, kOutcomeNotStarted (it waited
+//                     for a descriptor slot, see ProbeEngine, for its whole timeout)
 //   u8  phase         kPhaseConnect (socket, bind, connect), kPhaseSend, kPhaseReceive
 //   u8  flags         kReplyLimit: stopped at max_reply; kReplyLine: stopped at the first CRLF
 //   u8  reserved      0
 //   i32 error         errno (kOutcomeError), else 0
-//   u32 latency_us    from submission to outcome
+//   u32 latency_us    from the socket's creation to the outcome
 //   u32 reply_offset  into the batch's reply buffer
 //   u32 reply_length
 #pragma once
@@ -43,7 +44,7 @@ constexpr uint32_t kMaxProbeTimeoutMs = 86'400'000;
 constexpr uint32_t kMaxProbeReply = 16u << 20;
 constexpr uint32_t kMaxProbePayload = 1u << 20;
 
-enum Outcome : uint8_t { kOutcomeOk = 0, kOutcomeError = 1, kOutcomeTimeout = 2 };
+enum Outcome : uint8_t { kOutcomeOk = 0, kOutcomeError = 1, kOutcomeTimeout = 2, kOutcomeNotStarted = 3 };
 enum Phase : uint8_t { kPhaseConnect = 0, kPhaseSend = 1, kPhaseReceive = 2 };
 constexpr uint8_t kReplyLimit = 1;
 constexpr uint8_t kReplyLine = 2;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,21 +18,24 @@
 namespace ipvs::probe {
 
 struct ProbeEngine::Probe {
+  ProbeRequest request;  // its payload is released once sent
   int fd = -1;
-  uint32_t id = 0;
+  bool started = false;  // holds one of the max_in_flight slots
   uint8_t phase = kPhaseConnect;
-  uint8_t flags = 0;
-  uint32_t max_reply = 0;
-  std::string payload;
   size_t sent = 0;
   std::string reply;
   Clock::time_point submitted;
-  Clock::time_point deadline;
+  Clock::time_point started_at;
+  Clock::time_point deadline;  // the one live entry of deadlines_ for this probe
 };
 
 namespace {
 
 constexpr int kMaxEvents = 256;
+
+// Probes started per wake-up at most, so that a flood of submissions cannot keep the thread
+// from reading replies and enforcing timeouts (under overload each start costs a handshake).
+constexpr size_t kStartsPerWake = 64;
 
 // Builds the socket address of `family` from 16 address bytes; returns its length.
 socklen_t MakeAddress(uint8_t family, const uint8_t* bytes, uint16_t port, sockaddr_storage* out) {
@@ -57,7 +61,26 @@ uint32_t MicrosSince(ProbeEngine::Clock::time_point start, ProbeEngine::Clock::t
 
 }  // namespace
 
-ProbeEngine::ProbeEngine(std::function<bool()> notify) : notify_(std::move(notify)) {
+size_t ProbeEngine::MaxInFlightFor(uint64_t descriptor_limit) {
+  const uint64_t limit = std::min<uint64_t>(descriptor_limit, uint64_t{1} << 30);
+  const uint64_t reserve = std::max<uint64_t>(limit / 4, std::min<uint64_t>(128, limit / 2));
+  return static_cast<size_t>(std::max<uint64_t>(1, limit - reserve));
+}
+
+namespace {
+
+size_t DefaultMaxInFlight() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) < 0) return ProbeEngine::MaxInFlightFor(1024);
+  return ProbeEngine::MaxInFlightFor(limit.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 30 : limit.rlim_cur);
+}
+
+}  // namespace
+
+ProbeEngine::ProbeEngine(std::function<bool()> notify, Options options)
+    : notify_(std::move(notify)),
+      delivery_delay_(options.delivery_delay),
+      max_in_flight_(options.max_in_flight != 0 ? options.max_in_flight : DefaultMaxInFlight()) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw SystemError(errno, "epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -80,15 +103,25 @@ ProbeEngine::ProbeEngine(std::function<bool()> notify) : notify_(std::move(notif
 
 ProbeEngine::~ProbeEngine() { Stop(); }
 
-void ProbeEngine::Submit(std::vector<ProbeRequest>&& probes, Clock::time_point submitted) {
+std::vector<Completion> ProbeEngine::Submit(std::vector<ProbeRequest>&& probes, Clock::time_point submitted) {
+  std::vector<Completion> done;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return;
+    if (stopping_) return done;
     for (auto& probe : probes) incoming_.push_back(Queued{std::move(probe), submitted});
+    done.swap(done_);
+    notified_ = false;
+    // Awake, the thread looks at incoming_ before it sleeps again.
+    wake = asleep_;
+    asleep_ = false;
   }
-  const uint64_t one = 1;
-  // The eventfd counter cannot overflow here (it would take 2^64 - 1 writes), so this succeeds.
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  if (wake) {
+    const uint64_t one = 1;
+    // The eventfd counter cannot overflow here (it would take 2^64 - 1 writes), so this succeeds.
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+  return done;
 }
 
 std::vector<Completion> ProbeEngine::TakeCompletions() {
@@ -109,7 +142,9 @@ void ProbeEngine::Stop() {
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
   thread_.join();
-  for (auto& [key, probe] : probes_) ::close(probe.fd);
+  for (auto& [key, probe] : probes_) {
+    if (probe.fd >= 0) ::close(probe.fd);
+  }
   probes_.clear();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -125,56 +160,94 @@ void ProbeEngine::Run() {
   ::pthread_setname_np(::pthread_self(), "ipvs-probe");
   epoll_event events[kMaxEvents];
   std::vector<Queued> batch;
+  constexpr auto kNever = Clock::time_point::max();
+  Clock::time_point deliver_at = kNever;  // when the completions in done_ are due to the owner
+  int wait_ms = 0;
   for (;;) {
-    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, WaitMs(Clock::now()));
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, wait_ms);
     if (n < 0 && errno != EINTR) break;  // cannot happen with a valid epoll descriptor
-    bool woken = false;
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == 0) {
-        woken = true;
+        uint64_t count;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
       } else {
         Advance(events[i].data.u64, events[i].events);
       }
     }
-    if (woken) {
-      uint64_t count;
-      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stopping_) return;
-        batch.swap(incoming_);
-      }
-      for (auto& queued : batch) Start(std::move(queued));
-      batch.clear();
+    const auto now = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      asleep_ = false;
+      batch.swap(incoming_);
     }
-    ExpireDue(Clock::now());
-    if (finished_.empty()) continue;
+    for (auto& queued : batch) Accept(std::move(queued));
+    batch.clear();
+    ExpireDue(now);
+    const bool more_to_start = StartWaiting(now);
+
     bool notify = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
-      for (auto& c : finished_) done_.push_back(std::move(c));
-      notify = !notified_;
-      notified_ = true;
+      if (!finished_.empty()) {
+        if (done_.empty()) deliver_at = now + delivery_delay_;
+        for (auto& c : finished_) done_.push_back(std::move(c));
+      } else if (done_.empty()) {
+        deliver_at = kNever;  // the owner took them
+      }
+      if (!done_.empty() && !notified_ && now >= deliver_at) notify = notified_ = true;
     }
     finished_.clear();
     if (notify && !notify_()) {
       std::lock_guard<std::mutex> lock(mutex_);
       notified_ = false;
+      deliver_at = now + std::max(delivery_delay_, std::chrono::milliseconds(10));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      if (!incoming_.empty() || more_to_start) {
+        wait_ms = 0;
+        continue;
+      }
+      asleep_ = true;
+      wait_ms = WaitMs(now, !done_.empty() && !notified_ ? deliver_at : kNever);
     }
   }
 }
 
-void ProbeEngine::Start(Queued&& queued) {
-  ProbeRequest& request = queued.request;
+void ProbeEngine::Accept(Queued&& queued) {
   const uint64_t key = next_key_++;
   Probe& probe = probes_[key];
-  probe.id = request.id;
-  probe.flags = request.flags;
-  probe.max_reply = request.max_reply;
-  probe.payload = std::move(request.payload);
+  probe.request = std::move(queued.request);
   probe.submitted = queued.submitted;
-  probe.deadline = queued.submitted + std::chrono::milliseconds(request.timeout_ms);
+  // Waits for a slot and for its turn, at most its timeout (counted from submission).
+  probe.deadline = probe.submitted + std::chrono::milliseconds(probe.request.timeout_ms);
+  deadlines_.emplace(probe.deadline, key);
+  waiting_.push_back(key);
+}
+
+bool ProbeEngine::StartWaiting(Clock::time_point now) {
+  size_t started = 0;
+  while (open_ < max_in_flight_ && !waiting_.empty()) {
+    if (started == kStartsPerWake) return true;
+    const uint64_t key = waiting_.front();
+    waiting_.pop_front();
+    if (probes_.count(key) == 0) continue;  // it ended waiting
+    Start(key, now);
+    ++started;
+  }
+  return false;
+}
+
+void ProbeEngine::Start(uint64_t key, Clock::time_point now) {
+  Probe& probe = probes_[key];
+  const ProbeRequest& request = probe.request;
+  probe.started = true;
+  ++open_;
+  probe.started_at = now;
+  probe.deadline = now + std::chrono::milliseconds(request.timeout_ms);
   deadlines_.emplace(probe.deadline, key);
 
   const int domain = request.family == 4 ? AF_INET : AF_INET6;
@@ -189,8 +262,29 @@ void ProbeEngine::Start(Queued&& queued) {
     }
   }
   const socklen_t length = MakeAddress(request.family, request.address, request.port, &address);
-  if (::connect(probe.fd, reinterpret_cast<sockaddr*>(&address), length) < 0 && errno != EINPROGRESS) {
-    return Finish(key, kOutcomeError, kPhaseConnect, errno);
+  const bool connected = ::connect(probe.fd, reinterpret_cast<sockaddr*>(&address), length) == 0;
+  if (!connected && errno != EINPROGRESS) return Finish(key, kOutcomeError, kPhaseConnect, errno);
+  if (request.payload.empty()) {
+    if (connected) return Finish(key, kOutcomeOk, kPhaseConnect, 0);
+  } else {
+    // On a local network the handshake completes inside connect(), so the request can go now
+    // and the wake-up for the connection's EPOLLOUT is saved; a connection still being made
+    // refuses it with EAGAIN (the probe stays in the connect phase, and the EPOLLOUT edge
+    // sends it).
+    const ssize_t sent = ::send(probe.fd, request.payload.data(), request.payload.size(), MSG_NOSIGNAL);
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      // A refused or reset handshake (ECONNREFUSED...) is the connection's error.
+      const int error = errno;
+      return Finish(key, kOutcomeError, error == EPIPE || error == ECONNRESET ? kPhaseSend : kPhaseConnect, error);
+    }
+    if (sent > 0) {
+      probe.sent = static_cast<size_t>(sent);
+      probe.phase = kPhaseSend;
+      if (probe.sent == request.payload.size()) {
+        probe.request.payload = std::string();
+        probe.phase = kPhaseReceive;
+      }
+    }
   }
   // Edge-triggered for both directions from the start: no EPOLL_CTL_MOD between the phases,
   // and close() takes the socket out of the set.
@@ -214,12 +308,13 @@ void ProbeEngine::Advance(uint64_t key, uint32_t events) {
       return Finish(key, kOutcomeError, kPhaseConnect, error != 0 ? error : ECONNRESET);
     }
     if (!(events & EPOLLOUT)) return;
-    if (probe.payload.empty()) return Finish(key, kOutcomeOk, kPhaseConnect, 0);
+    if (probe.request.payload.empty()) return Finish(key, kOutcomeOk, kPhaseConnect, 0);
     probe.phase = kPhaseSend;
   }
   if (probe.phase == kPhaseSend) {
-    while (probe.sent < probe.payload.size()) {
-      const ssize_t n = ::send(probe.fd, probe.payload.data() + probe.sent, probe.payload.size() - probe.sent, MSG_NOSIGNAL);
+    const std::string& payload = probe.request.payload;
+    while (probe.sent < payload.size()) {
+      const ssize_t n = ::send(probe.fd, payload.data() + probe.sent, payload.size() - probe.sent, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // the next EPOLLOUT edge resumes
@@ -227,17 +322,21 @@ void ProbeEngine::Advance(uint64_t key, uint32_t events) {
       }
       probe.sent += static_cast<size_t>(n);
     }
-    probe.payload = std::string();
+    probe.request.payload = std::string();
     probe.phase = kPhaseReceive;
     // Nothing can have been answered yet: the next EPOLLIN edge starts the reading (this
     // saves a recv() that would only say EAGAIN).
     if (!(events & EPOLLIN)) return;
   }
-  // Receive: read until the peer closes, the limit, or (kProbeFirstLine) the first CRLF.
+  // Receive: read until the peer closes, the limit, or (kProbeFirstLine) the first CRLF. An
+  // edge of EPOLLOUT alone (the connection became writable after an early send) has nothing
+  // to read.
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+  const uint32_t max_reply = probe.request.max_reply;
   char buffer[16384];
   for (;;) {
     // With no room at all (a limit of 0) one byte is asked for: EOF or a reply over the limit.
-    const size_t room = probe.max_reply - probe.reply.size();
+    const size_t room = max_reply - probe.reply.size();
     const ssize_t n = ::recv(probe.fd, buffer, room == 0 ? 1 : std::min(room, sizeof buffer), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -248,12 +347,12 @@ void ProbeEngine::Advance(uint64_t key, uint32_t events) {
     if (room == 0) return Finish(key, kOutcomeOk, kPhaseReceive, 0, kReplyLimit);
     const size_t before = probe.reply.size();
     probe.reply.append(buffer, static_cast<size_t>(n));
-    if (probe.flags & kProbeFirstLine) {
+    if (probe.request.flags & kProbeFirstLine) {
       // A CR that ended the previous read may pair with this read's LF.
       const size_t from = before == 0 ? 0 : before - 1;
       if (probe.reply.find("\r\n", from) != std::string::npos) return Finish(key, kOutcomeOk, kPhaseReceive, 0, kReplyLine);
     }
-    if (probe.reply.size() == probe.max_reply) return Finish(key, kOutcomeOk, kPhaseReceive, 0, kReplyLimit);
+    if (probe.reply.size() == max_reply) return Finish(key, kOutcomeOk, kPhaseReceive, 0, kReplyLimit);
   }
 }
 
@@ -262,32 +361,43 @@ void ProbeEngine::Finish(uint64_t key, uint8_t outcome, uint8_t phase, int error
   if (found == probes_.end()) return;
   Probe& probe = found->second;
   if (probe.fd >= 0) ::close(probe.fd);
+  if (probe.started) --open_;
   Completion completion;
-  completion.id = probe.id;
+  completion.id = probe.request.id;
   completion.outcome = outcome;
   completion.phase = phase;
   completion.flags = flags;
   completion.error = outcome == kOutcomeError ? error : 0;
-  completion.latency_us = MicrosSince(probe.submitted, Clock::now());
+  completion.latency_us = MicrosSince(probe.started ? probe.started_at : probe.submitted, Clock::now());
   completion.reply = std::move(probe.reply);
   finished_.push_back(std::move(completion));
-  probes_.erase(found);  // its deadline entry is dropped lazily
+  probes_.erase(found);  // its deadline entry is dropped lazily, its waiting_ entry when reached
 }
 
 void ProbeEngine::ExpireDue(Clock::time_point now) {
   while (!deadlines_.empty() && deadlines_.top().first <= now) {
-    const uint64_t key = deadlines_.top().second;
+    const auto [deadline, key] = deadlines_.top();
     deadlines_.pop();
     auto found = probes_.find(key);
-    if (found != probes_.end()) Finish(key, kOutcomeTimeout, found->second.phase, 0);
+    if (found == probes_.end() || found->second.deadline != deadline) continue;  // ended, or started since
+    if (found->second.started) {
+      Finish(key, kOutcomeTimeout, found->second.phase, 0);
+    } else {
+      Finish(key, kOutcomeNotStarted, kPhaseConnect, 0);
+    }
   }
 }
 
-int ProbeEngine::WaitMs(Clock::time_point now) {
-  // Deadlines of probes that already finished would only cause empty wake-ups.
-  while (!deadlines_.empty() && probes_.find(deadlines_.top().second) == probes_.end()) deadlines_.pop();
-  if (deadlines_.empty()) return -1;
-  const auto until = deadlines_.top().first;
+int ProbeEngine::WaitMs(Clock::time_point now, Clock::time_point deliver_at) {
+  // Deadlines of probes that ended or started since would only cause empty wake-ups.
+  while (!deadlines_.empty()) {
+    auto found = probes_.find(deadlines_.top().second);
+    if (found != probes_.end() && found->second.deadline == deadlines_.top().first) break;
+    deadlines_.pop();
+  }
+  Clock::time_point until = deliver_at;
+  if (!deadlines_.empty()) until = std::min(until, deadlines_.top().first);
+  if (until == Clock::time_point::max()) return -1;
   if (until <= now) return 0;
   // Rounded up: waking a little after a deadline is fine, before it costs a wasted wake-up.
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(until - now).count();

@@ -27,6 +27,8 @@ struct Delivery {
 };
 
 void DeliverCompletions(Napi::Env env, Napi::Function callback, Delivery* delivery, std::nullptr_t*);
+// Hands completions to JS as (records, replies).
+void Deliver(Napi::Env env, Napi::Function callback, Delivery* delivery, std::vector<Completion>&& completions);
 void FinalizeDelivery(Napi::Env, std::nullptr_t*, Delivery* delivery) { delete delivery; }
 
 using CompletionCall = Napi::TypedThreadSafeFunction<Delivery, std::nullptr_t, DeliverCompletions>;
@@ -35,21 +37,30 @@ class ProbeTransport : public Napi::ObjectWrap<ProbeTransport> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "ProbeTransport",
-                       {InstanceMethod<&ProbeTransport::Submit>("submit"), InstanceMethod<&ProbeTransport::Close>("close")});
+                       {InstanceMethod<&ProbeTransport::Submit>("submit"), InstanceMethod<&ProbeTransport::Close>("close"),
+                        InstanceAccessor<&ProbeTransport::MaxInFlight>("maxInFlight")});
   }
 
   explicit ProbeTransport(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProbeTransport>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsFunction()) {
-      throw Napi::TypeError::New(env, "new ProbeTransport(onCompletions: (records: Buffer, replies: Buffer) => void)");
+    if (info.Length() < 1 || !info[0].IsFunction() || (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsObject())) {
+      throw Napi::TypeError::New(env, "new ProbeTransport(onCompletions: (records: Buffer, replies: Buffer) => void, "
+                                      "options?: { deliveryDelayMs?: number, maxInFlight?: number })");
+    }
+    ProbeEngine::Options options;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object given = info[1].As<Napi::Object>();
+      options.delivery_delay = std::chrono::milliseconds(Count(env, given, "deliveryDelayMs", 60'000));
+      options.max_in_flight = static_cast<size_t>(Count(env, given, "maxInFlight", 1u << 30));
     }
     delivery_ = new Delivery();
+    callback_ = Napi::Persistent(info[0].As<Napi::Function>());
     call_ = CompletionCall::New(env, info[0].As<Napi::Function>(), "ipvs-netlink:probe", 0, 1, delivery_, FinalizeDelivery,
                                 static_cast<std::nullptr_t*>(nullptr));
     call_.Unref(env);
     try {
       // The engine calls back from its thread.
-      engine_ = std::make_unique<ProbeEngine>([call = call_]() mutable { return call.NonBlockingCall() == napi_ok; });
+      engine_ = std::make_unique<ProbeEngine>([call = call_]() mutable { return call.NonBlockingCall() == napi_ok; }, options);
     } catch (const SystemError& e) {
       call_.Release();
       throw ToJsError(env, e);
@@ -62,6 +73,21 @@ class ProbeTransport : public Napi::ObjectWrap<ProbeTransport> {
   ~ProbeTransport() override { Shutdown(); }
 
  private:
+  // An optional non-negative integer option up to `max` (0 when absent).
+  static uint32_t Count(Napi::Env env, Napi::Object options, const char* name, uint32_t max) {
+    Napi::Value value = options.Get(name);
+    if (value.IsUndefined()) return 0;
+    const double n = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
+    if (!(n >= 0 && n <= max && n == static_cast<double>(static_cast<uint32_t>(n)))) {
+      throw Napi::RangeError::New(env, std::string(name) + " must be an integer 0-" + std::to_string(max));
+    }
+    return static_cast<uint32_t>(n);
+  }
+
+  Napi::Value MaxInFlight(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), engine_ ? static_cast<double>(engine_->max_in_flight()) : 0);
+  }
+
   // submit(batch: Uint8Array): queues the probes; a malformed batch throws and queues none.
   Napi::Value Submit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -83,7 +109,9 @@ class ProbeTransport : public Napi::ObjectWrap<ProbeTransport> {
       call_.Ref(env);
       delivery_->referenced = true;
     }
-    engine_->Submit(std::move(probes), submitted);
+    // The completions waiting since the last delivery go now, in this turn of the event loop
+    // (the probe thread would otherwise wake it for them after the delivery delay).
+    Deliver(env, callback_.Value(), delivery_, engine_->Submit(std::move(probes), submitted));
     return env.Undefined();
   }
 
@@ -110,6 +138,7 @@ class ProbeTransport : public Napi::ObjectWrap<ProbeTransport> {
   }
 
   std::unique_ptr<ProbeEngine> engine_;
+  Napi::FunctionReference callback_;  // the same function the thread-safe function calls
   Delivery* delivery_ = nullptr;
   CompletionCall call_;
   bool hooked_ = false;
@@ -117,7 +146,10 @@ class ProbeTransport : public Napi::ObjectWrap<ProbeTransport> {
 
 void DeliverCompletions(Napi::Env env, Napi::Function callback, Delivery* delivery, std::nullptr_t*) {
   if (env == nullptr || delivery->engine == nullptr) return;
-  std::vector<Completion> completions = delivery->engine->TakeCompletions();
+  Deliver(env, callback, delivery, delivery->engine->TakeCompletions());
+}
+
+void Deliver(Napi::Env env, Napi::Function callback, Delivery* delivery, std::vector<Completion>&& completions) {
   if (completions.empty()) return;
   delivery->in_flight -= std::min(delivery->in_flight, completions.size());
   std::vector<uint8_t> records, replies;
@@ -137,6 +169,15 @@ void DeliverCompletions(Napi::Env env, Napi::Function callback, Delivery* delive
 
 void InitProbeTransport(Napi::Env env, Napi::Object exports) {
   exports.Set("ProbeTransport", ProbeTransport::Define(env));
+  // The wire format's sizes and the limits DecodeProbeBatch enforces, for the TypeScript codec
+  // (lib/director/checks/probe-codec.ts): written once, in probe_codec.h.
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("probeHeaderBytes", Napi::Number::New(env, probe::kProbeHeaderBytes));
+  layout.Set("completionBytes", Napi::Number::New(env, probe::kCompletionBytes));
+  layout.Set("maxTimeoutMs", Napi::Number::New(env, probe::kMaxProbeTimeoutMs));
+  layout.Set("maxReply", Napi::Number::New(env, probe::kMaxProbeReply));
+  layout.Set("maxPayload", Napi::Number::New(env, probe::kMaxProbePayload));
+  exports.Set("probeLayout", layout);
 }
 
 }  // namespace ipvs

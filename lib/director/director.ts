@@ -165,6 +165,9 @@ export class Director {
   #resyncTimer: ReturnType<typeof setInterval> | undefined;
   #drainTimer: ReturnType<typeof setInterval> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Checks not run (EMFILE…) since the last 'check' error event, reported at most once a second. */
+  #notRun: { count: number; last: { service: string; destination: string; what: string; code?: string } | undefined; at: number; timer?: ReturnType<typeof setTimeout> } =
+    { count: 0, last: undefined, at: 0 };
   #backoff = 0;
   // Sync bookkeeping: requests coalesce; one sync runs at a time.
   #syncQueued = false;
@@ -322,6 +325,7 @@ export class Director {
     clearInterval(this.#drainTimer);
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#syncTimer);
+    clearTimeout(this.#notRun.timer);
     for (const svc of this.#services.values()) {
       for (const dest of svc.dests.values()) this.#stopChecks(dest);
       for (const drain of svc.drains.values()) if (drain.dest) this.#stopChecks(drain.dest);
@@ -506,6 +510,32 @@ export class Director {
     dest.schedule = new CheckSchedule(dest.cfg.checks, targets, this.#run, (outcome) => this.#onResult(svc, id, dest, outcome));
   }
 
+  /**
+   * Reports checks not run as 'error' events, at most one a second (they come in floods, from
+   * an overloaded host that has no time to spare for an event each): the event names the
+   * latest, and `count` says how many it stands for.
+   */
+  #countNotRun(service: string, destination: string, what: string, code: string | undefined): void {
+    const state = this.#notRun;
+    state.count++;
+    state.last = { service, destination, what, ...(code ? { code } : {}) };
+    if (state.timer) return;
+    const flush = (): void => {
+      state.timer = undefined;
+      if (state.count === 0 || !state.last || !this.#running) return;
+      const { count, last } = state;
+      state.count = 0;
+      state.at = Date.now();
+      const error = Object.assign(new Error(count > 1 ? `${last.what} (and ${count - 1} more in the last second)` : last.what),
+        last.code ? { code: last.code } : {});
+      this.#emit({ type: 'error', time: state.at, error, operation: 'check', service: last.service, destination: last.destination, count });
+    };
+    const wait = state.at + 1000 - Date.now();
+    if (wait <= 0) return flush();
+    state.timer = setTimeout(flush, wait);
+    state.timer.unref?.();
+  }
+
   #stopChecks(dest: DestState): void {
     dest.schedule?.stop();
     dest.schedule = undefined;
@@ -517,6 +547,13 @@ export class Director {
     if (!this.#running || svc.dests.get(id) !== dest) return;
     const dynamicBefore = dest.health.dynamicWeight;
     const { before, after } = dest.health.record(index, result, at);
+    if (result.notRun !== undefined) {
+      // This host's failure (EMFILE…), not the server's: reported, not counted; the next
+      // attempt comes at the next interval.
+      this.#countNotRun(svc.cfg.id, id, `${dest.cfg.checks[index]!.type} check not run: ${result.notRun}`,
+        /^E[A-Z]+$/.test(result.notRun) ? result.notRun : undefined);
+      return;
+    }
     if (this.#options.checkEvents) {
       const check = dest.health.checks[index]!;
       this.#emit({

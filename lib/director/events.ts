@@ -17,7 +17,7 @@ interface DestinationEventBase extends EventBase {
   destination: string;
 }
 
-/** One check attempt (only with the `checkEvents` option). */
+/** One check attempt (only with the `checkEvents` option; an attempt not run is an `error` event instead). */
 export interface CheckEvent extends DestinationEventBase {
   type: 'check';
   /** Index of the check in the destination's checks. */
@@ -116,12 +116,17 @@ export interface AppliedEvent extends EventBase {
 export interface ErrorEvent extends EventBase {
   type: 'error';
   error: Error;
-  /** What was being done: 'apply', 'read-table', 'connections', 'quorum-command', 'sync-daemon', 'vrrp-fifo', … */
+  /**
+   * What was being done: 'apply', 'read-table', 'connections', 'quorum-command', 'sync-daemon',
+   * 'vrrp-fifo', 'check' (an attempt this host could not make, EMFILE…: not counted, no `check` event), …
+   */
   operation: string;
   service?: string;
   destination?: string;
   /** Milliseconds until the retry, when there is one. */
   retryIn?: number;
+  /** How many occurrences the event stands for, when it summarizes several (checks not run: at most one event a second). */
+  count?: number;
 }
 
 /** keepalived reported a new state for the followed VRRP instance (config `vrrp`). */

@@ -26,9 +26,10 @@ export class CheckHealth {
     this.state = initial;
   }
 
-  /** Records an attempt; returns true when the state changed. */
+  /** Records an attempt; returns true when the state changed. An attempt not run (`notRun`) counts for nothing. */
   record(result: CheckResult, at: number): boolean {
     this.last = { ...result, at };
+    if (result.notRun !== undefined) return false;
     const before = this.state;
     if (result.ok) {
       this.weight = result.weight;

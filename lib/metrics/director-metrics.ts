@@ -187,7 +187,7 @@ export function registerDirectorMetrics(registry: Registry, director: DirectorSo
         applied.inc(event.operations.length);
         return;
       case 'error':
-        errors.inc({ operation: event.operation });
+        errors.inc({ operation: event.operation }, event.count ?? 1);
         return;
       case 'vrrp':
         vrrpTransitions.inc({ instance: event.instance, to: event.to });

@@ -8,7 +8,9 @@ import { plainHttpProbe, runHttpCheck } from './http';
 import { runNoneCheck } from './none';
 import { activeProbeTransport, type NativeProbe } from './probe-transport';
 import { runTcpCheck, tcpProbe } from './tcp';
-import type { CheckOutcome, CheckRunner, CheckTarget } from './types';
+import type { ProbeCompletion } from './probe-codec';
+import { errnoCode } from './probe-transport';
+import { localFailure, type CheckOutcome, type CheckRunner, type CheckTarget } from './types';
 import { runUdpCheck } from './udp';
 
 export type { CheckOutcome, CheckTarget } from './types';
@@ -42,6 +44,10 @@ const STOPPED = Object.freeze(new Error('check stopped'));
  * depends on this event loop's timeliness; `stop` does not cut such a probe short (it ends at
  * its timeout at the latest).
  *
+ * An attempt that fails for a reason of this host (EMFILE, ENFILE, ENOBUFS, ENOMEM; for a
+ * probe, no socket slot free within its timeout) has `notRun` set: it is no evidence about
+ * the server, and the health state ignores it.
+ *
  * The timeout aborts after the event loop's next poll for I/O, not in the timer callback:
  * when the loop itself ran late (a busy or starved process), a reply that already arrived is
  * read first, so the verdict is about the server, not about our own lateness.
@@ -54,6 +60,8 @@ export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?:
       const started = performance.now();
       try {
         const completion = await transport.probe(probe.prepared);
+        const notRun = probeNotRun(completion);
+        if (notRun) return { ok: false, message: `not run: ${notRun}`, notRun, latency: completion.latencyMs };
         const outcome = probe.judge(completion) as CheckResult;
         outcome.latency = completion.latencyMs;
         return outcome;
@@ -63,6 +71,12 @@ export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?:
     }
   }
   return runNodeCheck(check, target, stop);
+}
+
+/** Why a probe did not run, when it is this host's failure. */
+function probeNotRun(c: ProbeCompletion): string | undefined {
+  if (c.outcome === 'notStarted') return 'no socket slot free within the timeout';
+  return c.outcome === 'error' && c.phase === 'connect' ? localFailure(errnoCode(c.errno)) : undefined;
 }
 
 /** The check as a probe of the native transport, when its type, target and limits allow one. */
@@ -90,9 +104,12 @@ async function runNodeCheck(check: ResolvedCheck, target: CheckTarget, stop?: Ab
     if (controller.signal.aborted && outcome.ok) {
       return { ok: false, message: `timed out after ${Math.round(check.timeout * 1000)} ms`, latency };
     }
-    return { ...outcome, latency };
+    const notRun = outcome.ok ? undefined : localFailure(outcome.message);
+    return notRun ? { ...outcome, notRun, latency } : { ...outcome, latency };
   } catch (error) {
-    return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: performance.now() - started };
+    const message = `check error: ${(error as Error)?.message ?? String(error)}`;
+    const notRun = localFailure(String((error as NodeJS.ErrnoException)?.code ?? ''));
+    return { ok: false, message, ...(notRun ? { notRun } : {}), latency: performance.now() - started };
   } finally {
     clearTimeout(timer);
     stop?.removeEventListener('abort', onStop);

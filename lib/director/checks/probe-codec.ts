@@ -3,15 +3,39 @@
 // integers little-endian. Encoder and decoder come in pairs; the native side decodes what
 // encodeProbes writes and encodes what decodeCompletions reads.
 import { decodeAddress, parseAddress } from '../../address';
+import { nativeAddon } from '../../native';
 
-/** Bytes of a probe's header; its payload follows. */
+/** Bytes of a probe's header (the fields this file writes); its payload follows. */
 export const PROBE_HEADER_BYTES = 52;
-/** Bytes of one completion record. */
+/** Bytes of one completion record (the fields this file reads). */
 export const COMPLETION_BYTES = 24;
-/** Limits the native decoder enforces (a batch breaking one is refused whole). */
-export const MAX_PROBE_TIMEOUT_MS = 86_400_000;
-export const MAX_PROBE_REPLY = 16 << 20;
-export const MAX_PROBE_PAYLOAD = 1 << 20;
+
+/** @internal The record sizes and the limits the native decoder enforces (a batch breaking one is refused whole). */
+export interface ProbeLayout {
+  probeHeaderBytes: number;
+  completionBytes: number;
+  maxTimeoutMs: number;
+  maxReply: number;
+  maxPayload: number;
+}
+
+let layout: ProbeLayout | undefined;
+
+/**
+ * @internal The limits as the addon exports them when it loads (native/probe_codec.h writes
+ * them), checked against the record sizes this codec writes.
+ * @throws {Error} when the addon cannot be loaded, or is a build of another layout.
+ */
+export function probeLayout(): ProbeLayout {
+  if (layout) return layout;
+  const exported = nativeAddon().probeLayout as Partial<ProbeLayout> | undefined;
+  if (exported?.probeHeaderBytes !== PROBE_HEADER_BYTES || exported.completionBytes !== COMPLETION_BYTES ||
+      ![exported.maxTimeoutMs, exported.maxReply, exported.maxPayload].every((n) => Number.isInteger(n) && n! > 0)) {
+    throw new Error('ipvs-netlink: the native addon\'s probe layout is not this version\'s; rebuild it (npm rebuild ipvs-netlink)');
+  }
+  layout = exported as ProbeLayout;
+  return layout;
+}
 
 const FLAG_BIND = 1;
 const FLAG_FIRST_LINE = 2;
@@ -33,9 +57,13 @@ export interface ProbeSpec {
   firstLine?: boolean;
 }
 
-export type ProbeOutcome = 'ok' | 'error' | 'timeout';
+/**
+ * `notStarted`: the probe waited for one of the transport's socket slots (it caps sockets
+ * below the descriptor limit) for its whole timeout and never ran.
+ */
+export type ProbeOutcome = 'ok' | 'error' | 'timeout' | 'notStarted';
 export type ProbePhase = 'connect' | 'send' | 'receive';
-const OUTCOMES: readonly ProbeOutcome[] = ['ok', 'error', 'timeout'];
+const OUTCOMES: readonly ProbeOutcome[] = ['ok', 'error', 'timeout', 'notStarted'];
 const PHASES: readonly ProbePhase[] = ['connect', 'send', 'receive'];
 
 /** What happened to one probe. */
@@ -46,7 +74,7 @@ export interface ProbeCompletion {
   phase: ProbePhase;
   /** errno of an 'error' outcome, else 0. */
   errno: number;
-  /** Milliseconds from submission to the outcome, measured on the probe thread. */
+  /** Milliseconds from the socket's creation (for notStarted: submission) to the outcome, measured on the probe thread. */
   latencyMs: number;
   /** The reply read (a view into the batch's shared buffer). */
   reply: Buffer;
@@ -62,6 +90,7 @@ export interface ProbeCompletion {
  *   of one family (callers choose the Node path for those first).
  */
 export function encodeProbes(probes: readonly ProbeSpec[]): Buffer {
+  const { maxTimeoutMs, maxReply, maxPayload } = probeLayout();
   let size = 0;
   for (const p of probes) size += PROBE_HEADER_BYTES + (p.payload?.length ?? 0);
   const out = Buffer.alloc(size);
@@ -70,13 +99,13 @@ export function encodeProbes(probes: readonly ProbeSpec[]): Buffer {
     const payloadLength = p.payload?.length ?? 0;
     if (!Number.isInteger(p.id) || p.id < 0 || p.id > 0xffffffff) throw new RangeError(`probe id ${p.id} is not a u32`);
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw new RangeError(`probe port ${p.port} must be 1-65535`);
-    if (!Number.isInteger(p.timeoutMs) || p.timeoutMs < 1 || p.timeoutMs > MAX_PROBE_TIMEOUT_MS) {
-      throw new RangeError(`probe timeout ${p.timeoutMs} ms must be 1-${MAX_PROBE_TIMEOUT_MS}`);
+    if (!Number.isInteger(p.timeoutMs) || p.timeoutMs < 1 || p.timeoutMs > maxTimeoutMs) {
+      throw new RangeError(`probe timeout ${p.timeoutMs} ms must be 1-${maxTimeoutMs}`);
     }
-    if (!Number.isInteger(p.maxReply) || p.maxReply < 0 || p.maxReply > MAX_PROBE_REPLY) {
-      throw new RangeError(`probe reply limit ${p.maxReply} must be 0-${MAX_PROBE_REPLY}`);
+    if (!Number.isInteger(p.maxReply) || p.maxReply < 0 || p.maxReply > maxReply) {
+      throw new RangeError(`probe reply limit ${p.maxReply} must be 0-${maxReply}`);
     }
-    if (payloadLength > MAX_PROBE_PAYLOAD) throw new RangeError(`probe payload of ${payloadLength} bytes is over ${MAX_PROBE_PAYLOAD}`);
+    if (payloadLength > maxPayload) throw new RangeError(`probe payload of ${payloadLength} bytes is over ${maxPayload}`);
     const family = parseAddress(p.address, out, at + 20);
     if (!family) throw new RangeError(`probe address ${JSON.stringify(p.address)} is not IPv4 or IPv6`);
     let flags = p.firstLine ? FLAG_FIRST_LINE : 0;

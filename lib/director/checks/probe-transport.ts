@@ -15,11 +15,31 @@ import type { CheckOutcome } from './types';
 
 /** @internal The addon's class. */
 export interface NativeProbeTransport {
+  /** Queues the probes; completions already waiting reach onCompletions before it returns. */
   submit(batch: Uint8Array): void;
   close(): void;
+  /** Sockets the thread opens at once (the rest wait); 0 once closed. */
+  readonly maxInFlight: number;
+}
+/** @internal Tuning for the tests; the defaults are the ones of production. */
+export interface ProbeTransportOptions {
+  /** How long completions may wait for the next submit before the thread wakes the event loop for them. */
+  deliveryDelayMs?: number;
+  /** The socket cap (default: three quarters of RLIMIT_NOFILE, keeping at least 128 or half of it for the rest). */
+  maxInFlight?: number;
 }
 /** @internal */
-export type NativeProbeTransportClass = new (onCompletions: (records: Buffer, replies: Buffer) => void) => NativeProbeTransport;
+export type NativeProbeTransportClass = new (
+  onCompletions: (records: Buffer, replies: Buffer) => void, options?: ProbeTransportOptions,
+) => NativeProbeTransport;
+
+/**
+ * How long finished probes may wait to be handed over with the next submit (the scheduler
+ * submits every 10 ms slot while checks run) before the probe thread wakes the event loop for
+ * them: at a few checks per slot this saves most wake-ups, each one dear in a VM. A result
+ * reaches the health state at most this much later; its latency is measured on the thread.
+ */
+const DELIVERY_DELAY_MS = 20;
 
 /** A probe packed once (its id left 0), to be submitted every interval. */
 export type PreparedProbe = Buffer & { readonly preparedProbe: true };
@@ -62,7 +82,7 @@ export class ProbeTransport {
   #nextId = 1;
   #closed = false;
 
-  constructor(NativeClass: NativeProbeTransportClass) {
+  constructor(NativeClass: NativeProbeTransportClass, options: ProbeTransportOptions = {}) {
     // The callback reaches the waiters only, never this object: the native side holds the
     // callback for as long as the transport lives, so a transport nobody holds can be collected.
     const waiters = new Map<number, Waiter>();
@@ -74,7 +94,12 @@ export class ProbeTransport {
         waiters.delete(completion.id);
         waiter.resolve(completion);
       }
-    });
+    }, { deliveryDelayMs: DELIVERY_DELAY_MS, ...options });
+  }
+
+  /** Sockets open at once at most; probes beyond wait (at most their timeout, else they end as notStarted). */
+  get maxInFlight(): number {
+    return this.#native.maxInFlight;
   }
 
   /** Probes in flight or queued. */
@@ -155,13 +180,14 @@ let loadError: Error | undefined;
 /**
  * Holds the process's probe transport (opening it on first hold) until the returned release
  * is called; the last release closes it. When the addon cannot provide one, checks use Node's
- * sockets and `probeTransportError()` says why.
+ * sockets and `probeTransportError()` says why. `options` (tests only) tune a transport this
+ * call opens.
  */
-export function acquireProbeTransport(): () => void {
+export function acquireProbeTransport(options?: ProbeTransportOptions): () => void {
   holders++;
   if (!shared && !loadError) {
     try {
-      shared = new ProbeTransport(nativeAddon().ProbeTransport);
+      shared = new ProbeTransport(nativeAddon().ProbeTransport, options);
     } catch (error) {
       loadError = error instanceof Error ? error : new Error(String(error));
     }

@@ -19,6 +19,20 @@ export interface CheckOutcome {
   /** Why it passed or failed, for people: 'HTTP 503', 'connect ECONNREFUSED', 'timed out after 2000 ms'. */
   message: string;
   weight?: number;
+  /**
+   * Set when the attempt could not be made for a reason of this host (no descriptor, no
+   * buffer memory, no socket slot free): it says nothing about the server, and the health
+   * state does not count it. The value is the reason ('EMFILE').
+   */
+  notRun?: string;
+}
+
+/** errno codes of a failure that is this host's, not the server's: out of descriptors or memory. */
+const LOCAL_ERRNO = /\b(EMFILE|ENFILE|ENOBUFS|ENOMEM)$/;
+
+/** The local errno code ending a failure message ('connect EMFILE'), if it ends with one. */
+export function localFailure(message: string): string | undefined {
+  return LOCAL_ERRNO.exec(message)?.[1];
 }
 
 /** Runs one attempt; resolves (never rejects) with the outcome, and stops work when `signal` aborts. */

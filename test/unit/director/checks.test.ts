@@ -16,6 +16,7 @@ import { runCheck, type CheckTarget } from '../../../lib/director/checks/index';
 import { acquireProbeTransport, activeProbeTransport, probeTransportError } from '../../../lib/director/checks/probe-transport';
 import { decodeReply, encodeQuery } from '../../../lib/director/checks/dns';
 import { decodePayload } from '../../../lib/director/checks/udp';
+import { localFailure } from '../../../lib/director/checks/types';
 import { checkCheckSpec } from '../../../lib/director/config';
 
 import { closedPort } from './closed-port';
@@ -44,6 +45,36 @@ const handler: http.RequestListener = (req, res) => {
   if (req.url === '/slow') return void setTimeout(() => res.end('late'), 3000);
   res.end('hello');
 };
+
+describe('a check that cannot run for a reason of this host', () => {
+  it('knows the local errno codes at the end of a failure message', () => {
+    expect(localFailure('connect EMFILE')).toBe('EMFILE');
+    expect(localFailure('request ENOBUFS')).toBe('ENOBUFS');
+    expect(localFailure('check error: spawn ENFILE')).toBe('ENFILE');
+    expect(localFailure('connect ECONNREFUSED')).toBeUndefined();
+    expect(localFailure('HTTP 503, body lacks EMFILE here')).toBeUndefined();
+  });
+
+  it('is marked notRun (the health state ignores it) when no probe slot frees within its timeout', async () => {
+    // A transport of one socket (the internal hook; the real cap is three quarters of
+    // RLIMIT_NOFILE) and a server that never answers: the first probe times out (a real
+    // failure), the two others wait for the slot until their timeout and never run.
+    const release = acquireProbeTransport({ maxInFlight: 1 });
+    try {
+      expect(activeProbeTransport()?.maxInFlight).toBe(1);
+      const port = await listen(net.createServer(() => {}));
+      const results = await Promise.all([0, 1, 2].map(() => runCheck(check({ type: 'http', timeout: 0.3 }), at(port))));
+      expect(results.map((r) => r.message).sort()).toEqual([
+        'not run: no socket slot free within the timeout', 'not run: no socket slot free within the timeout', 'request timed out',
+      ]);
+      expect(results.filter((r) => r.notRun !== undefined)).toHaveLength(2);
+      expect(results.find((r) => r.notRun === undefined)).toMatchObject({ ok: false });
+    } finally {
+      release();
+    }
+    expect(activeProbeTransport()).toBeUndefined();
+  });
+});
 
 // Plain tcp and http run on Node's sockets, or on the native probe transport while one is held
 // (a running director holds it): the same tests, the same messages, on both.

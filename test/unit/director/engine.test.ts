@@ -64,7 +64,7 @@ class SimulatedKernel {
   }
 }
 
-const up = new Map<string, boolean>();
+const up = new Map<string, boolean | 'EMFILE'>();
 const config = (extra: Record<string, unknown> = {}) => ({
   resyncInterval: 5,
   services: [{
@@ -78,7 +78,11 @@ const config = (extra: Record<string, unknown> = {}) => ({
 
 async function startDirector(kernel: SimulatedKernel, cfg = config()): Promise<{ director: Director; events: DirectorEvent[] }> {
   const director = new Director(cfg as never, { ipvs: kernel.handle() });
-  replaceCheckRunner(director, async (_check, target) => ({ ok: up.get(target.address) ?? true, message: 'scripted', latency: 1 }));
+  replaceCheckRunner(director, async (_check, target) => {
+    const scripted = up.get(target.address) ?? true;
+    if (scripted === 'EMFILE') return { ok: false, message: 'not run: EMFILE', notRun: 'EMFILE', latency: 0 };
+    return { ok: scripted, message: 'scripted', latency: 1 };
+  });
   const events: DirectorEvent[] = [];
   for (const type of ['up', 'down', 'weight', 'drain-start', 'drained', 'quorum-lost', 'quorum-gained', 'sorry-on', 'sorry-off', 'drift-repaired', 'applied', 'error'] as const) {
     director.on(type, (e) => events.push(e));
@@ -124,6 +128,40 @@ describe('Director engine (simulated table, fake timers)', () => {
     await vi.advanceTimersByTimeAsync(2000);
     expect(kernel.weights()).toEqual({ '10.0.1.1': 0, '10.0.1.2': 2 });
     expect(types(events)).toEqual(expect.arrayContaining(['quorum-gained', 'sorry-off']));
+    await director.stop();
+  });
+
+  it('reports checks not run for a local reason (EMFILE) as errors and never takes a server down for them', async () => {
+    const kernel = new SimulatedKernel();
+    const { director, events } = await startDirector(kernel);
+    await vi.advanceTimersByTimeAsync(1100);
+    up.set('10.0.1.1', 'EMFILE');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(kernel.weights()['10.0.1.1']).toBe(2);
+    expect(director.status().services[0]!.destinations.find((d) => d.address === '10.0.1.1')!.health).toBe('up');
+    // One 'error' event a second at most, each counting the attempts it stands for.
+    const errors = events.filter((e) => e.type === 'error');
+    expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(errors.length).toBeLessThanOrEqual(6);
+    expect(errors[0]).toMatchObject({ operation: 'check', service: 'tcp 10.0.0.1:80', destination: '10.0.1.1:80', error: { code: 'EMFILE' } });
+    expect(errors.reduce((n, e) => n + ((e as { count?: number }).count ?? 1), 0)).toBeGreaterThanOrEqual(4);
+    expect(types(events).filter((t) => t.startsWith('down'))).toEqual([]);
+    // Many at once (both destinations, many times within one second) make one event.
+    const before = events.filter((e) => e.type === 'error').length;
+    up.set('10.0.1.2', 'EMFILE');
+    await vi.advanceTimersByTimeAsync(4000);
+    const burst = events.filter((e) => e.type === 'error').slice(before);
+    // 8 attempts not run (2 destinations, 4 s): 4 or 5 events, that count them all but the last second's.
+    expect(burst.length).toBeLessThanOrEqual(5);
+    expect(burst.reduce((n, e) => n + ((e as { count?: number }).count ?? 1), 0)).toBeGreaterThanOrEqual(6);
+    expect(burst.some((e) => ((e as { count?: number }).count ?? 1) >= 2)).toBe(true);
+    up.set('10.0.1.2', true);
+    // A real failure after them still needs `fall` (2) of its own.
+    up.set('10.0.1.1', false);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(kernel.weights()['10.0.1.1']).toBe(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(kernel.weights()['10.0.1.1']).toBe(0);
     await director.stop();
   });
 

@@ -26,6 +26,24 @@ describe('CheckHealth', () => {
     expect(h.state).toBe('up');
   });
 
+  it('does not count an attempt that was not run (a local failure such as EMFILE) either way', () => {
+    const notRun: CheckResult = { ok: false, message: 'not run: EMFILE', notRun: 'EMFILE', latency: 0 };
+    const h = new CheckHealth(2, 2, 'up');
+    expect(h.record(fail, 0)).toBe(false);
+    for (let i = 1; i < 10; i++) expect(h.record(notRun, i)).toBe(false);
+    expect(h).toMatchObject({ state: 'up', failures: 1, successes: 0 });
+    expect(h.last).toMatchObject({ notRun: 'EMFILE', at: 9 });
+    expect(h.record(fail, 10)).toBe(true);
+    expect(h.state).toBe('down');
+    expect(h.record(pass, 11)).toBe(false);
+    expect(h.record(notRun, 12)).toBe(false);
+    expect(h.record(pass, 13)).toBe(true);
+    expect(h.state).toBe('up');
+    const pending = new CheckHealth(1, 1, 'pending');
+    expect(pending.record(notRun, 0)).toBe(false);
+    expect(pending.state).toBe('pending');
+  });
+
   it('resets the failure count on a success, so alternating results never change the state', () => {
     const up = new CheckHealth(2, 2, 'up');
     const down = new CheckHealth(2, 2, 'down');

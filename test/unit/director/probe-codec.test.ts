@@ -5,9 +5,12 @@ import { describe, expect, it } from 'vitest';
 
 import { decodeAddress } from '../../../lib/address';
 import {
-  COMPLETION_BYTES, decodeCompletions, decodeProbes, encodeCompletions, encodeProbes, MAX_PROBE_PAYLOAD, MAX_PROBE_REPLY,
-  MAX_PROBE_TIMEOUT_MS, PROBE_HEADER_BYTES, type ProbeCompletion, type ProbeSpec,
+  COMPLETION_BYTES, decodeCompletions, decodeProbes, encodeCompletions, encodeProbes, PROBE_HEADER_BYTES, probeLayout,
+  type ProbeCompletion, type ProbeSpec,
 } from '../../../lib/director/checks/probe-codec';
+
+// The limits come from the addon (native/probe_codec.h), read when it loads.
+const { maxTimeoutMs: MAX_PROBE_TIMEOUT_MS, maxReply: MAX_PROBE_REPLY, maxPayload: MAX_PROBE_PAYLOAD } = probeLayout();
 
 const ipv4 = fc.ipV4();
 // Canonical text (what the decoder writes), so that a round trip compares strings.
@@ -33,7 +36,7 @@ const probe: fc.Arbitrary<ProbeSpec> = fc.oneof(
 
 const completion: fc.Arbitrary<ProbeCompletion> = fc.record({
   id: fc.integer({ min: 0, max: 0xffffffff }),
-  outcome: fc.constantFrom('ok' as const, 'error' as const, 'timeout' as const),
+  outcome: fc.constantFrom('ok' as const, 'error' as const, 'timeout' as const, 'notStarted' as const),
   phase: fc.constantFrom('connect' as const, 'send' as const, 'receive' as const),
   errno: fc.integer({ min: 0, max: 4095 }),
   latencyMs: fc.integer({ min: 0, max: 0xffffffff }).map((us) => us / 1000),
@@ -59,6 +62,13 @@ describe('probe batches', () => {
     expect([...batch.subarray(20, 24)]).toEqual([10, 1, 2, 3]);
     expect([...batch.subarray(36, 40)]).toEqual([10, 9, 9, 9]);
     expect(batch.subarray(52).toString()).toBe('GET');
+  });
+
+  it('takes its limits from the addon: timeout 1 ms to 24 h, reply 16 MiB, payload 1 MiB', () => {
+    expect(probeLayout()).toEqual({
+      probeHeaderBytes: PROBE_HEADER_BYTES, completionBytes: COMPLETION_BYTES,
+      maxTimeoutMs: 24 * 3600 * 1000, maxReply: 16 * 1024 * 1024, maxPayload: 1024 * 1024,
+    });
   });
 
   it('refuses what the native side would refuse, naming the field', () => {

@@ -86,9 +86,13 @@ describe('outcomes', () => {
       const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
       await new Promise((resolve) => setTimeout(resolve, 200));
       const started = Date.now();
-      const stuck = await transport.probe(base(port, { timeoutMs: 300 }));
+      // Connect only, and with a request (its early send is refused until the handshake ends).
+      const [stuck, stuckRequest] = await Promise.all([
+        transport.probe(base(port, { timeoutMs: 300 })), transport.probe(base(port, { payload: request, timeoutMs: 300 })),
+      ]);
       expect(stuck).toMatchObject({ outcome: 'timeout', phase: 'connect', errno: 0 });
       expect(stuck.latencyMs).toBeGreaterThanOrEqual(300);
+      expect(stuckRequest).toMatchObject({ outcome: 'timeout', phase: 'connect', errno: 0 });
       expect(Date.now() - started).toBeLessThan(2500);
       for (const f of fillers) f.destroy();
     } finally {
@@ -260,7 +264,7 @@ describe('teardown', () => {
     expect(collected.stdout).toBe('1 0\n');
   });
 
-  it('running out of descriptors fails the probes that got none, and nothing else', async () => {
+  it('keeps its sockets below the descriptor limit: the probes beyond wait, and end as notStarted when no slot frees in time', async () => {
     // The server lives here: in the child it would run out of descriptors too.
     const silent = await listen(() => {});
     const result = run(`
@@ -274,17 +278,74 @@ describe('teardown', () => {
             outcomes[key] = (outcomes[key] || 0) + 1;
             left--;
           }
-          if (left === 0) { console.log(JSON.stringify(outcomes)); t.close(); server.close(); }
+          if (left === 0) { console.log(JSON.stringify({ cap: t.maxInFlight, outcomes })); t.close(); server.close(); }
         });
         const batch = [];
-        for (let i = 0; i < 200; i++) batch.push(probe(i, server.address().port, 300, 'GET / HTTP/1.0\\r\\n\\r\\n'));
+        for (let i = 0; i < 200; i++) batch.push(probe(i, server.address().port, 300, 'GET / HTTP/1.0\\r\\n\\n'));
         t.submit(Buffer.concat(batch));
       }`, 'ulimit -n 100;');
     expect(result.status, result.stderr).toBe(0);
-    const outcomes = JSON.parse(result.stdout) as Record<string, number>;
-    // Some got a socket and timed out (outcome 2), the rest failed with EMFILE (24).
-    expect(outcomes['2:0']).toBeGreaterThan(0);
-    expect(outcomes['1:24']).toBeGreaterThan(0);
-    expect(outcomes['2:0']! + outcomes['1:24']!).toBe(200);
+    const { cap, outcomes } = JSON.parse(result.stdout) as { cap: number; outcomes: Record<string, number> };
+    // Half of a limit of 100 is left to the process: 50 sockets time out (outcome 2), the
+    // other 150 never got a slot (outcome 3); none failed with EMFILE (1:24).
+    expect(cap).toBe(50);
+    expect(outcomes).toEqual({ '2:0': 50, '3:0': 150 });
+  });
+
+  it('starts waiting probes as slots free, in submission order, each with its whole timeout', async () => {
+    const order: number[] = [];
+    const port = await listen((s) => {
+      s.once('data', (d) => {
+        order.push(Number(/\/(\d+)/.exec(d.toString('latin1'))![1]));
+        setTimeout(() => s.end('HTTP/1.0 200 OK\r\n\r\n'), 150);
+      });
+    });
+    own = new ProbeTransport(nativeAddon().ProbeTransport, { maxInFlight: 2 });
+    expect(own.maxInFlight).toBe(2);
+    const probes = Array.from({ length: 6 }, (_, i) =>
+      own!.probe(base(port, { payload: Buffer.from(`GET /${i} HTTP/1.0\r\n\r\n`), timeoutMs: 400, firstLine: true })));
+    const started = Date.now();
+    const done = await Promise.all(probes);
+    // Two at a time, three rounds of 150 ms: the last two waited about 300 ms, which does not
+    // count against their 400 ms timeout (their latency is from their own start).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(440);
+    expect(done.map((c) => c.outcome)).toEqual(Array(6).fill('ok'));
+    for (const c of done) expect(c.latencyMs).toBeLessThan(400);
+    expect(order.map((i) => Math.floor(i / 2))).toEqual([0, 0, 1, 1, 2, 2]);  // two by two, in order
+  });
+
+  it('a probe waiting for a slot longer than its timeout ends as notStarted, and a started one times out', async () => {
+    const silent = await listen(() => {});
+    own = new ProbeTransport(nativeAddon().ProbeTransport, { maxInFlight: 2 });
+    const done = await Promise.all(Array.from({ length: 6 }, () => own!.probe(base(silent, { payload: request, timeoutMs: 200 }))));
+    expect(done.map((c) => c.outcome).sort()).toEqual(['notStarted', 'notStarted', 'notStarted', 'notStarted', 'timeout', 'timeout']);
+    for (const c of done.filter((d) => d.outcome === 'notStarted')) expect(c).toMatchObject({ errno: 0, phase: 'connect' });
+  });
+
+  it('refuses options out of range', () => {
+    expect(() => new (nativeAddon().ProbeTransport)(() => {}, { maxInFlight: -1 })).toThrow(/maxInFlight must be an integer/);
+    expect(() => new (nativeAddon().ProbeTransport)(() => {}, { deliveryDelayMs: 1.5 })).toThrow(RangeError);
+  });
+
+  it('hands completions over with the next submit, or after the delivery delay', async () => {
+    const port = await listen((s) => s.once('data', () => s.end('HTTP/1.0 200 OK\r\n\r\n')));
+    const silent = await listen(() => {});
+    const calls: number[] = [];
+    let t0 = 0;
+    const native = new (nativeAddon().ProbeTransport)((records) => calls.push(records.length / 24), { deliveryDelayMs: 300 });
+    try {
+      // One probe stays in flight (so the transport is not idle, which delivers at once).
+      native.submit(encodeProbes([{ id: 1, ...spec(silent, { payload: request, timeoutMs: 5000 }) }]));
+      t0 = Date.now();
+      native.submit(encodeProbes([{ id: 2, ...spec(port, { payload: request, firstLine: true }) }]));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(calls).toEqual([]);  // finished, waiting for a submit or the delay
+      native.submit(encodeProbes([{ id: 3, ...spec(port, { payload: request, firstLine: true }) }]));
+      expect(calls).toEqual([1]);  // taken by that submit, synchronously
+      await until('the third by the delay', () => calls.length === 2, 2000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    } finally {
+      native.close();
+    }
   });
 });
