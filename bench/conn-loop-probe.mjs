@@ -25,8 +25,10 @@ function shell(script) {
   return (e - s) * 1000;
 }
 
+// A variant's NODE_ARGS (space-free, '+' between them) go to node itself, e.g. --single-threaded-gc.
 function nodeProbe(mode, env = {}) {
-  const out = execFileSync('ip', ['netns', 'exec', backup, 'node', path.join(projectRoot, 'bench', 'conn-loop-child.mjs'), mode],
+  const nodeArgs = env.NODE_ARGS ? env.NODE_ARGS.split('+') : [];
+  const out = execFileSync('ip', ['netns', 'exec', backup, 'node', ...nodeArgs, path.join(projectRoot, 'bench', 'conn-loop-child.mjs'), mode],
     { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env } });
   return JSON.parse(out.trim().split('\n').at(-1));
 }
