@@ -19,7 +19,7 @@ const count = Number(args[args.indexOf('--count') + 1] || 5);
 const hooks = !args.includes('--no-hooks');
 
 const ipvs = await Ipvs.open();
-const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', ...(gzip ? { compression: 'always' } : {}) });
 const url = `${endpoint.url}metrics`;
 const client = (n) => new Promise((resolve, reject) => {
   execFile(process.execPath, [path.join(import.meta.dirname, 'scrape-client.mjs'), url, ...(gzip ? ['--gzip'] : []), '--count', String(n)],

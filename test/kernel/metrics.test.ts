@@ -204,7 +204,8 @@ describe('metrics and the status page against the kernel', () => {
     for (let i = 0; i < 6; i++) client.run('curl', ['-s', '-m', '3', '-o', '/dev/null', 'http://10.1.0.1/']);
     // Datagrams to the DNS service (dnsmasq answers or drops them: either way they are counted).
     client.run('sh', ['-c', 'for i in 1 2 3; do echo probe | socat -T 0.3 - UDP:10.1.0.1:53 >/dev/null 2>&1 || true; done']);
-    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    // `always`: gzip even on loopback, where the default sends the plain text.
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
     try {
       const scrape = async (): Promise<string> => (await get(`${endpoint.url}metrics`)).body;
       // The kernel folds its per-CPU counters in every 2 s: compare once two scrapes around
