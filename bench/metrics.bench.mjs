@@ -119,9 +119,19 @@ try {
     listings.push(await listTable());
   }
   // The first scrape of each run warms up (the label rows are built once and then reused).
-  const prometheus = (await scraper(url, ['--gzip', '--count', String(REPS + 1)])).slice(1);
-  const plain = (await scraper(url, ['--count', String(REPS + 1)])).slice(1);
-  const gzipped = (await scraper(gzipUrl, ['--gzip', '--count', String(REPS + 1)])).slice(1);
+  // The serving process's CPU time per scrape (the warm-up scrape included), beside the scraper's:
+  // which of the two a scrape's time waits for.
+  const serverCpu = async (run) => {
+    const cpu = process.cpuUsage();
+    const scrapes = await run();
+    const { user, system } = process.cpuUsage(cpu);
+    return { scrapes: scrapes.slice(1), serverCpuMs: (user + system) / 1000 / scrapes.length };
+  };
+  const prometheusRun = await serverCpu(() => scraper(url, ['--gzip', '--count', String(REPS + 1)]));
+  const plainRun = await serverCpu(() => scraper(url, ['--count', String(REPS + 1)]));
+  const gzipRun = await serverCpu(() => scraper(gzipUrl, ['--gzip', '--count', String(REPS + 1)]));
+  const [prometheus, plain, gzipped] = [prometheusRun.scrapes, plainRun.scrapes, gzipRun.scrapes];
+  const cpuRow = (name, run) => [`  CPU per scrape: server / scraper, ${name}`, `${ms(run.serverCpuMs)} / ${ms(median(run.scrapes.map((s) => s.cpuMs)))}`, '', ''];
   if (gzipped[0].coding !== 'gzip' || prometheus[0].coding !== 'identity') throw new Error('unexpected content codings');
   const ipvsadmMs = median(oracle.map((s) => s.ms));
   const prometheusMs = median(prometheus.map((s) => s.ms));
@@ -148,6 +158,8 @@ try {
       ['GET /metrics, Accept-Encoding: gzip (as Prometheus; plain on loopback)', ms(prometheusMs), prometheus[0].wireBytes, prometheus[0].bytes],
       ['GET /metrics, gzip forced (as across a network)', ms(gzipMs), gzipped[0].wireBytes, gzipped[0].bytes],
       ['GET /metrics, no Accept-Encoding', ms(plainMs), plain[0].wireBytes, plain[0].bytes],
+      cpuRow('as Prometheus', prometheusRun),
+      cpuRow('gzip forced', gzipRun),
       ['ipvsadm -Ln --stats --exact', ms(ipvsadmMs), oracle[0].bytes, ''],
       ['  of which starting ip netns exec + a process', ms(median(starts)), '', ''],
       ['scrape (as Prometheus) / ipvsadm', ratio(prometheusMs / ipvsadmMs), '', ''],
@@ -164,6 +176,7 @@ try {
     }
   }
   writeResult(`metrics-${process.env.IPVS_VM_KERNEL ?? 'host'}`, {
+    serverCpuMs: { prometheus: prometheusRun.serverCpuMs, gzip: gzipRun.serverCpuMs, plain: plainRun.serverCpuMs },
     size, reps: REPS, prometheusMs, gzipMs, plainMs, ipvsadmMs, processStartMs: median(starts), listTableMs: median(listings),
     wireBytesGzip: gzipped[0].wireBytes, wireBytesPlain: plain[0].wireBytes, scrapeBytes: plain[0].bytes, ipvsadmBytes: oracle[0].bytes,
     ratioPrometheus: prometheusMs / ipvsadmMs, ratioGzip: gzipMs / ipvsadmMs, ratioPlain: plainMs / ipvsadmMs,
