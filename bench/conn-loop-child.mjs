@@ -1,6 +1,6 @@
 // Child of bench/conn-loop-probe.mjs: one warm-up and one timed run of a reader in the caller's
 // namespace (or of IPVS_PROBE_PATH); prints one JSON line.
-//   node bench/conn-loop-child.mjs read|count|objects
+//   node bench/conn-loop-child.mjs idle|read|count|objects
 import { createHook } from 'node:async_hooks';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,6 +18,11 @@ const gcs = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e); }).observe({ entryTypes: ['gc'] });
 
 const modes = {
+  // Nothing but the delay sampler for 5 s: the event-loop delay of this guest at this moment.
+  async idle() {
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    return {};
+  },
   read() {
     const fd = openSync(file ?? '/proc/net/ip_vs_conn', 'r');
     const buffer = Buffer.allocUnsafe(128 * 1024);
