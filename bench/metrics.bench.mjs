@@ -109,34 +109,48 @@ try {
     return performance.now() - started;
   };
 
-  ipvsadm();  // warm-up
+  // The serving process's CPU time in each scrape, beside the scraper's: which of the two a
+  // scrape's time waits for. (Guest CPU time: under TCG it includes time the host took the vCPU away.)
+  const scrapeOnce = async (target, args) => {
+    const cpu = process.cpuUsage();
+    const [scrape] = await scraper(target, [...args, '--count', '1']);
+    const { user, system } = process.cpuUsage(cpu);
+    return { ...scrape, serverCpuMs: (user + system) / 1000 };
+  };
+  const kinds = {
+    prometheus: () => scrapeOnce(url, ['--gzip']),
+    plain: () => scrapeOnce(url, []),
+    gzip: () => scrapeOnce(gzipUrl, ['--gzip']),
+  };
+  // Warm-up: the label rows are built once per endpoint and then reused.
+  ipvsadm();
+  for (const run of Object.values(kinds)) await run();
   const oracle = [];
   const starts = [];
   const listings = [];
+  const runs = { prometheus: [], plain: [], gzip: [] };
+  // Round by round, the order rotated, so that a change in the host's load falls on every method.
+  const methods = ['ipvsadm', ...Object.keys(kinds)];
   for (let i = 0; i < REPS; i++) {
-    oracle.push(ipvsadm());
-    starts.push(processStart());
-    listings.push(await listTable());
+    for (const method of methods.map((_, k) => methods[(k + i) % methods.length])) {
+      if (method === 'ipvsadm') {
+        oracle.push(ipvsadm());
+        starts.push(processStart());
+        listings.push(await listTable());
+      } else {
+        runs[method].push(await kinds[method]());
+      }
+    }
   }
-  // The first scrape of each run warms up (the label rows are built once and then reused).
-  // The serving process's CPU time per scrape (the warm-up scrape included), beside the scraper's:
-  // which of the two a scrape's time waits for.
-  const serverCpu = async (run) => {
-    const cpu = process.cpuUsage();
-    const scrapes = await run();
-    const { user, system } = process.cpuUsage(cpu);
-    return { scrapes: scrapes.slice(1), serverCpuMs: (user + system) / 1000 / scrapes.length };
-  };
-  const prometheusRun = await serverCpu(() => scraper(url, ['--gzip', '--count', String(REPS + 1)]));
-  const plainRun = await serverCpu(() => scraper(url, ['--count', String(REPS + 1)]));
-  const gzipRun = await serverCpu(() => scraper(gzipUrl, ['--gzip', '--count', String(REPS + 1)]));
-  const [prometheus, plain, gzipped] = [prometheusRun.scrapes, plainRun.scrapes, gzipRun.scrapes];
-  const cpuRow = (name, run) => [`  CPU per scrape: server / scraper, ${name}`, `${ms(run.serverCpuMs)} / ${ms(median(run.scrapes.map((s) => s.cpuMs)))}`, '', ''];
+  const { prometheus, plain, gzip: gzipped } = runs;
   if (gzipped[0].coding !== 'gzip' || prometheus[0].coding !== 'identity') throw new Error('unexpected content codings');
   const ipvsadmMs = median(oracle.map((s) => s.ms));
   const prometheusMs = median(prometheus.map((s) => s.ms));
   const plainMs = median(plain.map((s) => s.ms));
   const gzipMs = median(gzipped.map((s) => s.ms));
+  const cpuOf = (scrapes) => ({ serverCpuMs: median(scrapes.map((s) => s.serverCpuMs)), scrapes });
+  const [prometheusRun, plainRun, gzipRun] = [cpuOf(prometheus), cpuOf(plain), cpuOf(gzipped)];
+  const cpuRow = (name, run) => [`  CPU per scrape: server / scraper, ${name}`, `${ms(run.serverCpuMs)} / ${ms(median(run.scrapes.map((s) => s.cpuMs)))}`, '', ''];
 
   // Scraped every second for SECONDS s, with the event-loop delay histogram of this (the serving) process running.
   const underScrapes = async (args, target = url) => {
@@ -146,6 +160,12 @@ try {
     histogram.disable();
     return { scrapes, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6 };
   };
+  // The same histogram with nothing to serve: the delay this guest adds on its own at this moment.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  idle.disable();
+  const loopIdle = { p99: idle.percentile(99) / 1e6, max: idle.max / 1e6 };
   const loopPrometheus = await underScrapes(['--gzip']);
   const loopGzip = await underScrapes(['--gzip'], gzipUrl);
   const tasks = TASKS ? await longestTasks(() => scraper(gzipUrl, ['--gzip', '--count', '4', '--interval', '1000'])) : undefined;
@@ -153,19 +173,21 @@ try {
 
   const loopRow = (coding, run) => [`event-loop p99 / max, ${coding}, scraped every 1 s for ${SECONDS} s (${run.scrapes.length} scrapes)`,
     `${ms(run.p99)} / ${ms(run.max)}`, '', ''];
-  printTable(`Metrics scrape, ${SERVICES} x ${DESTINATIONS} (median of ${REPS}; kernel ${sh('uname', ['-r']).trim()})`,
+  printTable(`Metrics scrape, ${SERVICES} x ${DESTINATIONS} (median of ${REPS}, methods interleaved; kernel ${sh('uname', ['-r']).trim()})`,
     ['', 'ms', 'bytes on the wire', 'bytes'], [
       ['GET /metrics, Accept-Encoding: gzip (as Prometheus; plain on loopback)', ms(prometheusMs), prometheus[0].wireBytes, prometheus[0].bytes],
       ['GET /metrics, gzip forced (as across a network)', ms(gzipMs), gzipped[0].wireBytes, gzipped[0].bytes],
       ['GET /metrics, no Accept-Encoding', ms(plainMs), plain[0].wireBytes, plain[0].bytes],
       cpuRow('as Prometheus', prometheusRun),
       cpuRow('gzip forced', gzipRun),
+      cpuRow('no Accept-Encoding', plainRun),
       ['ipvsadm -Ln --stats --exact', ms(ipvsadmMs), oracle[0].bytes, ''],
       ['  of which starting ip netns exec + a process', ms(median(starts)), '', ''],
       ['scrape (as Prometheus) / ipvsadm', ratio(prometheusMs / ipvsadmMs), '', ''],
       ['scrape (gzip forced) / ipvsadm', ratio(gzipMs / ipvsadmMs), '', ''],
       ['scrape (no Accept-Encoding) / ipvsadm', ratio(plainMs / ipvsadmMs), '', ''],
       ['ipvs.listTable() alone (what the scrape no longer builds)', ms(median(listings)), '', ''],
+      ['event-loop p99 / max, not scraped, 5 s (the guest alone)', `${ms(loopIdle.p99)} / ${ms(loopIdle.max)}`, '', ''],
       loopRow('as Prometheus', loopPrometheus),
       loopRow('gzip forced', loopGzip),
     ]);
@@ -180,6 +202,7 @@ try {
     size, reps: REPS, prometheusMs, gzipMs, plainMs, ipvsadmMs, processStartMs: median(starts), listTableMs: median(listings),
     wireBytesGzip: gzipped[0].wireBytes, wireBytesPlain: plain[0].wireBytes, scrapeBytes: plain[0].bytes, ipvsadmBytes: oracle[0].bytes,
     ratioPrometheus: prometheusMs / ipvsadmMs, ratioGzip: gzipMs / ipvsadmMs, ratioPlain: plainMs / ipvsadmMs,
+    eventLoopIdle: { p99Ms: loopIdle.p99, maxMs: loopIdle.max },
     eventLoopPrometheus: { p99Ms: loopPrometheus.p99, maxMs: loopPrometheus.max, scrapes: loopPrometheus.scrapes.length,
       medianMs: median(loopPrometheus.scrapes.map((s) => s.ms)) },
     eventLoopGzip: { p99Ms: loopGzip.p99, maxMs: loopGzip.max, scrapes: loopGzip.scrapes.length, medianMs: median(loopGzip.scrapes.map((s) => s.ms)) },
