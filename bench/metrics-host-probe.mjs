@@ -57,7 +57,7 @@ gaps.sort((a, b) => b - a);
 pauses.sort((a, b) => b[0] - a[0]);
 const r = (x) => Math.round(x * 100) / 100;
 console.log(JSON.stringify({
-  gzip, scrapesMs: scrapes.map((s) => r(s.ms)), bytes: scrapes[0].bytes, wire: scrapes[0].wireBytes, serverCpuMsPerScrape: r(cpuMs / count),
+  gzip, scrapesMs: scrapes.map((s) => r(s.ms)), scraperCpuMs: scrapes.map((s) => r(s.cpuMs)), bytes: scrapes[0].bytes, wire: scrapes[0].wireBytes, serverCpuMsPerScrape: r(cpuMs / count),
   p99: r(histogram.percentile(99) / 1e6), max: r(histogram.max / 1e6),
   callbacks: tasks.length, over1ms: tasks.filter(([d]) => d > 1).length, longest: tasks.slice(0, 10).map(([d, t]) => `${t} ${r(d)}`),
   gapsOver2ms: gaps.length, longestGaps: gaps.slice(0, 10).map(r),
