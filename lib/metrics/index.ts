@@ -9,7 +9,7 @@ import type { DirectorSource } from './director-source';
 import { registerIpvsMetrics } from './ipvs-metrics';
 import { registerNodeExporterMetrics } from './node-exporter';
 import { IpvsSampler } from './sampler';
-import { MetricsServer, type MetricsCompression } from './server';
+import { checkCompression, MetricsServer, type MetricsCompression } from './server';
 import { LiveStatusFeed } from './status-feed';
 
 export { DEFAULT_LISTEN, isLoopback, parseListenAddress, parseTokenFile, type ListenAddress } from './access';
@@ -101,6 +101,7 @@ export interface MetricsEndpoint {
 export async function serveMetrics(options: ServeMetricsOptions): Promise<MetricsEndpoint> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (options.ipvs !== undefined && options.netns !== undefined) throw new TypeError('options: give ipvs or netns, not both');
+  checkCompression(options.compression);
   const owned = options.ipvs === undefined ? await Ipvs.open(options.netns === undefined ? {} : { netns: options.netns }) : undefined;
   try {
     return await serveOn(owned ?? options.ipvs!, options, owned);

@@ -46,6 +46,13 @@ export type MetricsCompression = 'remote' | 'always' | 'never';
 
 const COMPRESSIONS: readonly MetricsCompression[] = ['remote', 'always', 'never'];
 
+/** @internal Throws a TypeError unless `value` is undefined or a {@link MetricsCompression}. */
+export function checkCompression(value: unknown): void {
+  if (value !== undefined && !COMPRESSIONS.includes(value as MetricsCompression)) {
+    throw new TypeError(`compression must be one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+}
+
 /**
  * gzip level for /metrics when it is compressed. The exposition
  * is label sets repeated 200,000 times: the fastest level already makes it some 20-40 times
@@ -101,9 +108,7 @@ export class MetricsServer {
     if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) {
       throw new TypeError('token must be a non-empty string');
     }
-    if (options.compression !== undefined && !COMPRESSIONS.includes(options.compression)) {
-      throw new TypeError(`compression must be one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(options.compression)}`);
-    }
+    checkCompression(options.compression);
     if (!isLoopback(address.host) && options.token === undefined) {
       throw new TypeError(`listening on ${options.listen}, which is not a loopback address, needs a token (--token-file)`);
     }
