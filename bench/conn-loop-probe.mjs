@@ -1,7 +1,7 @@
 // Diagnostic for the connection reader at one table size (not part of `npm run bench`): fills a
 // backup sync daemon's table, then, rounds interleaved, times `cat` of the table, a plain read
-// loop in node (the read floor inside a running process), countConnections, and the object
-// iterator with what its long event-loop turns are made of (garbage-collection pauses inside
+// loop in node (the read floor inside a running process), countConnections, an idle process's
+// event-loop delay (the guest's own), and the object iterator with what its long event-loop turns are made of (garbage-collection pauses inside
 // them, from perf_hooks 'gc' entries).
 //
 //   scripts/vm/run.sh --kernel 6.17 --conn-tab-bits 20 --memory 4096 -- node bench/conn-loop-probe.mjs [SIZE] [ROUNDS]
@@ -25,8 +25,10 @@ function shell(script) {
   return (e - s) * 1000;
 }
 
+// A variant's NODE_ARGS (space-free, '+' between them) go to node itself, e.g. --single-threaded-gc.
 function nodeProbe(mode, env = {}) {
-  const out = execFileSync('ip', ['netns', 'exec', backup, 'node', path.join(projectRoot, 'bench', 'conn-loop-child.mjs'), mode],
+  const nodeArgs = env.NODE_ARGS ? env.NODE_ARGS.split('+') : [];
+  const out = execFileSync('ip', ['netns', 'exec', backup, 'node', ...nodeArgs, path.join(projectRoot, 'bench', 'conn-loop-child.mjs'), mode],
     { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env } });
   return JSON.parse(out.trim().split('\n').at(-1));
 }
@@ -55,6 +57,9 @@ try {
     const count = nodeProbe('count');
     samples.count.push(count.ms);
     samples['count saved copy'].push(nodeProbe('count', { IPVS_PROBE_PATH: copy }).ms);
+    // The same sampler in a process doing nothing: the floor this guest sets at this moment.
+    const idle = nodeProbe('idle');
+    console.log(`  idle: ${JSON.stringify(idle)}`);
     const objects = nodeProbe('objects');
     samples.objects.push(objects.ms);
     console.log(`  count: ${JSON.stringify(count)}`);

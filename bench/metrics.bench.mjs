@@ -1,9 +1,10 @@
 // Metrics benchmark, run inside the test VM: a scrape of a 1,000 x 10 table (GET /metrics
 // over HTTP on loopback, by a scraper in its own process as Prometheus is, the whole body read
-// and decoded; bench/scrape-client.mjs), with Prometheus' `Accept-Encoding: gzip` and without
-// it, against `ipvsadm -Ln --stats --exact` of the same table in the same run; then the
-// event-loop delay of the serving process while it is scraped every second. Medians over
-// --reps runs. Prints a table and writes bench/results/metrics-<kernel>.json.
+// and decoded; bench/scrape-client.mjs), with Prometheus' `Accept-Encoding: gzip` (which the
+// default compression, `remote`, answers with the plain text on loopback), with gzip forced
+// (`compression: 'always'`, what a scraper across a network gets) and without asking, against
+// `ipvsadm -Ln --stats --exact` of the same table in the same run; then the event-loop delay of
+// the serving process while it is scraped every second. Medians over --reps runs. Prints a table and writes bench/results/metrics-<kernel>.json.
 //
 //   node bench/metrics.bench.mjs [--size 1000x10] [--reps 5] [--seconds 20] [--tasks]
 //
@@ -75,6 +76,7 @@ sh('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
 sh('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
 const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 let endpoint;
+let gzipEndpoint;
 try {
   const batch = ipvs.batch();
   for (let s = 0; s < SERVICES; s++) {
@@ -86,7 +88,9 @@ try {
   if (failures.length) throw new Error(`${failures.length} operations failed while building the table, the first: ${failures[0].error?.code} ${failures[0].error?.message}`);
 
   endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+  gzipEndpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
   const url = `${endpoint.url}metrics`;
+  const gzipUrl = `${gzipEndpoint.url}metrics`;
   const ipvsadm = () => {
     const started = performance.now();
     const out = sh('ip', ['netns', 'exec', netns, 'ipvsadm', '-Ln', '--stats', '--exact']);
@@ -105,65 +109,108 @@ try {
     return performance.now() - started;
   };
 
-  ipvsadm();  // warm-up
+  // The serving process's CPU time in each scrape, beside the scraper's: which of the two a
+  // scrape's time waits for. (Guest CPU time: under TCG it includes time the host took the vCPU away.)
+  const scrapeOnce = async (target, args) => {
+    const cpu = process.cpuUsage();
+    const [scrape] = await scraper(target, [...args, '--count', '1']);
+    const { user, system } = process.cpuUsage(cpu);
+    return { ...scrape, serverCpuMs: (user + system) / 1000 };
+  };
+  const kinds = {
+    prometheus: () => scrapeOnce(url, ['--gzip']),
+    plain: () => scrapeOnce(url, []),
+    gzip: () => scrapeOnce(gzipUrl, ['--gzip']),
+  };
+  // Warm-up: the label rows are built once per endpoint and then reused.
+  ipvsadm();
+  for (const run of Object.values(kinds)) await run();
   const oracle = [];
   const starts = [];
   const listings = [];
+  const runs = { prometheus: [], plain: [], gzip: [] };
+  // Round by round, the order rotated, so that a change in the host's load falls on every method.
+  const methods = ['ipvsadm', ...Object.keys(kinds)];
   for (let i = 0; i < REPS; i++) {
-    oracle.push(ipvsadm());
-    starts.push(processStart());
-    listings.push(await listTable());
+    for (const method of methods.map((_, k) => methods[(k + i) % methods.length])) {
+      if (method === 'ipvsadm') {
+        oracle.push(ipvsadm());
+        starts.push(processStart());
+        listings.push(await listTable());
+      } else {
+        runs[method].push(await kinds[method]());
+      }
+    }
   }
-  // The first scrape of each run warms up (the label rows are built once and then reused).
-  const plain = (await scraper(url, ['--count', String(REPS + 1)])).slice(1);
-  const gzipped = (await scraper(url, ['--gzip', '--count', String(REPS + 1)])).slice(1);
+  const { prometheus, plain, gzip: gzipped } = runs;
+  if (gzipped[0].coding !== 'gzip' || prometheus[0].coding !== 'identity') throw new Error('unexpected content codings');
   const ipvsadmMs = median(oracle.map((s) => s.ms));
+  const prometheusMs = median(prometheus.map((s) => s.ms));
   const plainMs = median(plain.map((s) => s.ms));
   const gzipMs = median(gzipped.map((s) => s.ms));
+  const cpuOf = (scrapes) => ({ serverCpuMs: median(scrapes.map((s) => s.serverCpuMs)), scrapes });
+  const [prometheusRun, plainRun, gzipRun] = [cpuOf(prometheus), cpuOf(plain), cpuOf(gzipped)];
+  const cpuRow = (name, run) => [`  CPU per scrape: server / scraper, ${name}`, `${ms(run.serverCpuMs)} / ${ms(median(run.scrapes.map((s) => s.cpuMs)))}`, '', ''];
 
   // Scraped every second for SECONDS s, with the event-loop delay histogram of this (the serving) process running.
-  const underScrapes = async (args) => {
+  const underScrapes = async (args, target = url) => {
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     histogram.enable();
-    const scrapes = await scraper(url, [...args, '--seconds', String(SECONDS), '--interval', '1000']);
+    const scrapes = await scraper(target, [...args, '--seconds', String(SECONDS), '--interval', '1000']);
     histogram.disable();
     return { scrapes, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6 };
   };
-  const loopGzip = await underScrapes(['--gzip']);
-  const loopPlain = await underScrapes([]);
-  const tasks = TASKS ? await longestTasks(() => scraper(url, ['--gzip', '--count', '4', '--interval', '1000'])) : undefined;
+  // The same histogram with nothing to serve: the delay this guest adds on its own at this moment.
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  idle.disable();
+  const loopIdle = { p99: idle.percentile(99) / 1e6, max: idle.max / 1e6 };
+  const loopPrometheus = await underScrapes(['--gzip']);
+  const loopGzip = await underScrapes(['--gzip'], gzipUrl);
+  const tasks = TASKS ? await longestTasks(() => scraper(gzipUrl, ['--gzip', '--count', '4', '--interval', '1000'])) : undefined;
   const tasksPlain = TASKS ? await longestTasks(() => scraper(url, ['--count', '4', '--interval', '1000'])) : undefined;
 
   const loopRow = (coding, run) => [`event-loop p99 / max, ${coding}, scraped every 1 s for ${SECONDS} s (${run.scrapes.length} scrapes)`,
     `${ms(run.p99)} / ${ms(run.max)}`, '', ''];
-  printTable(`Metrics scrape, ${SERVICES} x ${DESTINATIONS} (median of ${REPS}; kernel ${sh('uname', ['-r']).trim()})`,
+  printTable(`Metrics scrape, ${SERVICES} x ${DESTINATIONS} (median of ${REPS}, methods interleaved; kernel ${sh('uname', ['-r']).trim()})`,
     ['', 'ms', 'bytes on the wire', 'bytes'], [
-      ['GET /metrics, Accept-Encoding: gzip (as Prometheus)', ms(gzipMs), gzipped[0].wireBytes, gzipped[0].bytes],
-      ['GET /metrics, no coding', ms(plainMs), plain[0].wireBytes, plain[0].bytes],
+      ['GET /metrics, Accept-Encoding: gzip (as Prometheus; plain on loopback)', ms(prometheusMs), prometheus[0].wireBytes, prometheus[0].bytes],
+      ['GET /metrics, gzip forced (as across a network)', ms(gzipMs), gzipped[0].wireBytes, gzipped[0].bytes],
+      ['GET /metrics, no Accept-Encoding', ms(plainMs), plain[0].wireBytes, plain[0].bytes],
+      cpuRow('as Prometheus', prometheusRun),
+      cpuRow('gzip forced', gzipRun),
+      cpuRow('no Accept-Encoding', plainRun),
       ['ipvsadm -Ln --stats --exact', ms(ipvsadmMs), oracle[0].bytes, ''],
       ['  of which starting ip netns exec + a process', ms(median(starts)), '', ''],
-      ['scrape (gzip) / ipvsadm', ratio(gzipMs / ipvsadmMs), '', ''],
-      ['scrape (no coding) / ipvsadm', ratio(plainMs / ipvsadmMs), '', ''],
+      ['scrape (as Prometheus) / ipvsadm', ratio(prometheusMs / ipvsadmMs), '', ''],
+      ['scrape (gzip forced) / ipvsadm', ratio(gzipMs / ipvsadmMs), '', ''],
+      ['scrape (no Accept-Encoding) / ipvsadm', ratio(plainMs / ipvsadmMs), '', ''],
       ['ipvs.listTable() alone (what the scrape no longer builds)', ms(median(listings)), '', ''],
-      loopRow('gzip', loopGzip),
-      loopRow('no coding', loopPlain),
+      ['event-loop p99 / max, not scraped, 5 s (the guest alone)', `${ms(loopIdle.p99)} / ${ms(loopIdle.max)}`, '', ''],
+      loopRow('as Prometheus', loopPrometheus),
+      loopRow('gzip forced', loopGzip),
     ]);
   if (tasks) {
-    for (const [coding, found] of [['gzip', tasks], ['no coding', tasksPlain]]) {
+    for (const [coding, found] of [['gzip forced', tasks], ['no coding', tasksPlain]]) {
       console.log(`longest callbacks while scraped (${coding}, 4 scrapes; async_hooks on): ${found.over10} of ${found.count} over 10 ms; ${found.tasks.join(', ')}`);
       console.log(`  GC pauses: ${found.gcPauses}, longest ${found.gcLongest.join(', ')} ms`);
     }
   }
   writeResult(`metrics-${process.env.IPVS_VM_KERNEL ?? 'host'}`, {
-    size, reps: REPS, gzipMs, plainMs, ipvsadmMs, processStartMs: median(starts), listTableMs: median(listings),
+    serverCpuMs: { prometheus: prometheusRun.serverCpuMs, gzip: gzipRun.serverCpuMs, plain: plainRun.serverCpuMs },
+    size, reps: REPS, prometheusMs, gzipMs, plainMs, ipvsadmMs, processStartMs: median(starts), listTableMs: median(listings),
     wireBytesGzip: gzipped[0].wireBytes, wireBytesPlain: plain[0].wireBytes, scrapeBytes: plain[0].bytes, ipvsadmBytes: oracle[0].bytes,
-    ratioGzip: gzipMs / ipvsadmMs, ratioPlain: plainMs / ipvsadmMs,
+    ratioPrometheus: prometheusMs / ipvsadmMs, ratioGzip: gzipMs / ipvsadmMs, ratioPlain: plainMs / ipvsadmMs,
+    eventLoopIdle: { p99Ms: loopIdle.p99, maxMs: loopIdle.max },
+    eventLoopPrometheus: { p99Ms: loopPrometheus.p99, maxMs: loopPrometheus.max, scrapes: loopPrometheus.scrapes.length,
+      medianMs: median(loopPrometheus.scrapes.map((s) => s.ms)) },
     eventLoopGzip: { p99Ms: loopGzip.p99, maxMs: loopGzip.max, scrapes: loopGzip.scrapes.length, medianMs: median(loopGzip.scrapes.map((s) => s.ms)) },
-    eventLoopPlain: { p99Ms: loopPlain.p99, maxMs: loopPlain.max, scrapes: loopPlain.scrapes.length, medianMs: median(loopPlain.scrapes.map((s) => s.ms)) },
     ...(tasks ? { tasks, tasksPlain } : {}),
   });
 } finally {
   await endpoint?.close();
+  await gzipEndpoint?.close();
   await ipvs.close();
   sh('ip', ['netns', 'delete', netns]);
 }

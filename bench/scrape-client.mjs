@@ -1,7 +1,7 @@
 // A scraper in its own process, as a Prometheus server is: GET URL with a new connection
 // each time, the whole body read and, when gzipped, decompressed (what Prometheus does with
-// it before parsing). Prints one JSON line per scrape: { ms, wireBytes, bytes }, ms from the
-// request to the last decoded byte.
+// it before parsing). Prints one JSON line per scrape: { ms, cpuMs, wireBytes, bytes, coding }, ms from
+// the request to the last decoded byte, cpuMs the scraper's own CPU time in it.
 //
 //   node bench/scrape-client.mjs URL [--gzip] [--count N] [--seconds S] [--interval MS]
 //
@@ -28,9 +28,12 @@ if (!url || (count === Infinity && seconds === Infinity)) {
   process.exit(2);
 }
 
+const cpuMs = ({ user, system }) => (user + system) / 1000;
+
 function scrape() {
   return new Promise((resolve, reject) => {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const headers = { 'Accept-Encoding': gzip ? 'gzip' : 'identity' };
     http.get(url, { agent: false, headers }, (response) => {
       if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}`));
@@ -39,10 +42,10 @@ function scrape() {
       response.on('data', (chunk) => { wireBytes += chunk.length; });
       let body = response;
       if (response.headers['content-encoding'] === 'gzip') body = response.pipe(zlib.createGunzip());
-      else if (gzip) reject(new Error('asked for gzip, got no coding'));
       body.on('data', (chunk) => { bytes += chunk.length; });
       body.on('error', reject);
-      body.on('end', () => resolve({ ms: performance.now() - started, wireBytes, bytes }));
+      body.on('end', () => resolve({ ms: performance.now() - started, cpuMs: cpuMs(process.cpuUsage(cpu)), wireBytes, bytes,
+        coding: response.headers['content-encoding'] ?? 'identity' }));
     }).on('error', reject);
   });
 }

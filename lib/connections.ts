@@ -394,8 +394,9 @@ export class ConnectionTable implements Iterable<Connection> {
 }
 
 // Making objects is the one part of a stream that runs on the event loop. It gives the loop
-// back whenever it has held it this long, whatever the machine's speed, and after every batch
-// it yields, so that the caller's loop over a batch shares its turn with at most one slice.
+// back whenever it has held it this long, whatever the machine's speed, and it hands each batch
+// to the caller in a turn of its own: the caller's loop over a batch shares its turn with no
+// building, and the loop runs between any two of them.
 const SLICE_BUDGET_MS = 2;
 const SLICE_CHECK_EVERY = 64;
 // Rows per read on the thread pool: each read is a round trip into native code, so it takes
@@ -484,6 +485,7 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
           if (filled === batchSize) {
             matched += batchSize;
             this.#summary = summaryOf(rows, matched);
+            await nextTurn();
             yield connections;
             connections = newBatch();
             filled = 0;
@@ -494,6 +496,7 @@ export class ConnectionStream implements AsyncIterable<Connection[]> {
             connections.length = filled;
             matched += filled;
             this.#summary = summaryOf(rows, matched);
+            await nextTurn();
             yield connections;
           }
           return;

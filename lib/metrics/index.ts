@@ -9,7 +9,7 @@ import type { DirectorSource } from './director-source';
 import { registerIpvsMetrics } from './ipvs-metrics';
 import { registerNodeExporterMetrics } from './node-exporter';
 import { IpvsSampler } from './sampler';
-import { MetricsServer } from './server';
+import { checkCompression, MetricsServer, type MetricsCompression } from './server';
 import { LiveStatusFeed } from './status-feed';
 
 export { DEFAULT_LISTEN, isLoopback, parseListenAddress, parseTokenFile, type ListenAddress } from './access';
@@ -19,7 +19,7 @@ export { registerIpvsMetrics } from './ipvs-metrics';
 export { registerNodeExporterMetrics } from './node-exporter';
 export { parseGlobalStats, readGlobalStats, type GlobalStats } from './proc-stats';
 export { IpvsSampler, type IpvsSample, type IpvsSamplerOptions } from './sampler';
-export { MetricsServer, type MetricsServerOptions } from './server';
+export { MetricsServer, type MetricsCompression, type MetricsServerOptions } from './server';
 export type {
   StatusCheck, StatusCounters, StatusDestination, StatusDrain, StatusEvent, StatusService, StatusSnapshot,
 } from './status';
@@ -73,6 +73,11 @@ export interface ServeMetricsOptions extends Omit<MetricsRegistryOptions, 'ipvs'
   token?: string;
   /** How often the page gets a fresh snapshot while it is open, ms. Default 2000. */
   intervalMs?: number;
+  /**
+   * When /metrics is gzipped for a scraper that accepts it: `remote` (default: unless the
+   * scraper is on loopback, where the plain text is cheaper to pass), `always` or `never`.
+   */
+  compression?: MetricsCompression;
 }
 
 export interface MetricsEndpoint {
@@ -96,6 +101,7 @@ export interface MetricsEndpoint {
 export async function serveMetrics(options: ServeMetricsOptions): Promise<MetricsEndpoint> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (options.ipvs !== undefined && options.netns !== undefined) throw new TypeError('options: give ipvs or netns, not both');
+  checkCompression(options.compression);
   const owned = options.ipvs === undefined ? await Ipvs.open(options.netns === undefined ? {} : { netns: options.netns }) : undefined;
   try {
     return await serveOn(owned ?? options.ipvs!, options, owned);
@@ -116,6 +122,7 @@ async function serveOn(ipvs: Ipvs, options: ServeMetricsOptions, owned: Ipvs | u
     server = await MetricsServer.start({
       listen: options.listen ?? DEFAULT_LISTEN, registry: metrics.registry, feed,
       ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.compression !== undefined ? { compression: options.compression } : {}),
     });
   } catch (error) {
     feed.close();

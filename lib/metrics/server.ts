@@ -33,7 +33,28 @@ const SECURITY_HEADERS = {
 };
 
 /**
- * gzip level for /metrics when the scraper accepts it (Prometheus always does). The exposition
+ * When /metrics is gzipped, for a scraper that accepts gzip (Prometheus always does):
+ * - `remote` (the default): unless the scraper is on a loopback address. There, the 30 MB of a
+ *   1,000 × 10 table are a memory copy that costs less than compressing them and decoding them
+ *   again (measured in the VM: 1.26 s a scrape without, 1.83 s with); on a network they are what
+ *   a scrape waits for, and gzip makes them 35 times smaller. A loopback scraper that refuses
+ *   the identity coding (`identity;q=0`) still gets gzip.
+ * - `always`: whenever the scraper accepts it.
+ * - `never`: never.
+ */
+export type MetricsCompression = 'remote' | 'always' | 'never';
+
+const COMPRESSIONS: readonly MetricsCompression[] = ['remote', 'always', 'never'];
+
+/** @internal Throws a TypeError unless `value` is undefined or a {@link MetricsCompression}. */
+export function checkCompression(value: unknown): void {
+  if (value !== undefined && !COMPRESSIONS.includes(value as MetricsCompression)) {
+    throw new TypeError(`compression must be one of ${COMPRESSIONS.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+}
+
+/**
+ * gzip level for /metrics when it is compressed. The exposition
  * is label sets repeated 200,000 times: the fastest level already makes it some 20-40 times
  * smaller, and the compression runs on libuv's thread pool, not the event loop.
  */
@@ -56,6 +77,8 @@ export interface MetricsServerOptions {
   token?: string;
   registry: Registry;
   feed: StatusFeed;
+  /** When /metrics is gzipped (see {@link MetricsCompression}). Default `remote`. */
+  compression?: MetricsCompression;
 }
 
 export class MetricsServer {
@@ -85,6 +108,7 @@ export class MetricsServer {
     if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) {
       throw new TypeError('token must be a non-empty string');
     }
+    checkCompression(options.compression);
     if (!isLoopback(address.host) && options.token === undefined) {
       throw new TypeError(`listening on ${options.listen}, which is not a loopback address, needs a token (--token-file)`);
     }
@@ -170,7 +194,7 @@ export class MetricsServer {
    * when the request accepts it.
    */
   async #metrics(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const gzip = acceptsGzip(request.headers['accept-encoding']);
+    const gzip = this.#gzips(request);
     let sink: Writable | undefined;
     try {
       await writeExposition(this.#options.registry, async (chunks) => {
@@ -197,6 +221,15 @@ export class MetricsServer {
     }
     if (!sink) response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': this.#options.registry.contentType });
     (sink ?? response).end();
+  }
+
+  /** Whether this request's /metrics is gzipped. */
+  #gzips(request: IncomingMessage): boolean {
+    const header = request.headers['accept-encoding'];
+    const compression = this.#options.compression ?? 'remote';
+    if (compression === 'never' || !acceptsGzip(header)) return false;
+    if (compression === 'always') return true;
+    return !isLoopback(request.socket.remoteAddress ?? '') || !acceptsIdentity(header);
   }
 
   async #stream(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -254,6 +287,23 @@ export function acceptsGzip(header: string | undefined): boolean {
     if (coding === '*') star = accepted;
   }
   return star ?? false;
+}
+
+/**
+ * @internal Whether an Accept-Encoding header leaves the identity coding acceptable (RFC 9110
+ * 12.5.3: unless `identity;q=0`, or `*;q=0` without an `identity` of its own).
+ */
+export function acceptsIdentity(header: string | undefined): boolean {
+  if (!header) return true;
+  let star: boolean | undefined;
+  for (const part of header.split(',')) {
+    const [coding = '', ...parameters] = part.split(';').map((item) => item.trim().toLowerCase());
+    const q = parameters.find((parameter) => parameter.startsWith('q='));
+    const accepted = q === undefined || Number(q.slice(2)) > 0;
+    if (coding === 'identity') return accepted;
+    if (coding === '*') star = accepted;
+  }
+  return star ?? true;
 }
 
 /** A gzip stream into `response`: an error on either side ends both. */

@@ -204,7 +204,8 @@ describe('metrics and the status page against the kernel', () => {
     for (let i = 0; i < 6; i++) client.run('curl', ['-s', '-m', '3', '-o', '/dev/null', 'http://10.1.0.1/']);
     // Datagrams to the DNS service (dnsmasq answers or drops them: either way they are counted).
     client.run('sh', ['-c', 'for i in 1 2 3; do echo probe | socat -T 0.3 - UDP:10.1.0.1:53 >/dev/null 2>&1 || true; done']);
-    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    // `always`: gzip even on loopback, where the default sends the plain text.
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
     try {
       const scrape = async (): Promise<string> => (await get(`${endpoint.url}metrics`)).body;
       // The kernel folds its per-CPU counters in every 2 s: compare once two scrapes around
@@ -347,8 +348,8 @@ describe('metrics and the status page against the kernel', () => {
           destinations: [{ address: '10.2.0.2', forward: 'masq', weight: 2 }, { address: '10.2.0.3', forward: 'masq', weight: 2 }],
           // Each check forks a shell on the real server: under emulation on a loaded host one can
           // outlive a short timeout, and 10.2.0.2 must stay up to the end. A stopped server refuses
-          // at once, so the second failure in a row still comes one interval after the first.
-          checks: [{ type: 'http', path: '/', interval: 1, timeout: 0.9, rise: 1, fall: 2 }],
+          // at once, so the third failure in a row still comes two intervals after the first.
+          checks: [{ type: 'http', path: '/', interval: 1, timeout: 0.9, rise: 1, fall: 3 }],
         },
         {
           ...dns, scheduler: 'rr',

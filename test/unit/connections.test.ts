@@ -352,6 +352,25 @@ describe('streamConnections', () => {
     expect(turnsBetween).toBe(49);
   });
 
+  it('hands each batch over in a turn of its own, after the one that finished building it', async () => {
+    // Two turns queued one after the other from the caller's loop have both run by the time the
+    // next batch arrives: building the batch took one turn, handing it over another.
+    let batches = 0;
+    let turnsSeen = 0;
+    let turns = 0;
+    for await (const batch of streamConnections({ path: file, batchSize: 100 })) {
+      if (batches++ > 0 && turns >= 2) turnsSeen++;
+      turns = 0;
+      void batch;
+      setImmediate(() => {
+        turns++;
+        setImmediate(() => { turns++; });
+      });
+    }
+    expect(batches).toBe(250);
+    expect(turnsSeen).toBe(249);
+  });
+
   it('applies filters before batching', async () => {
     const { all } = await collect(file, { batchSize: 1000, state: 'SYN_RECV', service: { protocol: 'tcp' } });
     expect(all).toEqual(connections.filter((c) => c.state === 'SYN_RECV' && c.protocol === 'TCP').map(expected));

@@ -3,6 +3,7 @@
 // nothing about IPVS itself (test/kernel/metrics.test.ts does, in the VM).
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 
 import { Registry } from 'prom-client';
@@ -23,7 +24,7 @@ import { tableChanges } from '../../../lib/metrics/event-log';
 import { exposition } from '../../../lib/metrics/exposition';
 import { createMetricsRegistry, serveMetrics } from '../../../lib/metrics/index';
 import { parseGlobalStats } from '../../../lib/metrics/proc-stats';
-import { acceptsGzip } from '../../../lib/metrics/server';
+import { acceptsGzip, acceptsIdentity } from '../../../lib/metrics/server';
 import { buildStatus, type StatusSnapshot } from '../../../lib/metrics/status';
 
 const stats = (n: number): Stats => ({
@@ -384,24 +385,32 @@ describe('the HTTP server (over a fixed table)', () => {
     }
   });
 
-  it('gzips /metrics for a scraper that accepts it (as Prometheus does), the same bytes as without', async () => {
-    // 300 × 10: a few MB of exposition, many chunks through zlib and the socket.
+  // 300 × 10: a few MB of exposition, many chunks through zlib and the socket.
+  const bigTable = (): ServiceWithDestinations[] => {
     const big: ServiceWithDestinations[] = [];
     for (let s = 0; s < 300; s++) {
       big.push({ protocol: 'tcp', address: `10.1.${s >> 8}.${s & 255}`, port: 80, family: 'inet', scheduler: 'wlc', schedulerFlags: [],
         netmask: '255.255.255.255', onePacket: false, stats: stats(s),
         destinations: Array.from({ length: 10 }, (_, d) => dest(`172.16.${s >> 8}.${d + 1}`, 80, d)) });
     }
+    return big;
+  };
+  type RawResponse = { headers: http.IncomingHttpHeaders; body: Buffer };
+  const rawGet = (url: string, encoding: string, method = 'GET', localAddress?: string) => new Promise<RawResponse>((resolve, reject) => {
+    const headers = { 'accept-encoding': encoding, authorization: 'Bearer abc' };
+    http.request(url, { method, agent: false, headers, ...(localAddress ? { localAddress } : {}) }, (response) => {
+      const parts: Buffer[] = [];
+      response.on('data', (part: Buffer) => parts.push(part));
+      response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(parts) }));
+      response.on('error', reject);
+    }).on('error', reject).end();
+  });
+
+  it('gzips /metrics for a scraper that accepts it (as Prometheus does), the same bytes as without', async () => {
+    const big = bigTable();
     const { ipvs } = fakeIpvs(() => big);
-    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
-    const raw = (encoding: string, method = 'GET') => new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-      http.request(`${endpoint.url}metrics`, { method, agent: false, headers: { 'accept-encoding': encoding } }, (response) => {
-        const parts: Buffer[] = [];
-        response.on('data', (part: Buffer) => parts.push(part));
-        response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(parts) }));
-        response.on('error', reject);
-      }).on('error', reject).end();
-    });
+    const endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
+    const raw = (encoding: string, method = 'GET') => rawGet(`${endpoint.url}metrics`, encoding, method);
     try {
       const plain = await raw('identity');
       expect(plain.headers['content-encoding']).toBeUndefined();
@@ -424,7 +433,49 @@ describe('the HTTP server (over a fixed table)', () => {
     }
   });
 
+  it('sends the plain text to a scraper on loopback unless told otherwise, and gzip to one elsewhere', async () => {
+    const big = bigTable();
+    const { ipvs } = fakeIpvs(() => big);
+    const local = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+    const never = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'never' });
+    try {
+      const url = `${local.url}metrics`;
+      expect((await rawGet(url, 'gzip')).headers['content-encoding']).toBeUndefined();
+      // A scraper that refuses the plain text gets gzip all the same.
+      expect((await rawGet(url, 'gzip, identity;q=0')).headers['content-encoding']).toBe('gzip');
+      expect((await rawGet(url, 'gzip, *;q=0')).headers['content-encoding']).toBe('gzip');
+      expect((await rawGet(`${never.url}metrics`, 'gzip, identity;q=0')).headers['content-encoding']).toBeUndefined();
+    } finally {
+      await local.close();
+      await never.close();
+    }
+    await expect(serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'yes' as never })).rejects.toThrow(
+      /compression must be one of remote, always, never, got "yes"/);
+  });
+
+  // A scraper on another address of this machine stands for one across a network.
+  const external = Object.values(networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+  it.skipIf(external === undefined)('gzips for a scraper that is not on loopback', async () => {
+    const big = bigTable();
+    const { ipvs } = fakeIpvs(() => big);
+    const endpoint = await serveMetrics({ ipvs, listen: `${external}:0`, token: 'abc' });
+    try {
+      const url = `http://${external}:${endpoint.server.address.port}/metrics`;
+      const response = await rawGet(url, 'gzip', 'GET', external);
+      expect(response.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(response.body).toString()).toMatch(/^node_ipvs_backend_weight\{/m);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
   it('reads Accept-Encoding as RFC 9110 does', () => {
+    for (const yes of [undefined, '', 'gzip', 'identity', 'gzip, identity;q=0.1', '*;q=0, identity', 'identity;q=1, *;q=0']) {
+      expect(acceptsIdentity(yes), String(yes)).toBe(true);
+    }
+    for (const no of ['identity;q=0', 'gzip, identity;q=0', '*;q=0', 'gzip;q=1, *;q=0', 'IDENTITY; q=0.000']) {
+      expect(acceptsIdentity(no), no).toBe(false);
+    }
     for (const yes of ['gzip', 'GZIP', 'deflate, gzip', 'gzip;q=0.5', 'x-gzip', '*', 'br, *;q=0.1', 'gzip;q=1.0, identity;q=0.5']) {
       expect(acceptsGzip(yes), yes).toBe(true);
     }
