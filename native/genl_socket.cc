@@ -425,11 +425,10 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
   }
 }
 
-std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& requests,
-                                                    const BatchOptions& options, BatchStats* stats_out) {
+std::vector<RequestResult> GenlSocket::ExecuteBatch(size_t n, const BatchEncoder& encode, const BatchOptions& options,
+                                                    BatchStats* stats_out) {
   std::lock_guard<std::mutex> lock(mutex_);
   EnsureConnected();
-  const size_t n = requests.size();
   std::vector<RequestResult> results(n);
   if (n == 0) return results;
 
@@ -442,11 +441,11 @@ std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& 
   std::vector<size_t> offsets(n + 1);
   wire.reserve(n * 160);
   for (size_t i = 0; i < n; ++i) {
-    if (requests[i].IsDump()) throw SystemError(EINVAL, "a batch cannot contain dump requests");
     offsets[i] = wire.size();
     try {
-      AppendRequestMessage(wire, requests[i], static_cast<uint16_t>(family_), first_seq + static_cast<uint32_t>(i),
-                           NLM_F_REQUEST | NLM_F_ACK);
+      encode(i, static_cast<uint16_t>(family_), first_seq + static_cast<uint32_t>(i), wire);
+    } catch (const SystemError&) {
+      throw;
     } catch (const std::runtime_error& e) {
       throw SystemError(EMSGSIZE, std::string("encode batch request ") + std::to_string(i) + ": " + e.what());
     }

@@ -64,11 +64,17 @@ class GenlSocket {
   // socket is replaced, so the next dump does not meet EBUSY.
   void Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply);
 
-  // Sends many non-dump requests in as few sendmsg() calls as the buffers allow and returns
-  // one result per request, in order. Never throws for a request's own failure; throws
-  // SystemError only before anything was sent (a request that cannot be encoded).
-  std::vector<RequestResult> ExecuteBatch(const std::vector<Request>& requests,
-                                          const BatchOptions& options = {}, BatchStats* stats = nullptr);
+  // Writes request `index` of a batch, its message with this family and sequence number, at
+  // the end of `out`. Throws SystemError to refuse the request (the whole batch fails), or
+  // std::runtime_error when it cannot be encoded (EMSGSIZE).
+  using BatchEncoder = std::function<void(size_t index, uint16_t family, uint32_t seq, std::vector<uint8_t>& out)>;
+
+  // Sends `count` non-dump requests, written by `encode`, in as few sendmsg() calls as the
+  // buffers allow and returns one result per request, in order. Every request is encoded
+  // before the first is sent. Never throws for a request's own failure; throws SystemError
+  // only before anything was sent (a request that is refused or cannot be encoded).
+  std::vector<RequestResult> ExecuteBatch(size_t count, const BatchEncoder& encode, const BatchOptions& options = {},
+                                          BatchStats* stats = nullptr);
 
   void Close();
   bool closed() const { return closed_; }
