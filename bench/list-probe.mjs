@@ -14,6 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { median } from './lib.mjs';
+
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, '..', 'dist');
@@ -27,6 +29,20 @@ const perfControl = (command) => {
   const file = option('perf-control');
   if (file) fs.writeFileSync(file, `${command}\n`);
 };
+
+/** ipvs.listTable() as users call it (the table in parts, objects built between them), timed whole. */
+async function measureListTable(netns, reps) {
+  const { Ipvs } = require(path.join(dist, 'index.js'));
+  const ipvs = await Ipvs.open({ netns });
+  const runs = [];
+  for (let i = 0; i < reps; i++) {
+    const start = performance.now();
+    const table = await ipvs.listTable();
+    runs.push({ total: performance.now() - start, services: table.length });
+  }
+  await ipvs.close();
+  return runs;
+}
 
 async function measure(netns, reps, warmUp = 0) {
   const { nativeAddon } = require(path.join(dist, 'native.js'));
@@ -47,6 +63,10 @@ async function measure(netns, reps, warmUp = 0) {
   return runs;
 }
 
+if (process.argv.includes('--child-parts')) {
+  console.log(JSON.stringify(await measureListTable(option('child-parts'), Number(option('reps', '1')))));
+  process.exit(0);
+}
 if (process.argv.includes('--child')) {
   const warmUp = process.argv.includes('--warm-up');
   const runs = await measure(option('child'), Number(option('reps', '1')) + (warmUp ? 1 : 0), warmUp ? 1 : 0);
@@ -79,6 +99,27 @@ try {
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
   const warm = (await measure(netns, reps + 1)).slice(1);
+  if (process.argv.includes('--ab')) {
+    // The same listing in parts (ipvs.listTable) and in one piece (the job, then the objects),
+    // alternated, cold (a fresh process each) and warm (one process, after a warm-up of each).
+    const self = fileURLToPath(import.meta.url);
+    const coldParts = [];
+    const coldWhole = [];
+    for (let i = 0; i < reps; i++) {
+      coldParts.push(JSON.parse(sh(process.execPath, [self, '--child-parts', netns, '--reps', '1']))[0].total);
+      coldWhole.push(JSON.parse(sh(process.execPath, [self, '--child', netns, '--reps', '1']))[0].total);
+    }
+    await measureListTable(netns, 1);
+    const warmParts = [];
+    const warmWhole = [];
+    for (let i = 0; i < reps; i++) {
+      warmParts.push((await measureListTable(netns, 1))[0].total);
+      warmWhole.push((await measure(netns, 1))[0].total);
+    }
+    const m = (xs) => median(xs).toFixed(1);
+    console.log(`A/B, median of ${reps}: cold parts ${m(coldParts)} ms, one piece ${m(coldWhole)} ms; warm parts ${m(warmParts)} ms, one piece ${m(warmWhole)} ms`);
+    console.log(JSON.stringify({ coldParts, coldWhole, warmParts, warmWhole }));
+  }
   if (process.argv.includes('--trace')) {
     const out = path.join(here, '..', '.cache', 'list-probe');
     fs.mkdirSync(out, { recursive: true });
