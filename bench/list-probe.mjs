@@ -1,15 +1,20 @@
 // Where listTable's time goes, inside the test VM: the addon's job (dumps, decoding, packing)
 // and the JS that builds the objects from the packed records, timed apart, cold (the first
 // call in a fresh node process) and warm, next to bench/floor/dump_floor (the same dumps,
-// nothing decoded). Not part of `npm run bench`: a tool for finding the time.
+// nothing decoded). Not part of `npm run bench`: a tool for finding the time. With --trace,
+// also the system calls of each side (strace -c -f) and a perf profile (cpu-clock, kernel and
+// user) of --reps warm listings beside one of as many dump_floor runs, summarised per binary
+// and per symbol into .cache/list-probe/.
 //
-//   scripts/vm/run.sh --kernel 6.17 -- node bench/list-probe.mjs [--size 1000x10] [--reps 5]
+//   scripts/vm/run.sh --kernel 6.17 -- node bench/list-probe.mjs [--size 1000x10] [--reps 5] [--trace]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+import { median } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,12 +24,33 @@ const option = (name, fallback) => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 
-async function measure(netns, reps) {
+// perf's control fifo (--perf-control FILE): the profile covers only the timed listings.
+const perfControl = (command) => {
+  const file = option('perf-control');
+  if (file) fs.writeFileSync(file, `${command}\n`);
+};
+
+/** ipvs.listTable() as users call it (the table in parts, objects built between them), timed whole. */
+async function measureListTable(netns, reps) {
+  const { Ipvs } = require(path.join(dist, 'index.js'));
+  const ipvs = await Ipvs.open({ netns });
+  const runs = [];
+  for (let i = 0; i < reps; i++) {
+    const start = performance.now();
+    const table = await ipvs.listTable();
+    runs.push({ total: performance.now() - start, services: table.length });
+  }
+  await ipvs.close();
+  return runs;
+}
+
+async function measure(netns, reps, warmUp = 0) {
   const { nativeAddon } = require(path.join(dist, 'native.js'));
   const { tableFromNative } = require(path.join(dist, 'table.js'));
   const handle = await nativeAddon().IpvsHandle.open(netns);
   const runs = [];
   for (let i = 0; i < reps; i++) {
+    if (i === warmUp) perfControl('enable');
     const start = performance.now();
     const packed = await handle.listTable();
     const dumped = performance.now();
@@ -32,12 +58,19 @@ async function measure(netns, reps) {
     const end = performance.now();
     runs.push({ native: dumped - start, objects: end - dumped, total: end - start, services: table.length });
   }
+  perfControl('disable');
   handle.close();
   return runs;
 }
 
+if (process.argv.includes('--child-parts')) {
+  console.log(JSON.stringify(await measureListTable(option('child-parts'), Number(option('reps', '1')))));
+  process.exit(0);
+}
 if (process.argv.includes('--child')) {
-  console.log(JSON.stringify(await measure(option('child'), Number(option('reps', '1')))));
+  const warmUp = process.argv.includes('--warm-up');
+  const runs = await measure(option('child'), Number(option('reps', '1')) + (warmUp ? 1 : 0), warmUp ? 1 : 0);
+  console.log(JSON.stringify(warmUp ? runs.slice(1) : runs));
   process.exit(0);
 }
 
@@ -66,6 +99,53 @@ try {
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
   const warm = (await measure(netns, reps + 1)).slice(1);
+  if (process.argv.includes('--ab')) {
+    // The same listing in parts (ipvs.listTable) and in one piece (the job, then the objects),
+    // alternated, cold (a fresh process each) and warm (one process, after a warm-up of each).
+    const self = fileURLToPath(import.meta.url);
+    const coldParts = [];
+    const coldWhole = [];
+    for (let i = 0; i < reps; i++) {
+      coldParts.push(JSON.parse(sh(process.execPath, [self, '--child-parts', netns, '--reps', '1']))[0].total);
+      coldWhole.push(JSON.parse(sh(process.execPath, [self, '--child', netns, '--reps', '1']))[0].total);
+    }
+    await measureListTable(netns, 1);
+    const warmParts = [];
+    const warmWhole = [];
+    for (let i = 0; i < reps; i++) {
+      warmParts.push((await measureListTable(netns, 1))[0].total);
+      warmWhole.push((await measure(netns, 1))[0].total);
+    }
+    const m = (xs) => median(xs).toFixed(1);
+    console.log(`A/B, median of ${reps}: cold parts ${m(coldParts)} ms, one piece ${m(coldWhole)} ms; warm parts ${m(warmParts)} ms, one piece ${m(warmWhole)} ms`);
+    console.log(JSON.stringify({ coldParts, coldWhole, warmParts, warmWhole }));
+  }
+  if (process.argv.includes('--trace')) {
+    const out = path.join(here, '..', '.cache', 'list-probe');
+    fs.mkdirSync(out, { recursive: true });
+    const inNs = (args) => ['netns', 'exec', name, ...args];
+    const floorBin = path.join(floorDir, 'dump_floor');
+    const child = [process.execPath, fileURLToPath(import.meta.url), '--child', netns, '--reps', '1'];
+    const NET = 'trace=sendto,recvfrom,sendmsg,recvmsg,recvmmsg,poll,ppoll';
+    sh('ip', inNs(['strace', '-f', '-c', '-e', NET, '-o', path.join(out, 'floor.strace'), floorBin]));
+    sh('strace', ['-f', '-c', '-e', NET, '-o', path.join(out, 'list.strace'), ...child]);
+    // The listing's datagrams, for bench/floor/codec_cost.cc on the host.
+    sh('ip', inNs(['strace', '-xx', '-s', '70000', '-e', 'trace=recvfrom,sendto', '-o', path.join(out, 'dump.trace'), floorBin]));
+    const perfOf = (label, args, controlled = false) => {
+      const data = path.join('/tmp', `${label}.perf`);
+      const fifo = path.join('/tmp', `${label}.ctl`);
+      if (controlled) sh('mkfifo', [fifo]);
+      const control = controlled ? ['-D', '-1', '--control', `fifo:${fifo}`] : [];
+      sh('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '4000', '-g', ...control, '-o', data, '--', ...args, ...(controlled ? ['--perf-control', fifo] : [])]);
+      const report = (sort) => sh('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--sort', sort, '--percent-limit', '0.4']);
+      fs.writeFileSync(path.join(out, `${label}.dso.txt`), report('dso'));
+      fs.writeFileSync(path.join(out, `${label}.sym.txt`), report('dso,sym'));
+    };
+    perfOf('floor', ['ip', 'netns', 'exec', name, 'sh', '-c', `for i in $(seq ${reps}); do ${floorBin} >/dev/null; done`]);
+    perfOf('list', [process.execPath, '--perf-basic-prof', fileURLToPath(import.meta.url), '--child', netns, '--reps', String(reps), '--warm-up'], true);
+    for (const f of ['floor.strace', 'list.strace', 'floor.dso.txt', 'list.dso.txt']) console.log(`--- ${f}\n${fs.readFileSync(path.join(out, f), 'utf8')}`);
+    for (const f of ['floor.sym.txt', 'list.sym.txt']) console.log(`--- ${f}\n${fs.readFileSync(path.join(out, f), 'utf8').split('\n').slice(0, 70).join('\n')}`);
+  }
   const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const row = (label, runs) => `${label}: native ${med(runs.map((r) => r.native)).toFixed(1)} ms + objects ${med(runs.map((r) => r.objects)).toFixed(1)} ms = ${med(runs.map((r) => r.total)).toFixed(1)} ms`;
   console.log(`listTable ${S}x${D}, median of ${reps}`);

@@ -5,7 +5,9 @@
 //  2. whatever unpacks survives pack -> unpack unchanged, and so does every service and
 //     destination record (counters included) of arbitrary words;
 //  3. the input as a destination reply: DecodeDestinationRecord writes exactly the record
-//     PackDestination(DecodeDestination()) writes, or both refuse it.
+//     PackDestination(DecodeDestination()) writes, or both refuse it;
+//  4. the words as a request record: AppendRequestRecord appends exactly the message
+//     AppendRequestMessage(UnpackRequest()) appends, or both refuse it (and it appends nothing).
 #include <linux/genetlink.h>
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
@@ -115,6 +117,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const RecordError&) {
       // refused: the only way an unpacker may fail
     }
+  }
+
+  // A request record encoded straight to its message, or through the Request.
+  {
+    const std::vector<uint8_t> prefix = {1, 2, 3, 4};  // whatever the batch holds already
+    std::vector<uint8_t> via_request = prefix;
+    std::vector<uint8_t> direct = prefix;
+    int via_failed = 0;  // 1: a RecordError, 2: an encoder error
+    int direct_failed = 0;
+    try {
+      AppendRequestMessage(via_request, UnpackRequest(words.data(), strings), 0x20, 7, NLM_F_REQUEST | NLM_F_ACK);
+    } catch (const RecordError&) {
+      via_failed = 1;
+    } catch (const std::runtime_error&) {
+      via_failed = 2;
+    }
+    try {
+      AppendRequestRecord(direct, words.data(), strings, 0x20, 7, NLM_F_REQUEST | NLM_F_ACK);
+    } catch (const RecordError&) {
+      direct_failed = 1;
+    } catch (const std::runtime_error&) {
+      direct_failed = 2;
+    }
+    EXPECT_SAME(via_failed, direct_failed, "whether a request record is refused, and why");
+    if (direct_failed) EXPECT_SAME(direct, prefix, "the batch after a refused request record");
+    else EXPECT_SAME(via_request, direct, "the message encoded straight from a request record");
   }
 
   // Reply records: every word pattern whose string indexes resolve round-trips.

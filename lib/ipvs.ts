@@ -14,7 +14,7 @@ import { IpvsError, IpvsUnavailableError, fromNativeError } from './errors';
 import { nativeAddon, type NativeHandle, type ObjectRequest } from './native';
 import { RequestWriter, requestRecord } from './records';
 import { checkServiceKey, packServiceDefinition, type CheckedKey, type WireService } from './service';
-import { destinationsFromNative, servicesFromNative, tableFromNative } from './table';
+import { appendTableFromNative, destinationsFromNative, servicesFromNative, type ServiceWithDestinations } from './table';
 import type { ApplyOptions, ApplyResult, DesiredService, Plan, PlanOptions } from './reconcile/types';
 import type {
   DaemonConfig, DaemonSpec, DaemonState, Destination, DestinationKey, DestinationSpec, IpvsInfo, OpenOptions,
@@ -286,7 +286,20 @@ export class Ipvs implements AsyncDisposable {
    * @throws {IpvsError} 'EPERM'.
    */
   async listTable(): Promise<Array<Service & { destinations: Destination[] }>> {
-    return tableFromNative(await this.enqueue('listTable', (handle) => handle.listTable()));
+    // The objects of each part are built while the addon dumps the next one.
+    const services: ServiceWithDestinations[] = [];
+    let failure: { error: unknown } | undefined;
+    const last = await this.enqueue('listTable', (handle) => handle.listTable((part) => {
+      if (failure) return;
+      try {
+        appendTableFromNative(services, part);
+      } catch (error) {
+        failure = { error };
+      }
+    }));
+    if (failure) throw failure.error;
+    appendTableFromNative(services, last);
+    return services;
   }
 
   // ---- the connection table -----------------------------------------------------------------

@@ -79,7 +79,10 @@ export interface ObjectRequest {
 export interface NativeHandle {
   /** Daemon, config and info commands; resolves to the decoded reply (or undefined). */
   execute(request: ObjectRequest): Promise<unknown>;
-  /** Request records (lib/records.ts) -> one errno per request. A single call is a batch of one. */
+  /**
+   * Request records (lib/records.ts) -> one errno per request. A single call is a batch of one.
+   * The addon reads the records in place: they must not change until the promise settles.
+   */
   executeBatch(records: Uint32Array, strings: string[], tuning?: BatchTuning): Promise<NativeBatchResults>;
   /** One GET_SERVICE or GET_DEST request record -> the reply as packed records. */
   query(record: Uint32Array, strings: string[]): Promise<NativeTable>;
@@ -89,8 +92,13 @@ export interface NativeHandle {
    * request produced (services, or destinations). The first error rejects.
    */
   queryMany(records: Uint32Array, strings: string[]): Promise<NativeTable & { counts: Uint32Array }>;
-  /** Every service and its destinations, read in one thread-pool job, as packed records. */
-  listTable(): Promise<NativeTable>;
+  /**
+   * Every service and its destinations, read in one thread-pool job, as packed records. With
+   * `onPart`, the table arrives in parts of whole services while the job runs: `onPart` gets
+   * each part but the last, in order, all before the promise resolves with the last part.
+   * `onPart` must not throw.
+   */
+  listTable(onPart?: (part: NativeTable) => void): Promise<NativeTable>;
   close(): void;
 }
 

@@ -47,8 +47,12 @@ function destinationAt(L: ReplyLayout, w: Uint32Array, bytes: Uint8Array, base: 
   );
 }
 
-/** Builds services [from, to) of `table` into `result`; `next` is the first destination record of `from`. */
-function decodeServices(table: NativeTable, result: ServiceWithDestinations[], from: number, to: number, next: number): number {
+/**
+ * Builds services [from, to) of `table` into `result` from index `at` on; `next` is the first
+ * destination record of `from`.
+ */
+function decodeServices(table: NativeTable, result: ServiceWithDestinations[], from: number, to: number, next: number,
+  at = from): number {
   const L = layoutOf();
   const services = table.services;
   const serviceBytes = bytesOf(services);
@@ -65,7 +69,7 @@ function decodeServices(table: NativeTable, result: ServiceWithDestinations[], f
     for (let d = 0; d < count; d++, next++) destinations[d] = destinationAt(L, dests, destBytes, next * L.dstWords, family);
     const service = serviceFromWire(wire) as ServiceWithDestinations;
     service.destinations = destinations;
-    result[i] = service;
+    result[at + i - from] = service;
   }
   return next;
 }
@@ -79,6 +83,14 @@ export function tableFromNative(table: NativeTable): ServiceWithDestinations[] {
   const result = new Array<ServiceWithDestinations>(count);
   decodeServices(table, result, 0, count, 0);
   return result;
+}
+
+/**
+ * @internal Appends the services of `table`, a part of a listing, to `result`.
+ * @throws {Error} as tableFromNative.
+ */
+export function appendTableFromNative(result: ServiceWithDestinations[], table: NativeTable): void {
+  decodeServices(table, result, 0, table.services.length / layoutOf().svcWords, 0, result.length);
 }
 
 /** Destinations decoded between two turns of the event loop in {@link tableFromNativeInSlices}. */

@@ -1,5 +1,7 @@
 #include "batch_records.h"
 
+#include <linux/netlink.h>
+
 #include <limits>
 #include <string>
 #include <vector>
@@ -13,29 +15,26 @@ namespace {
 
 class BatchWorker : public PromiseWorker {
  public:
-  BatchWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, std::vector<uint32_t> words,
+  BatchWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, Napi::Uint32Array records,
               std::vector<std::string> strings, BatchOptions options, bool tuned)
-      : PromiseWorker(env, "ipvs-netlink:batch"), socket_(std::move(socket)), words_(std::move(words)),
-        strings_(std::move(strings)), options_(options), tuned_(tuned) {}
+      : PromiseWorker(env, "ipvs-netlink:batch"), socket_(std::move(socket)),
+        records_(Napi::Persistent(records)), words_(records.Data()),
+        count_(records.ElementLength() / record::request::kWords), strings_(std::move(strings)), options_(options),
+        tuned_(tuned) {}
 
  protected:
   void Run() override {
-    const size_t count = words_.size() / record::request::kWords;
-    std::vector<Request> requests;
-    requests.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      try {
-        requests.push_back(UnpackRequest(&words_[i * record::request::kWords], strings_));
-      } catch (const RecordError& e) {
-        throw SystemError(EINVAL, "request record " + std::to_string(i) + ": " + e.what());
-      }
-    }
-    std::vector<uint32_t>().swap(words_);
-    if (count == 1 && !tuned_) {
+    if (count_ == 1 && !tuned_) {
       // A single call: one request and its ack, without the batch's chunking machinery.
+      Request request;
+      try {
+        request = UnpackRequest(words_, strings_);
+      } catch (const RecordError& e) {
+        throw SystemError(EINVAL, std::string("request record 0: ") + e.what());
+      }
       results_.resize(1);
       try {
-        socket_->Execute(requests[0], [](const nlmsghdr*) {});
+        socket_->Execute(request, [](const nlmsghdr*) {});
       } catch (const SystemError& e) {
         if (e.error_number() == 0) throw;
         results_[0].error = e.error_number();
@@ -44,7 +43,15 @@ class BatchWorker : public PromiseWorker {
       stats_.send_calls = 1;
       return;
     }
-    results_ = socket_->ExecuteBatch(requests, options_, &stats_);
+    // Each record is checked and encoded straight into the batch's messages.
+    auto encode = [this](size_t i, uint16_t family, uint32_t seq, std::vector<uint8_t>& out) {
+      try {
+        AppendRequestRecord(out, words_ + i * record::request::kWords, strings_, family, seq, NLM_F_REQUEST | NLM_F_ACK);
+      } catch (const RecordError& e) {
+        throw SystemError(EINVAL, "request record " + std::to_string(i) + ": " + e.what());
+      }
+    };
+    results_ = socket_->ExecuteBatch(count_, encode, options_, &stats_);
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -69,7 +76,11 @@ class BatchWorker : public PromiseWorker {
 
  private:
   std::shared_ptr<GenlSocket> socket_;
-  std::vector<uint32_t> words_;
+  // The records are read in place on the thread pool; the reference keeps their memory alive,
+  // and the caller leaves them alone until the promise settles.
+  Napi::Reference<Napi::Uint32Array> records_;
+  const uint32_t* words_;
+  size_t count_;
   std::vector<std::string> strings_;
   BatchOptions options_;
   bool tuned_;
@@ -81,7 +92,7 @@ class BatchWorker : public PromiseWorker {
 
 Napi::Value QueueBatch(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket) {
   Napi::Env env = info.Env();
-  std::vector<uint32_t> words = RecordWords(info[0], record::request::kWords, "records");
+  Napi::Uint32Array records = RecordArray(info[0], record::request::kWords, "records");
   std::vector<std::string> strings = StringList(info[1], "strings");
   // Test-only tuning (see BatchOptions): force many chunks, or a real receive-buffer overrun.
   BatchOptions options;
@@ -97,7 +108,7 @@ Napi::Value QueueBatch(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocke
       tuned = true;
     }
   }
-  auto* worker = new BatchWorker(env, std::move(socket), std::move(words), std::move(strings), options, tuned);
+  auto* worker = new BatchWorker(env, std::move(socket), records, std::move(strings), options, tuned);
   return worker->Queue();
 }
 

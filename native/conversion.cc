@@ -137,13 +137,18 @@ Napi::Object InfoToJs(Napi::Env env, const Info& info) {
   return o;
 }
 
-std::vector<uint32_t> RecordWords(const Napi::Value& value, size_t record_words, const char* name) {
+Napi::Uint32Array RecordArray(const Napi::Value& value, size_t record_words, const char* name) {
   Napi::Env env = value.Env();
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
     throw Napi::TypeError::New(env, std::string(name) + " must be a Uint32Array");
   Napi::Uint32Array words = value.As<Napi::Uint32Array>();
   if (words.ElementLength() % record_words != 0)
     throw Napi::RangeError::New(env, std::string(name) + " must hold whole records of " + std::to_string(record_words) + " words");
+  return words;
+}
+
+std::vector<uint32_t> RecordWords(const Napi::Value& value, size_t record_words, const char* name) {
+  Napi::Uint32Array words = RecordArray(value, record_words, name);
   return std::vector<uint32_t>(words.Data(), words.Data() + words.ElementLength());
 }
 

@@ -21,6 +21,8 @@ Napi::Object InfoToJs(Napi::Env env, const Info& info);
 
 // A Uint32Array of whole records of `record_words` words, copied out of the JS heap.
 std::vector<uint32_t> RecordWords(const Napi::Value& value, size_t record_words, const char* name);
+// The same array itself, checked the same way, for a worker that reads it in place.
+Napi::Uint32Array RecordArray(const Napi::Value& value, size_t record_words, const char* name);
 std::vector<std::string> StringList(const Napi::Value& value, const char* name);
 Napi::Uint32Array WordsToJs(Napi::Env env, const std::vector<uint32_t>& words);
 Napi::Array StringsToJs(Napi::Env env, const std::vector<std::string>& strings);

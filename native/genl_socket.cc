@@ -125,7 +125,8 @@ void GenlSocket::Connect() {
   fd_ = fd;
   rcvbuf_ = rcvbuf;
   family_ = family;
-  buffer_.resize(ReceiveLength());
+  slot_size_ = ReceiveLength();
+  slots_.resize(kReceiveSlots * slot_size_);
 }
 
 void GenlSocket::Disconnect() {
@@ -175,21 +176,51 @@ bool GenlSocket::WaitReadable(int timeout_ms) {
 }
 
 size_t GenlSocket::Receive(const char* operation) {
-  // Try first, wait only when nothing is queued: a dump's next datagram is made while the
-  // last one is read, and a doit's answer while the request is sent, so a poll() before every
-  // recv() would mostly be a wasted system call.
+  // Try first, wait only when nothing is queued: a doit's answer is queued while the request
+  // is sent, and a dump's next datagram while the last one is read, so a poll() before every
+  // read would mostly be a wasted system call. Each slot asks for ReceiveLength() bytes: the
+  // socket's longest read sizes the kernel's dump datagrams (see ReceiveLength).
   for (;;) {
-    ssize_t got = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC | MSG_DONTWAIT);
-    if (got >= 0) {
-      if (static_cast<size_t>(got) > buffer_.size()) throw SystemError(EMSGSIZE, "receive a netlink reply");
-      if (faults::DropAck(buffer_.data(), static_cast<size_t>(got))) continue;
-      return static_cast<size_t>(got);
+    std::memset(messages_, 0, sizeof(messages_));
+    for (size_t k = 0; k < kReceiveSlots; ++k) {
+      vectors_[k].iov_base = slots_.data() + k * slot_size_;
+      vectors_[k].iov_len = slot_size_;
+      messages_[k].msg_hdr.msg_iov = &vectors_[k];
+      messages_[k].msg_hdr.msg_iovlen = 1;
     }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw SystemError(errno, "receive a netlink reply");
+    int got = ::recvmmsg(fd_, messages_, kReceiveSlots, MSG_TRUNC | MSG_DONTWAIT, nullptr);
+    if (got > 0) {
+      size_t kept = 0;
+      for (int k = 0; k < got; ++k) {
+        const size_t len = messages_[k].msg_len;
+        if (len > slot_size_ || (messages_[k].msg_hdr.msg_flags & MSG_TRUNC))
+          throw SystemError(EMSGSIZE, "receive a netlink reply");
+        slot_lengths_[k] = faults::DropAck(slots_.data() + k * slot_size_, len) ? 0 : len;
+        if (slot_lengths_[k]) ++kept;
+      }
+      if (kept) return static_cast<size_t>(got);
+      continue;  // every datagram was an ack the tests chose to lose
+    }
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) throw SystemError(errno, "receive a netlink reply");
     if (!WaitReadable(faults::reply_timeout_ms.load(std::memory_order_relaxed)))
       throw SystemError(ETIMEDOUT, operation);
   }
+}
+
+const nlmsghdr* GenlSocket::Slot(size_t k) const {
+  return reinterpret_cast<const nlmsghdr*>(slots_.data() + k * slot_size_);
+}
+
+bool GenlSocket::DumpEndsIn(uint32_t seq, size_t from, size_t count) const {
+  for (size_t k = from; k < count; ++k) {
+    const nlmsghdr* hdr = Slot(k);
+    int remaining = static_cast<int>(slot_lengths_[k]);
+    for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(const_cast<nlmsghdr*>(hdr), &remaining)) {
+      if (hdr->nlmsg_seq == seq && (hdr->nlmsg_type == NLMSG_DONE || hdr->nlmsg_type == NLMSG_ERROR)) return true;
+    }
+  }
+  return false;
 }
 
 void GenlSocket::Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply) {
@@ -209,57 +240,63 @@ void GenlSocket::Execute(const Request& request, const std::function<void(const 
 
   bool answered = false;  // the kernel's last word (ack, error or NLMSG_DONE) was read
   size_t replies = 0;
+  size_t count = 0;    // datagrams in the slots
+  size_t current = 0;  // the slot being walked
   try {
     for (;;) {
-      size_t len = Receive(operation);
-      auto* hdr = reinterpret_cast<nlmsghdr*>(buffer_.data());
-      int remaining = static_cast<int>(len);
-      for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
-        if (hdr->nlmsg_seq != seq) continue;  // a stale answer to an abandoned request
-        if (hdr->nlmsg_type == NLMSG_ERROR) {
-          answered = true;
-          if (hdr->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) throw SystemError(EPROTO, operation);
-          const auto* err = static_cast<const nlmsgerr*>(nlmsg_data(hdr));
-          if (err->error != 0) throw SystemError(-err->error, operation, ExtAckText(hdr, hdr->nlmsg_len));
-          return;  // the ack that ends a doit request
-        }
-        if (hdr->nlmsg_type == NLMSG_DONE) {
-          answered = true;
-          int error = 0;
-          if (hdr->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) std::memcpy(&error, nlmsg_data(hdr), sizeof(int));
-          if (error < 0) throw SystemError(-error, operation, ExtAckText(hdr, hdr->nlmsg_len));
-          return;  // the end of a dump
-        }
-        if (hdr->nlmsg_type == NLMSG_NOOP || hdr->nlmsg_type == NLMSG_OVERRUN) continue;
-        if (dump && faults::FailDumpNow(replies)) throw SystemError(EBADMSG, std::string(operation) + ": injected fault");
-        ++replies;
-        try {
-          on_reply(hdr);
-        } catch (const std::runtime_error& e) {
-          throw SystemError(EBADMSG, std::string(operation) + ": " + e.what());
+      count = Receive(operation);
+      for (current = 0; current < count; ++current) {
+        const nlmsghdr* hdr = Slot(current);
+        int remaining = static_cast<int>(SlotLength(current));
+        for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(const_cast<nlmsghdr*>(hdr), &remaining)) {
+          if (hdr->nlmsg_seq != seq) continue;  // a stale answer to an abandoned request
+          if (hdr->nlmsg_type == NLMSG_ERROR) {
+            answered = true;
+            if (hdr->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) throw SystemError(EPROTO, operation);
+            const auto* err = static_cast<const nlmsgerr*>(nlmsg_data(hdr));
+            if (err->error != 0) throw SystemError(-err->error, operation, ExtAckText(hdr, hdr->nlmsg_len));
+            return;  // the ack that ends a doit request
+          }
+          if (hdr->nlmsg_type == NLMSG_DONE) {
+            answered = true;
+            int error = 0;
+            if (hdr->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
+              std::memcpy(&error, nlmsg_data(hdr), sizeof(int));
+            if (error < 0) throw SystemError(-error, operation, ExtAckText(hdr, hdr->nlmsg_len));
+            return;  // the end of a dump
+          }
+          if (hdr->nlmsg_type == NLMSG_NOOP || hdr->nlmsg_type == NLMSG_OVERRUN) continue;
+          if (dump && faults::FailDumpNow(replies)) throw SystemError(EBADMSG, std::string(operation) + ": injected fault");
+          ++replies;
+          try {
+            on_reply(hdr);
+          } catch (const std::runtime_error& e) {
+            throw SystemError(EBADMSG, std::string(operation) + ": " + e.what());
+          }
         }
       }
     }
   } catch (...) {
     // A doit's late ack is skipped by its sequence number; a dump still running would make
-    // the kernel refuse the next dump on this socket with EBUSY.
-    if (dump && !answered) FinishAbandonedDump(seq);
+    // the kernel refuse the next dump on this socket with EBUSY. Its end may already be in a
+    // slot read with the failing datagram (or be that datagram, after the failing message).
+    if (dump && !answered) FinishAbandonedDump(seq, current, count);
     throw;
   }
 }
 
-void GenlSocket::FinishAbandonedDump(uint32_t seq) {
+void GenlSocket::FinishAbandonedDump(uint32_t seq, size_t read_from, size_t read_count) {
   if (!faults::skip_drain.exchange(false)) {
+    if (DumpEndsIn(seq, read_from, read_count)) {
+      ++faults::drained_dumps;
+      return;
+    }
     try {
       for (;;) {
-        size_t len = Receive("finish an abandoned dump");
-        auto* hdr = reinterpret_cast<nlmsghdr*>(buffer_.data());
-        int remaining = static_cast<int>(len);
-        for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
-          if (hdr->nlmsg_seq == seq && (hdr->nlmsg_type == NLMSG_DONE || hdr->nlmsg_type == NLMSG_ERROR)) {
-            ++faults::drained_dumps;
-            return;
-          }
+        const size_t count = Receive("finish an abandoned dump");
+        if (DumpEndsIn(seq, 0, count)) {
+          ++faults::drained_dumps;
+          return;
         }
       }
     } catch (const SystemError&) {
@@ -388,11 +425,10 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
   }
 }
 
-std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& requests,
-                                                    const BatchOptions& options, BatchStats* stats_out) {
+std::vector<RequestResult> GenlSocket::ExecuteBatch(size_t n, const BatchEncoder& encode, const BatchOptions& options,
+                                                    BatchStats* stats_out) {
   std::lock_guard<std::mutex> lock(mutex_);
   EnsureConnected();
-  const size_t n = requests.size();
   std::vector<RequestResult> results(n);
   if (n == 0) return results;
 
@@ -405,11 +441,11 @@ std::vector<RequestResult> GenlSocket::ExecuteBatch(const std::vector<Request>& 
   std::vector<size_t> offsets(n + 1);
   wire.reserve(n * 160);
   for (size_t i = 0; i < n; ++i) {
-    if (requests[i].IsDump()) throw SystemError(EINVAL, "a batch cannot contain dump requests");
     offsets[i] = wire.size();
     try {
-      AppendRequestMessage(wire, requests[i], static_cast<uint16_t>(family_), first_seq + static_cast<uint32_t>(i),
-                           NLM_F_REQUEST | NLM_F_ACK);
+      encode(i, static_cast<uint16_t>(family_), first_seq + static_cast<uint32_t>(i), wire);
+    } catch (const SystemError&) {
+      throw;
     } catch (const std::runtime_error& e) {
       throw SystemError(EMSGSIZE, std::string("encode batch request ") + std::to_string(i) + ": " + e.what());
     }

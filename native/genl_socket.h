@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include "netns.h"
 
 struct nl_sock;
@@ -62,11 +64,17 @@ class GenlSocket {
   // socket is replaced, so the next dump does not meet EBUSY.
   void Execute(const Request& request, const std::function<void(const nlmsghdr*)>& on_reply);
 
-  // Sends many non-dump requests in as few sendmsg() calls as the buffers allow and returns
-  // one result per request, in order. Never throws for a request's own failure; throws
-  // SystemError only before anything was sent (a request that cannot be encoded).
-  std::vector<RequestResult> ExecuteBatch(const std::vector<Request>& requests,
-                                          const BatchOptions& options = {}, BatchStats* stats = nullptr);
+  // Writes request `index` of a batch, its message with this family and sequence number, at
+  // the end of `out`. Throws SystemError to refuse the request (the whole batch fails), or
+  // std::runtime_error when it cannot be encoded (EMSGSIZE).
+  using BatchEncoder = std::function<void(size_t index, uint16_t family, uint32_t seq, std::vector<uint8_t>& out)>;
+
+  // Sends `count` non-dump requests, written by `encode`, in as few sendmsg() calls as the
+  // buffers allow and returns one result per request, in order. Every request is encoded
+  // before the first is sent. Never throws for a request's own failure; throws SystemError
+  // only before anything was sent (a request that is refused or cannot be encoded).
+  std::vector<RequestResult> ExecuteBatch(size_t count, const BatchEncoder& encode, const BatchOptions& options = {},
+                                          BatchStats* stats = nullptr);
 
   void Close();
   bool closed() const { return closed_; }
@@ -76,10 +84,18 @@ class GenlSocket {
   void Connect();     // a new socket in netns_, family resolved (mutex_ held, or not shared yet)
   void Disconnect();  // frees sock_
   void EnsureConnected();  // throws EBADF once closed; replaces a socket given up on
-  void FinishAbandonedDump(uint32_t seq);
+  // `read_from`..`read_count`: the slots of the last Receive not yet looked at.
+  void FinishAbandonedDump(uint32_t seq, size_t read_from, size_t read_count);
   void Send(const void* data, size_t len);
   bool WaitReadable(int timeout_ms);  // false when the time ran out
-  size_t Receive(const char* operation);  // one datagram into buffer_; returns its length
+  // Every datagram already queued, at least one (waiting for it up to the reply timeout),
+  // into the receive slots; returns how many. Reading a dump's datagram makes the kernel queue
+  // the next one (or its NLMSG_DONE) at once, so one call usually takes a dump to its end.
+  size_t Receive(const char* operation);
+  const nlmsghdr* Slot(size_t k) const;  // the first message of slot k of the last Receive
+  size_t SlotLength(size_t k) const { return slot_lengths_[k]; }
+  // Whether slots [from, count) of the last Receive hold the end of the dump `seq`.
+  bool DumpEndsIn(uint32_t seq, size_t from, size_t count) const;
   // Batch helpers (mutex_ held).
   size_t AcksPerChunk() const;
   size_t SendBudget() const;
@@ -94,7 +110,12 @@ class GenlSocket {
   int family_ = 0;
   uint32_t next_seq_ = 1;
   int rcvbuf_ = 0;
-  std::vector<uint8_t> buffer_;
+  static constexpr size_t kReceiveSlots = 16;
+  std::vector<uint8_t> slots_;  // kReceiveSlots datagrams of slot_size_ bytes
+  size_t slot_size_ = 0;
+  size_t slot_lengths_[kReceiveSlots] = {};
+  mmsghdr messages_[kReceiveSlots];
+  iovec vectors_[kReceiveSlots];
   std::vector<uint8_t> request_;  // the request being sent, encoded (reused)
 };
 

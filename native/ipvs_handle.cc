@@ -132,7 +132,7 @@ Napi::Value IpvsHandle::QueryMany(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value IpvsHandle::ListTable(const Napi::CallbackInfo& info) {
-  return QueueListTable(info.Env(), SocketOrThrow(info.Env()));
+  return QueueListTable(info, SocketOrThrow(info.Env()));
 }
 
 Napi::Value IpvsHandle::Close(const Napi::CallbackInfo& info) {

@@ -1,7 +1,13 @@
 #include "records.h"
 
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+
 #include <cstring>
 #include <iterator>
+
+#include "attr_writer.h"
 
 namespace ipvs {
 namespace {
@@ -205,6 +211,117 @@ Request UnpackQuery(const uint32_t* r, const std::vector<std::string>& strings) 
   if (request.command == IPVS_CMD_GET_SERVICE) return request;
   if (request.command == IPVS_CMD_GET_DEST && request.service) return request;
   throw RecordError("a query record is GET_SERVICE, or GET_DEST with a service");
+}
+
+namespace {
+
+// The checks UnpackService and UnpackDestination make, in the same order, on a record that is
+// encoded without being unpacked.
+void CheckServiceRecord(const uint32_t* r, const std::vector<std::string>& strings) {
+  CheckKnownBits(r[0], svc::kFieldCount, "service");
+  if (Has(r, svc::af)) Narrow<uint16_t>(r[svc::At(svc::af)], "service af");
+  if (Has(r, svc::protocol)) Narrow<uint16_t>(r[svc::At(svc::protocol)], "service protocol");
+  if (Has(r, svc::port)) Narrow<uint16_t>(r[svc::At(svc::port)], "service port");
+  if (Has(r, svc::scheduler)) StringAt(strings, r[svc::At(svc::scheduler)], "scheduler");
+  if (Has(r, svc::peName)) StringAt(strings, r[svc::At(svc::peName)], "persistence engine");
+}
+
+void CheckDestinationRecord(const uint32_t* r) {
+  CheckKnownBits(r[0], dst::kFieldCount, "destination");
+  if (Has(r, dst::port)) Narrow<uint16_t>(r[dst::At(dst::port)], "destination port");
+  if (Has(r, dst::af)) Narrow<uint16_t>(r[dst::At(dst::af)], "destination af");
+  if (Has(r, dst::tunnelType)) Narrow<uint8_t>(r[dst::At(dst::tunnelType)], "tunnel type");
+  if (Has(r, dst::tunnelPort)) Narrow<uint16_t>(r[dst::At(dst::tunnelPort)], "tunnel port");
+  if (Has(r, dst::tunnelFlags)) Narrow<uint16_t>(r[dst::At(dst::tunnelFlags)], "tunnel flags");
+}
+
+// Attribute by attribute what EncodeService and EncodeDestination (ipvs_codec.cc) write for
+// the unpacked record, in their order and widths.
+void EncodeServiceRecord(AttrWriter& w, const uint32_t* r, const std::vector<std::string>& strings) {
+  const size_t nest = w.BeginNest(IPVS_CMD_ATTR_SERVICE);
+  if (Has(r, svc::af)) w.PutValue(IPVS_SVC_ATTR_AF, static_cast<uint16_t>(r[svc::At(svc::af)]));
+  if (Has(r, svc::protocol)) w.PutValue(IPVS_SVC_ATTR_PROTOCOL, static_cast<uint16_t>(r[svc::At(svc::protocol)]));
+  if (Has(r, svc::address)) w.Put(IPVS_SVC_ATTR_ADDR, &r[svc::At(svc::address)], sizeof(Address));
+  if (Has(r, svc::port)) w.PutValue(IPVS_SVC_ATTR_PORT, htons(static_cast<uint16_t>(r[svc::At(svc::port)])));
+  if (Has(r, svc::fwmark)) w.PutValue(IPVS_SVC_ATTR_FWMARK, r[svc::At(svc::fwmark)]);
+  if (Has(r, svc::scheduler)) w.PutString(IPVS_SVC_ATTR_SCHED_NAME, strings[r[svc::At(svc::scheduler)]]);
+  if (Has(r, svc::peName)) w.PutString(IPVS_SVC_ATTR_PE_NAME, strings[r[svc::At(svc::peName)]]);
+  if (Has(r, svc::flags)) {
+    const uint32_t flags[2] = {r[svc::At(svc::flags)], Has(r, svc::flagsMask) ? r[svc::At(svc::flagsMask)] : ~0u};
+    w.Put(IPVS_SVC_ATTR_FLAGS, flags, sizeof(flags));
+  }
+  if (Has(r, svc::timeout)) w.PutValue(IPVS_SVC_ATTR_TIMEOUT, r[svc::At(svc::timeout)]);
+  if (Has(r, svc::netmask)) {
+    // The kernel keeps an IPv4 mask in network order and an IPv6 prefix length as is.
+    const bool inet = !Has(r, svc::af) || r[svc::At(svc::af)] == AF_INET;
+    const uint32_t mask = r[svc::At(svc::netmask)];
+    w.PutValue(IPVS_SVC_ATTR_NETMASK, inet ? htonl(mask) : mask);
+  }
+  w.EndNest(nest);
+}
+
+void EncodeDestinationRecord(AttrWriter& w, const uint32_t* r) {
+  const size_t nest = w.BeginNest(IPVS_CMD_ATTR_DEST);
+  if (Has(r, dst::address)) w.Put(IPVS_DEST_ATTR_ADDR, &r[dst::At(dst::address)], sizeof(Address));
+  if (Has(r, dst::port)) w.PutValue(IPVS_DEST_ATTR_PORT, htons(static_cast<uint16_t>(r[dst::At(dst::port)])));
+  if (Has(r, dst::forward)) w.PutValue(IPVS_DEST_ATTR_FWD_METHOD, r[dst::At(dst::forward)]);
+  if (Has(r, dst::weight)) w.PutValue(IPVS_DEST_ATTR_WEIGHT, r[dst::At(dst::weight)]);
+  if (Has(r, dst::upperThreshold)) w.PutValue(IPVS_DEST_ATTR_U_THRESH, r[dst::At(dst::upperThreshold)]);
+  if (Has(r, dst::lowerThreshold)) w.PutValue(IPVS_DEST_ATTR_L_THRESH, r[dst::At(dst::lowerThreshold)]);
+  if (Has(r, dst::af)) w.PutValue(IPVS_DEST_ATTR_ADDR_FAMILY, static_cast<uint16_t>(r[dst::At(dst::af)]));
+  if (Has(r, dst::tunnelType)) w.PutValue(IPVS_DEST_ATTR_TUN_TYPE, static_cast<uint8_t>(r[dst::At(dst::tunnelType)]));
+  if (Has(r, dst::tunnelPort)) w.PutValue(IPVS_DEST_ATTR_TUN_PORT, htons(static_cast<uint16_t>(r[dst::At(dst::tunnelPort)])));
+  if (Has(r, dst::tunnelFlags)) w.PutValue(IPVS_DEST_ATTR_TUN_FLAGS, static_cast<uint16_t>(r[dst::At(dst::tunnelFlags)]));
+  w.EndNest(nest);
+}
+
+}  // namespace
+
+void AppendRequestRecord(std::vector<uint8_t>& out, const uint32_t* r, const std::vector<std::string>& strings,
+                         uint16_t family, uint32_t seq, uint16_t flags) {
+  // UnpackRequest's checks first, so a refused record leaves `out` as it was.
+  const uint32_t command = r[record::request::kCommand];
+  if (command == IPVS_CMD_UNSPEC || command > IPVS_CMD_MAX) throw RecordError("not an IPVS command");
+  constexpr uint32_t kServiceReadBack = svc::Bit(svc::stats) | svc::Bit(svc::destinationCount);
+  constexpr uint32_t kDestinationReadBack = dst::Bit(dst::stats) | dst::Bit(dst::activeConnections) |
+                                            dst::Bit(dst::inactiveConnections) | dst::Bit(dst::persistentConnections);
+  const uint32_t* service = r + record::request::kService;
+  const uint32_t* destination = r + record::request::kDestination;
+  if (service[0] & kServiceReadBack) throw RecordError("a request's service carries read-back fields");
+  if (destination[0] & kDestinationReadBack) throw RecordError("a request's destination carries read-back fields");
+  if (service[0] != 0) CheckServiceRecord(service, strings);
+  if (destination[0] != 0) CheckDestinationRecord(destination);
+  switch (command) {
+    case IPVS_CMD_NEW_SERVICE: case IPVS_CMD_SET_SERVICE: case IPVS_CMD_DEL_SERVICE:
+    case IPVS_CMD_NEW_DEST: case IPVS_CMD_SET_DEST: case IPVS_CMD_DEL_DEST:
+    case IPVS_CMD_ZERO: case IPVS_CMD_FLUSH:
+      break;
+    default:
+      throw RecordError("a request record carries a service or destination change, zero or flush");
+  }
+
+  const size_t start = out.size();
+  try {
+    out.resize(start + NLMSG_HDRLEN + GENL_HDRLEN, 0);
+    AttrWriter w(out);
+    if (service[0] != 0) EncodeServiceRecord(w, service, strings);
+    if (destination[0] != 0) EncodeDestinationRecord(w, destination);
+    w.Finish();
+  } catch (...) {
+    out.resize(start);
+    throw;
+  }
+  nlmsghdr header{};
+  header.nlmsg_len = static_cast<uint32_t>(out.size() - start);
+  header.nlmsg_type = family;
+  header.nlmsg_flags = flags;
+  header.nlmsg_seq = seq;
+  std::memcpy(out.data() + start, &header, sizeof(header));
+  genlmsghdr genl{};
+  genl.cmd = static_cast<uint8_t>(command);
+  genl.version = kGenlVersion;
+  std::memcpy(out.data() + start + NLMSG_HDRLEN, &genl, sizeof(genl));
+  out.resize(start + NLMSG_ALIGN(out.size() - start), 0);
 }
 
 void PackedTable::AddService(const Service& service, uint32_t destination_count) {

@@ -44,6 +44,13 @@ Request UnpackRequest(const uint32_t* record, const std::vector<std::string>& st
 // A GET_SERVICE (one service, or every service with no service record) or GET_DEST request.
 Request UnpackQuery(const uint32_t* record, const std::vector<std::string>& strings);
 
+// Appends the netlink message of a request record to `out`: the bytes
+// AppendRequestMessage(out, UnpackRequest(record, strings), ...) appends, with the same checks
+// (RecordError) and the same encoder errors (std::runtime_error), without the Request in
+// between: a batch encodes one per operation.
+void AppendRequestRecord(std::vector<uint8_t>& out, const uint32_t* record, const std::vector<std::string>& strings,
+                         uint16_t family, uint32_t seq, uint16_t flags);
+
 // Packed replies: records appended as the kernel's answers are decoded.
 struct PackedTable {
   std::vector<uint32_t> services;

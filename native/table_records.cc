@@ -1,5 +1,9 @@
 #include "table_records.h"
 
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,16 +49,34 @@ class TableWorker : public PromiseWorker {
 // service at a time, and a socket runs one dump at a time), in a single thread-pool job. A
 // service that disappears between the two dumps is listed with no destinations: the kernel
 // answers an empty dump for it.
+//
+// Given a callback, the job hands the table over in parts of whole services while it runs, so
+// that JS can build objects from one part while the next is dumped. Every part reaches the
+// callback, in order, before the promise resolves with the last one: parts queue here, and
+// both the thread-safe function's calls and the completion take whatever has queued.
 class ListTableWorker : public TableWorker {
  public:
-  ListTableWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket)
-      : TableWorker(env, "ipvs-netlink:listTable", std::move(socket)) {}
+  ListTableWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, Napi::Function on_part)
+      : TableWorker(env, "ipvs-netlink:listTable", std::move(socket)) {
+    if (on_part.IsEmpty()) return;
+    on_part_ = Napi::Persistent(on_part);
+    parts_ = std::make_shared<Parts>();
+    auto parts = parts_;
+    notify_ = Napi::ThreadSafeFunction::New(env, on_part, "ipvs-netlink:listTable part", 0, 1);
+    notify_call_ = [parts](Napi::Env env, Napi::Function callback) { Deliver(env, callback, *parts); };
+  }
   // Without a handle: opens a socket in `netns_path` for this one listing, on the worker's thread.
   ListTableWorker(Napi::Env env, std::string netns_path)
       : TableWorker(env, "ipvs-netlink:listTableIn", nullptr), netns_path_(std::move(netns_path)) {}
 
  protected:
   void Run() override {
+    struct Release {
+      Napi::ThreadSafeFunction& notify;
+      ~Release() {
+        if (notify) notify.Release();
+      }
+    } release{notify_};
     if (!socket_) {
       socket_ = GenlSocket::Open(netns_path_);
       ListAll();
@@ -64,15 +86,23 @@ class ListTableWorker : public TableWorker {
     ListAll();
   }
 
+  Napi::Value Resolve(Napi::Env env) override {
+    if (parts_) Deliver(env, on_part_.Value(), *parts_);
+    return TableWorker::Resolve(env);
+  }
+
  private:
   void ListAll() {
     std::vector<Service> services;
     Request dump_services;
     dump_services.command = IPVS_CMD_GET_SERVICE;
     socket_->Execute(dump_services, [&](const nlmsghdr* reply) { services.push_back(DecodeService(reply)); });
+    // A part every eighth of the table, of at least kMinPartServices services.
+    const size_t part_services = std::max<size_t>(kMinPartServices, (services.size() + 7) / 8);
     // Each destination is packed as it is decoded; its service's count is written after.
     constexpr uint32_t kCountAt = record::service::At(record::service::destinationCount);
-    for (const Service& service : services) {
+    for (size_t i = 0; i < services.size(); ++i) {
+      const Service& service = services[i];
       Request dump_destinations;
       dump_destinations.command = IPVS_CMD_GET_DEST;
       dump_destinations.service = KeyOf(service);
@@ -86,9 +116,55 @@ class ListTableWorker : public TableWorker {
         ++count;
       });
       table_.services[record + kCountAt] = count;
+      if (parts_ && (i + 1) % part_services == 0 && i + 1 < services.size()) HandOver();
     }
   }
 
+  static constexpr size_t kMinPartServices = 64;
+
+  struct Part {
+    std::vector<uint32_t> services, destinations;
+    std::vector<std::string> strings;
+  };
+  struct Parts {
+    std::mutex mutex;
+    std::deque<Part> queue;
+  };
+
+  // Queues the services packed so far (with the strings they refer to) and wakes the JS thread.
+  void HandOver() {
+    Part part{std::move(table_.services), std::move(table_.destinations), table_.strings.strings()};
+    table_.services.clear();
+    table_.destinations.clear();
+    {
+      std::lock_guard<std::mutex> lock(parts_->mutex);
+      parts_->queue.push_back(std::move(part));
+    }
+    notify_.NonBlockingCall(notify_call_);
+  }
+
+  // JS thread: passes every queued part to the callback, oldest first.
+  static void Deliver(Napi::Env env, Napi::Function callback, Parts& parts) {
+    for (;;) {
+      Part part;
+      {
+        std::lock_guard<std::mutex> lock(parts.mutex);
+        if (parts.queue.empty()) return;
+        part = std::move(parts.queue.front());
+        parts.queue.pop_front();
+      }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("services", WordsToJs(env, part.services));
+      out.Set("destinations", WordsToJs(env, part.destinations));
+      out.Set("strings", StringsToJs(env, part.strings));
+      callback.Call({out});
+    }
+  }
+
+  Napi::FunctionReference on_part_;
+  std::shared_ptr<Parts> parts_;
+  Napi::ThreadSafeFunction notify_;
+  std::function<void(Napi::Env, Napi::Function)> notify_call_;
   std::string netns_path_;
 };
 
@@ -143,8 +219,14 @@ class QueryWorker : public TableWorker {
 
 }  // namespace
 
-Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket) {
-  auto* worker = new ListTableWorker(env, std::move(socket));
+Napi::Value QueueListTable(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket) {
+  Napi::Env env = info.Env();
+  Napi::Function on_part;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "onPart must be a function");
+    on_part = info[0].As<Napi::Function>();
+  }
+  auto* worker = new ListTableWorker(env, std::move(socket), on_part);
   return worker->Queue();
 }
 

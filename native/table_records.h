@@ -12,9 +12,11 @@
 
 namespace ipvs {
 
-// listTable() -> Promise<{ services: Uint32Array, destinations: Uint32Array, strings: string[] }>:
-// every service (its destinationCount says how many destination records follow for it).
-Napi::Value QueueListTable(Napi::Env env, std::shared_ptr<GenlSocket> socket);
+// listTable(onPart?) -> Promise<{ services: Uint32Array, destinations: Uint32Array, strings: string[] }>:
+// every service (its destinationCount says how many destination records follow for it). With
+// onPart, the table arrives in parts of whole services: onPart(part) for each but the last,
+// in order and all before the promise resolves with the last part.
+Napi::Value QueueListTable(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket);
 
 // listTableIn(netns: string) -> Promise<same shape>: the same listing without a handle, on a
 // socket opened (in `netns`, '' for the caller's namespace) and closed by the worker itself, so

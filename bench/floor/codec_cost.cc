@@ -3,7 +3,8 @@
 //   decode  the datagrams of a recorded listing (strace -xx of dump_floor in the VM, see
 //           bench/floor-probe.mjs), decoded and packed as the listTable worker does;
 //   encode  11,000 request records (1,000 services x 10 destinations, as the control-plane
-//           benchmark queues them) unpacked and encoded as a batch commit does.
+//           benchmark queues them) encoded as a batch commit does (AppendRequestRecord);
+//   encode-unpacked  the same through a Request each (UnpackRequest, AppendRequestMessage).
 //
 //   g++ -std=c++17 -O2 -I/usr/include/libnl3 bench/floor/codec_cost.cc native/ipvs_codec.cc
 //       native/records.cc -lnl-3 -lnl-genl-3 -o .cache/codec_cost
@@ -124,7 +125,8 @@ std::vector<uint32_t> BatchRecords(StringTable& strings) {
   return words;
 }
 
-__attribute__((noinline)) size_t Encode(const std::vector<uint32_t>& words, const std::vector<std::string>& strings) {
+__attribute__((noinline)) std::vector<uint8_t> EncodeUnpacked(const std::vector<uint32_t>& words,
+                                                             const std::vector<std::string>& strings) {
   const size_t n = words.size() / record::request::kWords;
   std::vector<Request> requests;
   requests.reserve(n);
@@ -132,6 +134,21 @@ __attribute__((noinline)) size_t Encode(const std::vector<uint32_t>& words, cons
   std::vector<uint8_t> wire;
   wire.reserve(n * 160);
   for (size_t i = 0; i < n; ++i) AppendRequestMessage(wire, requests[i], 30, static_cast<uint32_t>(i), NLM_F_REQUEST | NLM_F_ACK);
+  return wire;
+}
+
+__attribute__((noinline)) std::vector<uint8_t> EncodeDirect(const std::vector<uint32_t>& words,
+                                                           const std::vector<std::string>& strings) {
+  const size_t n = words.size() / record::request::kWords;
+  std::vector<uint8_t> wire;
+  wire.reserve(n * 160);
+  for (size_t i = 0; i < n; ++i)
+    AppendRequestRecord(wire, &words[i * record::request::kWords], strings, 30, static_cast<uint32_t>(i), NLM_F_REQUEST | NLM_F_ACK);
+  return wire;
+}
+
+size_t Encode(const std::vector<uint32_t>& words, const std::vector<std::string>& strings, bool direct) {
+  const std::vector<uint8_t> wire = direct ? EncodeDirect(words, strings) : EncodeUnpacked(words, strings);
   uint64_t hash = 1469598103934665603ull;  // FNV-1a: the same bytes before and after a change
   for (uint8_t b : wire) hash = (hash ^ b) * 1099511628211ull;
   std::printf("wire hash %016llx\n", static_cast<unsigned long long>(hash));
@@ -151,12 +168,12 @@ int main(int argc, char** argv) {
     std::printf("%zu datagrams, %zu destinations per pass, %d passes\n", datagrams.size(), n, reps);
     return 0;
   }
-  if (mode == "encode") {
+  if (mode == "encode" || mode == "encode-unpacked") {
     StringTable strings;
     auto words = BatchRecords(strings);
     const int reps = argc > 2 ? std::atoi(argv[2]) : 1;
     size_t bytes = 0;
-    for (int i = 0; i < reps; ++i) bytes = Encode(words, strings.strings());
+    for (int i = 0; i < reps; ++i) bytes = Encode(words, strings.strings(), mode == "encode");
     std::printf("%zu wire bytes per pass, %d passes\n", bytes, reps);
     return 0;
   }

@@ -8,6 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs, IpvsError } from '../../lib/index';
 import { countConnections } from '../../lib/connections';
 import { faultStats, setFaults } from '../../lib/internal/faults';
+import { tableFromNative } from '../../lib/table';
+import { layoutOf } from '../../lib/table-view';
 import { createNetns, type TestNetns } from './helpers';
 
 const SERVICES = 300;
@@ -67,6 +69,17 @@ describe('a dump abandoned half-way', () => {
     const table = await ipvs.listTable();
     expect(table).toHaveLength(SERVICES);
     expect(table.every((s) => s.destinations.length === 1)).toBe(true);
+  });
+
+  it('listTable builds the same table from parts as from one piece', async () => {
+    // 300 services come in parts of 64 services and a last part of 44.
+    let parts = 0;
+    const last = await ipvs.enqueue('parts', (handle) => handle.listTable(() => { parts++; }));
+    expect(parts).toBe(4);
+    expect(last.services.length / layoutOf().svcWords).toBe(SERVICES - 4 * 64);
+    const whole = tableFromNative(await ipvs.enqueue('whole', (handle) => handle.listTable()));
+    expect(whole).toHaveLength(SERVICES);
+    expect(await ipvs.listTable()).toEqual(whole);
   });
 
   it('is given up on with a new socket when it cannot be read to its end', async () => {
