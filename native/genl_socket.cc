@@ -33,6 +33,18 @@
 namespace ipvs {
 namespace {
 
+// Points `count` receive slots of `slot_size` bytes each, laid out back to back from `base`, at
+// their buffers, for recvmmsg().
+void PrepareSlots(mmsghdr* messages, iovec* vectors, uint8_t* base, size_t slot_size, size_t count) {
+  std::memset(messages, 0, count * sizeof(mmsghdr));
+  for (size_t k = 0; k < count; ++k) {
+    vectors[k].iov_base = base + k * slot_size;
+    vectors[k].iov_len = slot_size;
+    messages[k].msg_hdr.msg_iov = &vectors[k];
+    messages[k].msg_hdr.msg_iovlen = 1;
+  }
+}
+
 // What we ask recv() for. The kernel sizes each dump datagram by the largest length the
 // socket has ever asked for (up to 32 KiB), and kernels built with init_on_alloc (Debian's)
 // clear every allocation, so a long receive makes every datagram of every dump allocate and
@@ -181,13 +193,7 @@ size_t GenlSocket::Receive(const char* operation) {
   // read would mostly be a wasted system call. Each slot asks for ReceiveLength() bytes: the
   // socket's longest read sizes the kernel's dump datagrams (see ReceiveLength).
   for (;;) {
-    std::memset(messages_, 0, sizeof(messages_));
-    for (size_t k = 0; k < kReceiveSlots; ++k) {
-      vectors_[k].iov_base = slots_.data() + k * slot_size_;
-      vectors_[k].iov_len = slot_size_;
-      messages_[k].msg_hdr.msg_iov = &vectors_[k];
-      messages_[k].msg_hdr.msg_iovlen = 1;
-    }
+    PrepareSlots(messages_, vectors_, slots_.data(), slot_size_, kReceiveSlots);
     int got = ::recvmmsg(fd_, messages_, kReceiveSlots, MSG_TRUNC | MSG_DONTWAIT, nullptr);
     if (got > 0) {
       size_t kept = 0;
@@ -377,13 +383,7 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
       break;
     }
     wait = false;
-    std::memset(msgs, 0, sizeof(msgs));
-    for (size_t k = 0; k < kAckSlots; ++k) {
-      iovs[k].iov_base = arena.data() + k * kAckSlotSize;
-      iovs[k].iov_len = kAckSlotSize;
-      msgs[k].msg_hdr.msg_iov = &iovs[k];
-      msgs[k].msg_hdr.msg_iovlen = 1;
-    }
+    PrepareSlots(msgs, iovs, arena.data(), kAckSlotSize, kAckSlots);
     int got = ::recvmmsg(fd_, msgs, kAckSlots, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;

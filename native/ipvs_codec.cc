@@ -201,6 +201,11 @@ void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uin
   const size_t start = out.size();
   out.resize(start + NLMSG_HDRLEN + GENL_HDRLEN, 0);
   EncodeAttributes(out, request);
+  FrameRequestMessage(out, start, request.command, family, seq, flags);
+}
+
+void FrameRequestMessage(std::vector<uint8_t>& out, size_t start, uint8_t command, uint16_t family, uint32_t seq,
+                         uint16_t flags) {
   nlmsghdr header{};
   header.nlmsg_len = static_cast<uint32_t>(out.size() - start);
   header.nlmsg_type = family;
@@ -208,7 +213,7 @@ void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uin
   header.nlmsg_seq = seq;
   std::memcpy(out.data() + start, &header, sizeof(header));
   genlmsghdr genl{};
-  genl.cmd = request.command;
+  genl.cmd = command;
   genl.version = kGenlVersion;
   std::memcpy(out.data() + start + NLMSG_HDRLEN, &genl, sizeof(genl));
   out.resize(start + NLMSG_ALIGN(out.size() - start), 0);

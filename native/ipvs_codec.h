@@ -96,6 +96,10 @@ void EncodeRequest(nl_msg* msg, const Request& request);
 // without allocating a message: how a batch encodes its requests back to back.
 void AppendRequestMessage(std::vector<uint8_t>& out, const Request& request, uint16_t family, uint32_t seq,
                           uint16_t flags);
+// Frames the message that starts at `out[start]`, whose attributes are written after room left
+// for its headers: writes the netlink and genl headers and pads it to NLMSG_ALIGN.
+void FrameRequestMessage(std::vector<uint8_t>& out, size_t start, uint8_t command, uint16_t family, uint32_t seq,
+                         uint16_t flags);
 
 // Decoding: each takes a reply message (its genl payload starts the attribute stream).
 // Throws std::runtime_error on a malformed reply.

@@ -311,17 +311,7 @@ void AppendRequestRecord(std::vector<uint8_t>& out, const uint32_t* r, const std
     out.resize(start);
     throw;
   }
-  nlmsghdr header{};
-  header.nlmsg_len = static_cast<uint32_t>(out.size() - start);
-  header.nlmsg_type = family;
-  header.nlmsg_flags = flags;
-  header.nlmsg_seq = seq;
-  std::memcpy(out.data() + start, &header, sizeof(header));
-  genlmsghdr genl{};
-  genl.cmd = static_cast<uint8_t>(command);
-  genl.version = kGenlVersion;
-  std::memcpy(out.data() + start + NLMSG_HDRLEN, &genl, sizeof(genl));
-  out.resize(start + NLMSG_ALIGN(out.size() - start), 0);
+  FrameRequestMessage(out, start, static_cast<uint8_t>(command), family, seq, flags);
 }
 
 void PackedTable::AddService(const Service& service, uint32_t destination_count) {
