@@ -273,37 +273,32 @@ function drained(stream: Writable): Promise<void> {
 }
 
 /**
- * @internal Whether an Accept-Encoding header accepts gzip (RFC 9110 12.5.3: `gzip` or `*`
- * with a nonzero q; `x-gzip` is the same coding).
+ * What an Accept-Encoding header says of `codings` (RFC 9110 12.5.3): accepted with a nonzero q
+ * or no q, refused with q=0; `*` stands for any coding not named; undefined when neither appears.
  */
-export function acceptsGzip(header: string | undefined): boolean {
-  if (!header) return false;
+function codingAccepted(header: string, codings: readonly string[]): boolean | undefined {
   let star: boolean | undefined;
   for (const part of header.split(',')) {
     const [coding = '', ...parameters] = part.split(';').map((item) => item.trim().toLowerCase());
     const q = parameters.find((parameter) => parameter.startsWith('q='));
     const accepted = q === undefined || Number(q.slice(2)) > 0;
-    if (coding === 'gzip' || coding === 'x-gzip') return accepted;
+    if (codings.includes(coding)) return accepted;
     if (coding === '*') star = accepted;
   }
-  return star ?? false;
+  return star;
+}
+
+/** @internal Whether an Accept-Encoding header accepts gzip (`x-gzip` is the same coding). */
+export function acceptsGzip(header: string | undefined): boolean {
+  return header ? codingAccepted(header, ['gzip', 'x-gzip']) ?? false : false;
 }
 
 /**
- * @internal Whether an Accept-Encoding header leaves the identity coding acceptable (RFC 9110
- * 12.5.3: unless `identity;q=0`, or `*;q=0` without an `identity` of its own).
+ * @internal Whether an Accept-Encoding header leaves the identity coding acceptable: unless
+ * `identity;q=0`, or `*;q=0` without an `identity` of its own.
  */
 export function acceptsIdentity(header: string | undefined): boolean {
-  if (!header) return true;
-  let star: boolean | undefined;
-  for (const part of header.split(',')) {
-    const [coding = '', ...parameters] = part.split(';').map((item) => item.trim().toLowerCase());
-    const q = parameters.find((parameter) => parameter.startsWith('q='));
-    const accepted = q === undefined || Number(q.slice(2)) > 0;
-    if (coding === 'identity') return accepted;
-    if (coding === '*') star = accepted;
-  }
-  return star ?? true;
+  return header ? codingAccepted(header, ['identity']) ?? true : true;
 }
 
 /** A gzip stream into `response`: an error on either side ends both. */
