@@ -41,7 +41,7 @@ printf '%s' "$workdir" > "$job/workdir"
 {
   echo "export PATH='$(dirname "$(command -v node)"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'"
   echo "export HOME=/tmp TERM=dumb IPVS_VM=1 IPVS_VM_KERNEL=$kernel"
-  for v in CI FORCE_COLOR NO_COLOR IPVS_BENCH_SIZES IPVS_TEST_FILTER; do
+  for v in CI FORCE_COLOR NO_COLOR IPVS_BENCH_SIZES; do
     [ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
   done
   for kv in "${extra_env[@]}"; do printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"; done
