@@ -14,6 +14,7 @@
 //   node bench/director.bench.mjs [--intervals 1,5,10] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
 //                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
+//                                 [--loop-resolutions 5[,10,0]]
 // --compare also runs our director from other builds in the same boot (before/after a
 // change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR. Wake-ups are
 // voluntary context switches (/proc/PID/task/TID/status).
@@ -29,6 +30,9 @@ const INTERVALS = option('intervals', '1,5,10').split(',').map(Number);
 const WINDOW_S = Number(option('window', '20'));
 const WARMUP_OPTION = option('warmup', '');
 const CLIENTS = option('clients', 'socket').split(',');
+// The event-loop delay monitor's period (ms) for each of our runs; 0: a run without it, to
+// see what its own timer costs (it wakes the loop every period).
+const LOOP_RESOLUTIONS = option('loop-resolutions', '5').split(',').map(Number);
 const LOAD_S = Number(option('load-seconds', '5'));
 const COMPARE = option('compare', '');
 const PROFILE_DIR = option('cpu-prof', '');
@@ -174,12 +178,13 @@ try {
     ].join('\n')).join('\n'));
 
     // Ours: the default (bare-socket HTTP/1.0), optionally also through node:http's request().
-    for (const [build, dist] of builds) for (const client of CLIENTS) {
+    for (const [build, dist] of builds) for (const client of CLIENTS) for (const loopResolution of LOOP_RESOLUTIONS) {
       const before = answered();
-      const name = [client === 'socket' ? '' : client, build].filter(Boolean).join(', ');
+      const monitor = LOOP_RESOLUTIONS.length === 1 ? '' : loopResolution > 0 ? `loop monitor ${loopResolution} ms` : 'no loop monitor';
+      const name = [client === 'socket' ? '' : client, build, monitor].filter(Boolean).join(', ');
       const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
       const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
-        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client });
+        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client, LOOP_RESOLUTION_MS: String(loopResolution) });
       let s1; let v1; let a1;
       const report = await until('the director report', () => {
         const lines = ours.output().split('\n');
@@ -193,6 +198,8 @@ try {
       const vmBusy = busyShare(v1, vmTicks());
       const serverCount = answered() - a1;
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
+      console.log(`${name || 'ours'}, every ${interval} s: ${report.checks} check events and ${serverCount} requests answered in a window of ` +
+        `${report.seconds.toFixed(3)} s by performance.now(), ${report.wallSeconds.toFixed(3)} s by Date.now()`);
       if (report.failed > 0 || report.down > 0) console.log(`note (${name || "ours"}, every ${interval} s): ${report.failed} failed checks, ${report.down} destinations not up (${JSON.stringify(report.failures)}); errors: ${report.errors.join('; ')}`);
       runs.push({
         program: name ? `ours (${name})` : 'ours', interval, timeout, warmup, ...report,

@@ -78,7 +78,7 @@ try {
     ['checks/s', 'failed', 'CPU ms/1k checks', 'probe thread ms/1k', 'wake-ups/check main', 'probe', 'loop p99 ms', 'late p99 ms', 'late max ms', 'server answered'],
     [[f(report.checks / report.seconds, 0), report.failed, f(report.cpuMs / report.checks * 1000),
       report.probeThreadMs === undefined ? '' : f(report.probeThreadMs / report.checks * 1000),
-      f(report.wakeUps.main / report.checks, 2), f(report.wakeUps.probe / report.checks, 2), f(report.loopDelayMs.p99), f(report.latenessMs.p99), f(report.latenessMs.max), answered() - before]]);
+      f(report.wakeUps.main / report.checks, 2), f(report.wakeUps.probe / report.checks, 2), f(report.loopDelayMs?.p99), f(report.latenessMs.p99), f(report.latenessMs.max), answered() - before]]);
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true });

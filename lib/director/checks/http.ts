@@ -69,9 +69,12 @@ export function probeAddresses(target: CheckTarget): boolean {
  * the transport cannot reach. Same messages as the Node path.
  */
 export function plainHttpProbe(spec: HttpCheck & { timeout: number }, target: CheckTarget): NativeProbe | undefined {
+  // Every attempt comes here: the probe made for this spec and target is looked up first, and
+  // only a first call looks at the addresses.
+  const cached = prepared.get(target);
+  if (cached?.spec === spec && cached.probe) return cached.probe;
   if (spec.type !== 'http' || !probeAddresses(target)) return undefined;
   const entry = prepare(spec, target);
-  if (entry.probe) return entry.probe;
   entry.probe = {
     prepared: prepareProbe({
       address: target.address, port: target.port, ...(target.bindAddress ? { bindAddress: target.bindAddress } : {}),

@@ -297,7 +297,14 @@ describe('teardown', () => {
     const port = await listen((s) => {
       s.once('data', (d) => {
         order.push(Number(/\/(\d+)/.exec(d.toString('latin1'))![1]));
-        setTimeout(() => s.end('HTTP/1.0 200 OK\r\n\r\n'), 150);
+        // A timer counts from the loop's cached clock, which a busy host leaves behind: it can
+        // fire early by Date.now(), so the reply waits until 150 ms have passed by that clock.
+        const due = Date.now() + 150;
+        const reply = (): void => {
+          if (Date.now() < due) setTimeout(reply, due - Date.now());
+          else s.end('HTTP/1.0 200 OK\r\n\r\n');
+        };
+        setTimeout(reply, 150);
       });
     });
     own = new ProbeTransport(nativeAddon().ProbeTransport, { maxInFlight: 2 });
