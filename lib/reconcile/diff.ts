@@ -94,8 +94,24 @@ export function destinationIndex(list: readonly Destination[]): Map<string, numb
   return index;
 }
 
+// Live services found equal to a desired service (to that very object) under a removal
+// policy: compared again after an apply (the read-back keeps the objects of untouched
+// services), they need no second look. Both sides are internal objects that never change once
+// built. Equal under 'delete' (every live destination is desired) is equal under 'quiesce' too.
+const equalTo = new WeakMap<TableService, { want: TableService; removal: RemovalPolicy }>();
+
 function diffService(key: string, want: TableService, have: TableService | undefined, removal: RemovalPolicy): ServiceChangeSet {
   const set: ServiceChangeSet = { key, service: undefined, additions: [], edits: [], removals: [] };
+  const known = have && equalTo.get(have);
+  if (known && known.want === want && (known.removal === removal || known.removal === 'delete')) return set;
+  diffExisting(set, want, have, removal);
+  if (have && !set.service && set.additions.length === 0 && set.edits.length === 0 && set.removals.length === 0) {
+    equalTo.set(have, { want, removal });
+  }
+  return set;
+}
+
+function diffExisting(set: ServiceChangeSet, want: TableService, have: TableService | undefined, removal: RemovalPolicy): void {
   let serviceKey: ServiceKey | undefined;
   const keyOfService = (): ServiceKey => (serviceKey ??= serviceKeyOf(want));
   if (!have) {
@@ -103,13 +119,13 @@ function diffService(key: string, want: TableService, have: TableService | undef
     for (const destination of want.destinations) {
       set.additions.push({ op: 'addDestination', service: keyOfService(), destination: destinationSpecOf(destination), reason: 'new service' });
     }
-    return set;
+    return;
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
   const wantRecords = destinationRecordsOf(want);
   const haveRecords = destinationRecordsOf(have);
-  if (wantRecords && haveRecords && sameDestinationRecords(wantRecords, haveRecords)) return set;
+  if (wantRecords && haveRecords && sameDestinationRecords(wantRecords, haveRecords)) return;
 
   const current = have.destinations;
   const index = destinationIndex(current);
@@ -142,5 +158,4 @@ function diffService(key: string, want: TableService, have: TableService | undef
       });
     }
   }
-  return set;
 }
