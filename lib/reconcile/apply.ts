@@ -11,7 +11,7 @@ import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../valid
 import { diffTables, indexLive } from './diff';
 import { PlanStaleError } from './errors';
 import { orderOperations } from './order';
-import { buildPlan, checkPlan, checkPlanInput, isPlanLike, type PlanInput } from './plan';
+import { buildPlan, checkPlan, checkPlanInput, isPlanLike, matchesOf, type PlanInput } from './plan';
 import { destinationRecordsOf, liveTable, serviceAt, withDestinationRecords } from './records';
 import { currentListing } from './stale';
 import { sameServiceSettings, serviceKeyText, type TableService } from './settings';
@@ -68,7 +68,7 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   }
 
   const results = await commit(ipvs, plan.operations);
-  const drift = verify === 'none' ? [] : await readDrift(ipvs, input, live, plan.operations, verify);
+  const drift = verify === 'none' ? [] : await readDrift(ipvs, input, live, plan, verify);
   return { plan, replanned, results, drift, ok: drift.length === 0 && results.every((r) => r.ok) };
 }
 
@@ -93,10 +93,10 @@ function queue(batch: Batch, op: PlanOperation): void {
 
 /** What still differs after the batch: the operations a plan made now would contain. */
 async function readDrift(
-  ipvs: Ipvs, input: PlanInput, before: TableService[], operations: readonly PlanOperation[], verify: 'changed' | 'full',
+  ipvs: Ipvs, input: PlanInput, before: TableService[], plan: Plan, verify: 'changed' | 'full',
 ): Promise<PlanOperation[]> {
-  const after = verify === 'full' ? await listLive(ipvs) : await readChanged(ipvs, input, before, operations);
-  return orderOperations(diffTables(input.desired, after, input.scope, input.removal));
+  const after = verify === 'full' ? await listLive(ipvs) : await readChanged(ipvs, input, before, plan.operations);
+  return orderOperations(diffTables(input.desired, after, input.scope, input.removal, matchesOf(plan)));
 }
 
 /** The live table as the plan compares it: records, destinations decoded only where needed. */
@@ -153,8 +153,8 @@ async function readChanged(
         family: service.family,
       });
     } else if (previous) {
-      // Untouched and its settings unchanged: the earlier object itself, which the diff has
-      // already compared with its desired service (diff.ts remembers the ones that matched).
+      // Untouched and its settings unchanged: the earlier object itself, which the plan's diff
+      // has already compared with its desired service (its matches: diff.ts).
       if (sameServiceSettings(previous, service)) listed = previous;
       else {
         const records = destinationRecordsOf(previous);

@@ -4,7 +4,7 @@ import { checkDestinationKey, checkDestinationSpec } from '../destination';
 import { checkServiceDefinition, checkServiceKey } from '../service';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { checkDesiredState, desiredSpecs, type DesiredTable } from './desired';
-import { diffTables } from './diff';
+import { diffTables, type Matches } from './diff';
 import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
 import { checkScope, type CheckedScope } from './scope';
@@ -42,6 +42,8 @@ export interface PlanOrigin {
   input: PlanInput;
   /** The listing it was planned against (never changed afterwards). */
   live: TableService[];
+  /** The desired services found equal to their live objects. */
+  matches: Matches;
 }
 
 // Plans made by buildPlan, with their origin: apply(plan) of such a plan whose desired state was
@@ -56,7 +58,8 @@ const origins = new WeakMap<object, PlanOrigin>();
  * the diff. `live` must not change afterwards.
  */
 export function buildPlan(input: PlanInput, live: TableService[], deferred = false): Plan {
-  const operations = orderOperations(diffTables(input.desired, live, input.scope, input.removal));
+  const matches: Matches = { desired: input.desired, removal: input.removal, have: [] };
+  const operations = orderOperations(diffTables(input.desired, live, input.scope, input.removal, matches));
   if (!deferred) {
     return {
       version: 1,
@@ -71,7 +74,7 @@ export function buildPlan(input: PlanInput, live: TableService[], deferred = fal
   Object.defineProperty(plan, 'desired', { get: deferredDesired, set: settleDesired, enumerable: true, configurable: true });
   Object.defineProperty(plan, 'fingerprint', { get: deferredFingerprint, set: settleFingerprint, enumerable: true, configurable: true });
   plan.operations = operations;
-  origins.set(plan, { input, live });
+  origins.set(plan, { input, live, matches });
   return plan;
 }
 
@@ -101,6 +104,11 @@ const isDeferred = (plan: object, field: 'desired' | 'fingerprint', getter: () =
 /** The origin of a plan made here whose `desired` was never read or replaced, else undefined. */
 function untouchedOrigin(plan: object): PlanOrigin | undefined {
   return isDeferred(plan, 'desired', deferredDesired) ? origins.get(plan) : undefined;
+}
+
+/** What a read-back may skip: the desired services a plan made here found equal to their live objects. */
+export function matchesOf(plan: Plan): Matches | undefined {
+  return origins.get(plan)?.matches;
 }
 
 /**

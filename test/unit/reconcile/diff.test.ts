@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { fingerprintOwned } from '../../../lib/reconcile/fingerprint';
 import { buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
 import { checkDesiredState } from '../../../lib/reconcile/desired';
+import { diffTables, type Matches } from '../../../lib/reconcile/diff';
+import { orderOperations } from '../../../lib/reconcile/order';
 import { destinationRecordsOf, withDestinationRecords } from '../../../lib/reconcile/records';
 import { checkScope } from '../../../lib/reconcile/scope';
 import { currentListing } from '../../../lib/reconcile/stale';
@@ -267,22 +269,26 @@ describe('staleness and a second comparison, without digests', () => {
     const live = asRecords(modelWith([{ protocol: 'tcp', address: '10.0.0.1', port: 80, destinations: [{ address: '10.1.0.1' }, { address: '10.1.0.2', weight: 0 }] }]).table());
     const desired = [{ protocol: 'tcp' as const, address: '10.0.0.1', port: 80, destinations: [{ address: '10.1.0.1' }] }];
     const quiesce = checkPlanInput(desired, 'listed', 'quiesce');
-    expect(buildPlan(quiesce, live, true).operations).toEqual([]);
-    expect(buildPlan(quiesce, live, true).operations).toEqual([]);
-    expect(buildPlan({ ...quiesce, removal: 'delete' }, live, true).operations).toEqual([
+    const matches: Matches = { desired: quiesce.desired, removal: 'quiesce', have: [] };
+    expect(diffTables(quiesce.desired, live, quiesce.scope, 'quiesce', matches).services[0]).toMatchObject({ edits: [], removals: [] });
+    expect(matches.have[0]).toBe(live[0]);
+    expect(diffTables(quiesce.desired, live, quiesce.scope, 'quiesce', matches).services[0]).toMatchObject({ edits: [], removals: [] });
+    expect(diffTables(quiesce.desired, live, quiesce.scope, 'delete', matches).services[0]!.removals).toEqual([
       expect.objectContaining({ op: 'deleteDestination', destination: { address: '10.1.0.2', port: 80 } }),
     ]);
   });
 
   it('comparing a listing a second time (the read-back) plans as the first time, under either removal', () => {
-    fc.assert(fc.property(caseArb, ({ start, desired, scope, removal }) => {
+    fc.assert(fc.property(caseArb, fc.boolean(), ({ start, desired, scope, removal }, sameDesired) => {
       const input = checkPlanInput(fitScope(desired, scope), scope, removal);
       const live = asRecords(modelWith(start).table());
-      const first = buildPlan(input, live, true).operations;
-      expect(buildPlan(input, live, true).operations).toEqual(first);
+      const matches: Matches = { desired: input.desired, removal, have: [] };
+      const first = orderOperations(diffTables(input.desired, live, input.scope, removal, matches));
+      expect(orderOperations(diffTables(input.desired, live, input.scope, removal, matches))).toEqual(first);
       const other: RemovalPolicy = removal === 'delete' ? 'quiesce' : 'delete';
-      const switched = { ...input, removal: other };
-      expect(buildPlan(switched, live, true).operations).toEqual(buildPlan(switched, asRecords(modelWith(start).table()), true).operations);
+      const otherDesired = sameDesired ? input.desired : checkPlanInput(fitScope(desired, scope), scope, removal).desired;
+      expect(orderOperations(diffTables(otherDesired, live, input.scope, other, matches)))
+        .toEqual(orderOperations(diffTables(otherDesired, asRecords(modelWith(start).table()), input.scope, other)));
     }), { seed: SEED + 6, numRuns: 150 });
   });
 });
