@@ -33,6 +33,7 @@ let n = 0;
 async function withBase(fn) {
   const name = `rcprobe-${process.pid}-${n++}`;
   sh('ip', ['netns', 'add', name]);
+  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   const ipvs = await Ipvs.open({ netns: `/run/netns/${name}` });
   try {
     const batch = ipvs.batch();
