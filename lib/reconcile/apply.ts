@@ -10,11 +10,11 @@ import type { Destination } from '../types';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { diffTables, indexLive } from './diff';
 import { PlanStaleError } from './errors';
-import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
-import { buildPlan, checkPlan, checkPlanInput, isPlanLike, type PlanInput } from './plan';
+import { buildPlan, checkPlan, checkPlanInput, isPlanLike, matchesOf, type PlanInput } from './plan';
 import { destinationRecordsOf, liveTable, serviceAt, withDestinationRecords } from './records';
-import { serviceKeyText, type TableService } from './settings';
+import { currentListing } from './stale';
+import { sameServiceSettings, serviceKeyText, type TableService } from './settings';
 import type { ApplyOptions, ApplyResult, OperationResult, Plan, PlanOperation, PlanOptions } from './types';
 
 const PLAN_OPTIONS = new Set(['scope', 'removal']);
@@ -27,7 +27,7 @@ export async function planTable(ipvs: Ipvs, desired: unknown, options: PlanOptio
   const opts = expectObject(options ?? {}, 'options');
   rejectUnknownKeys(opts, PLAN_OPTIONS, 'options');
   const input = checkPlanInput(desired, opts.scope, opts.removal);
-  return buildPlan(input, await listLive(ipvs));
+  return buildPlan(input, await listLive(ipvs), true);
 }
 
 /** Ipvs.apply: check, list once (plan or staleness check), one batch, read back. */
@@ -51,13 +51,15 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   const ifStale = opts.ifStale === undefined ? 'refuse' : expectOneOf(opts.ifStale, 'options.ifStale', ['refuse', 'replan'] as const);
   const verify = opts.verify === undefined ? 'changed' : expectOneOf(opts.verify, 'options.verify', VERIFY);
 
-  const live = await listLive(ipvs);
+  let live = await listLive(ipvs);
   let plan: Plan;
   let replanned = false;
+  const fresh = given && currentListing(given, live, input.desired, input.scope);
   if (!given) {
     plan = buildPlan(input, live, true);
-  } else if (fingerprintOwned(live, input.desired, input.scope) === given.fingerprint) {
+  } else if (fresh) {
     plan = given;
+    live = fresh;
   } else {
     const current = buildPlan(input, live, true);
     if (ifStale === 'refuse') throw new PlanStaleError(given, current);
@@ -66,7 +68,7 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   }
 
   const results = await commit(ipvs, plan.operations);
-  const drift = verify === 'none' ? [] : await readDrift(ipvs, input, live, plan.operations, verify);
+  const drift = verify === 'none' ? [] : await readDrift(ipvs, input, live, plan, verify);
   return { plan, replanned, results, drift, ok: drift.length === 0 && results.every((r) => r.ok) };
 }
 
@@ -91,10 +93,10 @@ function queue(batch: Batch, op: PlanOperation): void {
 
 /** What still differs after the batch: the operations a plan made now would contain. */
 async function readDrift(
-  ipvs: Ipvs, input: PlanInput, before: TableService[], operations: readonly PlanOperation[], verify: 'changed' | 'full',
+  ipvs: Ipvs, input: PlanInput, before: TableService[], plan: Plan, verify: 'changed' | 'full',
 ): Promise<PlanOperation[]> {
-  const after = verify === 'full' ? await listLive(ipvs) : await readChanged(ipvs, input, before, operations);
-  return orderOperations(diffTables(input.desired, after, input.scope, input.removal));
+  const after = verify === 'full' ? await listLive(ipvs) : await readChanged(ipvs, input, before, plan.operations);
+  return orderOperations(diffTables(input.desired, after, input.scope, input.removal, matchesOf(plan)));
 }
 
 /** The live table as the plan compares it: records, destinations decoded only where needed. */
@@ -151,8 +153,13 @@ async function readChanged(
         family: service.family,
       });
     } else if (previous) {
-      const records = destinationRecordsOf(previous);
-      listed = records ? withDestinationRecords(service, records) : Object.assign(service, { destinations: previous.destinations });
+      // Untouched and its settings unchanged: the earlier object itself, which the plan's diff
+      // has already compared with its desired service (its matches: diff.ts).
+      if (sameServiceSettings(previous, service)) listed = previous;
+      else {
+        const records = destinationRecordsOf(previous);
+        listed = records ? withDestinationRecords(service, records) : Object.assign(service, { destinations: previous.destinations });
+      }
     } else {
       listed = Object.assign(service, { destinations: [] });
       // Not owned: its destinations do not count. Owned and new: read on its own below.

@@ -48,11 +48,24 @@ export function indexLive(live: TableService[]): Map<string, TableService> {
  * its destinations; one that differs only in settings is edited in place (its key, the
  * protocol, address, port or fwmark and family, is what identifies it, so it never needs
  * re-creating); a destination is identified by address and port, and every other field is
- * edited in place. Owned live services that are not desired are deleted.
+ * edited in place. Owned live services that are not desired are deleted. With `matches`, the
+ * desired services found equal to their live objects are noted there, and skipped when those
+ * same objects come again.
  */
-export function diffTables(desired: DesiredTable, live: TableService[], scope: CheckedScope, removal: RemovalPolicy): TableDiff {
+export function diffTables(
+  desired: DesiredTable, live: TableService[], scope: CheckedScope, removal: RemovalPolicy, matches?: Matches,
+): TableDiff {
   const liveByKey = indexLive(live);
-  const services = desired.services.map((want, i) => diffService(desired.keys[i]!, want, liveByKey.get(desired.keys[i]!), removal));
+  const known = matches && matches.desired === desired && (matches.removal === removal || matches.removal === 'delete')
+    ? matches.have
+    : undefined;
+  const record = matches && matches.desired === desired && matches.removal === removal ? matches.have : undefined;
+  const services = desired.services.map((want, i) => {
+    const have = liveByKey.get(desired.keys[i]!);
+    const set = diffService(desired.keys[i]!, want, have, removal, known?.[i]);
+    if (record && have && isEmpty(set)) record[i] = have;
+    return set;
+  });
   const deletions: Op<'deleteService'>[] = [];
   const reason = scope.value === 'all'
     ? "not in the desired state (scope 'all')"
@@ -94,8 +107,31 @@ export function destinationIndex(list: readonly Destination[]): Map<string, numb
   return index;
 }
 
-function diffService(key: string, want: TableService, have: TableService | undefined, removal: RemovalPolicy): ServiceChangeSet {
+/**
+ * The live service object each desired service (by index into `desired`) was found equal to,
+ * under `removal`: a later comparison of the same objects (the read-back keeps the objects of
+ * services it finds unchanged) needs no second look. Objects of a listing never change once
+ * built. Equal under 'delete' (every live destination is desired) is equal under 'quiesce' too.
+ */
+export interface Matches {
+  desired: DesiredTable;
+  removal: RemovalPolicy;
+  have: Array<TableService | undefined>;
+}
+
+function diffService(
+  key: string, want: TableService, have: TableService | undefined, removal: RemovalPolicy, known: TableService | undefined,
+): ServiceChangeSet {
   const set: ServiceChangeSet = { key, service: undefined, additions: [], edits: [], removals: [] };
+  if (have && have === known) return set;
+  diffExisting(set, want, have, removal);
+  return set;
+}
+
+const isEmpty = (set: ServiceChangeSet): boolean =>
+  !set.service && set.additions.length === 0 && set.edits.length === 0 && set.removals.length === 0;
+
+function diffExisting(set: ServiceChangeSet, want: TableService, have: TableService | undefined, removal: RemovalPolicy): void {
   let serviceKey: ServiceKey | undefined;
   const keyOfService = (): ServiceKey => (serviceKey ??= serviceKeyOf(want));
   if (!have) {
@@ -103,13 +139,13 @@ function diffService(key: string, want: TableService, have: TableService | undef
     for (const destination of want.destinations) {
       set.additions.push({ op: 'addDestination', service: keyOfService(), destination: destinationSpecOf(destination), reason: 'new service' });
     }
-    return set;
+    return;
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
   const wantRecords = destinationRecordsOf(want);
   const haveRecords = destinationRecordsOf(have);
-  if (wantRecords && haveRecords && sameDestinationRecords(wantRecords, haveRecords)) return set;
+  if (wantRecords && haveRecords && sameDestinationRecords(wantRecords, haveRecords)) return;
 
   const current = have.destinations;
   const index = destinationIndex(current);
@@ -142,5 +178,4 @@ function diffService(key: string, want: TableService, have: TableService | undef
       });
     }
   }
-  return set;
 }

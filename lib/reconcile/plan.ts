@@ -4,7 +4,7 @@ import { checkDestinationKey, checkDestinationSpec } from '../destination';
 import { checkServiceDefinition, checkServiceKey } from '../service';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { checkDesiredState, desiredSpecs, type DesiredTable } from './desired';
-import { diffTables } from './diff';
+import { diffTables, type Matches } from './diff';
 import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
 import { checkScope, type CheckedScope } from './scope';
@@ -37,15 +37,29 @@ export function checkPlanInput(desired: unknown, scope: unknown, removal: unknow
   return { desired: checkDesiredState(desired, checkedScope), scope: checkedScope, removal: checkRemoval(removal) };
 }
 
+/** What a plan made here was computed from. */
+export interface PlanOrigin {
+  input: PlanInput;
+  /** The listing it was planned against (never changed afterwards). */
+  live: TableService[];
+  /** The desired services found equal to their live objects. */
+  matches: Matches;
+}
+
+// Plans made by buildPlan, with their origin: apply(plan) of such a plan whose desired state was
+// never read or replaced needs neither to check that state again nor to digest two listings.
+const origins = new WeakMap<object, PlanOrigin>();
+
 /**
  * The plan from `input` to the table `live` (one listTable()). Pure.
  * With `deferred`, `desired` and `fingerprint` are computed when first read (then kept as
- * ordinary data properties): apply(desired) returns its plan, which most callers never read
- * beyond the operations, and on a large table writing out the whole desired state and hashing
- * the listing cost as much as the diff. `live` must not change afterwards.
+ * ordinary data properties): most plans are applied or printed without either being read, and
+ * on a large table writing out the whole desired state and hashing the listing cost as much as
+ * the diff. `live` must not change afterwards.
  */
 export function buildPlan(input: PlanInput, live: TableService[], deferred = false): Plan {
-  const operations = orderOperations(diffTables(input.desired, live, input.scope, input.removal));
+  const matches: Matches = { desired: input.desired, removal: input.removal, have: [] };
+  const operations = orderOperations(diffTables(input.desired, live, input.scope, input.removal, matches));
   if (!deferred) {
     return {
       version: 1,
@@ -56,31 +70,53 @@ export function buildPlan(input: PlanInput, live: TableService[], deferred = fal
       operations,
     };
   }
-  const plan = {
-    version: 1,
-    scope: input.scope.value,
-    removal: input.removal,
-    get desired(): Plan['desired'] {
-      return settle(this, 'desired', desiredSpecs(input.desired));
-    },
-    set desired(value: Plan['desired']) {
-      settle(this, 'desired', value);
-    },
-    get fingerprint(): string {
-      return settle(this, 'fingerprint', fingerprintOwned(live, input.desired, input.scope));
-    },
-    set fingerprint(value: string) {
-      settle(this, 'fingerprint', value);
-    },
-    operations,
-  };
-  return plan as Plan;
+  const plan = { version: 1, scope: input.scope.value, removal: input.removal } as Plan;
+  Object.defineProperty(plan, 'desired', { get: deferredDesired, set: settleDesired, enumerable: true, configurable: true });
+  Object.defineProperty(plan, 'fingerprint', { get: deferredFingerprint, set: settleFingerprint, enumerable: true, configurable: true });
+  plan.operations = operations;
+  origins.set(plan, { input, live, matches });
+  return plan;
+}
+
+function deferredDesired(this: Plan): Plan['desired'] {
+  return settle(this, 'desired', desiredSpecs(origins.get(this)!.input.desired));
+}
+function settleDesired(this: Plan, value: Plan['desired']): void {
+  settle(this, 'desired', value);
+}
+function deferredFingerprint(this: Plan): string {
+  const { input, live } = origins.get(this)!;
+  return settle(this, 'fingerprint', fingerprintOwned(live, input.desired, input.scope));
+}
+function settleFingerprint(this: Plan, value: string): void {
+  settle(this, 'fingerprint', value);
 }
 
 /** Replaces a deferred field by a plain data property (in place: the key order stays). */
 function settle<T>(plan: object, field: 'desired' | 'fingerprint', value: T): T {
   Object.defineProperty(plan, field, { value, writable: true, enumerable: true, configurable: true });
   return value;
+}
+
+const isDeferred = (plan: object, field: 'desired' | 'fingerprint', getter: () => unknown): boolean =>
+  Object.getOwnPropertyDescriptor(plan, field)?.get === getter;
+
+/** The origin of a plan made here whose `desired` was never read or replaced, else undefined. */
+function untouchedOrigin(plan: object): PlanOrigin | undefined {
+  return isDeferred(plan, 'desired', deferredDesired) ? origins.get(plan) : undefined;
+}
+
+/** What a read-back may skip: the desired services a plan made here found equal to their live objects. */
+export function matchesOf(plan: Plan): Matches | undefined {
+  return origins.get(plan)?.matches;
+}
+
+/**
+ * The listing a plan made here was planned against, while its fingerprint is still unread (so
+ * it is that listing's digest): staleness can then be told by comparing the listings.
+ */
+export function plannedListing(plan: Plan): TableService[] | undefined {
+  return isDeferred(plan, 'fingerprint', deferredFingerprint) ? origins.get(plan)?.live : undefined;
 }
 
 /** Whether `value` looks like a Plan rather than a desired state (which is an array). */
@@ -105,7 +141,12 @@ export function checkPlan(value: unknown): { plan: Plan; input: PlanInput } {
   if (typeof plan.fingerprint !== 'string') throw new TypeError(`plan.fingerprint must be a string, got ${describe(plan.fingerprint)}`);
   const scope = checkScope(plan.scope, 'plan.scope');
   const removal = plan.removal === undefined ? 'delete' : expectOneOf(plan.removal, 'plan.removal', REMOVALS);
-  const desired = checkDesiredState(plan.desired, scope, 'plan.desired');
+  // A plan made here, its desired state unread: that state is the one checked when planning.
+  // (Its scope may have been replaced since; the check of a desired state depends on it.)
+  const origin = untouchedOrigin(plan);
+  const desired = origin && JSON.stringify(origin.input.scope.value) === JSON.stringify(scope.value)
+    ? origin.input.desired
+    : checkDesiredState(plan.desired, scope, 'plan.desired');
   if (!Array.isArray(plan.operations)) throw new TypeError(`plan.operations must be an array, got ${describe(plan.operations)}`);
   plan.operations.forEach(checkOperation);
   return { plan: plan as unknown as Plan, input: { desired, scope, removal } };

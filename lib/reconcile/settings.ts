@@ -125,3 +125,17 @@ export function destinationChanges(live: Destination, desired: Destination): Fie
   change(changes, 'tunnel', tunnelValue(live), tunnelValue(desired));
   return changes;
 }
+
+/**
+ * Whether two services have the same settings, field for field as listed (the key is the
+ * caller's business). Stricter than an empty serviceChanges: flags are compared by name.
+ */
+export function sameServiceSettings(a: Service, b: Service): boolean {
+  if (a.family !== b.family || a.scheduler !== b.scheduler || a.persistent !== b.persistent || a.netmask !== b.netmask ||
+    a.onePacket !== b.onePacket || a.persistenceEngine !== b.persistenceEngine) return false;
+  const x = a.schedulerFlags;
+  const y = b.schedulerFlags;
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}

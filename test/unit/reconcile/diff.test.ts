@@ -6,8 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { fingerprintOwned } from '../../../lib/reconcile/fingerprint';
 import { buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
 import { checkDesiredState } from '../../../lib/reconcile/desired';
+import { diffTables, type Matches } from '../../../lib/reconcile/diff';
+import { orderOperations } from '../../../lib/reconcile/order';
 import { destinationRecordsOf, withDestinationRecords } from '../../../lib/reconcile/records';
 import { checkScope } from '../../../lib/reconcile/scope';
+import { currentListing } from '../../../lib/reconcile/stale';
 import {
   destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
 } from '../../../lib/reconcile/settings';
@@ -218,6 +221,75 @@ describe('plan against a model of the kernel', () => {
       }
       expect(fromRecords.fingerprint).toBe(plan.fingerprint);
     }), { seed: SEED, numRuns: 150 });
+  });
+});
+
+/** The same table with each service's destinations as records (packed as a request would carry them: the reply's layout). */
+function asRecords(table: TableService[]): TableService[] {
+  return table.map(({ destinations, ...settings }) => {
+    const [packed] = checkDesiredState([{ ...serviceSpecOf(settings), destinations: destinations.map(destinationSpecOf) }],
+      checkScope('all')).services;
+    return withDestinationRecords(settings, destinationRecordsOf(packed!)!);
+  });
+}
+
+describe('staleness and a second comparison, without digests', () => {
+  it("a plan made here is stale exactly when its fingerprint says so, and is checked back as it was made", () => {
+    fc.assert(fc.property(caseArb, desiredStateArb, fc.boolean(), ({ start, desired, scope, removal }, other, same) => {
+      const input = checkPlanInput(fitScope(desired, scope), scope, removal);
+      const planned = asRecords(modelWith(start).table());
+      const now = asRecords(modelWith(same ? start : other).table());
+      const plan = buildPlan(input, planned, true);
+      const fresh = fingerprintOwned(now, input.desired, input.scope) === fingerprintOwned(planned, input.desired, input.scope);
+      const listing = currentListing(plan, now, input.desired, input.scope);
+      expect(listing !== undefined).toBe(fresh);
+      if (same) {
+        expect(listing).toBe(planned);  // compared as listings: the fingerprint is still unread
+        expect(Object.getOwnPropertyDescriptor(plan, 'fingerprint')).toHaveProperty('get');
+      }
+      // Its desired state, never read, is the one checked when planning; read, it is checked again.
+      const back = checkPlan(plan);
+      expect(back.input.desired).toBe(input.desired);
+      expect(checkPlan(JSON.parse(JSON.stringify(plan))).input.desired.keys).toEqual(input.desired.keys);
+      // A fingerprint read (or replaced) decides by itself.
+      plan.fingerprint = 'v1:0:00';
+      expect(currentListing(plan, now, input.desired, input.scope)).toBe(
+        fingerprintOwned(now, input.desired, input.scope) === 'v1:0:00' ? now : undefined);
+    }), { seed: SEED + 5, numRuns: 150 });
+  });
+
+  it('a scope replaced in a plan made here has the desired state checked again under it', () => {
+    const input = checkPlanInput([{ protocol: 'tcp', address: '10.0.0.1', port: 80, destinations: [] }], 'listed', undefined);
+    const plan = buildPlan(input, [], true);
+    plan.scope = { addresses: ['10.9.0.0/16'] };
+    expect(() => checkPlan(plan)).toThrow(/^plan\.desired\[0\] \(tcp 10\.0\.0\.1:80\) is outside the scope filter/);
+  });
+
+  it("a service equal under 'quiesce' (an extra destination at weight 0) is compared again under 'delete'", () => {
+    const live = asRecords(modelWith([{ protocol: 'tcp', address: '10.0.0.1', port: 80, destinations: [{ address: '10.1.0.1' }, { address: '10.1.0.2', weight: 0 }] }]).table());
+    const desired = [{ protocol: 'tcp' as const, address: '10.0.0.1', port: 80, destinations: [{ address: '10.1.0.1' }] }];
+    const quiesce = checkPlanInput(desired, 'listed', 'quiesce');
+    const matches: Matches = { desired: quiesce.desired, removal: 'quiesce', have: [] };
+    expect(diffTables(quiesce.desired, live, quiesce.scope, 'quiesce', matches).services[0]).toMatchObject({ edits: [], removals: [] });
+    expect(matches.have[0]).toBe(live[0]);
+    expect(diffTables(quiesce.desired, live, quiesce.scope, 'quiesce', matches).services[0]).toMatchObject({ edits: [], removals: [] });
+    expect(diffTables(quiesce.desired, live, quiesce.scope, 'delete', matches).services[0]!.removals).toEqual([
+      expect.objectContaining({ op: 'deleteDestination', destination: { address: '10.1.0.2', port: 80 } }),
+    ]);
+  });
+
+  it('comparing a listing a second time (the read-back) plans as the first time, under either removal', () => {
+    fc.assert(fc.property(caseArb, fc.boolean(), ({ start, desired, scope, removal }, sameDesired) => {
+      const input = checkPlanInput(fitScope(desired, scope), scope, removal);
+      const live = asRecords(modelWith(start).table());
+      const matches: Matches = { desired: input.desired, removal, have: [] };
+      const first = orderOperations(diffTables(input.desired, live, input.scope, removal, matches));
+      expect(orderOperations(diffTables(input.desired, live, input.scope, removal, matches))).toEqual(first);
+      const other: RemovalPolicy = removal === 'delete' ? 'quiesce' : 'delete';
+      const otherDesired = sameDesired ? input.desired : checkPlanInput(fitScope(desired, scope), scope, removal).desired;
+      expect(orderOperations(diffTables(otherDesired, live, input.scope, other, matches)))
+        .toEqual(orderOperations(diffTables(otherDesired, asRecords(modelWith(start).table()), input.scope, other)));
+    }), { seed: SEED + 6, numRuns: 150 });
   });
 });
 
