@@ -97,7 +97,7 @@ async function operationRound(ipvs, round, perBatch) {
  * allocator pools and caches exist before the baseline is taken. `rssGrowthMiB` is the second
  * half's RSS growth over the whole run (twice it): the growth that continues.
  */
-export async function soak(api, netns, sizes, { parts = 2, perPhase = false } = {}) {
+export async function soak(api, netns, sizes, { parts = 2, perPhase = false, observe } = {}) {
   const { Ipvs, countConnections } = api;
   const perBatch = 1000;
   const phases = {
@@ -141,7 +141,14 @@ export async function soak(api, netns, sizes, { parts = 2, perPhase = false } = 
   );
   const done = { operations: 0, cycles: 0, reads: 0 };
   const seconds = { operations: 0, cycles: 0, reads: 0 };
-  const points = [await settle()];
+  // `observe` (a diagnostic) is called at every measuring point; what it returns is kept.
+  const observations = [];
+  const point = async (part, phase) => {
+    const measured = await settle();
+    if (observe) observations.push({ part, phase, retained: measured.heapUsed + Math.max(0, measured.rssAnon - measured.heapResident), ...observe() });
+    return measured;
+  };
+  const points = [await point(-1, 'baseline')];
   const phasePoints = [];
   const started = Date.now();
   for (let part = 0; part < parts; part++) {
@@ -152,10 +159,10 @@ export async function soak(api, netns, sizes, { parts = 2, perPhase = false } = 
       // Rounds of each part use other addresses than the others' and the warm-up's.
       done[name] += await phase(ipvs, count, 10_000 + part * 1000);
       seconds[name] += (Date.now() - t0) / 1000;
-      if (perPhase) phasePoints.push({ part, phase: name, ...(await settle()) });
+      if (perPhase) phasePoints.push({ part, phase: name, ...(await point(part, name)) });
     }
     await ipvs.close();
-    points.push(await settle());
+    points.push(await point(part, 'closed'));
   }
   // What the process holds on to: live JavaScript objects (the V8 heap in use after a full GC)
   // plus anonymous memory outside V8's heap (malloc, threads, external buffers).
@@ -190,6 +197,7 @@ export async function soak(api, netns, sizes, { parts = 2, perPhase = false } = 
       arenas: p.arenas,
       arenaResidentMiB: Number(mib(p.arenaResident).toFixed(2)),
     })),
+    observations,
     fdsBefore: points[0].fds,
     fdsAfter: points.at(-1).fds,
   };
