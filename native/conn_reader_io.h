@@ -3,15 +3,17 @@
 // so that the kernel's formatting of the next chunk overlaps the parsing of this one.
 #pragma once
 
+#include <sys/types.h>
+
+#include <array>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bare_thread.h"
 #include "conn_parser.h"
 
 namespace ipvs {
@@ -38,6 +40,8 @@ class TableFile {
 
   // read(2) without EINTR; throws SystemError on failure; 0 at the end.
   size_t Read(char* data, size_t size);
+  // The same, returning -errno on failure instead of throwing (it allocates nothing).
+  ssize_t ReadOrError(char* data, size_t size);
   const std::string& path() const { return path_; }
 
  private:
@@ -65,8 +69,9 @@ class TableReader {
 };
 
 // Reads a whole table on a second thread while the caller parses the chunks it has read, in
-// place: only a line cut by a chunk boundary is copied. Chunk buffers are allocated as the
-// reader needs them (one for a small table) and recycled, never zero-filled.
+// place: only a line cut by a chunk boundary is copied. Chunk buffers are mapped as the reader
+// needs them (one for a small table), recycled, and unmapped at the end. The reading thread
+// allocates nothing from malloc, so it leaves nothing in an arena of its own (bare_thread.h).
 class ReadAheadReader {
  public:
   explicit ReadAheadReader(const TableSource& source);
@@ -79,26 +84,39 @@ class ReadAheadReader {
   void Scan(conn::LineScanner& scanner, Sink&& sink);
 
  private:
-  using Buffer = std::unique_ptr<char[]>;
+  static constexpr size_t kChunks = 8;
+  struct Unmap {
+    void operator()(char* data) const;
+  };
+  using Buffer = std::unique_ptr<char, Unmap>;
   struct Chunk {
     Buffer data;
     size_t size = 0;
   };
+  static Buffer MapBuffer();  // null when the mapping fails
   // Waits for the next chunk; false at the end of the file. Throws the reader's error.
   bool Next(Chunk* chunk);
   void Recycle(Buffer&& buffer);
   void Produce();
 
   TableFile file_;
-  std::thread thread_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<Chunk> full_;
-  std::vector<Buffer> free_;
+  // Read chunks in order, as a ring, and recycled buffers; at most kChunks buffers exist.
+  std::array<Chunk, kChunks> full_;
+  size_t full_first_ = 0;
+  size_t full_count_ = 0;
+  std::array<Buffer, kChunks> free_;
+  size_t free_count_ = 0;
   size_t allocated_ = 0;
   bool finished_ = false;
   bool cancelled_ = false;
   int error_ = 0;
+  struct Producer {
+    ReadAheadReader* reader;
+    void operator()() const { reader->Produce(); }
+  } produce_{this};
+  BareThread thread_;  // last: joined before the state above is destroyed
 };
 
 // ----- templates ------------------------------------------------------------------------
