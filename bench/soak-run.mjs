@@ -33,23 +33,30 @@ function residentKinds() {
   return { rssAnon: kib('RssAnon'), rssFile: kib('RssFile'), threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN) };
 }
 
-// glibc's malloc arenas other than the main one: each is a 64 MiB-aligned reservation
-// (HEAP_MAX_SIZE) whose used part is mapped read-write. Every thread that allocates is bound to
-// one, and an arena keeps freed memory for reuse, so their number and resident size tell
-// allocator growth from memory the library holds.
-function mallocArenas() {
+// glibc's malloc arenas other than the main one. Each is a reservation of HEAP_MAX_SIZE (64 MiB
+// on 64-bit), aligned to it, whose used part is mapped read-write and the rest PROT_NONE: that
+// shape, not the alignment alone, tells one from other mappings. Every thread that allocates
+// is bound to one, and an arena keeps freed memory for reuse, so their number and resident size
+// tell allocator growth from memory the library holds.
+const ARENA_BYTES = 64n * 1024n * 1024n;
+export function mallocArenas() {
+  const mappings = [];
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(line);
+    if (mapping) mappings.push({ start: BigInt(`0x${mapping[1]}`), end: BigInt(`0x${mapping[2]}`), perms: mapping[3], rss: 0 });
+    else if (line.startsWith('Rss:') && mappings.length > 0) mappings.at(-1).rss = Number(/(\d+)/.exec(line)[1]) * 1024;
+  }
   let count = 0;
   let resident = 0;
-  let inArena = false;
-  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    const mapping = /^([0-9a-f]+)-[0-9a-f]+ (\S+)/.exec(line);
-    if (mapping) {
-      inArena = BigInt(`0x${mapping[1]}`) % 0x4000000n === 0n && mapping[2].startsWith('rw');
-      if (inArena) count++;
-    } else if (inArena && line.startsWith('Rss:')) {
-      resident += Number(/(\d+)/.exec(line)[1]) * 1024;
-    }
-  }
+  mappings.forEach((m, i) => {
+    if (m.start % ARENA_BYTES !== 0n || !m.perms.startsWith('rw')) return;
+    const rest = mappings[i + 1];
+    const whole = m.end - m.start === ARENA_BYTES ||
+      (rest !== undefined && rest.start === m.end && rest.perms.startsWith('---') && rest.end === m.start + ARENA_BYTES);
+    if (!whole) return;
+    count++;
+    resident += m.rss;
+  });
   return { arenas: count, arenaResident: resident };
 }
 
