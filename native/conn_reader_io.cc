@@ -63,14 +63,34 @@ ssize_t TableFile::ReadOrError(char* data, size_t size) {
   }
 }
 
-void ReadAheadReader::Unmap::operator()(char* data) const { ::munmap(data, kChunkBufferBytes); }
-
-ReadAheadReader::Buffer ReadAheadReader::MapBuffer() {
-  void* data = ::mmap(nullptr, kChunkBufferBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return Buffer(data == MAP_FAILED ? nullptr : static_cast<char*>(data));
+MappedBuffer MappedBuffer::Map(size_t size) {
+  MappedBuffer buffer;
+  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) return buffer;
+  buffer.data_ = static_cast<char*>(data);
+  buffer.size_ = size;
+  return buffer;
 }
 
-TableReader::TableReader(const TableSource& source) : file_(source), buffer_(kReadBufferBytes) {}
+MappedBuffer::~MappedBuffer() {
+  if (data_) ::munmap(data_, size_);
+}
+
+MappedBuffer::MappedBuffer(MappedBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+MappedBuffer& MappedBuffer::operator=(MappedBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+TableReader::TableReader(const TableSource& source) : file_(source), buffer_(MappedBuffer::Map(kReadBufferBytes)) {
+  if (!buffer_) throw SystemError(ENOMEM, "allocate a buffer to read the IPVS connection table", "", file_.path());
+}
 
 ReadAheadReader::ReadAheadReader(const TableSource& source) : file_(source) {
   if (int error = thread_.Start(produce_); error != 0) throw SystemError(error, "start the connection table reader thread");
@@ -122,10 +142,10 @@ void ReadAheadReader::Produce() {
     size_t size = 0;
     int error = 0;
     bool eof = false;
-    if (!buffer) buffer = MapBuffer();
+    if (!buffer) buffer = MappedBuffer::Map(kChunkBufferBytes);
     if (!buffer) error = ENOMEM;
     while (buffer && size < kChunkBytes) {
-      const ssize_t n = file_.ReadOrError(buffer.get() + size, kChunkBufferBytes - size);
+      const ssize_t n = file_.ReadOrError(buffer.data() + size, kChunkBufferBytes - size);
       if (n < 0) {
         error = static_cast<int>(-n);
         break;

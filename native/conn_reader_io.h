@@ -8,10 +8,8 @@
 #include <array>
 #include <condition_variable>
 #include <cstddef>
-#include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include "bare_thread.h"
 #include "conn_parser.h"
@@ -49,6 +47,29 @@ class TableFile {
   std::string path_;
 };
 
+// Memory of its own for one reader, mapped and unmapped, not taken from malloc: a large buffer
+// that malloc had mapped raises its mmap threshold for the whole process on free (glibc's
+// dynamic threshold), after which every arena may keep twice as much freed memory.
+class MappedBuffer {
+ public:
+  MappedBuffer() = default;
+  // Empty (false) when the mapping fails; pages are zero and take memory only once written.
+  static MappedBuffer Map(size_t size);
+  ~MappedBuffer();
+  MappedBuffer(MappedBuffer&& other) noexcept;
+  MappedBuffer& operator=(MappedBuffer&& other) noexcept;
+  MappedBuffer(const MappedBuffer&) = delete;
+  MappedBuffer& operator=(const MappedBuffer&) = delete;
+
+  explicit operator bool() const { return data_ != nullptr; }
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 // Reads on the calling thread and feeds the scanner until a sink or strict mode stops it or
 // the file ends, keeping its place between calls.
 class TableReader {
@@ -61,7 +82,7 @@ class TableReader {
 
  private:
   TableFile file_;
-  std::vector<char> buffer_;
+  MappedBuffer buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
   bool at_eof_ = false;
@@ -85,15 +106,11 @@ class ReadAheadReader {
 
  private:
   static constexpr size_t kChunks = 8;
-  struct Unmap {
-    void operator()(char* data) const;
-  };
-  using Buffer = std::unique_ptr<char, Unmap>;
+  using Buffer = MappedBuffer;
   struct Chunk {
     Buffer data;
     size_t size = 0;
   };
-  static Buffer MapBuffer();  // null when the mapping fails
   // Waits for the next chunk; false at the end of the file. Throws the reader's error.
   bool Next(Chunk* chunk);
   void Recycle(Buffer&& buffer);
@@ -151,7 +168,7 @@ void ReadAheadReader::Scan(conn::LineScanner& scanner, Sink&& sink) {
   std::string carry;  // a line cut by the end of the previous chunk
   Chunk chunk;
   while (Next(&chunk)) {
-    const char* data = chunk.data.get();
+    const char* data = chunk.data.data();
     size_t size = chunk.size;
     if (!carry.empty()) {
       const void* newline = std::memchr(data, '\n', size);
