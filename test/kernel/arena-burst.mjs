@@ -16,7 +16,7 @@ const netns = process.argv[2];
 const lanes = 2 * (Number(process.env.UV_THREADPOOL_SIZE) || 4);
 await Promise.all(
   Array.from({ length: lanes }, async () => {
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 10; i++) {
       const handle = await Ipvs.open({ netns });
       await handle.listServices();
       await handle.close();
