@@ -24,6 +24,13 @@ export interface SoakResult {
   retainedGrowthMiB: number[];
   retainedGrowthTotalMiB: number;
   threads: number[];
+  /** glibc malloc arenas other than the main one, and their resident size, at each point. */
+  mallocArenas: number[];
+  mallocArenaResidentMiB: number[];
+  /** With `perPhase`: what each phase of each part added (part counts from 0). */
+  phaseGrowthMiB: { part: number; phase: keyof SoakSizes; retainedMiB: number; arenas: number; arenaResidentMiB: number }[];
+  /** With `observe`: its result at every point (part -1 is the baseline). */
+  observations: ({ part: number; phase: string; retained: number } & Record<string, unknown>)[];
   fdsBefore: number;
   fdsAfter: number;
 }
@@ -33,5 +40,7 @@ export function soak(
   api: { Ipvs: unknown; countConnections: unknown },
   netns: string,
   sizes: SoakSizes,
-  options?: { parts?: number },
+  options?: { parts?: number; perPhase?: boolean; observe?: () => Record<string, unknown> },
 ): Promise<SoakResult>;
+/** glibc's malloc arenas other than the main one (0 under another allocator), from /proc/self/smaps. */
+export function mallocArenas(): { arenas: number; arenaResident: number };

@@ -33,6 +33,33 @@ function residentKinds() {
   return { rssAnon: kib('RssAnon'), rssFile: kib('RssFile'), threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? NaN) };
 }
 
+// glibc's malloc arenas other than the main one. Each is a reservation of HEAP_MAX_SIZE (64 MiB
+// on 64-bit), aligned to it, whose used part is mapped read-write and the rest PROT_NONE: that
+// shape, not the alignment alone, tells one from other mappings. Every thread that allocates
+// is bound to one, and an arena keeps freed memory for reuse, so their number and resident size
+// tell allocator growth from memory the library holds.
+const ARENA_BYTES = 64n * 1024n * 1024n;
+export function mallocArenas() {
+  const mappings = [];
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(line);
+    if (mapping) mappings.push({ start: BigInt(`0x${mapping[1]}`), end: BigInt(`0x${mapping[2]}`), perms: mapping[3], rss: 0 });
+    else if (line.startsWith('Rss:') && mappings.length > 0) mappings.at(-1).rss = Number(/(\d+)/.exec(line)[1]) * 1024;
+  }
+  let count = 0;
+  let resident = 0;
+  mappings.forEach((m, i) => {
+    if (m.start % ARENA_BYTES !== 0n || !m.perms.startsWith('rw')) return;
+    const rest = mappings[i + 1];
+    const whole = m.end - m.start === ARENA_BYTES ||
+      (rest !== undefined && rest.start === m.end && rest.perms.startsWith('---') && rest.end === m.start + ARENA_BYTES);
+    if (!whole) return;
+    count++;
+    resident += m.rss;
+  });
+  return { arenas: count, arenaResident: resident };
+}
+
 async function settle() {
   for (let i = 0; i < 3; i++) {
     gc();
@@ -40,7 +67,7 @@ async function settle() {
   }
   const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
   const heapResident = getHeapStatistics().total_physical_size;
-  return { rss, heapUsed, heapTotal, heapResident, external, arrayBuffers, ...residentKinds(), fds: openDescriptors() };
+  return { rss, heapUsed, heapTotal, heapResident, external, arrayBuffers, ...residentKinds(), ...mallocArenas(), fds: openDescriptors() };
 }
 
 const mib = (bytes) => bytes / 2 ** 20;
@@ -77,7 +104,7 @@ async function operationRound(ipvs, round, perBatch) {
  * allocator pools and caches exist before the baseline is taken. `rssGrowthMiB` is the second
  * half's RSS growth over the whole run (twice it): the growth that continues.
  */
-export async function soak(api, netns, sizes, { parts = 2 } = {}) {
+export async function soak(api, netns, sizes, { parts = 2, perPhase = false, observe } = {}) {
   const { Ipvs, countConnections } = api;
   const perBatch = 1000;
   const phases = {
@@ -121,7 +148,15 @@ export async function soak(api, netns, sizes, { parts = 2 } = {}) {
   );
   const done = { operations: 0, cycles: 0, reads: 0 };
   const seconds = { operations: 0, cycles: 0, reads: 0 };
-  const points = [await settle()];
+  // `observe` (a diagnostic) is called at every measuring point; what it returns is kept.
+  const observations = [];
+  const point = async (part, phase) => {
+    const measured = await settle();
+    if (observe) observations.push({ part, phase, retained: measured.heapUsed + Math.max(0, measured.rssAnon - measured.heapResident), ...observe() });
+    return measured;
+  };
+  const points = [await point(-1, 'baseline')];
+  const phasePoints = [];
   const started = Date.now();
   for (let part = 0; part < parts; part++) {
     const ipvs = await Ipvs.open({ netns });
@@ -131,13 +166,14 @@ export async function soak(api, netns, sizes, { parts = 2 } = {}) {
       // Rounds of each part use other addresses than the others' and the warm-up's.
       done[name] += await phase(ipvs, count, 10_000 + part * 1000);
       seconds[name] += (Date.now() - t0) / 1000;
+      if (perPhase) phasePoints.push({ part, phase: name, ...(await point(part, name)) });
     }
     await ipvs.close();
-    points.push(await settle());
+    points.push(await point(part, 'closed'));
   }
   // What the process holds on to: live JavaScript objects (the V8 heap in use after a full GC)
   // plus anonymous memory outside V8's heap (malloc, threads, external buffers).
-  for (const p of points) p.retained = p.heapUsed + Math.max(0, p.rssAnon - p.heapResident);
+  for (const p of [...points, ...phasePoints]) p.retained = p.heapUsed + Math.max(0, p.rssAnon - p.heapResident);
   const growth = (kind) => points.slice(1).map((p, i) => Number(mib(p[kind] - points[i][kind]).toFixed(2)));
   const series = (kind) => points.map((p) => Number(mib(p[kind]).toFixed(2)));
   return {
@@ -158,6 +194,17 @@ export async function soak(api, netns, sizes, { parts = 2 } = {}) {
     retainedGrowthMiB: growth('retained'),
     retainedGrowthTotalMiB: Number(mib(points.at(-1).retained - points[0].retained).toFixed(2)),
     threads: points.map((p) => p.threads),
+    mallocArenas: points.map((p) => p.arenas),
+    mallocArenaResidentMiB: series('arenaResident'),
+    // With perPhase: what each phase of each part added to the retained memory.
+    phaseGrowthMiB: phasePoints.map((p, i) => ({
+      part: p.part,
+      phase: p.phase,
+      retainedMiB: Number(mib(p.retained - (i === 0 ? points[0] : phasePoints[i - 1]).retained).toFixed(2)),
+      arenas: p.arenas,
+      arenaResidentMiB: Number(mib(p.arenaResident).toFixed(2)),
+    })),
+    observations,
     fdsBefore: points[0].fds,
     fdsAfter: points.at(-1).fds,
   };

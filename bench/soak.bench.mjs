@@ -23,7 +23,7 @@ run('ip', ['netns', 'add', name]);
 run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
 let result;
 try {
-  result = await soak(api, `/run/netns/${name}`, sizes, { parts: 4 });
+  result = await soak(api, `/run/netns/${name}`, sizes, { parts: 4, perPhase: true });
 } finally {
   run('ip', ['netns', 'delete', name]);
 }
@@ -34,12 +34,18 @@ printTable(
   ['phase', 'count', 'seconds'],
   Object.keys(result.done).map((phase) => [phase, String(result.done[phase]), result.seconds[phase].toFixed(1)]),
 );
+printTable(
+  'What each phase added to retained memory, and glibc malloc arenas (other than the main one) after it',
+  ['part', 'phase', 'retained MiB', 'arenas', 'arena RSS MiB'],
+  result.phaseGrowthMiB.map((p) => [String(p.part + 1), p.phase, p.retainedMiB.toFixed(2), String(p.arenas), p.arenaResidentMiB.toFixed(2)]),
+);
 const series = (values) => values.map((v) => v.toFixed(1)).join(' -> ');
 console.log(
   `retained (live JS + anonymous outside V8's heap) ${series(result.retainedMiB)} MiB: ` +
     `+${result.retainedGrowthTotalMiB.toFixed(2)} MiB, limit ${SOAK_LIMIT_MIB}\n` +
     `RSS ${series(result.rssMiB)} MiB (anonymous ${series(result.rssAnonMiB)}, file ${series(result.rssFileMiB)}); ` +
     `V8 heap used ${series(result.heapUsedMiB)}, resident ${series(result.heapResidentMiB)} MiB; ` +
+    `malloc arenas ${result.mallocArenas.join(' -> ')} (resident ${series(result.mallocArenaResidentMiB)} MiB); ` +
     `threads ${result.threads.join(' -> ')}; fds ${result.fdsBefore} -> ${result.fdsAfter}: ${ok ? 'PASS' : 'FAIL'}`,
 );
 writeResult('soak', { kernel: process.env.IPVS_VM_KERNEL, ...result, ok });

@@ -1,11 +1,10 @@
 #include "conn_reader_io.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <new>
-#include <system_error>
 #include <utility>
 
 #include "netns.h"
@@ -20,12 +19,11 @@ namespace {
 // costs nothing and lets each read() return everything the kernel will give.
 constexpr size_t kReadBufferBytes = 256 * 1024;
 // The read-ahead thread hands over a chunk once it holds this much (a read of the kernel's
-// table returns about a page), and keeps at most kChunks in flight. Every read() asks for at
+// table returns about a page), and keeps at most ReadAheadReader::kChunks in flight. Every read() asks for at
 // least kReadBytes, as much as cat does.
 constexpr size_t kChunkBytes = 64 * 1024;
 constexpr size_t kReadBytes = 128 * 1024;
 constexpr size_t kChunkBufferBytes = kChunkBytes + kReadBytes;
-constexpr size_t kChunks = 8;
 
 }  // namespace
 
@@ -43,14 +41,8 @@ TableFile::TableFile(const TableSource& source) : path_(TablePath(source)) {
   // thread-self, not self: /proc/self/net is the namespace of the process's main thread, and
   // the file is opened by a thread that entered the namespace.
   const char* own = source.sync ? "/proc/thread-self/net/ip_vs_conn_sync" : "/proc/thread-self/net/ip_vs_conn";
-  const std::string& path = path_;
-  fd_ = NetnsFd(source.netns).Create(
-      [own, &path] {
-        int fd = ::open(own, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw SystemError(errno, "open the IPVS connection table", "", path);
-        return fd;
-      },
-      "open the IPVS connection table");
+  fd_ = NetnsFd(source.netns).Create([own] { return ::open(own, O_RDONLY | O_CLOEXEC); },
+                                     "open the IPVS connection table", &path_);
 }
 
 TableFile::~TableFile() {
@@ -58,21 +50,50 @@ TableFile::~TableFile() {
 }
 
 size_t TableFile::Read(char* data, size_t size) {
+  const ssize_t n = ReadOrError(data, size);
+  if (n < 0) throw SystemError(static_cast<int>(-n), "read the IPVS connection table", "", path_);
+  return static_cast<size_t>(n);
+}
+
+ssize_t TableFile::ReadOrError(char* data, size_t size) {
   for (;;) {
     ssize_t n = ::read(fd_, data, size);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno != EINTR) throw SystemError(errno, "read the IPVS connection table", "", path_);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
   }
 }
 
-TableReader::TableReader(const TableSource& source) : file_(source), buffer_(kReadBufferBytes) {}
+MappedBuffer MappedBuffer::Map(size_t size) {
+  MappedBuffer buffer;
+  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) return buffer;
+  buffer.data_ = static_cast<char*>(data);
+  buffer.size_ = size;
+  return buffer;
+}
+
+MappedBuffer::~MappedBuffer() {
+  if (data_) ::munmap(data_, size_);
+}
+
+MappedBuffer::MappedBuffer(MappedBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+MappedBuffer& MappedBuffer::operator=(MappedBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+TableReader::TableReader(const TableSource& source) : file_(source), buffer_(MappedBuffer::Map(kReadBufferBytes)) {
+  if (!buffer_) throw SystemError(ENOMEM, "allocate a buffer to read the IPVS connection table", "", file_.path());
+}
 
 ReadAheadReader::ReadAheadReader(const TableSource& source) : file_(source) {
-  try {
-    thread_ = std::thread([this] { Produce(); });
-  } catch (const std::system_error& e) {
-    throw SystemError(e.code().value() ? e.code().value() : EAGAIN, "start the connection table reader thread");
-  }
+  if (int error = thread_.Start(produce_); error != 0) throw SystemError(error, "start the connection table reader thread");
 }
 
 ReadAheadReader::~ReadAheadReader() {
@@ -81,15 +102,16 @@ ReadAheadReader::~ReadAheadReader() {
     cancelled_ = true;
   }
   changed_.notify_all();
-  thread_.join();
+  thread_.Join();
 }
 
 bool ReadAheadReader::Next(Chunk* chunk) {
   std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [this] { return !full_.empty() || finished_; });
-  if (!full_.empty()) {
-    *chunk = std::move(full_.front());
-    full_.pop_front();
+  changed_.wait(lock, [this] { return full_count_ > 0 || finished_; });
+  if (full_count_ > 0) {
+    *chunk = std::move(full_[full_first_]);
+    full_first_ = (full_first_ + 1) % kChunks;
+    --full_count_;
     return true;
   }
   if (error_ != 0) throw SystemError(error_, "read the IPVS connection table", "", file_.path());
@@ -99,7 +121,7 @@ bool ReadAheadReader::Next(Chunk* chunk) {
 void ReadAheadReader::Recycle(Buffer&& buffer) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    free_.push_back(std::move(buffer));
+    free_[free_count_++] = std::move(buffer);
   }
   changed_.notify_all();
 }
@@ -109,11 +131,10 @@ void ReadAheadReader::Produce() {
     Buffer buffer;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [this] { return !free_.empty() || allocated_ < kChunks || cancelled_; });
+      changed_.wait(lock, [this] { return free_count_ > 0 || allocated_ < kChunks || cancelled_; });
       if (cancelled_) return;
-      if (!free_.empty()) {
-        buffer = std::move(free_.back());
-        free_.pop_back();
+      if (free_count_ > 0) {
+        buffer = std::move(free_[--free_count_]);
       } else {
         ++allocated_;
       }
@@ -121,24 +142,26 @@ void ReadAheadReader::Produce() {
     size_t size = 0;
     int error = 0;
     bool eof = false;
-    if (!buffer) buffer.reset(new (std::nothrow) char[kChunkBufferBytes]);
+    if (!buffer) buffer = MappedBuffer::Map(kChunkBufferBytes);
     if (!buffer) error = ENOMEM;
     while (buffer && size < kChunkBytes) {
-      try {
-        size_t n = file_.Read(buffer.get() + size, kChunkBufferBytes - size);
-        if (n == 0) {
-          eof = true;
-          break;
-        }
-        size += n;
-      } catch (const SystemError& e) {
-        error = e.error_number();
+      const ssize_t n = file_.ReadOrError(buffer.data() + size, kChunkBufferBytes - size);
+      if (n < 0) {
+        error = static_cast<int>(-n);
         break;
       }
+      if (n == 0) {
+        eof = true;
+        break;
+      }
+      size += static_cast<size_t>(n);
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (size > 0) full_.push_back(Chunk{std::move(buffer), size});
+      if (size > 0) {
+        full_[(full_first_ + full_count_) % kChunks] = Chunk{std::move(buffer), size};
+        ++full_count_;
+      }
       if (error != 0 || eof) {
         error_ = error;
         finished_ = true;

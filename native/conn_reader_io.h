@@ -3,15 +3,15 @@
 // so that the kernel's formatting of the next chunk overlaps the parsing of this one.
 #pragma once
 
+#include <sys/types.h>
+
+#include <array>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
-#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "bare_thread.h"
 #include "conn_parser.h"
 
 namespace ipvs {
@@ -38,11 +38,36 @@ class TableFile {
 
   // read(2) without EINTR; throws SystemError on failure; 0 at the end.
   size_t Read(char* data, size_t size);
+  // The same, returning -errno on failure instead of throwing (it allocates nothing).
+  ssize_t ReadOrError(char* data, size_t size);
   const std::string& path() const { return path_; }
 
  private:
   int fd_ = -1;
   std::string path_;
+};
+
+// Memory of its own for one reader, mapped and unmapped, not taken from malloc: a large buffer
+// that malloc had mapped raises its mmap threshold for the whole process on free (glibc's
+// dynamic threshold), after which every arena may keep twice as much freed memory.
+class MappedBuffer {
+ public:
+  MappedBuffer() = default;
+  // Empty (false) when the mapping fails; pages are zero and take memory only once written.
+  static MappedBuffer Map(size_t size);
+  ~MappedBuffer();
+  MappedBuffer(MappedBuffer&& other) noexcept;
+  MappedBuffer& operator=(MappedBuffer&& other) noexcept;
+  MappedBuffer(const MappedBuffer&) = delete;
+  MappedBuffer& operator=(const MappedBuffer&) = delete;
+
+  explicit operator bool() const { return data_ != nullptr; }
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
 };
 
 // Reads on the calling thread and feeds the scanner until a sink or strict mode stops it or
@@ -57,7 +82,7 @@ class TableReader {
 
  private:
   TableFile file_;
-  std::vector<char> buffer_;
+  MappedBuffer buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
   bool at_eof_ = false;
@@ -65,8 +90,9 @@ class TableReader {
 };
 
 // Reads a whole table on a second thread while the caller parses the chunks it has read, in
-// place: only a line cut by a chunk boundary is copied. Chunk buffers are allocated as the
-// reader needs them (one for a small table) and recycled, never zero-filled.
+// place: only a line cut by a chunk boundary is copied. Chunk buffers are mapped as the reader
+// needs them (one for a small table), recycled, and unmapped at the end. The reading thread
+// allocates nothing from malloc, so it leaves nothing in an arena of its own (bare_thread.h).
 class ReadAheadReader {
  public:
   explicit ReadAheadReader(const TableSource& source);
@@ -79,7 +105,8 @@ class ReadAheadReader {
   void Scan(conn::LineScanner& scanner, Sink&& sink);
 
  private:
-  using Buffer = std::unique_ptr<char[]>;
+  static constexpr size_t kChunks = 8;
+  using Buffer = MappedBuffer;
   struct Chunk {
     Buffer data;
     size_t size = 0;
@@ -90,15 +117,23 @@ class ReadAheadReader {
   void Produce();
 
   TableFile file_;
-  std::thread thread_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<Chunk> full_;
-  std::vector<Buffer> free_;
+  // Read chunks in order, as a ring, and recycled buffers; at most kChunks buffers exist.
+  std::array<Chunk, kChunks> full_;
+  size_t full_first_ = 0;
+  size_t full_count_ = 0;
+  std::array<Buffer, kChunks> free_;
+  size_t free_count_ = 0;
   size_t allocated_ = 0;
   bool finished_ = false;
   bool cancelled_ = false;
   int error_ = 0;
+  struct Producer {
+    ReadAheadReader* reader;
+    void operator()() const { reader->Produce(); }
+  } produce_{this};
+  BareThread thread_;  // last: joined before the state above is destroyed
 };
 
 // ----- templates ------------------------------------------------------------------------
@@ -133,7 +168,7 @@ void ReadAheadReader::Scan(conn::LineScanner& scanner, Sink&& sink) {
   std::string carry;  // a line cut by the end of the previous chunk
   Chunk chunk;
   while (Next(&chunk)) {
-    const char* data = chunk.data.get();
+    const char* data = chunk.data.data();
     size_t size = chunk.size;
     if (!carry.empty()) {
       const void* newline = std::memchr(data, '\n', size);

@@ -6,10 +6,9 @@
 
 #include <cerrno>
 #include <exception>
-#include <system_error>
-#include <thread>
 #include <utility>
 
+#include "bare_thread.h"
 #include "system_error.h"
 
 namespace ipvs {
@@ -35,42 +34,42 @@ NetnsFd& NetnsFd::operator=(NetnsFd&& other) noexcept {
   return *this;
 }
 
-int NetnsFd::Create(const std::function<int()>& create, const char* operation) const {
+int NetnsFd::Create(const std::function<int()>& create, const char* operation, const std::string* error_path) const {
+  const std::string& failed_path = error_path ? *error_path : path_;
   if (fd_ < 0) {
     int fd = create();
-    if (fd < 0) throw SystemError(errno, operation, "", path_);
+    if (fd < 0) throw SystemError(errno, operation, "", failed_path);
     return fd;
   }
   int fd = -1;
   int error = 0;
   bool entered = false;
   std::exception_ptr thrown;
-  try {
-    // The thread never leaves the namespace: it ends instead.
-    std::thread worker([&] {
-      try {
-        if (::setns(fd_, CLONE_NEWNET) != 0) {
-          error = errno;
-          return;
-        }
-        entered = true;
-        fd = create();
-        if (fd < 0) error = errno;
-      } catch (...) {
-        thrown = std::current_exception();
+  // The thread never leaves the namespace: it ends instead. Nothing here allocates unless
+  // `create` throws (see bare_thread.h).
+  auto work = [&] {
+    try {
+      if (::setns(fd_, CLONE_NEWNET) != 0) {
+        error = errno;
+        return;
       }
-    });
-    worker.join();
-  } catch (const std::system_error& e) {
-    throw SystemError(e.code().value() ? e.code().value() : EAGAIN, "start a thread to enter the network namespace", "",
-                      path_);
-  }
+      entered = true;
+      fd = create();
+      if (fd < 0) error = errno;
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+  };
+  BareThread worker;
+  if (int start_error = worker.Start(work); start_error != 0)
+    throw SystemError(start_error, "start a thread to enter the network namespace", "", path_);
+  worker.Join();
   if (thrown) {
     if (fd >= 0) ::close(fd);
     std::rethrow_exception(thrown);
   }
   if (!entered) throw SystemError(error, "enter the network namespace", "", path_);
-  if (fd < 0) throw SystemError(error, operation, "", path_);
+  if (fd < 0) throw SystemError(error, operation, "", failed_path);
   return fd;
 }
 

@@ -30,10 +30,11 @@ class NetnsFd {
 
   // Runs `create` (which returns a new descriptor, or -1 with errno set) inside this namespace
   // and returns its descriptor. In the caller's own namespace it runs on the calling thread;
-  // otherwise on a dedicated thread that enters the namespace and then ends. Throws
-  // SystemError(errno, operation, path) when the thread cannot start, the namespace cannot be
-  // entered or `create` fails.
-  int Create(const std::function<int()>& create, const char* operation) const;
+  // otherwise on a dedicated thread that enters the namespace and then ends (bare_thread.h:
+  // `create` should not allocate). Throws SystemError(errno, operation, path) when the thread
+  // cannot start, the namespace cannot be entered or `create` fails; a failure of `create` names
+  // `error_path` instead of the namespace when given.
+  int Create(const std::function<int()>& create, const char* operation, const std::string* error_path = nullptr) const;
 
  private:
   int fd_ = -1;
