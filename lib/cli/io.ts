@@ -14,6 +14,8 @@ export interface Sink {
 // hands the rest, and everything after, to process.stdout, in order; a closed reader (EPIPE, as
 // with `| head`) ends the output quietly.
 let stdoutStream = false;
+// Whether standard error went through process.stderr (a stream, which may still hold data).
+let stderrStream = false;
 
 function writeStdout(data: string | Uint8Array): void {
   if (stdoutStream) {
@@ -35,7 +37,11 @@ function writeStdout(data: string | Uint8Array): void {
 
 const processSink: Sink = {
   stdout: (text) => { if (text) writeStdout(text); },
-  stderr: (text) => { if (text) process.stderr.write(text); },
+  stderr: (text) => {
+    if (!text) return;
+    stderrStream = true;
+    process.stderr.write(text);
+  },
 };
 
 let current: Sink = processSink;
@@ -52,6 +58,15 @@ export function stdoutBytes(bytes: Uint8Array): void {
   } else {
     current.stdout(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
   }
+}
+
+/**
+ * Whether everything written so far has reached the operating system: standard output went out
+ * with write(2), and whatever went through a stream is no longer queued in it. A one-shot
+ * command may then end the process at once (lib/cli/main.ts).
+ */
+export function outputFlushed(): boolean {
+  return (!stdoutStream || process.stdout.writableLength === 0) && (!stderrStream || process.stderr.writableLength === 0);
 }
 
 /** Writes to standard error (or the captured sink). */

@@ -51,18 +51,20 @@ function digits(text: string, start: number, end: number, maxDigits: number): nu
 }
 
 const BLANKS = '[ \\t\\r]+';
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const ENDPOINT = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}:(\\d{1,5})`;
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+// One group for the whole `a.b.c.d:port` (checked here, read by endpointInto()): a capture is
+// a new string, and turning one into a number hashes it first.
+const ENDPOINT = `(${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}:\\d{1,5})`;
 const SERVICE_OPTION = `(?:-([tu])${BLANKS}${ENDPOINT}|-f${BLANKS}(\\d{1,10}))`;
 const LINE_END = '[ \\t\\r]*(?:\\n|$)';
 const PREFIX = `(?:ipvsadm${BLANKS})?`;
-// -A|-E SERVICE [-s SCHEDULER] [-p [TIMEOUT]]: groups 1 command, 2 t|u, 3-6 octets, 7 port,
-// 8 fwmark, 9 scheduler (not the word ipvsadm, which restore input drops), 10 -p, 11 timeout.
+// -A|-E SERVICE [-s SCHEDULER] [-p [TIMEOUT]]: groups 1 command, 2 t|u, 3 address:port,
+// 4 fwmark, 5 scheduler (not the word ipvsadm, which restore input drops), 6 -p, 7 timeout.
 const SERVICE_LINE = new RegExp(
   `${PREFIX}-([AE])${BLANKS}${SERVICE_OPTION}(?:${BLANKS}-s${BLANKS}((?!ipvsadm(?:[ \\t\\r\\n]|$))[!-,.-~][!-~]{0,14}))?` +
   `(?:${BLANKS}(-p)(?:${BLANKS}(\\d{1,8}))?)?${LINE_END}`, 'y');
-// -a|-e SERVICE -r SERVER [-g|-m|-i] [-w N] [-x N] [-y N]: groups 1 command, 2 t|u, 3-6
-// octets, 7 port, 8 fwmark, 9-12 server octets, 13 server port, 14 g|m|i, 15 w, 16 x, 17 y.
+// -a|-e SERVICE -r SERVER [-g|-m|-i] [-w N] [-x N] [-y N]: groups 1 command, 2 t|u,
+// 3 address:port, 4 fwmark, 5 server address:port, 6 g|m|i, 7 w, 8 x, 9 y.
 const SERVER_LINE = new RegExp(
   `${PREFIX}-([ae])${BLANKS}${SERVICE_OPTION}${BLANKS}-r${BLANKS}${ENDPOINT}(?:${BLANKS}-([gmi]))?` +
   `(?:${BLANKS}-w${BLANKS}(\\d{1,10}))?(?:${BLANKS}-x${BLANKS}(\\d{1,10}))?(?:${BLANKS}-y${BLANKS}(\\d{1,10}))?${LINE_END}`, 'y');
@@ -72,7 +74,28 @@ function exec(pattern: RegExp, text: string, position: number): RegExpExecArray 
   return pattern.exec(text);
 }
 
-const octets = (m: RegExpExecArray, at: number): number => (+m[at]! * 16777216) + (+m[at + 1]! << 16) + (+m[at + 2]! << 8) + +m[at + 3]!;
+/** The port endpointAddress() read last. */
+let endpointPort = 0;
+
+/**
+ * The address of `a.b.c.d:port` (as ENDPOINT matched it) as a number; its port is left in
+ * endpointPort.
+ */
+function endpointAddress(text: string): number {
+  let address = 0;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === DOT || c === COLON) {
+      address = address * 256 + value;
+      value = 0;
+    } else {
+      value = value * 10 + (c - 0x30);
+    }
+  }
+  endpointPort = value;
+  return address;
+}
 
 /** A restore line of the common shapes, parsed; reused from line to line. */
 export class FastLine {
@@ -98,6 +121,20 @@ export class FastLine {
   // Where #endpoint() leaves what it parsed.
   #parsedAddress = 0;
   #parsedPort = 0;
+  // The service endpoint matchInto() read last (a restore repeats it on every server line).
+  #lastEndpoint = '';
+  #lastEndpointAddress = 0;
+  #lastEndpointPort = 0;
+
+  /** The service's `a.b.c.d:port` as its address (returned) and port (#lastEndpointPort). */
+  #serviceEndpoint(text: string): number {
+    if (text !== this.#lastEndpoint) {
+      this.#lastEndpointAddress = endpointAddress(text);
+      this.#lastEndpointPort = endpointPort;
+      this.#lastEndpoint = text;
+    }
+    return this.#lastEndpointAddress;
+  }
 
   /**
    * Matches the line that starts at `position` against the shapes in ipvsadm -S order and, if
@@ -117,17 +154,18 @@ export class FastLine {
       m = exec(pattern, text, position);
     }
     if (m === null) return -1;
-    const fwmark = m[2] === undefined ? +m[8]! : 0;
-    const port = m[2] === undefined ? 0 : +m[7]!;
+    const fwmark = m[2] === undefined ? +m[4]! : 0;
+    const address = m[2] === undefined ? 0 : this.#serviceEndpoint(m[3]!);
+    const port = m[2] === undefined ? 0 : this.#lastEndpointPort;
     if (m[2] === undefined ? fwmark < 1 || fwmark > 0xffffffff : port > 65535) return -1;
     const o = writer.offsets;
     if (!destination) {
-      const persistent = m[10] !== undefined;
-      const timeout = !persistent ? 0 : m[11] === undefined ? DEFAULT_PERSISTENCE : +m[11];
+      const persistent = m[6] !== undefined;
+      const timeout = !persistent ? 0 : m[7] === undefined ? DEFAULT_PERSISTENCE : +m[7];
       if (persistent ? timeout < 1 || timeout > MAX_TIMEOUT : !fwmark && port === 0) return -1;
       const add = m[1] === 'A';
       this.fn = add ? 'add_service' : 'update_service';
-      const scheduler = writer.string(m[9] ?? 'wlc');
+      const scheduler = writer.string(m[5] ?? 'wlc');
       const base = writer.begin(add ? Command.NEW_SERVICE : Command.SET_SERVICE);
       const w = writer.words;
       const sb = o.svcBit;
@@ -137,7 +175,7 @@ export class FastLine {
         w[base + o.svc] = sb.af | sb.fwmark | sb.scheduler | sb.flags | sb.flagsMask | sb.timeout | sb.netmask;
       } else {
         w[base + o.svcProtocol] = m[2] === 't' ? IPPROTO_TCP : IPPROTO_UDP;
-        putAddress(writer.bytes, (base + o.svcAddress) * 4, octets(m, 3));
+        putAddress(writer.bytes, (base + o.svcAddress) * 4, address);
         w[base + o.svcPort] = port;
         w[base + o.svc] = sb.af | sb.protocol | sb.address | sb.port | sb.scheduler | sb.flags | sb.flagsMask | sb.timeout | sb.netmask;
       }
@@ -149,12 +187,13 @@ export class FastLine {
       writer.end();
       return pattern.lastIndex;
     }
-    const serverPort = +m[13]!;
-    const weight = m[15] === undefined ? 1 : +m[15];
-    const upper = m[16] === undefined ? 0 : +m[16];
-    const lower = m[17] === undefined ? 0 : +m[17];
+    const serverAddress = endpointAddress(m[5]!);
+    const serverPort = endpointPort;
+    const weight = m[7] === undefined ? 1 : +m[7];
+    const upper = m[8] === undefined ? 0 : +m[8];
+    const lower = m[9] === undefined ? 0 : +m[9];
     if (serverPort > 65535 || weight > INT_MAX || upper > INT_MAX || lower > INT_MAX) return -1;
-    const forward = m[14] === 'm' ? FWD_MASQ : m[14] === 'i' ? FWD_TUNNEL : FWD_ROUTE;
+    const forward = m[6] === 'm' ? FWD_MASQ : m[6] === 'i' ? FWD_TUNNEL : FWD_ROUTE;
     const add = m[1] === 'a';
     this.fn = add ? 'add_dest' : 'update_dest';
     const base = writer.begin(add ? Command.NEW_DEST : Command.SET_DEST);
@@ -167,12 +206,12 @@ export class FastLine {
       w[base + o.svc] = sb.af | sb.fwmark;
     } else {
       w[base + o.svcProtocol] = m[2] === 't' ? IPPROTO_TCP : IPPROTO_UDP;
-      putAddress(bytes, (base + o.svcAddress) * 4, octets(m, 3));
+      putAddress(bytes, (base + o.svcAddress) * 4, address);
       w[base + o.svcPort] = port;
       w[base + o.svc] = sb.af | sb.protocol | sb.address | sb.port;
     }
     const db = o.dstBit;
-    putAddress(bytes, (base + o.dstAddress) * 4, octets(m, 9));
+    putAddress(bytes, (base + o.dstAddress) * 4, serverAddress);
     w[base + o.dstPort] = !fwmark && forward !== FWD_MASQ ? port : serverPort;
     w[base + o.dstForward] = forward;
     w[base + o.dstWeight] = weight;

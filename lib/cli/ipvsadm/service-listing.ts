@@ -109,8 +109,8 @@ function countersText(words: Uint32Array, first: number, format: number): string
 
 /**
  * The default listing's columns after the address: forward, weight, active and inactive
- * connections. Most servers of a table share a few such tails (small weights, no or few
- * connections): those are made once.
+ * connections, and the line's end. Most servers of a table share a few such tails (small
+ * weights, no or few connections): those are made once.
  */
 const defaultTails = new Map<number, string>();
 
@@ -119,7 +119,7 @@ function defaultColumns(forward: number, weight: number, active: number, inactiv
   const key = small ? ((forward * 256 + weight) * 512 + active) * 512 + inactive : -1;
   let tail = small ? defaultTails.get(key) : undefined;
   if (tail === undefined) {
-    tail = ` ${FORWARD_NAMES[forward]} ${padEnd(`${weight}`, 6)} ${padEnd(`${active}`, 10)} ${padEnd(`${inactive}`, 10)}`;
+    tail = ` ${FORWARD_NAMES[forward]} ${padEnd(`${weight}`, 6)} ${padEnd(`${active}`, 10)} ${padEnd(`${inactive}`, 10)}\n`;
     if (small) defaultTails.set(key, tail);
   }
   return tail;
@@ -127,6 +127,40 @@ function defaultColumns(forward: number, weight: number, active: number, inactiv
 
 /** Five zero counters, as countersText writes them for each format (an idle server's, often). */
 const zeroCounters = new Map<number, string>();
+
+// ---- the default numeric line of an IPv4 server -------------------------------------------------
+// Most of a large listing: `  -> a.b.c.d:port` padded, then the columns. Built from the address
+// as one word (its first three octets' text shared by neighbours) and cached port texts, so that
+// a line costs a few array reads and string joins rather than one per character or octet: a
+// one-shot command runs this code barely optimised, where every read of an array or a property
+// is a call.
+
+/** Whether a Uint32Array reads the address's first octet in its low byte. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** `  -> a.b.c.` by the address's first three octets (as the address word holds them). */
+const linePrefixes = new Map<number, string>();
+/** `:port` by port. */
+const portTexts: string[] = [];
+
+/** `  -> a.b.c.d:port`, padded to 33 columns, from the address as its word in the records. */
+function ipv4LineStart(word: number, port: number): string {
+  const key = LITTLE_ENDIAN ? word & 0xffffff : word >>> 8;
+  let prefix = linePrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = LITTLE_ENDIAN
+      ? `  -> ${word & 0xff}.${(word >>> 8) & 0xff}.${(word >>> 16) & 0xff}.`
+      : `  -> ${word >>> 24}.${(word >>> 16) & 0xff}.${(word >>> 8) & 0xff}.`;
+    linePrefixes.set(key, prefix);
+  }
+  const portText = portTexts[port] ?? (portTexts[port] = `:${port}`);
+  const text = prefix + OCTETS[LITTLE_ENDIAN ? word >>> 24 : word & 0xff]! + portText;
+  return text.length < 33 ? text + SPACES[33 - text.length]! : text;
+}
+
+/** An IPv4 address word (as the records hold it) as the big-endian number ipvs_cmp_dests compares. */
+function ipv4Number(word: number): number {
+  return LITTLE_ENDIAN ? (((word & 0xff) << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24)) >>> 0 : word >>> 0;
+}
 
 // ---- sorting ---------------------------------------------------------------------------------
 
@@ -144,8 +178,36 @@ function compareLow96(a: Uint8Array, at: number, b: Uint8Array, bt: number): num
   return 0;
 }
 
+/** TCP, UDP and SCTP in protocol number order: their rank in a service's sort key. */
+const PROTOCOL_RANK: Readonly<Record<number, number>> = { [IPPROTO_TCP]: 0, [IPPROTO_UDP]: 1, [IPPROTO_SCTP]: 2 };
+
+/**
+ * serviceOrder() of a table of IPv4 TCP, UDP and SCTP services: each one's place as one number
+ * (protocol rank, address, port: 50 bits), sorted by the typed array's own numeric sort, which
+ * calls no JavaScript comparator. undefined for any other table.
+ */
+function ipv4ServiceOrder(view: TableView): number[] | undefined {
+  const n = view.serviceCount;
+  const keys = new Float64Array(n);
+  const byKey = new Map<number, number>();
+  const bytes = view.serviceBytes;
+  for (let s = 0; s < n; s++) {
+    if (view.fwmark(s) !== 0 || view.serviceAf(s) !== AF_INET) return undefined;
+    const rank = PROTOCOL_RANK[view.protocol(s) ?? 0];
+    if (rank === undefined) return undefined;
+    const key = (rank * 4294967296 + high32(bytes, view.serviceAddressAt(s))) * 65536 + view.port(s);
+    if (byKey.has(key)) return undefined;
+    byKey.set(key, s);
+    keys[s] = key;
+  }
+  keys.sort();
+  return Array.from(keys, (key) => byKey.get(key)!);
+}
+
 /** Service indexes in ipvs_cmp_services order, unsigned: fwmark, family, protocol, address, port. */
 export function serviceOrder(view: TableView): number[] {
+  const fast = ipv4ServiceOrder(view);
+  if (fast) return fast;
   const n = view.serviceCount;
   const fwmark = new Float64Array(n);
   const af = new Float64Array(n);
@@ -172,9 +234,9 @@ export function serviceOrder(view: TableView): number[] {
 
 /**
  * The destinations of service `s` in ipvs_cmp_dests order, unsigned (address, then port),
- * written to `out` (grown as needed, returned).
+ * written to `out` (grown as needed, returned); undefined when they are in that order already.
  */
-function destinationOrder(view: TableView, s: number, serviceAf: number, out: Float64Array[]): Float64Array {
+function destinationOrder(view: TableView, s: number, serviceAf: number, out: Float64Array[]): Float64Array | undefined {
   const first = view.firstDestination[s]!;
   const count = view.firstDestination[s + 1]! - first;
   if (out[0]!.length < count) {
@@ -183,21 +245,28 @@ function destinationOrder(view: TableView, s: number, serviceAf: number, out: Fl
   }
   const order = out[0]!;
   const keys = out[1]!;
-  const bytes = view.destinationBytes;
   const words = view.destinations;
   const L = view.L.dst;
+  const afAt = L.af;
+  const addressAt = L.address;
+  const portAt = L.port;
   const hasAf = view.L.dstHas.af;
   const stride = view.L.dstWords;
   let allV4 = true;
-  for (let i = 0; i < count; i++) {
-    const base = (first + i) * stride;
-    if ((words[base]! & hasAf) === 0 ? serviceAf === AF_INET6 : words[base + L.af] === AF_INET6) {
+  let inOrder = true;
+  let previous = -1;
+  for (let i = 0, base = first * stride; i < count; i++, base += stride) {
+    if ((words[base]! & hasAf) === 0 ? serviceAf === AF_INET6 : words[base + afAt] === AF_INET6) {
       allV4 = false;
       break;
     }
-    keys[i] = high32(bytes, (base + L.address) * 4) * 65536 + words[base + L.port]!;
+    const key = ipv4Number(words[base + addressAt]!) * 65536 + words[base + portAt]!;
+    inOrder &&= key >= previous;
+    keys[i] = previous = key;
   }
   if (!allV4) return mixedDestinationOrder(view, first, count, serviceAf, order);
+  // Servers added in order (a restored table) are listed in order already.
+  if (inOrder) return undefined;
   // Insertion sort, stable: a service has a handful of destinations.
   for (let i = 0; i < count; i++) {
     const key = keys[i]!;
@@ -377,11 +446,24 @@ function serviceText(view: TableView, s: number, format: number, namer: Namer, o
   const hasAf = view.L.dstHas.af;
   const dstWords = view.L.dstWords;
   const numeric = namer.numeric;
+  const afAt = L.af;
+  const forwardAt = L.forward;
+  const addressAt = L.address;
+  const portAt = L.port;
+  const weightAt = L.weight;
+  const activeAt = L.activeConnections;
+  const inactiveAt = L.inactiveConnections;
+  const plain = numeric && !rule && (format & (Fmt.STATS | Fmt.RATE | Fmt.THRESHOLDS | Fmt.PERSISTENTCONN | Fmt.TUN_INFO)) === 0;
   for (let i = 0; i < count; i++) {
     const d = sorted ? sorted[i]! : first + i;
     const base = d * dstWords;
-    const daf = (dw[base]! & hasAf) === 0 ? af : dw[base + L.af] === AF_INET6 ? AF_INET6 : AF_INET;
-    const forward = dw[base + L.forward]! & FWD_MASK;
+    const daf = (dw[base]! & hasAf) === 0 ? af : dw[base + afAt] === AF_INET6 ? AF_INET6 : AF_INET;
+    const forward = dw[base + forwardAt]! & FWD_MASK;
+    if (plain && daf !== AF_INET6) {
+      out += ipv4LineStart(dw[base + addressAt]!, dw[base + portAt]!) +
+        defaultColumns(forward, dw[base + weightAt]!, dw[base + activeAt]!, dw[base + inactiveAt]!);
+      continue;
+    }
     if (rule) {
       out += `-a ${name} -r ${destinationEndpoint(view, d, daf, protocol, namer)} ${FORWARD_SWITCHES[forward]} -w ${dw[base + L.weight]}` +
         `${forward === FORWARD_TUNNEL ? tunnelRule(view, d) : ''}\n`;
@@ -413,7 +495,8 @@ function serviceText(view: TableView, s: number, format: number, namer: Namer, o
       out += ` ${FORWARD_NAMES[forward]} ${padEnd(forward === FORWARD_TUNNEL ? tunnelInfo(view, d) : 'n/a', 13)} ` +
         `${padEnd(`${dw[base + L.weight]}`, 6)} ${padEnd(`${dw[base + L.activeConnections]}`, 10)} ${padEnd(`${dw[base + L.inactiveConnections]}`, 10)}`;
     } else {
-      out += defaultColumns(forward, dw[base + L.weight]!, dw[base + L.activeConnections]!, dw[base + L.inactiveConnections]!);
+      out += defaultColumns(forward, dw[base + weightAt]!, dw[base + activeAt]!, dw[base + inactiveAt]!);
+      continue;
     }
     out += '\n';
   }
