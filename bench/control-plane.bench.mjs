@@ -134,7 +134,7 @@ function queueAll(batch) {
 const floorDir = path.join(here, '..', '.cache', 'floor');
 fs.mkdirSync(floorDir, { recursive: true });
 for (const program of ['batch_floor', 'dump_floor']) {
-  sh('cc', ['-O2', '-Wall', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
+  sh('cc', ['-O2', '-Wall', '-pthread', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
 }
 /** Runs a floor program inside namespace `name`; it times itself and prints one JSON line. */
 const floor = (program, name, input) => JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, program)], input));

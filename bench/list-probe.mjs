@@ -90,7 +90,7 @@ try {
   sh('ip', ['netns', 'exec', name, 'ipvsadm', '-R'], lines.join('\n') + '\n');
   const floorDir = path.join(here, '..', '.cache', 'floor');
   fs.mkdirSync(floorDir, { recursive: true });
-  sh('cc', ['-O2', '-Wall', '-o', path.join(floorDir, 'dump_floor'), path.join(here, 'floor', 'dump_floor.c')]);
+  sh('cc', ['-O2', '-Wall', '-pthread', '-o', path.join(floorDir, 'dump_floor'), path.join(here, 'floor', 'dump_floor.c')]);
   const netns = `/run/netns/${name}`;
   const cold = [];
   const floor = [];
@@ -99,6 +99,17 @@ try {
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
   const warm = (await measure(netns, reps + 1)).slice(1);
+  if (option('floor-threads')) {
+    // Whether the kernel serialises IPVS dumps: the destination dumps shared among N threads,
+    // each on its own socket, alternated with the one-socket floor.
+    const counts = option('floor-threads').split(',').map(Number);
+    const byThreads = Object.fromEntries(counts.map((n) => [n, []]));
+    for (let i = 0; i < reps; i++) {
+      for (const n of counts) byThreads[n].push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor'), String(n)])).ms);
+    }
+    console.log(`dump_floor by threads, median of ${reps}: ${counts.map((n) => `${n}: ${median(byThreads[n]).toFixed(1)} ms`).join(', ')}`);
+    console.log(JSON.stringify({ byThreads }));
+  }
   if (process.argv.includes('--ab')) {
     // The same listing in parts (ipvs.listTable) and in one piece (the job, then the objects),
     // alternated, cold (a fresh process each) and warm (one process, after a warm-up of each).
