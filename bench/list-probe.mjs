@@ -99,6 +99,26 @@ try {
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
   const warm = (await measure(netns, reps + 1)).slice(1);
+  if (option('against')) {
+    // This tree's ipvs.listTable() against another build's (a directory with bench/, dist/ and
+    // build/), alternated in one boot on one table: each child process lists 4 times, the first
+    // cold and the other three warm, and dump_floor runs between the pairs.
+    const other = path.resolve(option('against'), 'bench', 'list-probe.mjs');
+    const child = (script) => JSON.parse(sh(process.execPath, [script, '--child-parts', netns, '--reps', '4'])).map((r) => r.total);
+    const runs = { ours: { cold: [], warm: [] }, other: { cold: [], warm: [] }, floor: [] };
+    for (let i = 0; i < reps; i++) {
+      for (const [label, script] of i % 2 ? [['other', other], ['ours', fileURLToPath(import.meta.url)]] : [['ours', fileURLToPath(import.meta.url)], ['other', other]]) {
+        const [first, ...rest] = child(script);
+        runs[label].cold.push(first);
+        runs[label].warm.push(...rest);
+      }
+      runs.floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
+    }
+    const m = (xs) => median(xs).toFixed(1);
+    console.log(`A/B against ${option('against')}, ${reps} processes each: cold ours ${m(runs.ours.cold)} ms, other ${m(runs.other.cold)} ms; ` +
+      `warm (3 per process) ours ${m(runs.ours.warm)} ms, other ${m(runs.other.warm)} ms; dump_floor ${m(runs.floor)} ms`);
+    console.log(JSON.stringify(runs));
+  }
   if (option('floor-threads')) {
     // Whether the kernel serialises IPVS dumps: the destination dumps shared among N threads,
     // each on its own socket, alternated with the one-socket floor.
