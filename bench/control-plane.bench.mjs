@@ -12,7 +12,8 @@
 // whichever method runs after another. Prints a table and writes
 // bench/results/control-plane-<kernel>.json.
 //
-//   node bench/control-plane.bench.mjs [--size 1000x10] [--reps 3]   (IPVS_BENCH_SIZES=1000x10)
+//   node bench/control-plane.bench.mjs [--size 1000x10] [--reps 3] [--only list]   (IPVS_BENCH_SIZES=1000x10)
+// --only list: the listing rows alone (the table is loaded with one batch), for short runs.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -61,6 +62,9 @@ requireTestVm('control-plane.bench.mjs');
 const size = option('size', (process.env.IPVS_BENCH_SIZES ?? '1000x10').split(/[ ,]/)[0]);
 const [SERVICES, DESTINATIONS] = size.split('x').map(Number);
 const REPS = Number(option('reps', '3'));
+const ONLY = option('only', '');
+if (ONLY !== '' && ONLY !== 'list') throw new Error(`bad --only ${ONLY}: only 'list' is known`);
+const LIST_ONLY = ONLY === 'list';
 if (!(SERVICES > 0 && DESTINATIONS >= 0 && REPS > 0)) throw new Error(`bad --size ${size} or --reps ${REPS}`);
 const OPERATIONS = SERVICES * (1 + DESTINATIONS);
 
@@ -134,7 +138,7 @@ function queueAll(batch) {
 const floorDir = path.join(here, '..', '.cache', 'floor');
 fs.mkdirSync(floorDir, { recursive: true });
 for (const program of ['batch_floor', 'dump_floor']) {
-  sh('cc', ['-O2', '-Wall', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
+  sh('cc', ['-O2', '-Wall', '-pthread', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
 }
 /** Runs a floor program inside namespace `name`; it times itself and prints one JSON line. */
 const floor = (program, name, input) => JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, program)], input));
@@ -202,14 +206,14 @@ const execOverhead = await withNamespace(async ({ name }) => {
 });
 
 // Warm means warm: one untimed batch first, so this process has compiled the hot paths.
-await withNamespace((ns) => applyBatch(ns));
+if (!LIST_ONLY) await withNamespace((ns) => applyBatch(ns));
 
 const apply = { batch: [], batchLoop: [], cold: [], perCall: [], ipvsadm: [], floor: [] };
 const methods = [
   ['batch', applyBatch], ['cold', applyCold], ['perCall', applyPerCall], ['ipvsadm', applyIpvsadm], ['floor', applyFloor],
   ['batchLoop', (ns) => applyBatch(ns, true)],
 ];
-for (let rep = 0; rep < REPS; rep++) {
+for (let rep = 0; rep < (LIST_ONLY ? 0 : REPS); rep++) {
   for (const [name, fn] of methods) {
     apply[name].push(await withNamespace(async (ns) => {
       const run = await fn(ns);
@@ -304,8 +308,9 @@ const result = {
   runs: { apply, list },
 };
 
-const f = (ms) => `${ms.toFixed(0)} ms`;
-const x = (r) => `${r.toFixed(2)}x`;
+const f = (ms) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : '-');
+const x = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}x` : '-');
+const d1 = (ms) => (Number.isFinite(ms) ? ms.toFixed(1) : '-');
 const A = result.apply;
 const L = result.list;
 const rows = [
@@ -320,15 +325,15 @@ const rows = [
   ['list', 'ipvsadm -Ln --stats', f(L.ipvsadmListStatsMs), '1.00x', x(L.ipvsadmListStatsMs / L.floorMs)],
   ['list', 'floor: dump_floor (C, same dumps)', f(L.floorMs), '', '1.00x'],
   ['apply', `batch, warm, with a 1 ms loop-delay sampler (commit only)`, f(A.batchCommitWithLoopSamplingMs), '', x(A.batchCommitWithLoopSamplingMs / A.floorMs)],
-  ['loop', 'event-loop delay p99: batch commit / per call / idle', `${A.eventLoopDelayP99Ms.batchCommit.toFixed(1)} / ${A.eventLoopDelayP99Ms.perCall.toFixed(1)} / ${idle.p99.toFixed(1)} ms`, '', ''],
+  ['loop', 'event-loop delay p99: batch commit / per call / idle', `${d1(A.eventLoopDelayP99Ms.batchCommit)} / ${d1(A.eventLoopDelayP99Ms.perCall)} / ${d1(idle.p99)} ms`, '', ''],
 ];
 console.log(`\ncontrol plane: ${SERVICES} services x ${DESTINATIONS} destinations (${OPERATIONS} operations), Linux ${result.kernel}, ${result.machine.cpus} x ${result.machine.cpu}, median of ${REPS}`);
 console.log('| phase | method | time | ipvsadm ÷ this | this ÷ floor |\n|---|---|---|---|---|');
-for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+for (const row of LIST_ONLY ? rows.filter(([phase]) => phase === 'list') : rows) console.log(`| ${row.join(' | ')} |`);
 console.log(`ipvsadm times include \`ip netns exec\` (${execOverhead.toFixed(0)} ms each); guest load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-console.log(`targets: ${Object.entries(result.targets).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+console.log(`targets: ${Object.entries(result.targets).filter(([k]) => !LIST_ONLY || /list/i.test(k)).map(([k, v]) => `${k} ${v}`).join('; ')}`);
 
-const out = path.join(here, 'results', `control-plane-${kernel}.json`);
+const out = path.join(here, 'results', `control-plane${LIST_ONLY ? '-list' : ''}-${kernel}.json`);
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`wrote ${path.relative(process.cwd(), out)}`);

@@ -108,7 +108,7 @@ fs.mkdirSync(out, { recursive: true });
 const sh = (cmd, args, input) => execFileSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 256 << 20 });
 const floorDir = path.join(here, '..', '.cache', 'floor');
 fs.mkdirSync(floorDir, { recursive: true });
-for (const program of ['batch_floor', 'dump_floor']) sh('cc', ['-O2', '-Wall', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
+for (const program of ['batch_floor', 'dump_floor']) sh('cc', ['-O2', '-Wall', '-pthread', '-o', path.join(floorDir, program), path.join(here, 'floor', `${program}.c`)]);
 const restoreText = rules().map(({ service, destinations }) => {
   const svc = `-t ${service.address}:${service.port}`;
   return [`-A ${svc} -s ${service.scheduler}`, ...destinations.map((d) => `-a ${svc} -r ${d.address}:${d.port} -g -w ${d.weight}`)].join('\n');

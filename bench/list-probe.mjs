@@ -90,7 +90,7 @@ try {
   sh('ip', ['netns', 'exec', name, 'ipvsadm', '-R'], lines.join('\n') + '\n');
   const floorDir = path.join(here, '..', '.cache', 'floor');
   fs.mkdirSync(floorDir, { recursive: true });
-  sh('cc', ['-O2', '-Wall', '-o', path.join(floorDir, 'dump_floor'), path.join(here, 'floor', 'dump_floor.c')]);
+  sh('cc', ['-O2', '-Wall', '-pthread', '-o', path.join(floorDir, 'dump_floor'), path.join(here, 'floor', 'dump_floor.c')]);
   const netns = `/run/netns/${name}`;
   const cold = [];
   const floor = [];
@@ -99,6 +99,37 @@ try {
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
   const warm = (await measure(netns, reps + 1)).slice(1);
+  if (option('against')) {
+    // This tree's ipvs.listTable() against another build's (a directory with bench/, dist/ and
+    // build/), alternated in one boot on one table: each child process lists 4 times, the first
+    // cold and the other three warm, and dump_floor runs between the pairs.
+    const other = path.resolve(option('against'), 'bench', 'list-probe.mjs');
+    const child = (script) => JSON.parse(sh(process.execPath, [script, '--child-parts', netns, '--reps', '4'])).map((r) => r.total);
+    const runs = { ours: { cold: [], warm: [] }, other: { cold: [], warm: [] }, floor: [] };
+    for (let i = 0; i < reps; i++) {
+      for (const [label, script] of i % 2 ? [['other', other], ['ours', fileURLToPath(import.meta.url)]] : [['ours', fileURLToPath(import.meta.url)], ['other', other]]) {
+        const [first, ...rest] = child(script);
+        runs[label].cold.push(first);
+        runs[label].warm.push(...rest);
+      }
+      runs.floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
+    }
+    const m = (xs) => median(xs).toFixed(1);
+    console.log(`A/B against ${option('against')}, ${reps} processes each: cold ours ${m(runs.ours.cold)} ms, other ${m(runs.other.cold)} ms; ` +
+      `warm (3 per process) ours ${m(runs.ours.warm)} ms, other ${m(runs.other.warm)} ms; dump_floor ${m(runs.floor)} ms`);
+    console.log(JSON.stringify(runs));
+  }
+  if (option('floor-threads')) {
+    // Whether the kernel serialises IPVS dumps: the destination dumps shared among N threads,
+    // each on its own socket, alternated with the one-socket floor.
+    const counts = option('floor-threads').split(',').map(Number);
+    const byThreads = Object.fromEntries(counts.map((n) => [n, []]));
+    for (let i = 0; i < reps; i++) {
+      for (const n of counts) byThreads[n].push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor'), String(n)])).ms);
+    }
+    console.log(`dump_floor by threads, median of ${reps}: ${counts.map((n) => `${n}: ${median(byThreads[n]).toFixed(1)} ms`).join(', ')}`);
+    console.log(JSON.stringify({ byThreads }));
+  }
   if (process.argv.includes('--ab')) {
     // The same listing in parts (ipvs.listTable) and in one piece (the job, then the objects),
     // alternated, cold (a fresh process each) and warm (one process, after a warm-up of each).

@@ -138,9 +138,11 @@ export function encodeAddress(address: string): Buffer {
 const groupValues = new Uint16Array(8);
 /** The decimal text of every byte value: IPv4 text is then four loads and three joins. */
 const OCTETS: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
+/** The same with the dot that follows: three joins, not six, and two short-lived strings, not five. */
+const OCTETS_DOT: readonly string[] = OCTETS.map((octet) => `${octet}.`);
 
 function ipv4Text(bytes: Uint8Array, at: number): string {
-  return `${OCTETS[bytes[at]!]}.${OCTETS[bytes[at + 1]!]}.${OCTETS[bytes[at + 2]!]}.${OCTETS[bytes[at + 3]!]}`;
+  return OCTETS_DOT[bytes[at]!]! + OCTETS_DOT[bytes[at + 1]!]! + OCTETS_DOT[bytes[at + 2]!]! + OCTETS[bytes[at + 3]!]!;
 }
 
 /**

@@ -172,6 +172,23 @@ Napi::Uint32Array WordsToJs(Napi::Env env, const std::vector<uint32_t>& words) {
   return array;
 }
 
+Napi::Uint32Array WordsToJs(Napi::Env env, std::vector<uint32_t>&& words) {
+  if (words.empty()) return Napi::Uint32Array::New(env, 0);
+  // The array's memory becomes the ArrayBuffer's; the finalizer frees it with the buffer.
+  auto* owned = new std::vector<uint32_t>(std::move(words));
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(
+      env, owned->data(), owned->size() * sizeof(uint32_t),
+      [](napi_env, void*, void* hint) { delete static_cast<std::vector<uint32_t>*>(hint); }, owned, &buffer);
+  if (status != napi_ok) {
+    // A runtime that allows no external buffers (napi_no_external_buffers_allowed): copy.
+    Napi::Uint32Array copy = WordsToJs(env, *owned);
+    delete owned;
+    return copy;
+  }
+  return Napi::Uint32Array::New(env, owned->size(), Napi::ArrayBuffer(env, buffer), 0);
+}
+
 Napi::Array StringsToJs(Napi::Env env, const std::vector<std::string>& strings) {
   Napi::Array array = Napi::Array::New(env, strings.size());
   for (size_t i = 0; i < strings.size(); ++i) array.Set(static_cast<uint32_t>(i), Napi::String::New(env, strings[i]));

@@ -25,6 +25,10 @@ std::vector<uint32_t> RecordWords(const Napi::Value& value, size_t record_words,
 Napi::Uint32Array RecordArray(const Napi::Value& value, size_t record_words, const char* name);
 std::vector<std::string> StringList(const Napi::Value& value, const char* name);
 Napi::Uint32Array WordsToJs(Napi::Env env, const std::vector<uint32_t>& words);
+// The same without a copy: the words' memory becomes the array's (copied only where the
+// runtime allows no external buffers). A listing's records are about a megabyte: a copy means
+// as many freshly zeroed pages again, and their page faults, on the JS thread.
+Napi::Uint32Array WordsToJs(Napi::Env env, std::vector<uint32_t>&& words);
 Napi::Array StringsToJs(Napi::Env env, const std::vector<std::string>& strings);
 
 // An optional non-negative integer property of `object`; throws TypeError/RangeError naming it.

@@ -35,8 +35,8 @@ class TableWorker : public PromiseWorker {
 
   Napi::Value Resolve(Napi::Env env) override {
     Napi::Object out = Napi::Object::New(env);
-    out.Set("services", WordsToJs(env, table_.services));
-    out.Set("destinations", WordsToJs(env, table_.destinations));
+    out.Set("services", WordsToJs(env, std::move(table_.services)));
+    out.Set("destinations", WordsToJs(env, std::move(table_.destinations)));
     out.Set("strings", StringsToJs(env, table_.strings.strings()));
     return out;
   }
@@ -154,8 +154,8 @@ class ListTableWorker : public TableWorker {
         parts.queue.pop_front();
       }
       Napi::Object out = Napi::Object::New(env);
-      out.Set("services", WordsToJs(env, part.services));
-      out.Set("destinations", WordsToJs(env, part.destinations));
+      out.Set("services", WordsToJs(env, std::move(part.services)));
+      out.Set("destinations", WordsToJs(env, std::move(part.destinations)));
       out.Set("strings", StringsToJs(env, part.strings));
       callback.Call({out});
     }

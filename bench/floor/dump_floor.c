@@ -4,6 +4,8 @@
  * one JSON line with the time of the dumps alone. */
 #include "floor.h"
 
+#include <pthread.h>
+
 struct key {
   uint8_t attrs[96];  /* the service's AF, PROTOCOL, ADDR, PORT and FWMARK attributes */
   size_t len;
@@ -85,19 +87,61 @@ static void keep_key(struct nlmsghdr *h, void *context) {
   }
 }
 
-int main(void) {
-  int fd = open_socket();
-  uint16_t family = resolve_ipvs(fd);
+struct worker {
+  int fd;
+  uint16_t family;
+  uint8_t *buf;
+  size_t buf_len;
+  const struct keys *keys;
+  size_t first, step, destinations;
+  pthread_t thread;
+};
+
+/* Dumps the destinations of services first, first + step, ... on the worker's own socket. */
+static void *dump_destinations(void *context) {
+  struct worker *w = context;
+  uint32_t seq = 1000;
+  for (size_t i = w->first; i < w->keys->count; i += w->step)
+    w->destinations += dump(w->fd, w->buf, w->buf_len, w->family, ++seq, IPVS_CMD_GET_DEST, &w->keys->items[i], NULL, NULL);
+  return NULL;
+}
+
+/* dump_floor [THREADS]: with THREADS > 1 (a probe, not the floor), the destination dumps are
+ * shared round-robin among that many threads, each on a socket of its own opened beforehand. */
+int main(int argc, char **argv) {
+  const size_t threads = argc > 1 ? (size_t)atoi(argv[1]) : 1;
+  if (threads < 1 || threads > 64) { fprintf(stderr, "usage: dump_floor [THREADS 1-64]\n"); return 2; }
   long page = sysconf(_SC_PAGESIZE);
   size_t buf_len = page > 0 && page < 8192 ? (size_t)page : 8192;
-  uint8_t *buf = malloc(buf_len);
+  struct worker workers[64];
+  for (size_t t = 0; t < threads; ++t) {
+    workers[t].fd = open_socket();
+    workers[t].family = resolve_ipvs(workers[t].fd);
+    workers[t].buf = malloc(buf_len);
+    workers[t].buf_len = buf_len;
+    workers[t].first = t;
+    workers[t].step = threads;
+    workers[t].destinations = 0;
+  }
   struct keys keys = {0};
   uint32_t seq = 100;
   const double start = now_ms();
-  dump(fd, buf, buf_len, family, ++seq, IPVS_CMD_GET_SERVICE, NULL, keep_key, &keys);
+  dump(workers[0].fd, workers[0].buf, buf_len, workers[0].family, ++seq, IPVS_CMD_GET_SERVICE, NULL, keep_key, &keys);
   size_t destinations = 0;
-  for (size_t i = 0; i < keys.count; ++i) destinations += dump(fd, buf, buf_len, family, ++seq, IPVS_CMD_GET_DEST, &keys.items[i], NULL, NULL);
+  if (threads == 1) {
+    for (size_t i = 0; i < keys.count; ++i)
+      destinations += dump(workers[0].fd, workers[0].buf, buf_len, workers[0].family, ++seq, IPVS_CMD_GET_DEST, &keys.items[i], NULL, NULL);
+  } else {
+    for (size_t t = 0; t < threads; ++t) {
+      workers[t].keys = &keys;
+      if (pthread_create(&workers[t].thread, NULL, dump_destinations, &workers[t]) != 0) die("pthread_create");
+    }
+    for (size_t t = 0; t < threads; ++t) {
+      pthread_join(workers[t].thread, NULL);
+      destinations += workers[t].destinations;
+    }
+  }
   const double ms = now_ms() - start;
-  printf("{\"ms\":%.3f,\"services\":%zu,\"destinations\":%zu}\n", ms, keys.count, destinations);
+  printf("{\"ms\":%.3f,\"services\":%zu,\"destinations\":%zu,\"threads\":%zu}\n", ms, keys.count, destinations, threads);
   return 0;
 }
