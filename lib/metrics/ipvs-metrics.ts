@@ -18,6 +18,16 @@ type ServiceLabel = keyof ServiceLabels;
 type DestinationLabel = keyof DestinationLabels;
 type ServiceInfoLabel = keyof ServiceInfoLabels;
 
+const forwardLabels = new Map<string, readonly string[]>();
+
+/** A destination's ipvs_destination_info label after its shared ones: one array per method, not one per row. */
+function forwardValues(view: TableView, d: number): readonly string[] {
+  const forward = view.forwardName(d);
+  let values = forwardLabels.get(forward);
+  if (!values) forwardLabels.set(forward, (values = [forward]));
+  return values;
+}
+
 /** A service's ipvs_service_info labels after `service`, from the packed records, as serviceInfoLabels has them. */
 function serviceInfoValues(view: TableView, s: number): string[] {
   const family = view.serviceAf(s) === AF_INET6 ? 'inet6' : 'inet';
@@ -161,7 +171,7 @@ export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): v
   registerSampledMetric<DestinationLabel | 'forward'>(registry, sampler, {
     name: 'ipvs_destination_info', help: 'The real server\'s forwarding method, as a label; always 1', type: 'gauge',
     labelNames: [...DESTINATION_LABEL_NAMES, 'forward'],
-    table: { rows: 'destinations', value: () => 1, extra: { names: ['forward'], values: (v, d) => [v.forwardName(d)] } },
+    table: { rows: 'destinations', value: () => 1, extra: { names: ['forward'], values: forwardValues } },
     fill: (sample, put) => {
       if (!sample.services) return false;
       for (const [destination, labels] of labelled(sample, sample.services).destinations) put({ ...labels, forward: destination.forward }, 1);

@@ -46,7 +46,10 @@ export type TableFamily =
   | { rows: 'services' | 'destinations'; counter?: undefined; value: (view: TableView, row: number) => number; extra?: ExtraLabels }
   | { rows: 'backends'; counter?: undefined; value: 'activeConnections' | 'inactiveConnections' | 'weight'; extra?: undefined };
 
-/** Labels of the family's own, after the shared ones: their names, and a row's values in that order. */
+/**
+ * Labels of the family's own, after the shared ones: their names, and a row's values in that
+ * order (for a family with a line per destination, return arrays kept rather than made per row).
+ */
 export interface ExtraLabels {
   names: readonly string[];
   values: (view: TableView, row: number) => readonly string[];
@@ -198,7 +201,7 @@ export class SampledMetric<L extends string> {
         writer.row(prefix, labels.closed(i), none, value(view, i));
       } else {
         const values = extra.values(view, i);
-        const key = values.join('\0');
+        const key = values.length === 1 ? values[0]! : values.join('\0');
         let suffix = suffixes.get(key);
         if (!suffix) {
           let text = '';
