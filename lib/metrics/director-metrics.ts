@@ -52,7 +52,7 @@ export function registerDirectorMetrics(registry: Registry, director: DirectorSo
       eachDestination(status, (labels, d) => set({ ...labels, health: d.health }, 1));
     });
   statusGauge<DestinationLabel>(registry, director, 'ipvs_director_destination_configured_weight',
-    'The weight configured for the real server (the kernel\'s is ipvs_destination_weight)', DESTINATION_LABEL_NAMES, (status, set) => {
+    'The weight configured for the real server (the kernel\'s is node_ipvs_backend_weight)', DESTINATION_LABEL_NAMES, (status, set) => {
       eachDestination(status, (labels, d) => set(labels, d.configuredWeight));
     });
   statusGauge<DestinationLabel>(registry, director, 'ipvs_director_drain_remaining_connections',

@@ -3,17 +3,38 @@
 // the connection table by state, and the cost of each reading.
 import type { Registry } from 'prom-client';
 
+import { AF_INET6 } from '../constants';
 import type { ServiceWithDestinations } from '../table';
 import { Counter, type TableView } from '../table-view';
 import type { Destination, Stats } from '../types';
 import {
-  DESTINATION_LABEL_NAMES, SERVICE_LABEL_NAMES, destinationLabels, serviceLabels, type DestinationLabels, type ServiceLabels,
+  DESTINATION_LABEL_NAMES, SERVICE_INFO_LABEL_NAMES, SERVICE_LABEL_NAMES, destinationLabels, serviceInfoLabels, serviceLabels,
+  type DestinationLabels, type ServiceInfoLabels, type ServiceLabels,
 } from './labels';
 import { registerSampledMetric, type TableFamily } from './sampled-metric';
 import { serviceCount, type IpvsSample, type IpvsSampler } from './sampler';
 
 type ServiceLabel = keyof ServiceLabels;
 type DestinationLabel = keyof DestinationLabels;
+type ServiceInfoLabel = keyof ServiceInfoLabels;
+
+const forwardLabels = new Map<string, readonly string[]>();
+
+/** A destination's ipvs_destination_info label after its shared ones: one array per method, not one per row. */
+function forwardValues(view: TableView, d: number): readonly string[] {
+  const forward = view.forwardName(d);
+  let values = forwardLabels.get(forward);
+  if (!values) forwardLabels.set(forward, (values = [forward]));
+  return values;
+}
+
+/** A service's ipvs_service_info labels after `service`, from the packed records, as serviceInfoLabels has them. */
+function serviceInfoValues(view: TableView, s: number): string[] {
+  const family = view.serviceAf(s) === AF_INET6 ? 'inet6' : 'inet';
+  const fwmark = view.fwmark(s);
+  if (fwmark !== 0) return [family, '', '', '', String(fwmark), view.scheduler(s)];
+  return [family, view.protocolName(s), view.serviceAddress(s), String(view.port(s)), '', view.scheduler(s)];
+}
 
 /** Reads one field of Stats (a function per field: a keyed read in the hot loop is slower). */
 const STATS_FIELD: Record<keyof Stats, (stats: Stats) => bigint> = {
@@ -41,16 +62,15 @@ const RATES: Array<[suffix: string, help: string, field: keyof Stats]> = [
   ['outgoing_bytes_per_second', 'Bytes per second to clients, as the kernel estimates it', 'byteRateOut'],
 ];
 
-/** Gauges per destination: read from a Destination, and from the packed records. */
+/**
+ * Gauges per destination: read from a Destination, and from the packed records. The weight and
+ * the active and inactive connections are node_exporter's node_ipvs_backend_* (the same values,
+ * once).
+ */
 const DESTINATION_GAUGES: Array<[name: string, help: string, read: (d: Destination) => number, record: (view: TableView, d: number) => number]> = [
-  ['ipvs_destination_weight', 'Scheduling weight (0: quiesced, no new connections)', (d) => d.weight, (v, d) => v.weight(d)],
   ['ipvs_destination_upper_threshold', 'Connection limit (0: none)', (d) => d.upperThreshold, (v, d) => v.upperThreshold(d)],
   ['ipvs_destination_lower_threshold', 'Connections below which an overloaded destination is used again (0: none)', (d) => d.lowerThreshold,
     (v, d) => v.lowerThreshold(d)],
-  ['ipvs_destination_active_connections', 'Connections in the ESTABLISHED state (TCP) now', (d) => d.activeConnections,
-    (v, d) => v.activeConnections(d)],
-  ['ipvs_destination_inactive_connections', 'Other connections now (TCP closing or opening, UDP, SCTP)', (d) => d.inactiveConnections,
-    (v, d) => v.inactiveConnections(d)],
   ['ipvs_destination_persistent_connections', 'Persistence templates pointing at the destination now', (d) => d.persistentConnections,
     (v, d) => v.persistentConnections(d)],
 ];
@@ -134,20 +154,24 @@ export function registerIpvsMetrics(registry: Registry, sampler: IpvsSampler): v
     { rows: 'services', value: (v, s) => v.destinationCountOf(s) });
   perService(registry, sampler, 'ipvs_service_persistence_timeout_seconds', 'Persistence timeout (0: not persistent)', 'gauge',
     (s) => s.persistent ?? 0, { rows: 'services', value: (v, s) => v.persistent(s) ?? 0 });
-  registerSampledMetric<ServiceLabel | 'scheduler'>(registry, sampler, {
-    name: 'ipvs_service_info', help: 'The virtual service\'s scheduler, as a label; always 1', type: 'gauge',
-    labelNames: [...SERVICE_LABEL_NAMES, 'scheduler'],
-    table: { rows: 'services', value: () => 1, extra: { name: 'scheduler', value: (v, s) => v.scheduler(s) } },
+  registerSampledMetric<ServiceInfoLabel | 'scheduler'>(registry, sampler, {
+    name: 'ipvs_service_info',
+    help: 'The virtual service\'s address family, protocol, address, port or fwmark, and scheduler, as labels; always 1', type: 'gauge',
+    labelNames: [...SERVICE_INFO_LABEL_NAMES, 'scheduler'],
+    table: {
+      rows: 'services', value: () => 1,
+      extra: { names: [...SERVICE_INFO_LABEL_NAMES.slice(1), 'scheduler'], values: serviceInfoValues },
+    },
     fill: (sample, put) => {
       if (!sample.services) return false;
-      for (const [service, labels] of labelled(sample, sample.services).services) put({ ...labels, scheduler: service.scheduler }, 1);
+      for (const service of sample.services) put({ ...serviceInfoLabels(service), scheduler: service.scheduler }, 1);
       return true;
     },
   });
   registerSampledMetric<DestinationLabel | 'forward'>(registry, sampler, {
     name: 'ipvs_destination_info', help: 'The real server\'s forwarding method, as a label; always 1', type: 'gauge',
     labelNames: [...DESTINATION_LABEL_NAMES, 'forward'],
-    table: { rows: 'destinations', value: () => 1, extra: { name: 'forward', value: (v, d) => v.forwardName(d) } },
+    table: { rows: 'destinations', value: () => 1, extra: { names: ['forward'], values: forwardValues } },
     fill: (sample, put) => {
       if (!sample.services) return false;
       for (const [destination, labels] of labelled(sample, sample.services).destinations) put({ ...labels, forward: destination.forward }, 1);

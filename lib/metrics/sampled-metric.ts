@@ -43,13 +43,16 @@ export interface SampledMetricSpec<L extends string> {
  */
 export type TableFamily =
   | { rows: 'services' | 'destinations'; counter: number; value?: undefined; extra?: undefined }
-  | { rows: 'services' | 'destinations'; counter?: undefined; value: (view: TableView, row: number) => number; extra?: ExtraLabel }
+  | { rows: 'services' | 'destinations'; counter?: undefined; value: (view: TableView, row: number) => number; extra?: ExtraLabels }
   | { rows: 'backends'; counter?: undefined; value: 'activeConnections' | 'inactiveConnections' | 'weight'; extra?: undefined };
 
-/** A label of the family's own, after the shared ones. */
-export interface ExtraLabel {
-  name: string;
-  value: (view: TableView, row: number) => string;
+/**
+ * Labels of the family's own, after the shared ones: their names, and a row's values in that
+ * order (for a family with a line per destination, return arrays kept rather than made per row).
+ */
+export interface ExtraLabels {
+  names: readonly string[];
+  values: (view: TableView, row: number) => readonly string[];
 }
 
 // `{a="x",b="y"}`, kept on the label object itself (a symbol key, invisible to prom-client
@@ -197,11 +200,14 @@ export class SampledMetric<L extends string> {
       if (!extra) {
         writer.row(prefix, labels.closed(i), none, value(view, i));
       } else {
-        const text = extra.value(view, i);
-        let suffix = suffixes.get(text);
+        const values = extra.values(view, i);
+        const key = values.length === 1 ? values[0]! : values.join('\0');
+        let suffix = suffixes.get(key);
         if (!suffix) {
-          suffix = Buffer.from(`,${extra.name}="${escapeLabelValue(text)}"}`, 'utf8');
-          suffixes.set(text, suffix);
+          let text = '';
+          for (let k = 0; k < values.length; k++) text += `,${extra.names[k]!}="${escapeLabelValue(values[k]!)}"`;
+          suffix = Buffer.from(`${text}}`, 'utf8');
+          suffixes.set(key, suffix);
         }
         writer.row(prefix, labels.open(i), suffix, value(view, i));
       }

@@ -191,9 +191,16 @@ function withValues(series: TableSeries, view: TableView): TableSeries {
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
-/** Writes destination `d`'s address (16 bytes at bytes[at]) as Destination.address reads (IPv4 in place). */
-function writeAddress(rows: LabelRows, to: number, view: TableView, bytes: Uint8Array, at: number, af: number, d: number): number {
-  if (af === AF_INET6) return rows.write(to, escapeLabelValue(view.destinationAddress(d, af)));
+/**
+ * Writes destination `d`'s address (16 bytes at bytes[at]) as Destination.address reads (IPv4
+ * in place); `bracketed` puts an IPv6 one in brackets, as hostPort writes it before a port.
+ */
+function writeAddress(rows: LabelRows, to: number, view: TableView, bytes: Uint8Array, at: number, af: number, d: number,
+  bracketed: boolean): number {
+  if (af === AF_INET6) {
+    const address = escapeLabelValue(view.destinationAddress(d, af));
+    return rows.write(to, bracketed ? `[${address}]` : address);
+  }
   const out = rows.room(to, 16);
   to = writeUint(out, to, bytes[at]!);
   out[to++] = DOT;
@@ -214,8 +221,8 @@ function writePort(rows: LabelRows, to: number, port: number): number {
   return writeUint(rows.room(to, 8), to, port);
 }
 
-const REAL_ADDRESS = Buffer.from(',real_address="');
-const REAL_PORT = Buffer.from('",real_port="');
+const SERVER = Buffer.from(',server="');
+const COLON = Buffer.from(':');
 const REMOTE_PORT = Buffer.from('",remote_port="');
 const CLOSE_QUOTE = Buffer.from('"');
 
@@ -243,14 +250,14 @@ async function build(view: TableView): Promise<TableSeries> {
     let backendHead: Buffer;
     let backendTail: Buffer;
     if (fwmark !== 0) {
-      serviceText = `{family="${family}",protocol="",address="",port="",fwmark="${fwmark}"`;
+      serviceText = `{service="fwmark ${fwmark}${af === AF_INET6 ? ' inet6' : ''}"`;
       backendHead = Buffer.from('{local_address="",local_port="0",remote_address="');
       backendTail = Buffer.from(`",proto="FWM",local_mark="${fwmark}"`);
     } else {
       const address = escapeLabelValue(view.serviceAddress(s));
       const protocol = escapeLabelValue(view.protocolName(s));
       const port = view.port(s);
-      serviceText = `{family="${family}",protocol="${protocol}",address="${address}",port="${port}",fwmark=""`;
+      serviceText = `{service="${protocol} ${af === AF_INET6 ? `[${address}]` : address}:${port}"`;
       backendHead = Buffer.from(`{local_address="${address}",local_port="${port}",remote_address="`);
       backendTail = Buffer.from(`",proto="${protocol.toUpperCase()}",local_mark=""`);
     }
@@ -264,15 +271,15 @@ async function build(view: TableView): Promise<TableSeries> {
       const port = words[base + L.port]!;
 
       let to = put(destinations, destinations.length, serviceBytes);
-      to = put(destinations, to, REAL_ADDRESS);
-      to = writeAddress(destinations, to, view, bytes, addressAt, daf, d);
-      to = put(destinations, to, REAL_PORT);
+      to = put(destinations, to, SERVER);
+      to = writeAddress(destinations, to, view, bytes, addressAt, daf, d, true);
+      to = put(destinations, to, COLON);
       to = writePort(destinations, to, port);
       destinations.endRow(put(destinations, to, CLOSE_QUOTE));
 
       const rowStart = backendLabels.length;
       to = put(backendLabels, rowStart, backendHead);
-      to = writeAddress(backendLabels, to, view, bytes, addressAt, daf, d);
+      to = writeAddress(backendLabels, to, view, bytes, addressAt, daf, d, false);
       to = put(backendLabels, to, REMOTE_PORT);
       to = writePort(backendLabels, to, port);
       to = put(backendLabels, to, backendTail);

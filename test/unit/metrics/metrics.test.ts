@@ -180,7 +180,12 @@ describe('the IPVS families', () => {
     expect(out).toContain('node_ipvs_backend_weight{local_address="10.0.0.1",local_port="80",remote_address="10.0.1.1",remote_port="80",proto="TCP",local_mark=""} 2');
     expect(out).toContain('node_ipvs_backend_weight{local_address="10.0.0.1",local_port="9",remote_address="10.0.1.1",remote_port="9",proto="SCTP",local_mark=""} 1');
     expect(out).toContain('node_ipvs_backend_weight{local_address="",local_port="0",remote_address="10.0.1.3",remote_port="0",proto="FWM",local_mark="4294967295"} 5');
-    expect(out).toContain('ipvs_destination_incoming_bytes_total{family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",real_address="10.0.1.2",real_port="80"} 3000');
+    expect(out).toContain('ipvs_destination_incoming_bytes_total{service="tcp 10.0.0.1:80",server="10.0.1.2:80"} 3000');
+    expect(out).toContain('ipvs_destination_upper_threshold{service="fwmark 4294967295",server="10.0.1.3:0"} 0');
+    expect(out).toContain('ipvs_service_info{service="tcp 10.0.0.1:80",family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",scheduler="rr"} 1');
+    expect(out).toContain('ipvs_service_info{service="fwmark 4294967295",family="inet",protocol="",address="",port="",fwmark="4294967295",scheduler="rr"} 1');
+    // The weight and connection counts per destination are node_exporter's, once.
+    expect(out).not.toMatch(/^ipvs_destination_(weight|active_connections|inactive_connections)\b/m);
     expect(out).toContain('ipvs_sync_daemon_running{state="backup"} 1');
     expect(out).toContain('ipvs_sync_daemon_info{state="backup",interface="eth1",sync_id="9"} 1');
     for (const match of out.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
@@ -199,6 +204,7 @@ describe('the IPVS families', () => {
     services = services.filter((s) => !('protocol' in s && s.protocol === 'sctp'));
     const after = await text(registry);
     expect(after).not.toContain('protocol="sctp"');
+    expect(after).not.toContain('service="sctp 10.0.0.1:9"');
     expect(after).not.toContain('proto="SCTP"');
     expect(after).toContain('protocol="tcp"');
   });
@@ -251,8 +257,8 @@ describe('the director families (a hand-driven stand-in for the Director)', () =
     emit({ type: 'drift-repaired', time: 5 } as never);
     emit({ type: 'applied', time: 6, operations: [{}, {}], failed: 0 } as never);
     const out = await registry.metrics();
-    const d1 = 'family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",real_address="10.0.1.1",real_port="80"';
-    const d2 = 'family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark="",real_address="10.0.1.2",real_port="80"';
+    const d1 = 'service="tcp 10.0.0.1:80",server="10.0.1.1:80"';
+    const d2 = 'service="tcp 10.0.0.1:80",server="10.0.1.2:80"';
     expect(out).toContain(`ipvs_director_destination_up{${d1}} 1`);
     expect(out).toContain(`ipvs_director_destination_up{${d2}} 0`);
     expect(out).toContain(`ipvs_director_destination_health{${d2},health="draining"} 1`);
@@ -261,7 +267,7 @@ describe('the director families (a hand-driven stand-in for the Director)', () =
     expect(out).toContain(`ipvs_director_check_failures_total{${d2},check="http"} 1`);
     expect(out).toContain('ipvs_director_check_duration_seconds_count{check="http"} 2');
     expect(out).toContain('ipvs_director_check_duration_seconds_bucket{le="0.005",check="http"} 1');
-    expect(out).toContain('ipvs_director_quorum_up{family="inet",protocol="tcp",address="10.0.0.1",port="80",fwmark=""} 1');
+    expect(out).toContain('ipvs_director_quorum_up{service="tcp 10.0.0.1:80"} 1');
     expect(out).toContain('ipvs_director_transitions_total{to="down"} 1');
     expect(out).toContain('ipvs_director_errors_total{operation="apply"} 1');
     expect(out).toContain('ipvs_director_drift_repairs_total 1');
@@ -270,7 +276,7 @@ describe('the director families (a hand-driven stand-in for the Director)', () =
     const status = get();
     set({ ...status, services: [{ ...status.services[0]!, destinations: [status.services[0]!.destinations[0]!] }] });
     const after = await registry.metrics();
-    expect(after).not.toContain('real_address="10.0.1.2"');
+    expect(after).not.toContain('server="10.0.1.2:80"');
     stop();
     emit({ type: 'down', time: 7 } as never);
     expect(await registry.metrics()).toContain('ipvs_director_transitions_total{to="down"} 1');
