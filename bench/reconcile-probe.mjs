@@ -5,28 +5,12 @@ import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Ipvs } from '../dist/index.js';
 import { median, option, requireTestVm } from './lib.mjs';
+import { reconcileWorkload } from './reconcile-workload.mjs';
 
 requireTestVm('reconcile-probe.mjs');
 const REPS = Number(option('reps', '5'));
 const SERVICES = 1000, DESTINATIONS = 10;
-const serviceOf = (s) => ({ protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' });
-const destinationOf = (s, d, weight) => ({ address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight });
-const base = [];
-for (let s = 0; s < SERVICES; s++) {
-  const destinations = [];
-  for (let d = 0; d < DESTINATIONS; d++) destinations.push(destinationOf(s, d, 1 + (d % 5)));
-  base.push({ ...serviceOf(s), destinations });
-}
-const changed = base.map((service) => ({ ...service, destinations: service.destinations.map((d) => ({ ...d })) }));
-const floorOps = [];
-for (let i = 0; i < 100; i++) {
-  const s = Math.floor((i * SERVICES) / 100), d = i % DESTINATIONS;
-  const destination = changed[s].destinations[d];
-  destination.weight += 10;
-  floorOps.push(['editDestination', serviceOf(s), destination]);
-}
-for (let s = 0; s < 5; s++) { const a = destinationOf(s, DESTINATIONS, 1); changed[s].destinations.push(a); floorOps.push(['addDestination', serviceOf(s), a]); }
-for (let s = 5; s < 10; s++) { const r = changed[s].destinations.pop(); floorOps.push(['deleteDestination', serviceOf(s), { address: r.address, port: r.port }]); }
+const { base, changed, floorOps } = reconcileWorkload(SERVICES, DESTINATIONS);
 
 const sh = (c, a) => execFileSync(c, a, { encoding: 'utf8' });
 let n = 0;

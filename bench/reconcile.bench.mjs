@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 
 import { Ipvs } from '../dist/index.js';
 import { median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
+import { reconcileWorkload } from './reconcile-workload.mjs';
 
 requireTestVm('reconcile.bench.mjs');
 const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
@@ -24,36 +25,7 @@ if (!(SERVICES >= 10 && DESTINATIONS >= 2 && REPS > 0)) throw new Error('bad --s
 
 // ---- the tables ----------------------------------------------------------------------------------
 
-const serviceOf = (s) => ({ protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' });
-const destinationOf = (s, d, weight) => ({ address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight });
-
-const base = [];
-for (let s = 0; s < SERVICES; s++) {
-  const destinations = [];
-  for (let d = 0; d < DESTINATIONS; d++) destinations.push(destinationOf(s, d, 1 + (d % 5)));
-  base.push({ ...serviceOf(s), destinations });
-}
-
-// The change: 1% of the weights, 5 destinations added (to services 0-4), 5 removed (services 5-9).
-const WEIGHT_EDITS = Math.round(SERVICES * DESTINATIONS / 100);
-const changed = base.map((service) => ({ ...service, destinations: service.destinations.map((d) => ({ ...d })) }));
-const floorOps = [];
-for (let i = 0; i < WEIGHT_EDITS; i++) {
-  const s = Math.floor((i * SERVICES) / WEIGHT_EDITS);
-  const d = i % DESTINATIONS;
-  const destination = changed[s].destinations[d];
-  destination.weight += 10;
-  floorOps.push(['editDestination', serviceOf(s), destination]);
-}
-for (let s = 0; s < 5; s++) {
-  const added = destinationOf(s, DESTINATIONS, 1);
-  changed[s].destinations.push(added);
-  floorOps.push(['addDestination', serviceOf(s), added]);
-}
-for (let s = 5; s < 10; s++) {
-  const removed = changed[s].destinations.pop();
-  floorOps.push(['deleteDestination', serviceOf(s), { address: removed.address, port: removed.port }]);
-}
+const { base, changed, floorOps } = reconcileWorkload(SERVICES, DESTINATIONS);
 const CHANGES = floorOps.length;
 
 const restoreText = changed.map((service) => {

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { option } from './lib.mjs';
+import { reconcileWorkload } from './reconcile-workload.mjs';
 
 const require = createRequire(import.meta.url);
 const { recordLayout } = require('../dist/records.js');
@@ -23,19 +24,7 @@ const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number
 const REPS = Number(option('reps', '30'));
 const ONLY = option('only', '');  // 'apply' or 'planApply': that stand-in stage alone (callgrind)
 const skip = ONLY !== '';
-const serviceOf = (s) => ({ protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' });
-const destinationOf = (s, d, weight) => ({ address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight });
-const base = [];
-for (let s = 0; s < SERVICES; s++) {
-  const destinations = [];
-  for (let d = 0; d < DESTINATIONS; d++) destinations.push(destinationOf(s, d, 1 + (d % 5)));
-  base.push({ ...serviceOf(s), destinations });
-}
-const changed = base.map((service) => ({ ...service, destinations: service.destinations.map((d) => ({ ...d })) }));
-const EDITS = Math.round(SERVICES * DESTINATIONS / 100);
-for (let i = 0; i < EDITS; i++) changed[Math.floor((i * SERVICES) / EDITS)].destinations[i % DESTINATIONS].weight += 10;
-for (let s = 0; s < 5; s++) changed[s].destinations.push(destinationOf(s, DESTINATIONS, 1));
-for (let s = 5; s < 10; s++) changed[s].destinations.pop();
+const { base, changed } = reconcileWorkload(SERVICES, DESTINATIONS);
 
 // A table as packed reply records (destinations listed newest first, as the kernel does).
 const L = recordLayout();
