@@ -19,5 +19,8 @@ rm -rf "$out/native" && cp -r native "$out/native"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 (cd "$out" && CXXFLAGS="$sanitize" CFLAGS="$sanitize" LDFLAGS="-fsanitize=address,undefined" \
   node "$OLDPWD/node_modules/node-gyp/bin/node-gyp.js" rebuild --nodedir="${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || echo /usr)}" --silent >/dev/null)
-ldd "$addon" | grep -q libasan || { echo "asan-build: the addon is not linked with ASan" >&2; exit 1; }
+# Not `ldd | grep -q`: grep -q exits at the first match, and under pipefail an ldd still writing
+# then fails the pipeline (SIGPIPE), so a loaded host could report a good build as bad.
+libraries=$(ldd "$addon")
+grep -q libasan <<<"$libraries" || { echo "asan-build: the addon is not linked with ASan" >&2; exit 1; }
 echo "$addon"
