@@ -14,7 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-kernel=6.17 conn_tab_bits=12 memory=2048 timeout_s=${IPVS_VM_TIMEOUT:-1800} workdir="$project_root" extra_env=()
+kernel=6.17 conn_tab_bits=12 memory=2048 timeout_s=${IPVS_VM_TIMEOUT:-1800} boot_timeout_s=${IPVS_VM_BOOT_TIMEOUT:-240} workdir="$project_root" extra_env=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel="$2"; shift 2 ;;
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -gt 0 ] || die "usage: run.sh [--kernel 6.1|6.17] [--workdir DIR] [--env NAME=VALUE] [--conn-tab-bits N] [--memory MB] -- command..."
-need_commands qemu-system-x86_64 timeout
+need_commands qemu-system-x86_64 timeout pkill
 [ "$workdir" != / ] || die "the working directory must not be / (the host root is mounted read-only; run from a project directory)"
 case "$workdir" in *,*) die "the working directory's path must not contain a comma (qemu -virtfs): $workdir" ;; esac
 
@@ -61,12 +61,27 @@ boot() {
   return "${PIPESTATUS[0]}"
 }
 
-# Under emulation the kernel very rarely dies in early boot, before our job starts; that is
-# retried. Once the job has started its outcome is final.
+# A boot takes seconds; one whose job has not started after boot_timeout_s is stuck (seen once,
+# with qemu idle) and is stopped, so that it is retried rather than waiting for timeout_s.
+watch_boot() {
+  local deadline=$(( $(date +%s) + boot_timeout_s ))
+  while [ ! -f "$job/started" ]; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "kernel $kernel: the command had not started ${boot_timeout_s}s after boot; stopping the VM"
+      pkill -f -- "path=$job,mount_tag=job" || true
+      return
+    fi
+    sleep 1
+  done
+}
+
+# Under emulation the kernel very rarely dies or stalls in early boot, before our job starts;
+# that is retried. Once the job has started its outcome is final.
 for attempt in 1 2 3; do
   log "booting $(cat "$kdir/release") ($kernel): $*"
   started=$(date +%s)
-  set +e; boot; qemu_status=$?; set -e
+  watch_boot & watcher=$!
+  set +e; boot; qemu_status=$?; kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; set -e
   elapsed=$(( $(date +%s) - started ))
   if [ -f "$job/rc" ]; then
     rc=$(cat "$job/rc")
