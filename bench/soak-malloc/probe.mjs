@@ -4,6 +4,8 @@
 //   gcc -shared -fPIC -O2 -I/usr/include/node -o .cache/mallinfo.node bench/soak-malloc/mallinfo.c
 //   /work/wt/vmbench scripts/vm/run.sh --kernel 6.17 -- sh -c \
 //     'SOAK_MALLINFO=$PWD/.cache/mallinfo.node SOAK_LABEL=x node bench/soak-malloc/probe.mjs'
+// With LD_PRELOAD=$PWD/.cache/malloc-sites.so MALLOC_SITES_OUT=file (malloc-sites.c), it also
+// writes which code allocated on threads other than the main one, from the baseline to the end.
 // SOAK_SIZES (JSON) sets the counts; IPVS_NETLINK_PREBUILD=dir loads another build of the addon
 // (dir/build/Release), e.g. to compare with an older commit in the same VM session.
 import { createRequire } from 'node:module';
@@ -16,8 +18,11 @@ const api = require(path.join(projectRoot, 'dist', 'index.js'));
 const mallinfo = process.env.SOAK_MALLINFO ? require(process.env.SOAK_MALLINFO) : undefined;
 const sizes = JSON.parse(process.env.SOAK_SIZES ?? '{"operations":25000,"cycles":10000,"reads":500}');
 const M = (b) => (b / 2 ** 20).toFixed(2);
+let observed = 0;
 function observe() {
   if (!mallinfo) return {};
+  // With malloc-sites.so preloaded, count the allocations from the baseline on.
+  if (observed++ === 0) mallinfo.sitesReset();
   const i = mallinfo.info();
   const heaps = [...i.xml.matchAll(/<heap nr="(\d+)">[\s\S]*?<system type="current" size="(\d+)"\/>/g)].map((m) => Number(m[2]));
   return { inUse: i.uordblks, free: i.fordblks, mmapped: i.hblkhd, arenaCount: heaps.length, arenaSizes: heaps };
