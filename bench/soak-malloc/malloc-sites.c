@@ -40,6 +40,10 @@ static atomic_flag lock = ATOMIC_FLAG_INIT;
 static volatile sig_atomic_t reset_wanted;
 static int main_tid;
 static uintptr_t stdcxx_lo, stdcxx_hi;
+/* The arena (its 64 MiB-aligned heap) each thread allocated from: to tell whose arena grows. */
+#define THREADS 64
+struct thread_heap { int tid; uintptr_t heaps[4]; };
+static struct thread_heap thread_heaps[THREADS];
 static __thread int busy;
 static __thread int my_tid;
 
@@ -149,6 +153,17 @@ static void note_alloc(void* p, size_t size, uintptr_t pc) {
   }
   acquire();
   if (reset_wanted) do_reset();
+  uintptr_t heap = (uintptr_t)p & ~(((uintptr_t)64 << 20) - 1);
+  for (int i = 0; i < THREADS; i++) {
+    struct thread_heap* th = &thread_heaps[i];
+    if (th->tid && th->tid != t) continue;
+    th->tid = t;
+    for (int k = 0; k < 4; k++) {
+      if (th->heaps[k] == heap) break;
+      if (!th->heaps[k]) { th->heaps[k] = heap; break; }
+    }
+    break;
+  }
   uint32_t si = site_index(pc, t);
   struct site* s = &sites[si];
   s->allocs++;
@@ -241,6 +256,13 @@ __attribute__((destructor)) static void dump(void) {
     fprintf(out, "%d\t%lu\t%lu\t%lu\t%lu\t%ld\t%ld\t%s+0x%lx %s\n", s->tid, (unsigned long)s->allocs,
             (unsigned long)s->bytes, (unsigned long)s->freed_same, (unsigned long)s->freed_other, (long)s->live,
             (long)s->live_bytes, mod, (unsigned long)off, sym);
+  }
+  fprintf(out, "# thread heaps (tid: 64 MiB-aligned bases of the chunks it allocated)\n");
+  for (int i = 0; i < THREADS; i++) {
+    if (!thread_heaps[i].tid) continue;
+    fprintf(out, "# %d:", thread_heaps[i].tid);
+    for (int k = 0; k < 4 && thread_heaps[i].heaps[k]; k++) fprintf(out, " %lx", (unsigned long)thread_heaps[i].heaps[k]);
+    fprintf(out, "\n");
   }
   release();
   if (out != stderr) fclose(out);
