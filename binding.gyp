@@ -5,6 +5,7 @@
       "sources": [
         "native/binding.cc",
         "native/netns.cc",
+        "native/mapped_buffer.cc",
         "native/fault_injection.cc",
         "native/netlink_ack.cc",
         "native/promise_worker.cc",

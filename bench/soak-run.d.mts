@@ -44,3 +44,5 @@ export function soak(
 ): Promise<SoakResult>;
 /** glibc's malloc arenas other than the main one (0 under another allocator), from /proc/self/smaps. */
 export function mallocArenas(): { arenas: number; arenaResident: number };
+/** Each of those arenas: where it starts (hex) and its resident bytes. */
+export function mallocArenaList(): { start: string; rss: number }[];

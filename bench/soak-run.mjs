@@ -40,24 +40,28 @@ function residentKinds() {
 // tell allocator growth from memory the library holds.
 const ARENA_BYTES = 64n * 1024n * 1024n;
 export function mallocArenas() {
+  const list = mallocArenaList();
+  return { arenas: list.length, arenaResident: list.reduce((sum, arena) => sum + arena.rss, 0) };
+}
+
+/** Each arena (other than the main one): where it starts (hex) and its resident bytes. */
+export function mallocArenaList() {
   const mappings = [];
   for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
     const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(line);
     if (mapping) mappings.push({ start: BigInt(`0x${mapping[1]}`), end: BigInt(`0x${mapping[2]}`), perms: mapping[3], rss: 0 });
     else if (line.startsWith('Rss:') && mappings.length > 0) mappings.at(-1).rss = Number(/(\d+)/.exec(line)[1]) * 1024;
   }
-  let count = 0;
-  let resident = 0;
+  const arenas = [];
   mappings.forEach((m, i) => {
     if (m.start % ARENA_BYTES !== 0n || !m.perms.startsWith('rw')) return;
     const rest = mappings[i + 1];
     const whole = m.end - m.start === ARENA_BYTES ||
       (rest !== undefined && rest.start === m.end && rest.perms.startsWith('---') && rest.end === m.start + ARENA_BYTES);
     if (!whole) return;
-    count++;
-    resident += m.rss;
+    arenas.push({ start: m.start.toString(16), rss: m.rss });
   });
-  return { arenas: count, arenaResident: resident };
+  return arenas;
 }
 
 async function settle() {

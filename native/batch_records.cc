@@ -20,7 +20,7 @@ class BatchWorker : public PromiseWorker {
       : PromiseWorker(env, "ipvs-netlink:batch"), socket_(std::move(socket)),
         records_(Napi::Persistent(records)), words_(records.Data()),
         count_(records.ElementLength() / record::request::kWords), strings_(std::move(strings)), options_(options),
-        tuned_(tuned) {}
+        tuned_(tuned), batch_(count_) {}
 
  protected:
   void Run() override {
@@ -32,13 +32,12 @@ class BatchWorker : public PromiseWorker {
       } catch (const RecordError& e) {
         throw SystemError(EINVAL, std::string("request record 0: ") + e.what());
       }
-      results_.resize(1);
       try {
         socket_->Execute(request, [](const nlmsghdr*) {});
       } catch (const SystemError& e) {
         if (e.error_number() == 0) throw;
-        results_[0].error = e.error_number();
-        results_[0].kernel_message = e.kernel_message();
+        batch_.results[0].error = e.error_number();
+        batch_.results[0].kernel_message = e.kernel_message();
       }
       stats_.send_calls = 1;
       return;
@@ -51,16 +50,16 @@ class BatchWorker : public PromiseWorker {
         throw SystemError(EINVAL, "request record " + std::to_string(i) + ": " + e.what());
       }
     };
-    results_ = socket_->ExecuteBatch(count_, encode, options_, &stats_);
+    socket_->ExecuteBatch(encode, batch_, options_, &stats_);
   }
 
   Napi::Value Resolve(Napi::Env env) override {
-    const size_t count = results_.size();
+    const size_t count = batch_.results.size();
     Napi::Int32Array errors = Napi::Int32Array::New(env, count);
     Napi::Uint8Array unknown = Napi::Uint8Array::New(env, count);
     Napi::Object messages = Napi::Object::New(env);
     for (size_t i = 0; i < count; ++i) {
-      const RequestResult& r = results_[i];
+      const RequestResult& r = batch_.results[i];
       errors[i] = r.error;
       unknown[i] = r.unknown ? 1 : 0;
       if (!r.kernel_message.empty()) messages.Set(static_cast<uint32_t>(i), Napi::String::New(env, r.kernel_message));
@@ -85,7 +84,8 @@ class BatchWorker : public PromiseWorker {
   BatchOptions options_;
   bool tuned_;
   BatchStats stats_;
-  std::vector<RequestResult> results_;
+  // Made here, on the JS thread, and filled on the thread pool.
+  BatchBuffers batch_;
 };
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "conn_reader_io.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,31 +60,6 @@ ssize_t TableFile::ReadOrError(char* data, size_t size) {
     if (n >= 0) return n;
     if (errno != EINTR) return -errno;
   }
-}
-
-MappedBuffer MappedBuffer::Map(size_t size) {
-  MappedBuffer buffer;
-  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (data == MAP_FAILED) return buffer;
-  buffer.data_ = static_cast<char*>(data);
-  buffer.size_ = size;
-  return buffer;
-}
-
-MappedBuffer::~MappedBuffer() {
-  if (data_) ::munmap(data_, size_);
-}
-
-MappedBuffer::MappedBuffer(MappedBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-
-MappedBuffer& MappedBuffer::operator=(MappedBuffer&& other) noexcept {
-  if (this != &other) {
-    if (data_) ::munmap(data_, size_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-  }
-  return *this;
 }
 
 TableReader::TableReader(const TableSource& source) : file_(source), buffer_(MappedBuffer::Map(kReadBufferBytes)) {

@@ -13,6 +13,7 @@
 
 #include "bare_thread.h"
 #include "conn_parser.h"
+#include "mapped_buffer.h"
 
 namespace ipvs {
 
@@ -45,29 +46,6 @@ class TableFile {
  private:
   int fd_ = -1;
   std::string path_;
-};
-
-// Memory of its own for one reader, mapped and unmapped, not taken from malloc: a large buffer
-// that malloc had mapped raises its mmap threshold for the whole process on free (glibc's
-// dynamic threshold), after which every arena may keep twice as much freed memory.
-class MappedBuffer {
- public:
-  MappedBuffer() = default;
-  // Empty (false) when the mapping fails; pages are zero and take memory only once written.
-  static MappedBuffer Map(size_t size);
-  ~MappedBuffer();
-  MappedBuffer(MappedBuffer&& other) noexcept;
-  MappedBuffer& operator=(MappedBuffer&& other) noexcept;
-  MappedBuffer(const MappedBuffer&) = delete;
-  MappedBuffer& operator=(const MappedBuffer&) = delete;
-
-  explicit operator bool() const { return data_ != nullptr; }
-  char* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  char* data_ = nullptr;
-  size_t size_ = 0;
 };
 
 // Reads on the calling thread and feeds the scanner until a sink or strict mode stops it or

@@ -55,6 +55,11 @@ size_t ReceiveLength() {
   const long page = sysconf(_SC_PAGESIZE);
   return page > 0 && page < 8192 ? static_cast<size_t>(page) : 8192;
 }
+// recvmmsg() slots for acks. Acks are well under 1 KiB; a longer datagram is still read (its
+// header and errno come first), only the ext-ack text would be cut. No larger than
+// ReceiveLength(): the socket's longest receive sizes the kernel's dump datagrams.
+constexpr size_t kAckSlots = 64;
+constexpr size_t kAckSlotSize = 4 * 1024;
 // Socket buffers we ask for; SO_RCVBUFFORCE goes past rmem_max when we have CAP_NET_ADMIN.
 constexpr int kSocketBufferSize = 4 * 1024 * 1024;
 
@@ -72,13 +77,38 @@ std::string ExtAckText(const nlmsghdr* hdr, size_t available) {
 
 }  // namespace
 
-std::shared_ptr<GenlSocket> GenlSocket::Open(const std::string& netns_path) {
-  std::shared_ptr<GenlSocket> socket(new GenlSocket(NetnsFd(netns_path)));
+// A batch's encodings come to 100-300 bytes a request; the wire grows past this if needed.
+constexpr size_t kWireBytesPerRequest = 160;
+
+BatchBuffers::BatchBuffers(size_t count) : offsets(count + 1), seen(count, 0), results(count) {
+  wire.reserve(count * kWireBytesPerRequest);
+}
+
+GenlSocket::GenlSocket(std::string netns_path) : netns_path_(std::move(netns_path)) {
+  prepared_ = nl_socket_alloc();
+  request_.reserve(1024);
+  acks_.reserve(kAckSlots);
+}
+
+std::shared_ptr<GenlSocket> GenlSocket::Prepare(std::string netns_path) {
+  return std::shared_ptr<GenlSocket>(new GenlSocket(std::move(netns_path)));
+}
+
+std::shared_ptr<GenlSocket> GenlSocket::Open(std::string netns_path) {
+  std::shared_ptr<GenlSocket> socket = Prepare(std::move(netns_path));
   socket->Connect();
   return socket;
 }
 
 void GenlSocket::Connect() {
+  if (!netns_open_) {
+    netns_ = NetnsFd(std::move(netns_path_));
+    netns_open_ = true;
+  }
+  if (!slots_) {
+    slots_ = MappedBuffer::Map(std::max(kReceiveSlots * ReceiveLength(), kAckSlots * kAckSlotSize));
+    if (!slots_) throw SystemError(ENOMEM, "map the netlink receive buffers");
+  }
   // The socket belongs to the namespace it is created in, for its whole life. Binding it
   // assigns its port id, which libnl reads when it adopts the descriptor.
   int fd = netns_.Create(
@@ -96,7 +126,8 @@ void GenlSocket::Connect() {
         return fd;
       },
       "create a generic netlink socket");
-  nl_sock* sock = nl_socket_alloc();
+  nl_sock* sock = std::exchange(prepared_, nullptr);
+  if (!sock) sock = nl_socket_alloc();
   if (!sock) {
     ::close(fd);
     throw SystemError(ENOMEM, "allocate a netlink socket");
@@ -138,7 +169,6 @@ void GenlSocket::Connect() {
   rcvbuf_ = rcvbuf;
   family_ = family;
   slot_size_ = ReceiveLength();
-  slots_.resize(kReceiveSlots * slot_size_);
 }
 
 void GenlSocket::Disconnect() {
@@ -155,7 +185,10 @@ void GenlSocket::EnsureConnected() {
   }
 }
 
-GenlSocket::~GenlSocket() { Close(); }
+GenlSocket::~GenlSocket() {
+  Close();
+  if (prepared_) nl_socket_free(prepared_);
+}
 
 void GenlSocket::Close() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -193,7 +226,7 @@ size_t GenlSocket::Receive(const char* operation) {
   // read would mostly be a wasted system call. Each slot asks for ReceiveLength() bytes: the
   // socket's longest read sizes the kernel's dump datagrams (see ReceiveLength).
   for (;;) {
-    PrepareSlots(messages_, vectors_, slots_.data(), slot_size_, kReceiveSlots);
+    PrepareSlots(messages_, vectors_, SlotBytes(), slot_size_, kReceiveSlots);
     int got = ::recvmmsg(fd_, messages_, kReceiveSlots, MSG_TRUNC | MSG_DONTWAIT, nullptr);
     if (got > 0) {
       size_t kept = 0;
@@ -201,7 +234,7 @@ size_t GenlSocket::Receive(const char* operation) {
         const size_t len = messages_[k].msg_len;
         if (len > slot_size_ || (messages_[k].msg_hdr.msg_flags & MSG_TRUNC))
           throw SystemError(EMSGSIZE, "receive a netlink reply");
-        slot_lengths_[k] = faults::DropAck(slots_.data() + k * slot_size_, len) ? 0 : len;
+        slot_lengths_[k] = faults::DropAck(SlotBytes() + k * slot_size_, len) ? 0 : len;
         if (slot_lengths_[k]) ++kept;
       }
       if (kept) return static_cast<size_t>(got);
@@ -215,7 +248,7 @@ size_t GenlSocket::Receive(const char* operation) {
 }
 
 const nlmsghdr* GenlSocket::Slot(size_t k) const {
-  return reinterpret_cast<const nlmsghdr*>(slots_.data() + k * slot_size_);
+  return reinterpret_cast<const nlmsghdr*>(SlotBytes() + k * slot_size_);
 }
 
 bool GenlSocket::DumpEndsIn(uint32_t seq, size_t from, size_t count) const {
@@ -337,11 +370,6 @@ namespace {
 // value: 8 MiB after SO_RCVBUFFORCE(4 MiB), so (8 MiB / 2) / 2 KiB = 2048 requests per chunk
 // (~4x headroom over the real cost); 104 per chunk at the default rmem_max of 212992.
 constexpr size_t kAckCost = 2048;
-// recvmmsg() slots for acks. Acks are well under 1 KiB; a longer datagram is still read (its
-// header and errno come first), only the ext-ack text would be cut. No larger than
-// ReceiveLength(): the socket's longest receive sizes the kernel's dump datagrams.
-constexpr size_t kAckSlots = 64;
-constexpr size_t kAckSlotSize = 4 * 1024;
 // netlink_sendmsg() refuses a datagram longer than sk_sndbuf - 32 with EMSGSIZE.
 constexpr size_t kSendOverhead = 32;
 
@@ -365,13 +393,14 @@ size_t GenlSocket::SendBudget() const {
   return static_cast<size_t>(sndbuf) - kSendOverhead;
 }
 
-void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::vector<RequestResult>& results,
-                             std::vector<uint8_t>& seen, std::vector<uint8_t>& arena, bool& overrun) {
+void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, BatchBuffers& batch, bool& overrun) {
+  std::vector<RequestResult>& results = batch.results;
+  std::vector<uint8_t>& seen = batch.seen;
+  std::vector<netlink::Ack>& acks = acks_;
+  uint8_t* const arena = SlotBytes();
   size_t pending = end - first;
   mmsghdr msgs[kAckSlots];
   iovec iovs[kAckSlots];
-  std::vector<netlink::Ack> acks;
-  acks.reserve(kAckSlots);
   int lost_errno = 0;  // a receive failure other than an overrun
   // The kernel answers a whole chunk inside sendmsg(), so its acks are normally queued by the
   // time we read: read first, and wait (bounded) only when nothing is there. After an overrun
@@ -383,7 +412,7 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
       break;
     }
     wait = false;
-    PrepareSlots(msgs, iovs, arena.data(), kAckSlotSize, kAckSlots);
+    PrepareSlots(msgs, iovs, arena, kAckSlotSize, kAckSlots);
     int got = ::recvmmsg(fd_, msgs, kAckSlots, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;
@@ -400,7 +429,7 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
       break;
     }
     for (int k = 0; k < got; ++k) {
-      const uint8_t* data = arena.data() + static_cast<size_t>(k) * kAckSlotSize;
+      const uint8_t* data = arena + static_cast<size_t>(k) * kAckSlotSize;
       const size_t available = std::min<size_t>(msgs[k].msg_len, kAckSlotSize);
       if (faults::DropAck(data, available)) continue;
       acks.clear();
@@ -425,21 +454,21 @@ void GenlSocket::CollectAcks(uint32_t first_seq, size_t first, size_t end, std::
   }
 }
 
-std::vector<RequestResult> GenlSocket::ExecuteBatch(size_t n, const BatchEncoder& encode, const BatchOptions& options,
-                                                    BatchStats* stats_out) {
+void GenlSocket::ExecuteBatch(const BatchEncoder& encode, BatchBuffers& batch, const BatchOptions& options,
+                              BatchStats* stats_out) {
   std::lock_guard<std::mutex> lock(mutex_);
   EnsureConnected();
-  std::vector<RequestResult> results(n);
-  if (n == 0) return results;
+  const size_t n = batch.results.size();
+  if (n == 0) return;
+  std::vector<RequestResult>& results = batch.results;
+  std::vector<uint8_t>& wire = batch.wire;
+  std::vector<size_t>& offsets = batch.offsets;
 
   // Encode everything first, back to back as the kernel walks them (NLMSG_ALIGNed), each with
   // NLM_F_ACK and its own sequence number: a request that cannot be encoded fails the whole
   // batch before anything is sent.
   const uint32_t first_seq = next_seq_;
   next_seq_ += static_cast<uint32_t>(n);
-  std::vector<uint8_t> wire;
-  std::vector<size_t> offsets(n + 1);
-  wire.reserve(n * 160);
   for (size_t i = 0; i < n; ++i) {
     offsets[i] = wire.size();
     try {
@@ -474,8 +503,6 @@ std::vector<RequestResult> GenlSocket::ExecuteBatch(size_t n, const BatchEncoder
 
   const size_t send_budget = SendBudget();
   size_t per_chunk = options.acks_per_chunk ? options.acks_per_chunk : AcksPerChunk();
-  std::vector<uint8_t> seen(n, 0);
-  std::vector<uint8_t> arena(kAckSlots * kAckSlotSize);
   BatchStats stats;
   for (size_t start = 0; start < n;) {
     size_t end = start + 1;  // a chunk always takes at least one request
@@ -490,7 +517,7 @@ std::vector<RequestResult> GenlSocket::ExecuteBatch(size_t n, const BatchEncoder
     }
     ++stats.send_calls;
     bool overrun = false;
-    CollectAcks(first_seq, start, end, results, seen, arena, overrun);
+    CollectAcks(first_seq, start, end, batch, overrun);
     if (overrun) {
       ++stats.overruns;
       // Our estimate was wrong for this kernel: halve the chunk for the rest of the batch.
@@ -499,7 +526,6 @@ std::vector<RequestResult> GenlSocket::ExecuteBatch(size_t n, const BatchEncoder
     start = end;
   }
   if (stats_out) *stats_out = stats;
-  return results;
 }
 
 }  // namespace ipvs

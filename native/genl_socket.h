@@ -12,6 +12,8 @@
 
 #include <sys/socket.h>
 
+#include "mapped_buffer.h"
+#include "netlink_ack.h"
 #include "netns.h"
 
 struct nl_sock;
@@ -35,6 +37,17 @@ struct BatchOptions {
   int receive_buffer = 0;     // >0: SO_RCVBUF for this batch only (restored afterwards)
 };
 
+// A batch's memory: its encoded requests, where each starts, which were answered, and their
+// results. Sized where the batch is queued (the JS thread), so that the thread-pool thread
+// that runs it allocates nothing for it (a request past the estimated size still grows `wire`).
+struct BatchBuffers {
+  explicit BatchBuffers(size_t count);
+  std::vector<uint8_t> wire;
+  std::vector<size_t> offsets;
+  std::vector<uint8_t> seen;
+  std::vector<RequestResult> results;  // one per request
+};
+
 // What a batch cost, for benchmarks and tests.
 struct BatchStats {
   size_t send_calls = 0;  // sendmsg()/sendto() calls that carried requests
@@ -51,7 +64,14 @@ class GenlSocket {
   // Opens the socket inside the network namespace at `netns_path` (empty: the caller's) and
   // resolves the IPVS family. Throws SystemError; ENOENT means IPVS is not in this kernel.
   // The namespace stays open with the socket, so the socket can be replaced in it later.
-  static std::shared_ptr<GenlSocket> Open(const std::string& netns_path);
+  static std::shared_ptr<GenlSocket> Open(std::string netns_path);
+  // Open in two steps: Prepare makes no system call and allocates what lives as long as the
+  // socket, on the calling thread (the JS thread); Connect then opens the namespace and the
+  // socket and resolves the family (on a thread-pool thread, before the socket is shared).
+  // Memory kept past a call on a pool thread would sit in that thread's malloc arena and pin
+  // what is allocated around it.
+  static std::shared_ptr<GenlSocket> Prepare(std::string netns_path);
+  void Connect();
   ~GenlSocket();
 
   GenlSocket(const GenlSocket&) = delete;
@@ -69,19 +89,18 @@ class GenlSocket {
   // std::runtime_error when it cannot be encoded (EMSGSIZE).
   using BatchEncoder = std::function<void(size_t index, uint16_t family, uint32_t seq, std::vector<uint8_t>& out)>;
 
-  // Sends `count` non-dump requests, written by `encode`, in as few sendmsg() calls as the
-  // buffers allow and returns one result per request, in order. Every request is encoded
-  // before the first is sent. Never throws for a request's own failure; throws SystemError
-  // only before anything was sent (a request that is refused or cannot be encoded).
-  std::vector<RequestResult> ExecuteBatch(size_t count, const BatchEncoder& encode, const BatchOptions& options = {},
-                                          BatchStats* stats = nullptr);
+  // Sends `batch.results.size()` non-dump requests, written by `encode`, in as few sendmsg()
+  // calls as the buffers allow and fills one result per request, in order. Every request is
+  // encoded before the first is sent. Never throws for a request's own failure; throws
+  // SystemError only before anything was sent (a request that is refused or cannot be encoded).
+  void ExecuteBatch(const BatchEncoder& encode, BatchBuffers& batch, const BatchOptions& options = {},
+                    BatchStats* stats = nullptr);
 
   void Close();
   bool closed() const { return closed_; }
 
  private:
-  explicit GenlSocket(NetnsFd netns) : netns_(std::move(netns)) {}
-  void Connect();     // a new socket in netns_, family resolved (mutex_ held, or not shared yet)
+  explicit GenlSocket(std::string netns_path);
   void Disconnect();  // frees sock_
   void EnsureConnected();  // throws EBADF once closed; replaces a socket given up on
   // `read_from`..`read_count`: the slots of the last Receive not yet looked at.
@@ -92,6 +111,7 @@ class GenlSocket {
   // into the receive slots; returns how many. Reading a dump's datagram makes the kernel queue
   // the next one (or its NLMSG_DONE) at once, so one call usually takes a dump to its end.
   size_t Receive(const char* operation);
+  uint8_t* SlotBytes() const { return reinterpret_cast<uint8_t*>(slots_.data()); }
   const nlmsghdr* Slot(size_t k) const;  // the first message of slot k of the last Receive
   size_t SlotLength(size_t k) const { return slot_lengths_[k]; }
   // Whether slots [from, count) of the last Receive hold the end of the dump `seq`.
@@ -99,11 +119,13 @@ class GenlSocket {
   // Batch helpers (mutex_ held).
   size_t AcksPerChunk() const;
   size_t SendBudget() const;
-  void CollectAcks(uint32_t first_seq, size_t first, size_t end, std::vector<RequestResult>& results,
-                   std::vector<uint8_t>& seen, std::vector<uint8_t>& arena, bool& overrun);
+  void CollectAcks(uint32_t first_seq, size_t first, size_t end, BatchBuffers& batch, bool& overrun);
 
   std::mutex mutex_;  // the handle's queue already orders calls; this guards against misuse
+  std::string netns_path_;  // until Connect opens it
   NetnsFd netns_;
+  bool netns_open_ = false;
+  nl_sock* prepared_ = nullptr;  // allocated by Prepare, adopted by the first Connect
   bool closed_ = false;
   nl_sock* sock_ = nullptr;  // null after Close, or after a failed replacement (retried on use)
   int fd_ = -1;
@@ -111,12 +133,15 @@ class GenlSocket {
   uint32_t next_seq_ = 1;
   int rcvbuf_ = 0;
   static constexpr size_t kReceiveSlots = 16;
-  std::vector<uint8_t> slots_;  // kReceiveSlots datagrams of slot_size_ bytes
+  // kReceiveSlots datagrams of slot_size_ bytes for replies, or a batch's ack slots; mapped
+  // once per socket.
+  MappedBuffer slots_;
   size_t slot_size_ = 0;
   size_t slot_lengths_[kReceiveSlots] = {};
   mmsghdr messages_[kReceiveSlots];
   iovec vectors_[kReceiveSlots];
   std::vector<uint8_t> request_;  // the request being sent, encoded (reused)
+  std::vector<netlink::Ack> acks_;  // one ack datagram's acks (reused)
 };
 
 }  // namespace ipvs

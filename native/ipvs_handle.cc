@@ -16,11 +16,11 @@ namespace {
 class OpenWorker : public PromiseWorker {
  public:
   OpenWorker(Napi::Env env, std::string netns_path, Napi::Function constructor)
-      : PromiseWorker(env, "ipvs-netlink:open"), netns_path_(std::move(netns_path)),
-        constructor_(Napi::Persistent(constructor)) {}
+      : PromiseWorker(env, "ipvs-netlink:open"), constructor_(Napi::Persistent(constructor)),
+        socket_(GenlSocket::Prepare(std::move(netns_path))) {}
 
  protected:
-  void Run() override { socket_ = GenlSocket::Open(netns_path_); }
+  void Run() override { socket_->Connect(); }
   Napi::Value Resolve(Napi::Env env) override {
     Napi::Object handle = constructor_.New({});
     IpvsHandle::Unwrap(handle)->Attach(std::move(socket_));
@@ -28,9 +28,8 @@ class OpenWorker : public PromiseWorker {
   }
 
  private:
-  std::string netns_path_;
   Napi::FunctionReference constructor_;
-  std::shared_ptr<GenlSocket> socket_;
+  std::shared_ptr<GenlSocket> socket_;  // prepared here, on the JS thread (see GenlSocket::Prepare)
 };
 
 // The rare calls, as objects: daemons, timeouts, info.

@@ -13,10 +13,10 @@
 
 namespace ipvs {
 
-NetnsFd::NetnsFd(const std::string& path) : path_(path) {
-  if (path.empty()) return;
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw SystemError(errno, "open the network namespace", "", path);
+NetnsFd::NetnsFd(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) return;
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw SystemError(errno, "open the network namespace", "", path_);
 }
 
 NetnsFd::~NetnsFd() {

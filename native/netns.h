@@ -18,7 +18,7 @@ class NetnsFd {
   NetnsFd() = default;
   // Opens `path`; an empty path means the caller's own namespace (no descriptor).
   // Throws SystemError naming the path.
-  explicit NetnsFd(const std::string& path);
+  explicit NetnsFd(std::string path);
   ~NetnsFd();
   NetnsFd(NetnsFd&& other) noexcept;
   NetnsFd& operator=(NetnsFd&& other) noexcept;

@@ -1,5 +1,7 @@
 /* Diagnostic helper for bench/soak-malloc/probe.mjs (not part of the library): glibc's
    mallinfo2() and malloc_info() for a Node process, and malloc_trim(0). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +23,18 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   return o;
 }
 static napi_value Trim(napi_env env, napi_callback_info info) { return num(env, malloc_trim(0)); }
+/* With malloc-sites.so preloaded: start its count afresh. */
+static napi_value SitesReset(napi_env env, napi_callback_info info) {
+  void (*reset)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "malloc_sites_reset");
+  if (reset) reset();
+  return num(env, reset != NULL);
+}
 NAPI_MODULE_INIT() {
   napi_value f; napi_create_function(env, "info", NAPI_AUTO_LENGTH, Info, NULL, &f);
   napi_set_named_property(env, exports, "info", f);
   napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &f);
   napi_set_named_property(env, exports, "trim", f);
+  napi_create_function(env, "sitesReset", NAPI_AUTO_LENGTH, SitesReset, NULL, &f);
+  napi_set_named_property(env, exports, "sitesReset", f);
   return exports;
 }
