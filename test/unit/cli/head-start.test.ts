@@ -3,6 +3,7 @@
 // the command then gets undefined (it reads itself and reports its own error).
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { nativeAddon } from '../../../lib/native';
 import { countKey, listTableKey, startHeadStart, takeHeadStart, takeHeadStartParts } from '../../../lib/cli/head-start';
 
 const SLOT = Symbol.for('ipvs-netlink.head-start');
@@ -69,6 +70,15 @@ describe('head start', () => {
     expect(await taken).toBe('last');
     expect(seen).toEqual(['first', 'second', 'third']);
     expect(held()).toBeUndefined();
+  });
+
+  it("the addon's listTableIn checks its onPart before it starts anything", async () => {
+    expect(() => nativeAddon().listTableIn('', 42 as never)).toThrow(TypeError);
+    expect(() => nativeAddon().listTableIn('', 42 as never)).toThrow(/onPart must be a function/);
+    const parts: unknown[] = [];
+    // No IPVS on this host: the listing fails, and no part arrives.
+    await expect(nativeAddon().listTableIn('', (part) => parts.push(part))).rejects.toThrow();
+    expect(parts).toEqual([]);
   });
 
   it('gives undefined for a listing that failed, whatever parts came first', async () => {
