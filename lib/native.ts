@@ -108,9 +108,10 @@ export interface NativeAddon extends ConnectionAddon {
   recordLayout: RecordLayout;
   /**
    * A handle's listTable() without a handle: opens a socket in `netnsPath` ('' for the caller's
-   * namespace), lists and closes, all in one thread-pool job (the command's head start).
+   * namespace), lists and closes, all in one thread-pool job (the command's head start); with
+   * onPart, in parts of whole services as listTable hands them over.
    */
-  listTableIn(netnsPath: string): Promise<NativeTable>;
+  listTableIn(netnsPath: string, onPart?: (part: NativeTable) => void): Promise<NativeTable>;
   /** A small /proc/net file of the namespace (e.g. ip_vs_stats), read off the event loop. */
   readProcNet(netnsPath: string, name: string): Promise<string>;
   /** Fault injection for the tests (lib/internal/faults.ts). */

@@ -58,16 +58,13 @@ class ListTableWorker : public TableWorker {
  public:
   ListTableWorker(Napi::Env env, std::shared_ptr<GenlSocket> socket, Napi::Function on_part)
       : TableWorker(env, "ipvs-netlink:listTable", std::move(socket)) {
-    if (on_part.IsEmpty()) return;
-    on_part_ = Napi::Persistent(on_part);
-    parts_ = std::make_shared<Parts>();
-    auto parts = parts_;
-    notify_ = Napi::ThreadSafeFunction::New(env, on_part, "ipvs-netlink:listTable part", 0, 1);
-    notify_call_ = [parts](Napi::Env env, Napi::Function callback) { Deliver(env, callback, *parts); };
+    TakeParts(env, on_part);
   }
   // Without a handle: opens a socket in `netns_path` for this one listing, on the worker's thread.
-  ListTableWorker(Napi::Env env, std::string netns_path)
-      : TableWorker(env, "ipvs-netlink:listTableIn", nullptr), netns_path_(std::move(netns_path)) {}
+  ListTableWorker(Napi::Env env, std::string netns_path, Napi::Function on_part)
+      : TableWorker(env, "ipvs-netlink:listTableIn", nullptr), netns_path_(std::move(netns_path)) {
+    TakeParts(env, on_part);
+  }
 
  protected:
   void Run() override {
@@ -121,6 +118,15 @@ class ListTableWorker : public TableWorker {
   }
 
   static constexpr size_t kMinPartServices = 64;
+
+  void TakeParts(Napi::Env env, Napi::Function on_part) {
+    if (on_part.IsEmpty()) return;
+    on_part_ = Napi::Persistent(on_part);
+    parts_ = std::make_shared<Parts>();
+    auto parts = parts_;
+    notify_ = Napi::ThreadSafeFunction::New(env, on_part, "ipvs-netlink:listTable part", 0, 1);
+    notify_call_ = [parts](Napi::Env env, Napi::Function callback) { Deliver(env, callback, *parts); };
+  }
 
   struct Part {
     std::vector<uint32_t> services, destinations;
@@ -217,23 +223,24 @@ class QueryWorker : public TableWorker {
   std::vector<uint32_t> counts_;
 };
 
+// The optional onPart argument at `index`: empty when absent or undefined.
+Napi::Function OnPartArgument(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return Napi::Function();
+  if (!info[index].IsFunction()) throw Napi::TypeError::New(info.Env(), "onPart must be a function");
+  return info[index].As<Napi::Function>();
+}
+
 }  // namespace
 
 Napi::Value QueueListTable(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket) {
-  Napi::Env env = info.Env();
-  Napi::Function on_part;
-  if (info.Length() > 0 && !info[0].IsUndefined()) {
-    if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "onPart must be a function");
-    on_part = info[0].As<Napi::Function>();
-  }
-  auto* worker = new ListTableWorker(env, std::move(socket), on_part);
+  auto* worker = new ListTableWorker(info.Env(), std::move(socket), OnPartArgument(info, 0));
   return worker->Queue();
 }
 
 Napi::Value ListTableIn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "netns must be a string ('' for the current namespace)");
-  auto* worker = new ListTableWorker(env, info[0].As<Napi::String>().Utf8Value());
+  auto* worker = new ListTableWorker(env, info[0].As<Napi::String>().Utf8Value(), OnPartArgument(info, 1));
   return worker->Queue();
 }
 

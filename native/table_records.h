@@ -18,9 +18,10 @@ namespace ipvs {
 // in order and all before the promise resolves with the last part.
 Napi::Value QueueListTable(const Napi::CallbackInfo& info, std::shared_ptr<GenlSocket> socket);
 
-// listTableIn(netns: string) -> Promise<same shape>: the same listing without a handle, on a
-// socket opened (in `netns`, '' for the caller's namespace) and closed by the worker itself, so
-// that it starts at once: the command-line tool starts it before it loads the rest of its code.
+// listTableIn(netns: string, onPart?) -> Promise<same shape>: the same listing (in parts too)
+// without a handle, on a socket opened (in `netns`, '' for the caller's namespace) and closed by
+// the worker itself, so that it starts at once: the command-line tool starts it before it loads
+// the rest of its code.
 Napi::Value ListTableIn(const Napi::CallbackInfo& info);
 
 // query(record: Uint32Array, strings: string[]) -> Promise<same shape>: GET_SERVICE of one

@@ -123,6 +123,10 @@ async function warmUp(load) {
   const io = load('cli/io.js');
   const restoreOutput = io.redirectOutput({ stdout() {}, stderr() {} });
   try {
+    // The bin starts the head start from the bundle: its command-line checks, on command lines
+    // that start nothing.
+    const { startHeadStart } = load('cli/head-start.js');
+    for (const argv of [['ipvsadm', '-A', '-t', '10.0.0.1:80'], ['conns', '--json']]) startHeadStart(argv);
     const { Fmt, parseCommandLine } = load('cli/ipvsadm/options.js');
     for (const line of ['-Ln', '-L -n --stats --exact', '-Sn', '-A -t 10.0.0.1:80 -s wrr -p 300',
       '-a -t 10.0.0.1:80 -r 192.168.0.1:8080 -m -w 2']) await parseCommandLine(line.split(' '));

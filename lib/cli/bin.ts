@@ -9,12 +9,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Script } from 'node:vm';
 
-import { startHeadStart } from './head-start';
+import type * as HeadStart from './head-start';
 import type * as Main from './main';
 
 type MainModule = typeof Main;
+type Load = (key: string) => unknown;
 
-function loadBundled(): MainModule | undefined {
+/** The bundle's module loader, or undefined (no bundle, a stale one, another V8). */
+function loadBundle(): Load | undefined {
   const bundlePath = path.join(__dirname, 'bundle.js');
   let source: string;
   try {
@@ -37,10 +39,13 @@ function loadBundled(): MainModule | undefined {
     cachedData = readFileSync(path.join(__dirname, 'bundle.cache'));
   } catch { /* compiled without it */ }
   const script = new Script(source, cachedData ? { filename: bundlePath, cachedData } : { filename: bundlePath });
-  const bundle = script.runInThisContext() as (distDir: string, nodeRequire: NodeJS.Require) => (key: string) => unknown;
-  return bundle(path.join(__dirname, '..'), require)('cli/main.js') as MainModule;
+  const bundle = script.runInThisContext() as (distDir: string, nodeRequire: NodeJS.Require) => Load;
+  return bundle(path.join(__dirname, '..'), require);
 }
 
-// The kernel's answer is read on the addon's threads while the command loads (head-start.ts).
-startHeadStart(process.argv.slice(2));
-(loadBundled() ?? (require('./main') as MainModule)).runAsProcess(process.argv.slice(2));
+const load = loadBundle();
+const argv = process.argv.slice(2);
+// The kernel's answer is read on the addon's threads while the command loads (head-start.ts),
+// started from the bundle's compiled code rather than three more files to read and compile.
+(load ? load('cli/head-start.js') as typeof HeadStart : require('./head-start') as typeof HeadStart).startHeadStart(argv);
+(load ? load('cli/main.js') as MainModule : require('./main') as MainModule).runAsProcess(argv);

@@ -12,6 +12,10 @@ import { plainArgs } from './conns-args';
 interface Slot {
   key: string;
   answer: Promise<unknown>;
+  /** A listing's parts (all but the last, which is the answer) not yet taken by the command. */
+  parts: unknown[];
+  /** The command's receiver of the parts still to come, once it has taken the head start. */
+  onPart?: (part: unknown) => void;
 }
 
 const SLOT = Symbol.for('ipvs-netlink.head-start');
@@ -92,20 +96,30 @@ export function startHeadStart(argv: readonly string[]): void {
       if (netns === undefined || netns.includes('\0')) return;
       // One call that opens, lists and closes on the addon's thread: a promise's continuation
       // would wait for the JavaScript thread, busy loading the command.
-      hold(listTableKey(netns), nativeAddon().listTableIn(netns));
+      // In parts, so that the command formats each while the next is dumped.
+      const slot = hold(listTableKey(netns));
+      slot.answer = nativeAddon().listTableIn(netns, (part) => {
+        if (slot.onPart) slot.onPart(part);
+        else slot.parts.push(part);
+      });
+      slot.answer.catch(() => {});
     } else if (command === 'conns') {
       const request = countRequest(args);
       if (!request) return;
-      hold(countKey(args), nativeAddon().countConnections(request));
+      const slot = hold(countKey(args));
+      slot.answer = nativeAddon().countConnections(request);
+      slot.answer.catch(() => {});
     }
   } catch {
     // No addon here (the command explains why when it loads it), or a synchronous refusal.
   }
 }
 
-function hold(key: string, answer: Promise<unknown>): void {
-  answer.catch(() => {});
-  (globalThis as Holder)[SLOT] = { key, answer };
+/** Holds the head start for `key` (its answer set by the caller, unless the call throws). */
+function hold(key: string): Slot {
+  const slot: Slot = { key, answer: Promise.resolve(undefined), parts: [] };
+  (globalThis as Holder)[SLOT] = slot;
+  return slot;
 }
 
 /**
@@ -117,5 +131,21 @@ export async function takeHeadStart<T>(key: string): Promise<T | undefined> {
   const slot = holder[SLOT];
   if (!slot || slot.key !== key) return undefined;
   delete holder[SLOT];
+  return slot.answer.then((answer) => answer as T, () => undefined);
+}
+
+/**
+ * The command: takes the head start for `key`, a listing in parts, as takeHeadStart() does;
+ * `onPart` receives, in order, the parts that arrived and those still to come, and the promise
+ * resolves with the last part. undefined when there was no such head start or it failed (after
+ * some parts, perhaps: the command then discards them and lists again itself).
+ */
+export async function takeHeadStartParts<T>(key: string, onPart: (part: T) => void): Promise<T | undefined> {
+  const holder = globalThis as Holder;
+  const slot = holder[SLOT];
+  if (!slot || slot.key !== key) return undefined;
+  delete holder[SLOT];
+  for (const part of slot.parts.splice(0)) onPart(part as T);
+  slot.onPart = onPart as (part: unknown) => void;
   return slot.answer.then((answer) => answer as T, () => undefined);
 }

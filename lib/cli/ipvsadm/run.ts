@@ -10,12 +10,12 @@ import { requestRecord } from '../../records';
 import type { NativeTable } from '../../native';
 import { tableFromNative } from '../../table';
 import { TableView } from '../../table-view';
-import { listTableKey, takeHeadStart } from '../head-start';
+import { listTableKey, takeHeadStartParts } from '../head-start';
 import * as io from '../io';
 import { Namer, connectionAddresses, formatDaemons, formatTimeouts, type TableEntry } from './format';
 import { formatConnections } from './connection-listing';
 import { AF_INET6 } from './names';
-import { formatOneService, formatTable, viewAddresses } from './service-listing';
+import { PartwiseListing, formatOneService, formatTable, viewAddresses, wholeTable } from './service-listing';
 import { Cmd, EXIT_ERROR, Fmt, IpvsadmExit, Opt, TRY_HELP, has, parseCommandLine, type CommandEntry } from './options';
 import { BATCHABLE, ipvsStrerror, requestOf, serviceKeyWire, serviceWire, type LibFunction } from './requests';
 import { applyRestore, parseRestoreInput, type RestorePlan } from './restore';
@@ -31,15 +31,44 @@ function errnoOf(error: unknown): number {
 
 /** -L/-S of the whole table (list_all), written from the packed records. */
 export async function listAll(ipvs: Ipvs, format: number): Promise<void> {
-  const early = await takeHeadStart<NativeTable>(listTableKey(ipvs.netns));
-  const [info, table] = await Promise.all([ipvs.info(), early ?? ipvs.enqueue('listTable', (handle) => handle.listTable())])
-    .catch((error: unknown) => {
-      throw new IpvsadmExit(1, ipvsStrerror('get_services', errnoOf(error)));
-    });
-  const view = new TableView(table);
+  const getServices = (error: unknown): never => {
+    throw new IpvsadmExit(1, ipvsStrerror('get_services', errnoOf(error)));
+  };
+  const info = ipvs.info();
+  info.catch(() => {});
   const namer = new Namer((format & Fmt.NUMERIC) !== 0);
+  // The head start's listing arrives in parts: a numeric listing formats each one as it comes,
+  // while the kernel dumps the next.
+  const partwise = namer.numeric ? new PartwiseListing(format, namer) : undefined;
+  const parts: NativeTable[] = [];
+  let failure: unknown;
+  const onPart = (part: NativeTable): void => {
+    try {
+      if (partwise) partwise.add(part);
+      else parts.push(part);
+    } catch (error) {
+      // Thrown here, it would reach the addon's callback; it is thrown below instead.
+      failure ??= error;
+    }
+  };
+  const early = await takeHeadStartParts<NativeTable>(listTableKey(ipvs.netns), onPart);
+  if (early !== undefined) {
+    onPart(early);
+    if (failure !== undefined) throw failure;
+    const answer = await info.catch(getServices);
+    if (partwise) {
+      io.stdoutBytes(partwise.finish(answer).bytes());
+      return;
+    }
+    const view = new TableView(wholeTable(parts));
+    await namer.resolve(viewAddresses(view));
+    io.stdoutBytes(formatTable(view, format, namer, answer).bytes());
+    return;
+  }
+  const [answer, table] = await Promise.all([info, ipvs.enqueue('listTable', (handle) => handle.listTable())]).catch(getServices);
+  const view = new TableView(table);
   if (!namer.numeric) await namer.resolve(viewAddresses(view));
-  io.stdoutBytes(formatTable(view, format, namer, info).bytes());
+  io.stdoutBytes(formatTable(view, format, namer, answer).bytes());
 }
 
 /**

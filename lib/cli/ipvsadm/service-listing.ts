@@ -6,6 +6,7 @@
 // one by one. Sorting is ipvs_cmp_services and ipvs_cmp_dests with unsigned comparisons
 // (see lib/cli/ipvsadm/format.ts for the two ipvsadm bugs not copied).
 import { FWD_MASK, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../../constants';
+import type { NativeTable } from '../../native';
 import { TableView, u64Text } from '../../table-view';
 import { type Namer, largeNumber } from './format';
 import { AF_INET, AF_INET6, ntop6 } from './names';
@@ -520,6 +521,74 @@ export function formatTable(
     for (const s of serviceOrder(view)) text.text(serviceText(view, s, format, namer, order));
   }
   return text;
+}
+
+/**
+ * list_all of a table that arrives in parts of whole services (the addon's onPart): add()
+ * formats each part's services as it arrives, while the kernel dumps the next one; finish()
+ * sorts the whole table's services and writes their texts, as formatTable() would have.
+ */
+export class PartwiseListing {
+  readonly #format: number;
+  readonly #namer: Namer;
+  readonly #texts: string[] = [];
+  readonly #parts: NativeTable[] = [];
+  readonly #order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
+
+  /** `namer`: a numeric one (names are resolved for the whole table at once). */
+  constructor(format: number, namer: Namer) {
+    if (!namer.numeric) throw new Error('PartwiseListing: numeric listings only');
+    this.#format = format;
+    this.#namer = namer;
+  }
+
+  /** Formats the services of the next part (parts come in the kernel's order). */
+  add(part: NativeTable): void {
+    const view = new TableView(part);
+    for (let s = 0; s < view.serviceCount; s++) this.#texts.push(serviceText(view, s, this.#format, this.#namer, this.#order));
+    this.#parts.push(part);
+  }
+
+  /** The listing, once every part has been added. */
+  finish(info: { version: string; connectionTableSize: number }): TextBuffer {
+    const parts = this.#parts;
+    const texts = this.#texts;
+    const format = this.#format;
+    let bytes = 256;
+    for (const text of texts) bytes += text.length;
+    const text = new TextBuffer(bytes);
+    if (!(format & Fmt.RULE)) text.text(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
+    text.text(listingHeader(format));
+    if (format & Fmt.NOSORT) {
+      for (const serviceText of texts) text.text(serviceText);
+      return text;
+    }
+    for (const s of serviceOrder(new TableView(wholeTable(parts)))) text.text(texts[s]!);
+    return text;
+  }
+}
+
+/** The table that arrived in `parts` (at least one), in one. */
+export function wholeTable(parts: readonly NativeTable[]): NativeTable {
+  if (parts.length === 1) return parts[0]!;
+  return {
+    services: concatWords(parts.map((part) => part.services)),
+    destinations: concatWords(parts.map((part) => part.destinations)),
+    // Every part's strings are all of the listing's so far: the last one's are the whole table's.
+    strings: parts.at(-1)!.strings,
+  };
+}
+
+function concatWords(arrays: readonly Uint32Array[]): Uint32Array {
+  let length = 0;
+  for (const array of arrays) length += array.length;
+  const out = new Uint32Array(length);
+  let at = 0;
+  for (const array of arrays) {
+    out.set(array, at);
+    at += array.length;
+  }
+  return out;
 }
 
 /** list_service: the title and the view's one service (no header). */

@@ -3,7 +3,8 @@
 // the command then gets undefined (it reads itself and reports its own error).
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { countKey, listTableKey, startHeadStart, takeHeadStart } from '../../../lib/cli/head-start';
+import { nativeAddon } from '../../../lib/native';
+import { countKey, listTableKey, startHeadStart, takeHeadStart, takeHeadStartParts } from '../../../lib/cli/head-start';
 
 const SLOT = Symbol.for('ipvs-netlink.head-start');
 const held = (): { key: string } | undefined => (globalThis as Record<symbol, { key: string } | undefined>)[SLOT];
@@ -46,5 +47,46 @@ describe('head start', () => {
     expect(held()).toBeDefined();  // left for its own reader
     expect(await takeHeadStart(listTableKey(undefined))).toBeUndefined();  // no IPVS on this host
     expect(held()).toBeUndefined();
+  });
+
+  it('hands a listing over in order: the parts that came before it was taken, then the rest, then the last', async () => {
+    type Slot = { key: string; answer: Promise<unknown>; parts: unknown[]; onPart?: (part: unknown) => void };
+    let finish: (last: string) => void = () => {};
+    const slot: Slot = { key: listTableKey(undefined), answer: new Promise((resolve) => { finish = resolve; }), parts: [] };
+    // What the bin's callback does with each part (lib/cli/head-start.ts).
+    const arrive = (part: string): void => {
+      if (slot.onPart) slot.onPart(part);
+      else slot.parts.push(part);
+    };
+    (globalThis as Record<symbol, Slot>)[SLOT] = slot;
+    arrive('first');
+    arrive('second');
+    const seen: string[] = [];
+    expect(await takeHeadStartParts(listTableKey('/run/netns/other'), (part: string) => seen.push(part))).toBeUndefined();
+    const taken = takeHeadStartParts(listTableKey(undefined), (part: string) => seen.push(part));
+    expect(seen).toEqual(['first', 'second']);
+    arrive('third');
+    finish('last');
+    expect(await taken).toBe('last');
+    expect(seen).toEqual(['first', 'second', 'third']);
+    expect(held()).toBeUndefined();
+  });
+
+  it("the addon's listTableIn checks its onPart before it starts anything", async () => {
+    expect(() => nativeAddon().listTableIn('', 42 as never)).toThrow(TypeError);
+    expect(() => nativeAddon().listTableIn('', 42 as never)).toThrow(/onPart must be a function/);
+    const parts: unknown[] = [];
+    // No IPVS on this host: the listing fails, and no part arrives.
+    await expect(nativeAddon().listTableIn('', (part) => parts.push(part))).rejects.toThrow();
+    expect(parts).toEqual([]);
+  });
+
+  it('gives undefined for a listing that failed, whatever parts came first', async () => {
+    const slot = { key: listTableKey(undefined), answer: Promise.reject(new Error('EPERM')), parts: ['first'] };
+    slot.answer.catch(() => {});
+    (globalThis as Record<symbol, unknown>)[SLOT] = slot;
+    const seen: unknown[] = [];
+    expect(await takeHeadStartParts(listTableKey(undefined), (part) => seen.push(part))).toBeUndefined();
+    expect(seen).toEqual(['first']);
   });
 });

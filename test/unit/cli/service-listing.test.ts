@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 
 import { Namer } from '../../../lib/cli/ipvsadm/format';
 import { Fmt } from '../../../lib/cli/ipvsadm/options';
-import { formatOneService, formatTable } from '../../../lib/cli/ipvsadm/service-listing';
+import { PartwiseListing, formatOneService, formatTable } from '../../../lib/cli/ipvsadm/service-listing';
+import type { NativeTable } from '../../../lib/native';
 import { tableFromNative } from '../../../lib/table';
 import { TableView, u64Text, writeU64 } from '../../../lib/table-view';
 import { nativeTableArbitrary } from '../packed-table';
@@ -29,7 +30,7 @@ describe('the service listing from packed records', () => {
         }
       }
     }), { numRuns: 300 });
-  });
+  }, 60_000);
 
   it('prints one service as list_service did', () => {
     fc.assert(fc.property(nativeTableArbitrary(1), (table) => {
@@ -41,6 +42,43 @@ describe('the service listing from packed records', () => {
         expect(formatOneService(view, format, new Namer(true)).toString()).toBe(referenceFormatOneService(objects[0]!, format, new Namer(true)));
       }
     }), { numRuns: 100 });
+  });
+});
+
+/** `table` cut into parts of whole services before each index in `cuts`, as the addon hands a listing over. */
+function inParts(table: NativeTable, cuts: number[]): NativeTable[] {
+  const view = new TableView(table);
+  const bounds = [...new Set([0, ...cuts.map((c) => c % (view.serviceCount + 1)), view.serviceCount])].sort((a, b) => a - b);
+  const parts: NativeTable[] = [];
+  for (let i = 0; i + 1 < bounds.length || parts.length === 0; i++) {
+    const from = bounds[i] ?? 0;
+    const to = bounds[i + 1] ?? view.serviceCount;
+    parts.push({
+      services: table.services.slice(from * view.L.svcWords, to * view.L.svcWords),
+      destinations: table.destinations.slice(view.firstDestination[from]! * view.L.dstWords, view.firstDestination[to]! * view.L.dstWords),
+      strings: table.strings,
+    });
+  }
+  return parts;
+}
+
+describe('the service listing from a table in parts', () => {
+  it('prints what formatTable prints for the whole table, for every numeric format and any cut', () => {
+    fc.assert(fc.property(nativeTableArbitrary(), fc.array(fc.nat(), { maxLength: 4 }), (table, cuts) => {
+      const parts = inParts(table, cuts);
+      for (const layout of LAYOUTS) {
+        for (const modifier of MODIFIERS) {
+          const format = layout | modifier | Fmt.NUMERIC;
+          const listing = new PartwiseListing(format, new Namer(true));
+          for (const part of parts) listing.add(part);
+          expect(listing.finish(INFO).toString()).toBe(formatTable(new TableView(table), format, new Namer(true), INFO).toString());
+        }
+      }
+    }), { numRuns: 200 });
+  }, 60_000);
+
+  it('takes numeric listings only (names are resolved for the whole table)', () => {
+    expect(() => new PartwiseListing(0, new Namer(false))).toThrow(/numeric/);
   });
 });
 
