@@ -43,6 +43,11 @@ export function indexLive(live: TableService[]): Map<string, TableService> {
   return index;
 }
 
+/** Records `index` as the index of `live` (which must be its services by serviceKeyText, and not change). */
+export function setLiveIndex(live: TableService[], index: Map<string, TableService>): void {
+  liveCache.set(live, index);
+}
+
 /**
  * Compares `desired` with `live`. A desired service missing from the table is added with all
  * its destinations; one that differs only in settings is edited in place (its key, the
