@@ -35,6 +35,9 @@ function bytesFor(words: Uint32Array): Uint8Array {
   return bytes;
 }
 
+const addressWords = new Uint32Array(4);
+const addressBytes = new Uint8Array(addressWords.buffer);
+
 /**
  * The Service of the service record at `base`: its key and settings, no destinations, and
  * zero stats (a plan never reads counters, and a table of them is a thousand objects).
@@ -44,11 +47,17 @@ export function serviceAt(w: Uint32Array, base: number, strings: readonly string
   const present = w[base]!;
   const at = L.svc;
   const has = L.svcHas;
-  const bytes = bytesFor(w);
+  let address: Uint8Array | undefined;
+  if ((present & has.address) !== 0) {
+    // Copied into one scratch buffer rather than viewed (a view per service is an object the
+    // collector must trace): serviceFromWire reads it into a string and keeps no reference.
+    for (let i = 0; i < 4; i++) addressWords[i] = w[base + at.address + i]!;
+    address = addressBytes;
+  }
   const wire: WireService = {
     af: (present & has.af) !== 0 ? w[base + at.af] : undefined,
     protocol: (present & has.protocol) !== 0 ? w[base + at.protocol] : undefined,
-    address: (present & has.address) !== 0 ? bytes.subarray((base + at.address) * 4, (base + at.address) * 4 + 16) : undefined,
+    address,
     port: (present & has.port) !== 0 ? w[base + at.port] : undefined,
     fwmark: (present & has.fwmark) !== 0 ? w[base + at.fwmark] : undefined,
     scheduler: (present & has.scheduler) !== 0 ? strings[w[base + at.scheduler]!] : undefined,
