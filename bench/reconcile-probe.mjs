@@ -2,6 +2,7 @@
 // of apply timed (the rest is JavaScript), and the floor's parts timed the same way.
 //   node bench/reconcile-probe.mjs [--reps 5]
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Ipvs } from '../dist/index.js';
 import { median, option, requireTestVm } from './lib.mjs';
@@ -9,8 +10,24 @@ import { reconcileWorkload } from './reconcile-workload.mjs';
 
 requireTestVm('reconcile-probe.mjs');
 const REPS = Number(option('reps', '5'));
+const MARK = process.argv.includes('--mark');  // with node --trace-gc: which collections fall inside apply
 const SERVICES = 1000, DESTINATIONS = 10;
 const { base, changed, floorOps } = reconcileWorkload(SERVICES, DESTINATIONS);
+
+// apply's JavaScript phases: the exports apply.js and plan.js call through (CommonJS module
+// objects, looked up at each call), wrapped to time themselves while `phases` is set.
+const require = createRequire(import.meta.url);
+let phases;
+for (const [file, names] of [['plan', ['checkPlanInput', 'buildPlan']], ['records', ['liveTable']], ['diff', ['diffTables', 'indexLive']], ['order', ['orderOperations']]]) {
+  const module = require(`../dist/reconcile/${file}.js`);
+  for (const name of names) {
+    const original = module[name];
+    module[name] = function (...args) {
+      const s = performance.now();
+      try { return original.apply(this, args); } finally { phases?.push([name, s, performance.now()]); }
+    };
+  }
+}
 
 const sh = (c, a) => execFileSync(c, a, { encoding: 'utf8' });
 let n = 0;
@@ -29,8 +46,22 @@ async function withBase(fn) {
 function timed(ipvs) {
   const calls = [];
   const original = ipvs.enqueue.bind(ipvs);
-  ipvs.enqueue = (op, work) => original(op, async (h) => { const s = performance.now(); try { return await work(h); } finally { calls.push([op, performance.now() - s]); } });
+  ipvs.enqueue = (op, work) => original(op, async (h) => {
+    const s = performance.now();
+    try { return await work(h); } finally { const e = performance.now(); calls.push([op, e - s]); phases?.push([`native ${op}`, s, e]); }
+  });
   return calls;
+}
+/** The phases of one call, in order, as `tag phase i name` rows, and the time between them. */
+function addPhases(tag, start, end) {
+  let last = start;
+  phases.sort((a, b) => a[1] - b[1]).forEach(([name, s, e], i) => {
+    add(`${tag} phase ${String(i).padStart(2)} gap`, s - last);
+    add(`${tag} phase ${String(i).padStart(2)} ${name}`, e - s);
+    last = Math.max(last, e);
+  });
+  add(`${tag} phase end gap`, end - last);
+  phases = undefined;
 }
 function report(tag, r) {
   if (r.ok && r.plan.operations.length === 110) return;
@@ -41,9 +72,13 @@ const add = (k, v) => (rows[k] ??= []).push(v);
 const methods = {
   async apply(ipvs, tag) {
     const calls = timed(ipvs);
+    phases = [];
+    if (MARK) console.log(`--- ${tag} start`);
     const s = performance.now();
     const r = await ipvs.apply(changed);
     const total = performance.now() - s;
+    if (MARK) console.log(`--- ${tag} end ${total.toFixed(0)} ms`);
+    addPhases(tag, s, s + total);
     report(tag, r);
     let native = 0;
     calls.forEach(([op, t], i) => { add(`${tag} native ${i} ${op}`, t); native += t; });
@@ -61,6 +96,23 @@ const methods = {
     calls.forEach(([op, t], i) => { add(`${tag} native ${i} ${op}`, t); native += t; });
     add(`${tag} plan()`, m - s); add(`${tag} total`, total); add(`${tag} js (total - native)`, total - native);
   },
+  // What the desired state's check costs beside the listing: one after the other (as apply
+  // does), and the listing started first, the check made while it runs.
+  async checkThenList(ipvs, tag) {
+    const s = performance.now();
+    checkPlanInput(changed, undefined, undefined);
+    const m = performance.now();
+    await ipvs.enqueue('listTable', (h) => h.listTable());
+    add(`${tag} check`, m - s); add(`${tag} total`, performance.now() - s);
+  },
+  async listWhileChecking(ipvs, tag) {
+    const s = performance.now();
+    const listing = ipvs.enqueue('listTable', (h) => h.listTable());
+    checkPlanInput(changed, undefined, undefined);
+    const m = performance.now();
+    await listing;
+    add(`${tag} check`, m - s); add(`${tag} total`, performance.now() - s);
+  },
   async floor(ipvs, tag) {
     const calls = timed(ipvs);
     const s = performance.now();
@@ -75,6 +127,17 @@ const methods = {
     add(`${tag} listTable() with objects`, m - s); add(`${tag} total`, total);
   },
 };
+// The check's request records: 74 words each (a whole request, half of it the service part), or
+// 37 (the destination part alone), for 11,000 destinations, fresh memory each time.
+for (const words of [74, 37]) {
+  for (let rep = 0; rep < REPS; rep++) {
+    const s = performance.now();
+    const array = new Uint32Array(words * SERVICES * (DESTINATIONS + 1));
+    for (let i = 0; i < array.length; i += 37) array[i] = i;
+    add(`allocate and touch ${words} words x 11,000`, performance.now() - s);
+  }
+}
+const { checkPlanInput } = require('../dist/reconcile/plan.js');
 for (let rep = 0; rep < REPS; rep++) {
   for (const [name, fn] of Object.entries(methods)) await withBase((ipvs) => fn(ipvs, name));
 }

@@ -9,6 +9,12 @@ import {
 } from './validate';
 import { RequestWriter, destinationWireAt } from './records';
 
+/**
+ * Where packDestinationKey and packDestinationSpec write: a RequestWriter, or any words laid
+ * out as its records' destination parts (they write only there, at `base + offsets.dst…`).
+ */
+export type DestinationOut = Pick<RequestWriter, 'offsets' | 'words' | 'bytes'>;
+
 export interface WireDestination {
   /** 16 bytes (union nf_inet_addr). */
   address?: Uint8Array;
@@ -45,7 +51,7 @@ const SPEC_FIELDS = new Set([
  * @throws {TypeError} for a non-object or a field of the wrong type.
  * @throws {RangeError} for a bad address, family or port.
  */
-export function packDestinationKey(value: unknown, service: CheckedKey, out: RequestWriter, base: number, field = 'destination'): AddressFamily {
+export function packDestinationKey(value: unknown, service: CheckedKey, out: DestinationOut, base: number, field = 'destination'): AddressFamily {
   const dest = expectObject(value, field);
   const o = out.offsets;
   const at = (base + o.dstAddress) * 4;
@@ -85,7 +91,7 @@ function checkTunnel(value: unknown, field: string): { type: number; port: numbe
  * @throws {RangeError} for a value out of range, lowerThreshold above upperThreshold, mixed
  *   address families without forward 'tunnel', tunnel options that do not fit the tunnel.
  */
-export function packDestinationSpec(value: unknown, service: CheckedKey, out: RequestWriter, base: number, field = 'destination'): void {
+export function packDestinationSpec(value: unknown, service: CheckedKey, out: DestinationOut, base: number, field = 'destination'): void {
   const destFamily = packDestinationKey(value, service, out, base, field);
   const spec = value as Record<string, unknown>;  // packDestinationKey checked it is an object
   rejectUnknownKeys(spec, SPEC_FIELDS, field);

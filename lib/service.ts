@@ -43,7 +43,7 @@ const SPEC_FIELDS = new Set([...KEY_FIELDS, ...OPTION_FIELDS, ...READ_ONLY_FIELD
 export interface CheckedKey {
   wire: WireService;
   /** The key as a service record (lib/records.ts), copied into each request for the service. */
-  record: Uint32Array;
+  readonly record: Uint32Array;
   family: AddressFamily;
   /** The service port; 0 for fwmark services. */
   port: number;
@@ -73,7 +73,7 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
     const fwmark = expectInteger(key.fwmark, `${field}.fwmark`, 1, 0xffffffff);
     const family = key.family === undefined ? 'inet' : expectOneOf(key.family, `${field}.family`, FAMILIES);
     const af = familyNumber(family);
-    return { wire: { af, fwmark }, record: serviceKeyRecord(af, 0, undefined, 0, fwmark), family, port: 0, fwmark: true };
+    return new CheckedServiceKey({ af, fwmark }, family, 0, true);
   }
   const protocol = key.protocol;
   if (protocol === undefined) {
@@ -85,10 +85,21 @@ export function checkServiceKey(value: unknown, field = 'service'): CheckedKey {
   checkFamilyMatches(key.family, family, field);
   const port = isIntegerIn(key.port, 0, 65535) ? key.port : expectPort(key.port, `${field}.port`);
   const af = familyNumber(family);
-  return {
-    wire: { af, protocol: protocolNumber, address, port }, record: serviceKeyRecord(af, protocolNumber, address, port, 0),
-    family, port, fwmark: false,
-  };
+  return new CheckedServiceKey({ af, protocol: protocolNumber, address, port }, family, port, false);
+}
+
+/**
+ * A CheckedKey whose record is made when first read: checking a desired state checks a key per
+ * service and sends none of them, and a typed array per key cost more than the check.
+ */
+class CheckedServiceKey implements CheckedKey {
+  #record: Uint32Array | undefined;
+  constructor(readonly wire: WireService, readonly family: AddressFamily, readonly port: number, readonly fwmark: boolean) {}
+
+  get record(): Uint32Array {
+    const w = this.wire;
+    return (this.#record ??= serviceKeyRecord(w.af!, w.protocol ?? 0, w.address, w.port ?? 0, w.fwmark ?? 0));
+  }
 }
 
 const maskBytes = new Uint8Array(16);

@@ -6,13 +6,13 @@ import type { Ipvs } from '../ipvs';
 import { RequestWriter } from '../records';
 import { checkServiceKey, serviceFromWire, type WireService } from '../service';
 import { layoutOf } from '../table-view';
-import type { Destination } from '../types';
+import type { Destination, Service } from '../types';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
-import { diffTables, indexLive } from './diff';
+import { diffTables, indexLive, setLiveIndex } from './diff';
 import { PlanStaleError } from './errors';
 import { orderOperations } from './order';
 import { buildPlan, checkPlan, checkPlanInput, isPlanLike, matchesOf, type PlanInput } from './plan';
-import { destinationRecordsOf, liveTable, serviceAt, withDestinationRecords } from './records';
+import { destinationRecordsOf, liveTable, recordsOfLive, sameServiceRecord, serviceAt, withDestinationRecords } from './records';
 import { currentListing } from './stale';
 import { sameServiceSettings, serviceKeyText, type TableService } from './settings';
 import type { ApplyOptions, ApplyResult, OperationResult, Plan, PlanOperation, PlanOptions } from './types';
@@ -138,23 +138,47 @@ async function readChanged(
   for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
 
   const earlier = indexLive(before);
+  // The kernel dumps services in the order of its hash table, so mostly the earlier listing's
+  // service i is this dump's service i: where their records are equal it is the same service
+  // with the same settings, known without decoding this one.
+  const earlierRecords = recordsOfLive(before);
+  const touchedBefore = new Map<TableService, number>();  // earlier object -> its request's index
+  for (const [key, request] of touched) {
+    const previous = earlier.get(key);
+    if (previous) touchedBefore.set(previous, request);
+  }
+  const keyOfEarlier = new Map<TableService, string>();
+  for (const [key, service] of earlier) keyOfEarlier.set(service, key);
+  const index = new Map<string, TableService>();  // the result by key, for the diff (indexLive)
   const { svcWords, dstWords } = layoutOf();
   const services: TableService[] = [];
   const unread: TableService[] = [];
-  for (let base = 0; base < answer.services.length; base += svcWords) {
+  const destinationsOf = (service: Service, request: number): TableService => withDestinationRecords(service, {
+    words: answer.destinations, start: firsts[request]! * dstWords, stride: dstWords, count: answer.counts[request]!,
+    family: service.family,
+  });
+  for (let i = 0, base = 0; base < answer.services.length; i++, base += svcWords) {
+    const same = earlierRecords && i < before.length &&
+      sameServiceRecord(earlierRecords.services, i * svcWords, earlierRecords.strings, answer.services, base, answer.strings)
+      ? before[i]!
+      : undefined;
+    if (same) {
+      // Untouched: the earlier object itself, which the plan's diff has already compared with
+      // its desired service (its matches: diff.ts).
+      const request = touchedBefore.get(same);
+      const listed = request === undefined ? same : destinationsOf(serviceAt(answer.services, base, answer.strings), request);
+      services.push(listed);
+      index.set(keyOfEarlier.get(same)!, listed);
+      continue;
+    }
     const service = serviceAt(answer.services, base, answer.strings);
     const key = serviceKeyText(service);
     const request = touched.get(key);
     const previous = earlier.get(key);
     let listed: TableService;
     if (request !== undefined) {
-      listed = withDestinationRecords(service, {
-        words: answer.destinations, start: firsts[request]! * dstWords, stride: dstWords, count: answer.counts[request]!,
-        family: service.family,
-      });
+      listed = destinationsOf(service, request);
     } else if (previous) {
-      // Untouched and its settings unchanged: the earlier object itself, which the plan's diff
-      // has already compared with its desired service (its matches: diff.ts).
       if (sameServiceSettings(previous, service)) listed = previous;
       else {
         const records = destinationRecordsOf(previous);
@@ -166,8 +190,12 @@ async function readChanged(
       if (input.desired.keySet.has(key) || input.scope.owns(service, key, input.desired.keySet)) unread.push(listed);
     }
     services.push(listed);
+    index.set(key, listed);
   }
-  if (unread.length === 0) return services;
+  if (unread.length === 0) {
+    setLiveIndex(services, index);
+    return services;
+  }
   const vanished = new Set<TableService>();
   await Promise.all(unread.map((service) => ipvs.listDestinations(service).then(
     (destinations: Destination[]) => { service.destinations = destinations; },

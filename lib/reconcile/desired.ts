@@ -2,8 +2,8 @@
 // path ('services[3].destinations[1].weight must be …'), then normalised to the Service and
 // Destination objects the kernel would report for it (destinations kept as the records they
 // would be sent as, and decoded when first read: records.ts).
-import { packDestinationSpec } from '../destination';
-import { RequestWriter } from '../records';
+import { packDestinationSpec, type DestinationOut } from '../destination';
+import { requestOffsets } from '../records';
 import { checkServiceDefinition, serviceFromWire } from '../service';
 import { layoutOf } from '../table-view';
 import { describe, expectObject } from '../validate';
@@ -46,9 +46,14 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     const list = (item as { destinations?: unknown } | null)?.destinations;
     if (Array.isArray(list)) total += list.length;
   }
-  const writer = new RequestWriter(Math.max(total, 1));
-  const o = writer.offsets;
-  const stride = o.words;
+  // Only the destination part of each request record is kept (the records are compared with
+  // the kernel's destination records, which have its layout): destination j at word
+  // j * stride, written through the offsets of a record whose base is that less o.dst.
+  const o = requestOffsets();
+  const stride = layoutOf().dstWords;
+  const words = new Uint32Array(Math.max(total, 1) * stride);
+  const out: DestinationOut = { offsets: o, words, bytes: new Uint8Array(words.buffer) };
+  let packed = 0;
   // Field paths are built only to report an error: a check runs first without its path and,
   // when it throws, again with it (it throws the same error, named). A large state has
   // thousands of destinations; building every path cost more than checking them.
@@ -75,29 +80,29 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
       throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
     }
     // Counted before the loop, so a getter or proxy could change it; never past the array.
-    if (writer.count + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
-    const first = writer.count * stride + o.dst;
+    if (packed + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
+    const first = packed * stride;
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
       const spec = destinations[j];
-      const base = writer.begin(0);
+      const at = packed * stride;
+      const base = at - o.dst;
       try {
-        packDestinationSpec(spec, checked, writer, base);
+        packDestinationSpec(spec, checked, out, base);
       } catch {
-        packDestinationSpec(spec, checked, writer, base, `${field}.destinations[${j}]`);  // throws the same error, named
+        packDestinationSpec(spec, checked, out, base, `${field}.destinations[${j}]`);  // throws the same error, named
       }
-      const at = base + o.dst;
-      const seen = index ? seenIn(index, writer.words, at, j) : seenBefore(writer.words, first, stride, at);
+      const seen = index ? seenIn(index, words, at, j) : seenBefore(words, first, stride, at);
       if (seen >= 0) {
-        const [duplicate] = decodeDestinations({ words: writer.words, start: at, stride, count: 1, family: checked.family });
+        const [duplicate] = decodeDestinations({ words, start: at, stride, count: 1, family: checked.family });
         throw new RangeError(
           `${field}.destinations[${j}] has the same key (${destinationKeyText(duplicate!)}) as ${field}.destinations[${seen}]`,
         );
       }
-      writer.end();
+      packed++;
     }
     services[i] = withDestinationRecords(service, {
-      words: writer.words, start: first, stride, count: destinations.length, family: checked.family,
+      words, start: first, stride, count: destinations.length, family: checked.family,
     });
     keys[i] = key;
   }

@@ -4,8 +4,8 @@ import type { DesiredTable } from './desired';
 import type { CheckedScope } from './scope';
 import type { Destination, ServiceKey } from '../types';
 import {
-  destinationChanges, destinationKeyOf, destinationSpecOf, serviceChanges, serviceKeyOf, serviceKeyText, serviceSpecOf,
-  type TableService,
+  destinationChanges, destinationKeyOf, destinationSpecOf, sameServiceSettings, serviceChanges, serviceKeyOf, serviceKeyText,
+  serviceSpecOf, type TableService,
 } from './settings';
 import { destinationRecordsOf, sameDestinationRecords } from './records';
 import type { PlanOperation, RemovalPolicy } from './types';
@@ -41,6 +41,11 @@ export function indexLive(live: TableService[]): Map<string, TableService> {
     liveCache.set(live, index);
   }
   return index;
+}
+
+/** Records `index` as the index of `live` (which must be its services by serviceKeyText, and not change). */
+export function setLiveIndex(live: TableService[], index: Map<string, TableService>): void {
+  liveCache.set(live, index);
 }
 
 /**
@@ -119,13 +124,26 @@ export interface Matches {
   have: Array<TableService | undefined>;
 }
 
+// The change lists of an unchanged service: one shared empty array (most services of a large
+// table are unchanged, and four arrays each were most of a plan's garbage).
+const NONE: never[] = Object.freeze([]) as unknown as never[];
+
 function diffService(
   key: string, want: TableService, have: TableService | undefined, removal: RemovalPolicy, known: TableService | undefined,
 ): ServiceChangeSet {
+  if (have && (have === known || (sameServiceSettings(have, want) && sameRecordsOf(want, have)))) {
+    return { key, service: undefined, additions: NONE, edits: NONE, removals: NONE };
+  }
   const set: ServiceChangeSet = { key, service: undefined, additions: [], edits: [], removals: [] };
-  if (have && have === known) return set;
   diffExisting(set, want, have, removal);
   return set;
+}
+
+/** Whether both services' destinations are records, and the same ones (sameDestinationRecords). */
+function sameRecordsOf(want: TableService, have: TableService): boolean {
+  const wantRecords = destinationRecordsOf(want);
+  const haveRecords = destinationRecordsOf(have);
+  return wantRecords !== undefined && haveRecords !== undefined && sameDestinationRecords(wantRecords, haveRecords);
 }
 
 const isEmpty = (set: ServiceChangeSet): boolean =>
@@ -143,9 +161,7 @@ function diffExisting(set: ServiceChangeSet, want: TableService, have: TableServ
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
-  const wantRecords = destinationRecordsOf(want);
-  const haveRecords = destinationRecordsOf(have);
-  if (wantRecords && haveRecords && sameDestinationRecords(wantRecords, haveRecords)) return;
+  if (sameRecordsOf(want, have)) return;
 
   const current = have.destinations;
   const index = destinationIndex(current);

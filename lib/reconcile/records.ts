@@ -8,7 +8,7 @@ import { decodeAddress, familyName, type AddressFamily } from '../address';
 import { AF_INET, AF_INET6 } from '../constants';
 import { makeDestination } from '../destination';
 import type { NativeTable } from '../native';
-import { statsAt } from '../records';
+import { recordLayout, statsAt } from '../records';
 import { bytesOf, layoutOf } from '../table-view';
 import { ZERO_STATS, serviceFromWire, type WireService } from '../service';
 import type { Destination, Service } from '../types';
@@ -35,6 +35,9 @@ function bytesFor(words: Uint32Array): Uint8Array {
   return bytes;
 }
 
+const addressWords = new Uint32Array(4);
+const addressBytes = new Uint8Array(addressWords.buffer);
+
 /**
  * The Service of the service record at `base`: its key and settings, no destinations, and
  * zero stats (a plan never reads counters, and a table of them is a thousand objects).
@@ -44,11 +47,17 @@ export function serviceAt(w: Uint32Array, base: number, strings: readonly string
   const present = w[base]!;
   const at = L.svc;
   const has = L.svcHas;
-  const bytes = bytesFor(w);
+  let address: Uint8Array | undefined;
+  if ((present & has.address) !== 0) {
+    // Copied into one scratch buffer rather than viewed (a view per service is an object the
+    // collector must trace): serviceFromWire reads it into a string and keeps no reference.
+    for (let i = 0; i < 4; i++) addressWords[i] = w[base + at.address + i]!;
+    address = addressBytes;
+  }
   const wire: WireService = {
     af: (present & has.af) !== 0 ? w[base + at.af] : undefined,
     protocol: (present & has.protocol) !== 0 ? w[base + at.protocol] : undefined,
-    address: (present & has.address) !== 0 ? bytes.subarray((base + at.address) * 4, (base + at.address) * 4 + 16) : undefined,
+    address,
     port: (present & has.port) !== 0 ? w[base + at.port] : undefined,
     fwmark: (present & has.fwmark) !== 0 ? w[base + at.fwmark] : undefined,
     scheduler: (present & has.scheduler) !== 0 ? strings[w[base + at.scheduler]!] : undefined,
@@ -142,6 +151,40 @@ export function withDestinationRecords(service: Service, records: DestinationRec
   return backed as TableService;
 }
 
+// The records each live table was built from: a later read of the same services can tell, by
+// comparing records, which of its services are these very ones with the same settings.
+const listedFrom = new WeakMap<TableService[], NativeTable>();
+
+/** The records `live` was built from by liveTable (service i from record i), or undefined. */
+export function recordsOfLive(live: TableService[]): NativeTable | undefined {
+  return listedFrom.get(live);
+}
+
+/**
+ * Whether service record `a` of `aWords` (strings `aStrings`) and `b` of `bWords` hold the same
+ * key and settings: the words serviceAt decodes (schedulers and persistence engines by name, as
+ * each reply numbers its own strings), counters and destination counts aside. Equal records
+ * decode to equal services; unequal ones may still (the caller then decodes them).
+ */
+export function sameServiceRecord(
+  aWords: Uint32Array, a: number, aStrings: readonly string[], bWords: Uint32Array, b: number, bStrings: readonly string[],
+): boolean {
+  const L = layoutOf();
+  const at = L.svc;
+  const present = aWords[a]!;
+  if (present !== bWords[b]) return false;
+  for (const word of SERVICE_SETTING_WORDS) if (aWords[a + word] !== bWords[b + word]) return false;
+  return ((present & L.svcHas.scheduler) === 0 || aStrings[aWords[a + at.scheduler]!] === bStrings[bWords[b + at.scheduler]!]) &&
+    ((present & L.svcHas.peName) === 0 || aStrings[aWords[a + at.peName]!] === bStrings[bWords[b + at.peName]!]);
+}
+
+/** The words of a service record serviceAt reads as numbers (the key, flags, timeout, netmask). */
+const SERVICE_SETTING_WORDS: readonly number[] = (() => {
+  const at = recordLayout().service.at;
+  return [at.af, at.protocol, at.address, at.address + 1, at.address + 2, at.address + 3, at.port, at.fwmark,
+    at.flags, at.timeout, at.netmask];
+})();
+
 /** A live table (listTable's records) as TableServices whose destinations decode when first read. */
 export function liveTable(table: NativeTable): TableService[] {
   const L = layoutOf();
@@ -160,6 +203,7 @@ export function liveTable(table: NativeTable): TableService[] {
     });
     next += destinations;
   }
+  listedFrom.set(result, table);
   return result;
 }
 
