@@ -809,7 +809,7 @@ export class Director {
         }
         const full = { ...spec, weight };
         destinations.push(full);
-        elements.set(key, JSON.stringify(full));
+        elements.set(key, elementJson(spec, weight));
         weights.set(key, { weight, present: true, reason });
       };
       for (const [id, dest] of svc.dests) {
@@ -1006,6 +1006,19 @@ export class Director {
     }
     return { running: this.#running, services, inSync: this.#trusted, ...(this.#vrrp ? { vrrp: this.#vrrp.status() } : {}) };
   }
+}
+
+/**
+ * A desired destination's JSON (how a sync tells drift from intent), kept per spec object
+ * while its weight stays: every sync compares them all, and they rarely change.
+ */
+const elementJsons = new WeakMap<DestinationSpec, { weight: number; json: string }>();
+function elementJson(spec: DestinationSpec, weight: number): string {
+  const cached = elementJsons.get(spec);
+  if (cached?.weight === weight) return cached.json;
+  const json = JSON.stringify({ ...spec, weight });
+  elementJsons.set(spec, { weight, json });
+  return json;
 }
 
 function countsOf(d: Destination): Counts {
