@@ -39,7 +39,12 @@ function startAtSlotEnd(end: number, check: ScheduledCheck): void {
 function fireSlot(end: number, checks: ScheduledCheck[]): void {
   slots.delete(end);
   const now = Date.now();
-  for (let i = 0; i < checks.length; i++) checks[i]!.fire(now);
+  const fireAll = (): void => {
+    for (let i = 0; i < checks.length; i++) checks[i]!.fire(now);
+  };
+  const transport = activeProbeTransport();
+  if (transport) transport.batch(fireAll);
+  else fireAll();
 }
 
 function cancelAtSlotEnd(end: number, check: ScheduledCheck): void {
