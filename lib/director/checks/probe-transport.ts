@@ -143,7 +143,7 @@ export class ProbeTransport {
   readonly #clients: Array<ProbeClient | undefined>;
   readonly #tags: number[];
   readonly #freeIds: number[] = [];
-  #pending = 0;
+  #started = 0;
   #queued: PreparedProbe[] = [];
   #queuedIds: number[] = [];
   #queuedBytes = 0;
@@ -157,7 +157,7 @@ export class ProbeTransport {
     const tags: number[] = [0];
     const freeIds = this.#freeIds;
     const view = new CompletionView();
-    const counts = { pending: 0 };
+    const completed = { count: 0 };
     this.#clients = clients;
     this.#tags = tags;
     this.#native = new NativeClass((records, replies) => {
@@ -172,7 +172,7 @@ export class ProbeTransport {
         if (client === undefined) continue;
         clients[id] = undefined;
         freeIds.push(id);
-        counts.pending++;
+        completed.count++;
         view.at = at;
         view.tag = tags[id]!;
         try {
@@ -185,11 +185,11 @@ export class ProbeTransport {
       view.replies = EMPTY_BUFFER;
       if (failure !== undefined) throw failure;
     }, { deliveryDelayMs: DELIVERY_DELAY_MS, ...options });
-    this.#done = counts;
+    this.#completed = completed;
   }
 
-  /** Completions delivered (the callback counts them here, as it cannot reach this object). */
-  readonly #done: { pending: number };
+  /** Probes ended (the callback counts them here, as it cannot reach this object). */
+  readonly #completed: { count: number };
 
   /** Sockets open at once at most; probes beyond wait (at most their timeout, else they end as notStarted). */
   get maxInFlight(): number {
@@ -198,7 +198,7 @@ export class ProbeTransport {
 
   /** Probes in flight or queued. */
   get pending(): number {
-    return this.#pending - this.#done.pending;
+    return this.#started - this.#completed.count;
   }
 
   /**
@@ -219,7 +219,7 @@ export class ProbeTransport {
     }
     this.#clients[id] = client;
     this.#tags[id] = tag;
-    this.#pending++;
+    this.#started++;
     this.#queued.push(prepared);
     this.#queuedIds.push(id);
     this.#queuedBytes += prepared.length;
@@ -282,7 +282,7 @@ export class ProbeTransport {
     if (client === undefined) return;
     this.#clients[id] = undefined;
     this.#freeIds.push(id);
-    this.#done.pending++;
+    this.#completed.count++;
     client.probeFailed(error, this.#tags[id]!);
   }
 
