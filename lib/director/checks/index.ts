@@ -74,7 +74,10 @@ export function nativeCheck(check: ResolvedCheck, target: CheckTarget): { transp
   return probe ? { transport, probe } : undefined;
 }
 
-/** A native probe's result: the check's verdict, or notRun when the probe failed for this host's reasons. */
+/**
+ * A native probe's result: the check's verdict, or notRun when the probe failed for this host's
+ * reasons. Never throws: an exception while judging is a failed attempt, as on Node's sockets.
+ */
 export function probeResult(probe: NativeProbe, completion: CompletionView): CheckResult {
   const outcome = completion.outcome;
   if (outcome === 'notStarted') return notRunResult('no socket slot free within the timeout', completion.latencyMs);
@@ -82,7 +85,11 @@ export function probeResult(probe: NativeProbe, completion: CompletionView): Che
     const local = localFailure(errnoCode(completion.errno));
     if (local) return notRunResult(local, completion.latencyMs);
   }
-  return probe.judge(completion);
+  try {
+    return probe.judge(completion);
+  } catch (error) {
+    return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: completion.latencyMs };
+  }
 }
 
 function notRunResult(notRun: string, latency: number): CheckResult {
