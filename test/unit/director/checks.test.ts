@@ -12,8 +12,11 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCheck, type CheckTarget } from '../../../lib/director/checks/index';
-import { acquireProbeTransport, activeProbeTransport, probeTransportError } from '../../../lib/director/checks/probe-transport';
+import { probeResult, runCheck, type CheckTarget } from '../../../lib/director/checks/index';
+import { encodeCompletions } from '../../../lib/director/checks/probe-codec';
+import {
+  acquireProbeTransport, activeProbeTransport, CompletionView, prepareProbe, probeTransportError,
+} from '../../../lib/director/checks/probe-transport';
 import { decodeReply, encodeQuery } from '../../../lib/director/checks/dns';
 import { decodePayload } from '../../../lib/director/checks/udp';
 import { localFailure } from '../../../lib/director/checks/types';
@@ -443,5 +446,18 @@ describe('scheduled checks on the native probe transport', () => {
     } finally {
       release();
     }
+  });
+});
+
+describe('a native probe judged', () => {
+  it('is a failed attempt, never an exception, when its judge throws', () => {
+    const { records, replies } = encodeCompletions([{
+      id: 1, outcome: 'ok', phase: 'receive', errno: 0, latencyMs: 1.5, reply: Buffer.from('HTTP/1.0 200 OK\r\n'), limited: false, firstLine: true,
+    }]);
+    const view = new CompletionView();
+    view.records = records;
+    view.replies = replies;
+    const probe = { prepared: prepareProbe({ address: '127.0.0.1', port: 1, timeoutMs: 100, maxReply: 0 }), judge: () => { throw new Error('boom'); } };
+    expect(probeResult(probe, view)).toEqual({ ok: false, message: 'check error: boom', latency: 1.5 });
   });
 });
