@@ -9,7 +9,7 @@ import { Ipvs } from '../ipvs';
 import type { DesiredService, PlanOperation, ReconcileScope } from '../reconcile/types';
 import type { Destination, DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
 import { expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
-import { runCheck, type CheckTarget } from './checks/index';
+import type { CheckResult, CheckTarget } from './checks/index';
 import { acquireProbeTransport } from './checks/probe-transport';
 import { checkEnvironment } from './checks/exec';
 import {
@@ -22,7 +22,7 @@ import {
 } from './events';
 import { openConnectionsByDestination } from './drain-count';
 import { DestinationHealth, type HealthState } from './health';
-import { CheckSchedule, type RunCheck, type ScheduledResult } from './scheduler';
+import { CheckSchedule, type RunCheck } from './scheduler';
 import { VrrpFollower, type ResolvedVrrp, type VrrpStatus } from './vrrp';
 
 export interface DirectorOptions {
@@ -185,7 +185,8 @@ export class Director {
   #counts = new Map<string, Counts>();
   #drainPolling = false;
   #readingCounts = false;
-  #run: RunCheck = runCheck;
+  /** How attempts are made; undefined: the checks' own way (native probes where possible). */
+  #run: RunCheck | undefined;
   /** Lets go of the probe transport the checks use (held while running). */
   #releaseTransport: (() => void) | undefined;
   #vrrp: VrrpFollower | undefined;
@@ -507,7 +508,8 @@ export class Director {
         destination: { address: dest.cfg.spec.address, port: dest.cfg.spec.port },
       };
     });
-    dest.schedule = new CheckSchedule(dest.cfg.checks, targets, this.#run, (outcome) => this.#onResult(svc, id, dest, outcome));
+    dest.schedule = new CheckSchedule(dest.cfg.checks, targets, this.#run,
+      (index, result, lateness, at) => this.#onResult(svc, id, dest, index, result, lateness, at));
   }
 
   /**
@@ -543,10 +545,15 @@ export class Director {
     dest.ramp = undefined;
   }
 
-  #onResult(svc: SvcState, id: string, dest: DestState, { index, result, lateness, at }: ScheduledResult): void {
+  #onResult(svc: SvcState, id: string, dest: DestState, index: number, result: CheckResult, lateness: number, at: number): void {
     if (!this.#running || svc.dests.get(id) !== dest) return;
-    const dynamicBefore = dest.health.dynamicWeight;
-    const { before, after } = dest.health.record(index, result, at);
+    const health = dest.health;
+    const check = health.checks[index]!;
+    // A passing attempt that changes nothing (the common case) costs this much and no more.
+    const single = health.checks.length === 1;
+    const dynamicBefore = single ? check.weight : health.dynamicWeight;
+    const before = single ? check.state : health.state;
+    const changed = check.record(result, at);
     if (result.notRun !== undefined) {
       // This host's failure (EMFILE…), not the server's: reported, not counted; the next
       // attempt comes at the next interval.
@@ -554,15 +561,15 @@ export class Director {
         /^E[A-Z]+$/.test(result.notRun) ? result.notRun : undefined);
       return;
     }
-    if (this.#options.checkEvents) {
-      const check = dest.health.checks[index]!;
+    if (this.#options.checkEvents && this.#events.wants('check')) {
       this.#emit({
         type: 'check', time: at, service: svc.cfg.id, destination: id, check: index, checkType: dest.cfg.checks[index]!.type,
         ok: result.ok, message: result.message, latency: result.latency, lateness, state: check.state,
       });
     }
+    const after = !changed ? before : single ? check.state : health.state;
     if (before === after) {
-      if (after === 'up' && dest.health.dynamicWeight !== dynamicBefore) {
+      if (after === 'up' && (single ? check.weight : health.dynamicWeight) !== dynamicBefore) {
         dest.hint = 'dynamic';
         this.#evaluateQuorum(svc);
         this.#requestSync();
@@ -802,7 +809,7 @@ export class Director {
         }
         const full = { ...spec, weight };
         destinations.push(full);
-        elements.set(key, JSON.stringify(full));
+        elements.set(key, elementJson(spec, weight));
         weights.set(key, { weight, present: true, reason });
       };
       for (const [id, dest] of svc.dests) {
@@ -999,6 +1006,19 @@ export class Director {
     }
     return { running: this.#running, services, inSync: this.#trusted, ...(this.#vrrp ? { vrrp: this.#vrrp.status() } : {}) };
   }
+}
+
+/**
+ * A desired destination's JSON (how a sync tells drift from intent), kept per spec object
+ * while its weight stays: every sync compares them all, and they rarely change.
+ */
+const elementJsons = new WeakMap<DestinationSpec, { weight: number; json: string }>();
+function elementJson(spec: DestinationSpec, weight: number): string {
+  const cached = elementJsons.get(spec);
+  if (cached?.weight === weight) return cached.json;
+  const json = JSON.stringify({ ...spec, weight });
+  elementJsons.set(spec, { weight, json });
+  return json;
 }
 
 function countsOf(d: Destination): Counts {

@@ -18,6 +18,7 @@ export class CheckHealth {
   successes = 0;
   /** Consecutive failures (reset by a success). */
   failures = 0;
+  /** The last attempt (one object, updated in place by every attempt). */
   last: (CheckResult & { at: number }) | undefined;
   /** The weight an exec check with dynamicWeight last set (exit code − 2); undefined after exit 0. */
   weight: number | undefined;
@@ -28,7 +29,17 @@ export class CheckHealth {
 
   /** Records an attempt; returns true when the state changed. An attempt not run (`notRun`) counts for nothing. */
   record(result: CheckResult, at: number): boolean {
-    this.last = { ...result, at };
+    const last = this.last;
+    if (last === undefined) {
+      this.last = { ok: result.ok, message: result.message, latency: result.latency, at, weight: result.weight, notRun: result.notRun };
+    } else {
+      last.ok = result.ok;
+      last.message = result.message;
+      last.latency = result.latency;
+      last.at = at;
+      last.weight = result.weight;
+      last.notRun = result.notRun;
+    }
     if (result.notRun !== undefined) return false;
     const before = this.state;
     if (result.ok) {

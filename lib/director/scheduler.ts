@@ -5,88 +5,159 @@
 // one timer: thousands of checks a second cost a hundred timers and wake-ups, not thousands,
 // and the native probe transport gets each slot's probes in one call (lateness, which counts
 // from the planned start, includes the wait for the slot's end).
+//
+// A check of a destination is one ScheduledCheck for as long as it is scheduled: it goes from
+// slot to slot, and it is itself the client of its native probes, so an attempt that passes
+// allocates nothing here (no closure, promise or record per attempt).
 import type { ResolvedCheck } from './config';
-import type { CheckResult, CheckTarget } from './checks/index';
+import { nativeProbe, probeFailure, probeResult, runCheck, type CheckResult, type CheckTarget } from './checks/index';
+import { activeProbeTransport, type CompletionView, type NativeProbe, type ProbeClient } from './checks/probe-transport';
 
 /** Timer granularity (ms): a check starts at most this much after it is due on an idle loop. */
 export const SLOT_MS = 10;
 
 const slotEnd = (due: number): number => Math.ceil(due / SLOT_MS) * SLOT_MS;
 
-/** The starts waiting for each slot's end (Date.now() milliseconds), with that slot's timer. */
-const slots = new Map<number, { timer: ReturnType<typeof setTimeout>; starts: Set<() => void> }>();
-
-function startAtSlotEnd(end: number, start: () => void): void {
-  let slot = slots.get(end);
-  if (!slot) {
-    const starts = new Set<() => void>();
-    slot = { starts, timer: setTimeout(() => {
-      slots.delete(end);
-      for (const fire of starts) fire();
-    }, Math.max(0, end - Date.now())) };
-    slots.set(end, slot);
-  }
-  slot.starts.add(start);
+interface Slot {
+  timer: ReturnType<typeof setTimeout>;
+  checks: ScheduledCheck[];
 }
 
-function cancelAtSlotEnd(end: number, start: () => void): void {
+/** The checks waiting for each slot's end (Date.now() milliseconds), with that slot's timer. */
+const slots = new Map<number, Slot>();
+
+function startAtSlotEnd(end: number, check: ScheduledCheck): void {
+  let slot = slots.get(end);
+  if (!slot) {
+    const checks: ScheduledCheck[] = [];
+    slot = { checks, timer: setTimeout(fireSlot, Math.max(0, end - Date.now()), end, checks) };
+    slots.set(end, slot);
+  }
+  slot.checks.push(check);
+}
+
+function fireSlot(end: number, checks: ScheduledCheck[]): void {
+  slots.delete(end);
+  const now = Date.now();
+  const fireAll = (): void => {
+    for (let i = 0; i < checks.length; i++) checks[i]!.fire(now);
+  };
+  const transport = activeProbeTransport();
+  if (transport) transport.batch(fireAll);
+  else fireAll();
+}
+
+function cancelAtSlotEnd(end: number, check: ScheduledCheck): void {
   const slot = slots.get(end);
-  if (!slot?.starts.delete(start) || slot.starts.size > 0) return;
-  clearTimeout(slot.timer);
+  const at = slot ? slot.checks.indexOf(check) : -1;
+  if (at < 0) return;
+  slot!.checks.splice(at, 1);
+  if (slot!.checks.length > 0) return;
+  clearTimeout(slot!.timer);
   slots.delete(end);
 }
 
 export type RunCheck = (check: ResolvedCheck, target: CheckTarget, stop: AbortSignal) => Promise<CheckResult>;
 
-export interface ScheduledResult {
-  index: number;
-  result: CheckResult;
-  /** Milliseconds the attempt started after it was due. */
-  lateness: number;
-  /** Date.now() when the outcome was known. */
-  at: number;
+/**
+ * Each outcome of a schedule: the check's index, the attempt's result, how many milliseconds
+ * the attempt started after it was due, and Date.now() when the outcome was known.
+ */
+export type OnResult = (index: number, result: CheckResult, lateness: number, at: number) => void;
+
+/** One check of one destination, for as long as its schedule runs. */
+class ScheduledCheck implements ProbeClient {
+  /** When the next attempt is due (Date.now() ms), and the end of the slot it waits in. */
+  due: number;
+  end: number;
+  /** The check as a native probe; null until first looked up. */
+  #probe: NativeProbe | undefined | null = null;
+
+  constructor(
+    readonly schedule: CheckSchedule, readonly index: number, readonly check: ResolvedCheck, readonly target: CheckTarget,
+    readonly intervalMs: number, firstDue: number,
+  ) {
+    this.due = firstDue;
+    this.end = slotEnd(firstDue);
+    startAtSlotEnd(this.end, this);
+  }
+
+  fire(now: number): void {
+    const schedule = this.schedule;
+    if (schedule.stopped) return;
+    const lateness = now > this.due ? now - this.due : 0;
+    // The next start stays on the grid; an attempt always ends (timeout < interval) before it.
+    do this.due += this.intervalMs; while (this.due <= now);
+    this.end = slotEnd(this.due);
+    startAtSlotEnd(this.end, this);
+    if (schedule.run) {
+      void schedule.run(this.check, this.target, schedule.signal).then((result) => this.#deliver(result, lateness, Date.now()));
+      return;
+    }
+    const transport = activeProbeTransport();
+    if (transport) {
+      if (this.#probe === null) this.#probe = nativeProbe(this.check, this.target);
+      if (this.#probe) {
+        // The tag brings this attempt's lateness back with its completion (attempts of one check can overlap on a late loop).
+        transport.start(this.#probe.prepared, this, lateness);
+        return;
+      }
+    }
+    void runCheck(this.check, this.target, schedule.signal).then((result) => this.#deliver(result, lateness, Date.now()));
+  }
+
+  probeDone(completion: CompletionView): void {
+    if (this.schedule.stopped) return;
+    this.#deliver(probeResult(this.#probe!, completion), completion.tag, completion.receivedAt);
+  }
+
+  probeFailed(error: Error, lateness: number): void {
+    if (this.schedule.stopped) return;
+    this.#deliver(probeFailure(error, performance.now()), lateness, Date.now());
+  }
+
+  #deliver(result: CheckResult, lateness: number, at: number): void {
+    if (!this.schedule.stopped) this.schedule.onResult(this.index, result, lateness, at);
+  }
+
+  cancel(): void {
+    cancelAtSlotEnd(this.end, this);
+  }
 }
 
 /** The repeating checks of one destination. */
 export class CheckSchedule {
-  /** Each check's next start: its slot's end and the start function waiting there. */
-  readonly #next: Array<{ end: number; start: () => void }> = [];
+  readonly #checks: ScheduledCheck[];
   readonly #stop = new AbortController();
+  stopped = false;
 
   /**
-   * Starts every check. `onResult` gets each outcome; `random` returns [0, 1) (injectable for
-   * tests); `firstDelay` overrides the first check's offset (milliseconds).
+   * Starts every check. `onResult` gets each outcome; `run` replaces how an attempt is made
+   * (tests; by default a native probe where one can be made, else runCheck); `random` returns
+   * [0, 1) (injectable for tests); `firstDelay` overrides the first check's offset (milliseconds).
    */
   constructor(
-    checks: readonly ResolvedCheck[], targets: readonly CheckTarget[], run: RunCheck,
-    onResult: (outcome: ScheduledResult) => void,
+    checks: readonly ResolvedCheck[], targets: readonly CheckTarget[], readonly run: RunCheck | undefined,
+    readonly onResult: OnResult,
     options: { random?: () => number; firstDelay?: number } = {},
   ) {
     const random = options.random ?? Math.random;
-    checks.forEach((check, index) => {
+    this.#checks = checks.map((check, index) => {
       const intervalMs = check.interval * 1000;
-      let due = Date.now() + (options.firstDelay ?? random() * intervalMs);
-      const fire = (): void => {
-        if (this.#stop.signal.aborted) return;
-        const started = Date.now();
-        const lateness = Math.max(0, started - due);
-        // The next start stays on the grid; an attempt always ends (timeout < interval) before it.
-        do due += intervalMs; while (due <= started);
-        next.end = slotEnd(due);
-        startAtSlotEnd(next.end, fire);
-        void run(check, targets[index]!, this.#stop.signal).then((result) => {
-          if (!this.#stop.signal.aborted) onResult({ index, result, lateness, at: Date.now() });
-        });
-      };
-      const next = { end: slotEnd(due), start: fire };
-      this.#next[index] = next;
-      startAtSlotEnd(next.end, fire);
+      const firstDue = Date.now() + (options.firstDelay ?? random() * intervalMs);
+      return new ScheduledCheck(this, index, check, targets[index]!, intervalMs, firstDue);
     });
+  }
+
+  /** Aborts attempts in flight on Node's sockets (native probes end at their timeout). */
+  get signal(): AbortSignal {
+    return this.#stop.signal;
   }
 
   /** Stops the timers and aborts attempts in flight (their outcomes are dropped). */
   stop(): void {
+    this.stopped = true;
     this.#stop.abort();
-    for (const { end, start } of this.#next) cancelAtSlotEnd(end, start);
+    for (const check of this.#checks) check.cancel();
   }
 }

@@ -9,9 +9,10 @@ import https from 'node:https';
 import net, { isIP } from 'node:net';
 
 import { parseStatusRanges, type HttpCheck } from '../config';
-import type { ProbeCompletion } from './probe-codec';
-import { errnoCode, prepareProbe, type NativeProbe } from './probe-transport';
+import { errnoCode, prepareProbe, type CompletionView, type NativeProbe } from './probe-transport';
 import { describeFailure, type CheckOutcome, type CheckRunner, type CheckTarget } from './types';
+
+type CheckResult = CheckOutcome & { latency: number };
 
 /** Bodies are read up to this size; a body condition sees at most this much. */
 const MAX_BODY_BYTES = 1 << 20;
@@ -86,20 +87,56 @@ export function plainHttpProbe(spec: HttpCheck & { timeout: number }, target: Ch
   return entry.probe;
 }
 
-function judgeProbe(entry: PreparedRequest, c: ProbeCompletion): CheckOutcome {
-  if (c.outcome === 'timeout') return { ok: false, message: 'request timed out' };
-  if (c.outcome === 'error') return { ok: false, message: `request ${errnoCode(c.errno)}` };
-  const reply = c.reply;
-  const lineEnd = reply.indexOf('\r\n');
-  if (lineEnd < 0) {
-    return { ok: false, message: reply.length > MAX_STATUS_LINE ? 'response: no status line' : 'response: connection closed before the status line' };
+function judgeProbe(entry: PreparedRequest, c: CompletionView): CheckResult {
+  const latency = c.latencyMs;
+  const outcome = c.outcome;
+  if (outcome === 'timeout') return { ok: false, message: 'request timed out', latency };
+  if (outcome === 'error') return { ok: false, message: `request ${errnoCode(c.errno)}`, latency };
+  const replies = c.replies;
+  const start = c.replyStart;
+  const end = start + c.replyLength;
+  if (end > replies.length) throw new RangeError(`completion reply ${start}+${end - start} outside ${replies.length} bytes`);
+  // The status line read in place: a check that passes allocates its result only.
+  let lineEnd = start;
+  while (lineEnd + 1 < end && !(replies[lineEnd] === 13 && replies[lineEnd + 1] === 10)) lineEnd++;
+  if (lineEnd + 1 >= end) {
+    return {
+      ok: false, latency,
+      message: end - start > MAX_STATUS_LINE ? 'response: no status line' : 'response: connection closed before the status line',
+    };
   }
-  const match = STATUS_LINE.exec(reply.toString('latin1', 0, lineEnd));
-  if (!match) return { ok: false, message: 'response: malformed status line' };
-  const status = Number(match[1]);
-  if (!entry.statuses.some(([low, high]) => status >= low && status <= high)) return { ok: false, message: `HTTP ${status}` };
-  if (!entry.wantsBody) return { ok: true, message: `HTTP ${status}` };
-  return judgeResponse(entry.spec, status, reply);
+  const status = statusCode(replies, start, lineEnd);
+  if (status < 0) return { ok: false, message: 'response: malformed status line', latency };
+  const expected = entry.statuses;
+  let ok = false;
+  for (let i = 0; i < expected.length; i++) if (status >= expected[i]![0] && status <= expected[i]![1]) ok = true;
+  if (!ok || !entry.wantsBody) return { ok, message: statusMessage(status), latency };
+  const verdict = judgeResponse(entry.spec, status, replies.subarray(start, end));
+  return { ok: verdict.ok, message: verdict.message, latency };
+}
+
+/**
+ * The status of a status line (bytes start to lineEnd, its CRLF left out) that begins as
+ * `HTTP/d.d ddd` (STATUS_LINE), else -1.
+ */
+function statusCode(b: Buffer, start: number, lineEnd: number): number {
+  if (lineEnd - start < 12 || b[start] !== 0x48 || b[start + 1] !== 0x54 || b[start + 2] !== 0x54 || b[start + 3] !== 0x50 ||
+      b[start + 4] !== 0x2f || !isDigit(b[start + 5]!) || b[start + 6] !== 0x2e || !isDigit(b[start + 7]!) || b[start + 8] !== 0x20) {
+    return -1;
+  }
+  const d0 = b[start + 9]!;
+  const d1 = b[start + 10]!;
+  const d2 = b[start + 11]!;
+  if (!isDigit(d0) || !isDigit(d1) || !isDigit(d2)) return -1;
+  return (d0 - 0x30) * 100 + (d1 - 0x30) * 10 + (d2 - 0x30);
+}
+
+const isDigit = (byte: number): boolean => byte >= 0x30 && byte <= 0x39;
+
+/** 'HTTP 200', one string per status however many checks report it. */
+const STATUS_MESSAGES: string[] = [];
+function statusMessage(status: number): string {
+  return (STATUS_MESSAGES[status] ??= `HTTP ${status}`);
 }
 
 /** The verdict on a whole response (status line, headers, body) whose status is expected. */

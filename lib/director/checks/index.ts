@@ -6,9 +6,8 @@ import { runDnsCheck } from './dns';
 import { runExecCheck } from './exec';
 import { plainHttpProbe, runHttpCheck } from './http';
 import { runNoneCheck } from './none';
-import { activeProbeTransport, type NativeProbe } from './probe-transport';
+import { activeProbeTransport, type CompletionView, type NativeProbe, type ProbeTransport } from './probe-transport';
 import { runTcpCheck, tcpProbe } from './tcp';
-import type { ProbeCompletion } from './probe-codec';
 import { errnoCode } from './probe-transport';
 import { localFailure, type CheckOutcome, type CheckRunner, type CheckTarget } from './types';
 import { runUdpCheck } from './udp';
@@ -52,35 +51,58 @@ const STOPPED = Object.freeze(new Error('check stopped'));
  * when the loop itself ran late (a busy or starved process), a reply that already arrived is
  * read first, so the verdict is about the server, not about our own lateness.
  */
-export async function runCheck(check: ResolvedCheck, target: CheckTarget, stop?: AbortSignal): Promise<CheckResult> {
-  const transport = activeProbeTransport();
-  if (transport) {
-    const probe = nativeProbe(check, target);
-    if (probe) {
-      const started = performance.now();
-      try {
-        const completion = await transport.probe(probe.prepared);
-        const notRun = probeNotRun(completion);
-        if (notRun) return { ok: false, message: `not run: ${notRun}`, notRun, latency: completion.latencyMs };
-        const outcome = probe.judge(completion) as CheckResult;
-        outcome.latency = completion.latencyMs;
-        return outcome;
-      } catch (error) {
-        return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: performance.now() - started };
-      }
-    }
-  }
-  return runNodeCheck(check, target, stop);
+export function runCheck(check: ResolvedCheck, target: CheckTarget, stop?: AbortSignal): Promise<CheckResult> {
+  const native = nativeCheck(check, target);
+  if (!native) return runNodeCheck(check, target, stop);
+  return new Promise((resolve) => {
+    const started = performance.now();
+    native.transport.start(native.probe.prepared, {
+      probeDone: (completion) => resolve(probeResult(native.probe, completion)),
+      probeFailed: (error) => resolve(probeFailure(error, started)),
+    });
+  });
 }
 
-/** Why a probe did not run, when it is this host's failure. */
-function probeNotRun(c: ProbeCompletion): string | undefined {
-  if (c.outcome === 'notStarted') return 'no socket slot free within the timeout';
-  return c.outcome === 'error' && c.phase === 'connect' ? localFailure(errnoCode(c.errno)) : undefined;
+/**
+ * The check as a probe of the held native transport, when there is one and the check's type,
+ * target and limits allow it (else it runs on Node's sockets: runCheck).
+ */
+export function nativeCheck(check: ResolvedCheck, target: CheckTarget): { transport: ProbeTransport; probe: NativeProbe } | undefined {
+  const transport = activeProbeTransport();
+  if (!transport) return undefined;
+  const probe = nativeProbe(check, target);
+  return probe ? { transport, probe } : undefined;
+}
+
+/**
+ * A native probe's result: the check's verdict, or notRun when the probe failed for this host's
+ * reasons. Never throws: an exception while judging is a failed attempt, as on Node's sockets.
+ */
+export function probeResult(probe: NativeProbe, completion: CompletionView): CheckResult {
+  const outcome = completion.outcome;
+  if (outcome === 'notStarted') return notRunResult('no socket slot free within the timeout', completion.latencyMs);
+  if (outcome === 'error' && completion.phase === 'connect') {
+    const local = localFailure(errnoCode(completion.errno));
+    if (local) return notRunResult(local, completion.latencyMs);
+  }
+  try {
+    return probe.judge(completion);
+  } catch (error) {
+    return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: completion.latencyMs };
+  }
+}
+
+function notRunResult(notRun: string, latency: number): CheckResult {
+  return { ok: false, message: `not run: ${notRun}`, notRun, latency };
+}
+
+/** The result of a probe the transport dropped (it closed under it). */
+export function probeFailure(error: unknown, started: number): CheckResult {
+  return { ok: false, message: `check error: ${(error as Error)?.message ?? String(error)}`, latency: performance.now() - started };
 }
 
 /** The check as a probe of the native transport, when its type, target and limits allow one. */
-function nativeProbe(check: ResolvedCheck, target: CheckTarget): NativeProbe | undefined {
+export function nativeProbe(check: ResolvedCheck, target: CheckTarget): NativeProbe | undefined {
   try {
     if (check.type === 'tcp') return tcpProbe(check, target);
     if (check.type === 'http') return plainHttpProbe(check, target);

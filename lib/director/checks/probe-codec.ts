@@ -63,8 +63,8 @@ export interface ProbeSpec {
  */
 export type ProbeOutcome = 'ok' | 'error' | 'timeout' | 'notStarted';
 export type ProbePhase = 'connect' | 'send' | 'receive';
-const OUTCOMES: readonly ProbeOutcome[] = ['ok', 'error', 'timeout', 'notStarted'];
-const PHASES: readonly ProbePhase[] = ['connect', 'send', 'receive'];
+export const OUTCOMES: readonly ProbeOutcome[] = ['ok', 'error', 'timeout', 'notStarted'];
+export const PHASES: readonly ProbePhase[] = ['connect', 'send', 'receive'];
 
 /** What happened to one probe. */
 export interface ProbeCompletion {
@@ -134,23 +134,26 @@ const EMPTY = Buffer.alloc(0);
 export function decodeCompletions(records: Buffer, replies: Buffer): ProbeCompletion[] {
   if (records.length % COMPLETION_BYTES !== 0) throw new RangeError(`completion records of ${records.length} bytes`);
   const out: ProbeCompletion[] = [];
-  for (let at = 0; at < records.length; at += COMPLETION_BYTES) {
-    const offset = records.readUInt32LE(at + 16);
-    const length = records.readUInt32LE(at + 20);
-    if (offset + length > replies.length) throw new RangeError(`completion reply ${offset}+${length} outside ${replies.length} bytes`);
-    const flags = records[at + 6]!;
-    out.push({
-      id: records.readUInt32LE(at),
-      outcome: OUTCOMES[records[at + 4]!] ?? 'error',
-      phase: PHASES[records[at + 5]!] ?? 'connect',
-      errno: records.readInt32LE(at + 8),
-      latencyMs: records.readUInt32LE(at + 12) / 1000,
-      reply: length === 0 ? EMPTY : replies.subarray(offset, offset + length),
-      limited: (flags & 1) !== 0,
-      firstLine: (flags & 2) !== 0,
-    });
-  }
+  for (let at = 0; at < records.length; at += COMPLETION_BYTES) out.push(decodeCompletionAt(records, at, replies));
   return out;
+}
+
+/** The completion record at byte `at` of `records`. */
+export function decodeCompletionAt(records: Buffer, at: number, replies: Buffer): ProbeCompletion {
+  const offset = records.readUInt32LE(at + 16);
+  const length = records.readUInt32LE(at + 20);
+  if (offset + length > replies.length) throw new RangeError(`completion reply ${offset}+${length} outside ${replies.length} bytes`);
+  const flags = records[at + 6]!;
+  return {
+    id: records.readUInt32LE(at),
+    outcome: OUTCOMES[records[at + 4]!] ?? 'error',
+    phase: PHASES[records[at + 5]!] ?? 'connect',
+    errno: records.readInt32LE(at + 8),
+    latencyMs: records.readUInt32LE(at + 12) / 1000,
+    reply: length === 0 ? EMPTY : replies.subarray(offset, offset + length),
+    limited: (flags & 1) !== 0,
+    firstLine: (flags & 2) !== 0,
+  };
 }
 
 /** The inverse of decodeCompletions (the native side writes these; the codec's tests use it). */

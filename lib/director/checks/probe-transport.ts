@@ -10,7 +10,10 @@
 import { getSystemErrorName } from 'node:util';
 
 import { nativeAddon } from '../../native';
-import { decodeCompletions, encodeProbes, type ProbeCompletion, type ProbeSpec } from './probe-codec';
+import {
+  COMPLETION_BYTES, decodeCompletionAt, encodeProbes, OUTCOMES, PHASES, type ProbeCompletion, type ProbeOutcome, type ProbePhase,
+  type ProbeSpec,
+} from './probe-codec';
 import type { CheckOutcome } from './types';
 
 /** @internal The addon's class. */
@@ -41,6 +44,8 @@ export type NativeProbeTransportClass = new (
  */
 const DELIVERY_DELAY_MS = 20;
 
+const EMPTY_BUFFER = Buffer.alloc(0);
+
 /** A probe packed once (its id left 0), to be submitted every interval. */
 export type PreparedProbe = Buffer & { readonly preparedProbe: true };
 
@@ -55,47 +60,136 @@ export function prepareProbe(spec: Omit<ProbeSpec, 'id'>): PreparedProbe {
 /** A check as a probe (packed once per check and target), and how a completion judges it. */
 export interface NativeProbe {
   prepared: PreparedProbe;
-  /** A new outcome object each call (runCheck adds the latency to it). */
-  judge(completion: ProbeCompletion): CheckOutcome;
+  /** A new result each call, its latency the probe's (measured on the probe thread). */
+  judge(completion: CompletionView): CheckResultOf<CheckOutcome>;
 }
 
-interface Waiter {
-  resolve(completion: ProbeCompletion): void;
-  reject(error: Error): void;
+/** A check outcome with its latency (checks/index.ts names it CheckResult). */
+export type CheckResultOf<T> = T & { latency: number };
+
+/**
+ * One completion as a client sees it, read in place from the records the probe thread sent:
+ * the transport fills one view per callback and reuses it for every record, so a client reads
+ * what it needs before returning and keeps nothing of it.
+ */
+export class CompletionView {
+  records: Buffer = EMPTY_BUFFER;
+  replies: Buffer = EMPTY_BUFFER;
+  /** Byte offset of the record in `records`. */
+  at = 0;
+  /** Date.now() when the callback began. */
+  receivedAt = 0;
+  /** The number the client gave with the probe (start's `tag`). */
+  tag = 0;
+
+  get outcome(): ProbeOutcome {
+    return OUTCOMES[this.records[this.at + 4]!] ?? 'error';
+  }
+  get phase(): ProbePhase {
+    return PHASES[this.records[this.at + 5]!] ?? 'connect';
+  }
+  get errno(): number {
+    return this.records.readInt32LE(this.at + 8);
+  }
+  get latencyMs(): number {
+    return this.records.readUInt32LE(this.at + 12) / 1000;
+  }
+  /** Where the reply is in `replies`. */
+  get replyStart(): number {
+    return this.records.readUInt32LE(this.at + 16);
+  }
+  get replyLength(): number {
+    return this.records.readUInt32LE(this.at + 20);
+  }
+  /** The completion as an object of its own (a copy; the reply a view into the callback's buffer). */
+  toCompletion(): ProbeCompletion {
+    return decodeCompletionAt(this.records, this.at, this.replies);
+  }
+}
+
+/** Who gets a probe's completion: one object may have several probes in flight. */
+export interface ProbeClient {
+  /** The probe completed (its failure is a completion too). Called from the transport's callback. */
+  probeDone(completion: CompletionView): void;
+  /** The transport closed (or refused the batch) before the probe completed. */
+  probeFailed(error: Error, tag: number): void;
+}
+
+/** probe()'s clients: one per probe, resolving its promise. */
+class PromiseClient implements ProbeClient {
+  constructor(private readonly resolve: (c: ProbeCompletion) => void, private readonly reject: (e: Error) => void) {}
+  probeDone(completion: CompletionView): void {
+    this.resolve(completion.toCompletion());
+  }
+  probeFailed(error: Error): void {
+    this.reject(error);
+  }
 }
 
 /**
- * @internal One native probe thread: `probe()` queues a prepared probe, every probe asked for
- * in one turn of the event loop is submitted in one native call, and completions resolve their
- * promises. A probe's failure is its completion (errno, timeout), never a rejection; probes
- * reject only when the transport is closed under them ('the probe transport is closed').
+ * @internal One native probe thread. `start()` queues a prepared probe for a client; every
+ * probe asked for in one turn of the event loop is submitted in one native call; the
+ * completions of one wake-up of the thread come back in one callback, which calls each
+ * client in turn with a view of its record (no object or promise per probe). `probe()` is the
+ * same as a promise. A probe's failure is its completion (errno, timeout); a probe fails
+ * (probeFailed, a rejection) only when the transport is closed under it ('the probe transport
+ * is closed').
  * @throws {Error} from the constructor when the thread cannot be started (the errno of
  *   epoll_create1 or eventfd: EMFILE, ENOMEM).
  */
 export class ProbeTransport {
   readonly #native: NativeProbeTransport;
-  readonly #waiters: Map<number, Waiter>;
+  /** Clients by probe id (ids are indexes here, reused once free). */
+  readonly #clients: Array<ProbeClient | undefined>;
+  readonly #tags: number[];
+  readonly #freeIds: number[] = [];
+  #started = 0;
   #queued: PreparedProbe[] = [];
   #queuedIds: number[] = [];
   #queuedBytes = 0;
   #flushing: ReturnType<typeof setImmediate> | undefined;
-  #nextId = 1;
   #closed = false;
 
   constructor(NativeClass: NativeProbeTransportClass, options: ProbeTransportOptions = {}) {
-    // The callback reaches the waiters only, never this object: the native side holds the
+    // The callback reaches the client table only, never this object: the native side holds the
     // callback for as long as the transport lives, so a transport nobody holds can be collected.
-    const waiters = new Map<number, Waiter>();
-    this.#waiters = waiters;
+    const clients: Array<ProbeClient | undefined> = [undefined];
+    const tags: number[] = [0];
+    const freeIds = this.#freeIds;
+    const view = new CompletionView();
+    const completed = { count: 0 };
+    this.#clients = clients;
+    this.#tags = tags;
     this.#native = new NativeClass((records, replies) => {
-      for (const completion of decodeCompletions(records, replies)) {
-        const waiter = waiters.get(completion.id);
-        if (!waiter) continue;
-        waiters.delete(completion.id);
-        waiter.resolve(completion);
+      if (records.length % COMPLETION_BYTES !== 0) throw new RangeError(`completion records of ${records.length} bytes`);
+      view.records = records;
+      view.replies = replies;
+      view.receivedAt = Date.now();
+      let failure: unknown;
+      for (let at = 0; at < records.length; at += COMPLETION_BYTES) {
+        const id = records.readUInt32LE(at);
+        const client = clients[id];
+        if (client === undefined) continue;
+        clients[id] = undefined;
+        freeIds.push(id);
+        completed.count++;
+        view.at = at;
+        view.tag = tags[id]!;
+        try {
+          client.probeDone(view);
+        } catch (error) {
+          failure ??= error;
+        }
       }
+      view.records = EMPTY_BUFFER;
+      view.replies = EMPTY_BUFFER;
+      if (failure !== undefined) throw failure;
     }, { deliveryDelayMs: DELIVERY_DELAY_MS, ...options });
+    this.#completed = completed;
   }
+
+  /** Probes ended (the callback counts them here, as it cannot reach this object). */
+  readonly #completed: { count: number };
 
   /** Sockets open at once at most; probes beyond wait (at most their timeout, else they end as notStarted). */
   get maxInFlight(): number {
@@ -104,7 +198,51 @@ export class ProbeTransport {
 
   /** Probes in flight or queued. */
   get pending(): number {
-    return this.#waiters.size;
+    return this.#started - this.#completed.count;
+  }
+
+  /**
+   * Queues one probe (from prepareProbe) for `client`, which gets its completion with `tag`
+   * (any number the client wants back, e.g. when the attempt started). When the transport is
+   * closed, client.probeFailed is called before this returns.
+   */
+  start(prepared: PreparedProbe, client: ProbeClient, tag = 0): void {
+    if (this.#closed) {
+      client.probeFailed(new Error('the probe transport is closed'), tag);
+      return;
+    }
+    let id = this.#freeIds.pop();
+    if (id === undefined) {
+      id = this.#clients.length;
+      this.#clients.push(undefined);
+      this.#tags.push(0);
+    }
+    this.#clients[id] = client;
+    this.#tags[id] = tag;
+    this.#started++;
+    this.#queued.push(prepared);
+    this.#queuedIds.push(id);
+    this.#queuedBytes += prepared.length;
+    if (this.#batching === 0) this.#flushing ??= setImmediate(this.#flush);
+  }
+
+  #batching = 0;
+
+  /**
+   * Runs `starts` and submits the probes it started in one native call when it returns, not in
+   * the next turn of the event loop (the scheduler starts a slot's checks so: one call, no
+   * immediate callback and its extra poll of the loop per slot).
+   */
+  batch(starts: () => void): void {
+    this.#batching++;
+    try {
+      starts();
+    } finally {
+      if (--this.#batching === 0 && this.#queued.length > 0) {
+        if (this.#flushing) clearImmediate(this.#flushing);
+        this.#flush();
+      }
+    }
   }
 
   /**
@@ -112,15 +250,7 @@ export class ProbeTransport {
    * Rejects when the transport is closed before the probe completes.
    */
   probe(prepared: PreparedProbe): Promise<ProbeCompletion> {
-    if (this.#closed) return Promise.reject(new Error('the probe transport is closed'));
-    let id = this.#nextId;
-    while (this.#waiters.has(id)) id = (id + 1) >>> 0;
-    this.#nextId = (id + 1) >>> 0;
-    this.#queued.push(prepared);
-    this.#queuedIds.push(id);
-    this.#queuedBytes += prepared.length;
-    this.#flushing ??= setImmediate(this.#flush);
-    return new Promise((resolve, reject) => this.#waiters.set(id, { resolve, reject }));
+    return new Promise((resolve, reject) => this.start(prepared, new PromiseClient(resolve, reject)));
   }
 
   /** Submits what was asked for since the last flush in one native call. */
@@ -143,24 +273,29 @@ export class ProbeTransport {
     try {
       this.#native.submit(batch);
     } catch (error) {
-      for (const id of ids) {
-        const waiter = this.#waiters.get(id);
-        this.#waiters.delete(id);
-        waiter?.reject(error as Error);
-      }
+      for (const id of ids) this.#fail(id, error as Error);
     }
   };
 
-  /** Closes every socket and joins the thread; probes in flight reject. Idempotent. */
+  #fail(id: number, error: Error): void {
+    const client = this.#clients[id];
+    if (client === undefined) return;
+    this.#clients[id] = undefined;
+    this.#freeIds.push(id);
+    this.#completed.count++;
+    client.probeFailed(error, this.#tags[id]!);
+  }
+
+  /** Closes every socket and joins the thread; probes in flight fail. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#flushing) clearImmediate(this.#flushing);
     this.#queued = [];
+    this.#queuedIds = [];
     this.#native.close();
     const error = new Error('the probe transport is closed');
-    for (const waiter of this.#waiters.values()) waiter.reject(error);
-    this.#waiters.clear();
+    for (let id = 1; id < this.#clients.length; id++) this.#fail(id, error);
   }
 }
 

@@ -17,9 +17,10 @@ export function tcpProbe(spec: TcpCheck & { timeout: number }, target: CheckTarg
       timeoutMs: Math.max(1, Math.round(spec.timeout * 1000)), maxReply: 0,
     }),
     judge: (c) => {
-      if (c.outcome === 'ok') return { ok: true, message: 'connected' };
-      if (c.outcome === 'timeout') return { ok: false, message: 'connect timed out' };
-      return { ok: false, message: `connect ${errnoCode(c.errno)}` };
+      const outcome = c.outcome;
+      if (outcome === 'ok') return { ok: true, message: 'connected', latency: c.latencyMs };
+      if (outcome === 'timeout') return { ok: false, message: 'connect timed out', latency: c.latencyMs };
+      return { ok: false, message: `connect ${errnoCode(c.errno)}`, latency: c.latencyMs };
     },
   };
   probes.set(target, { spec, probe });

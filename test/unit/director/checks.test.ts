@@ -12,12 +12,16 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCheck, type CheckTarget } from '../../../lib/director/checks/index';
-import { acquireProbeTransport, activeProbeTransport, probeTransportError } from '../../../lib/director/checks/probe-transport';
+import { probeResult, runCheck, type CheckTarget } from '../../../lib/director/checks/index';
+import { encodeCompletions } from '../../../lib/director/checks/probe-codec';
+import {
+  acquireProbeTransport, activeProbeTransport, CompletionView, prepareProbe, probeTransportError,
+} from '../../../lib/director/checks/probe-transport';
 import { decodeReply, encodeQuery } from '../../../lib/director/checks/dns';
 import { decodePayload } from '../../../lib/director/checks/udp';
 import { localFailure } from '../../../lib/director/checks/types';
 import { checkCheckSpec } from '../../../lib/director/config';
+import { CheckSchedule } from '../../../lib/director/scheduler';
 
 import { closedPort } from './closed-port';
 
@@ -383,5 +387,77 @@ describe('none', () => {
   it('is up by default and down when told', async () => {
     expect(await runCheck(check({ type: 'none' }), at(80))).toMatchObject({ ok: true });
     expect(await runCheck(check({ type: 'none', result: 'down' }), at(80))).toMatchObject({ ok: false, message: 'forced down' });
+  });
+});
+
+// A director's checks go from the scheduler to the probe thread and back with no promise per
+// attempt (the scheduled check is its probes' client): the same results, on real sockets.
+describe('scheduled checks on the native probe transport', () => {
+  it('reports each attempt with its index, lateness and time, and nothing after stop', async () => {
+    const release = acquireProbeTransport();
+    try {
+      const transport = activeProbeTransport();
+      expect(transport, String(probeTransportError())).toBeDefined();
+      const port = await listen(http.createServer(handler));
+      const results: Array<{ index: number; ok: boolean; message: string; lateness: number; at: number }> = [];
+      const started = Date.now();
+      const schedule = new CheckSchedule(
+        [check({ type: 'http', path: '/health', interval: 2, timeout: 1.9 }), check({ type: 'http', path: '/down', interval: 2, timeout: 1.9 })],
+        [at(port), at(port)], undefined,
+        (index, result, lateness, when) => results.push({ index, ok: result.ok, message: result.message, lateness, at: when }),
+        { firstDelay: 0 },
+      );
+      for (const deadline = Date.now() + 10_000; results.filter((r) => r.index === 1).length < 2;) {
+        if (Date.now() > deadline) throw new Error(`2 rounds not done in 10 s: ${JSON.stringify(results)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      schedule.stop();
+      const seen = results.length;
+      expect(results.filter((r) => r.index === 0).every((r) => r.ok && r.message === 'HTTP 200')).toBe(true);
+      expect(results.filter((r) => r.index === 1).every((r) => !r.ok && r.message === 'HTTP 503')).toBe(true);
+      for (const r of results) {
+        expect(r.lateness).toBeGreaterThanOrEqual(0);
+        expect(r.at).toBeGreaterThanOrEqual(started);
+      }
+      // Probes in flight at stop still complete on the thread; their outcomes are dropped.
+      for (const deadline = Date.now() + 5000; transport!.pending > 0;) {
+        if (Date.now() > deadline) throw new Error(`${transport!.pending} probes still pending 5 s after stop`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(results).toHaveLength(seen);
+    } finally {
+      release();
+    }
+  });
+
+  it('reads a status line without a reason phrase, and refuses one whose code is not three digits', async () => {
+    const release = acquireProbeTransport();
+    try {
+      const raw = net.createServer((socket) => socket.once('data', (chunk) => {
+        const path = chunk.toString('latin1').split(' ')[1]!;
+        socket.end(path === '/bare' ? 'HTTP/1.1 204\r\n\r\n' : path === '/short' ? 'HTTP/1.1 20 OK\r\n\r\n' : 'HTTP/1.1 2000 OK\r\n\r\n');
+      }));
+      const port = await listen(raw);
+      expect(await runCheck(check({ type: 'http', path: '/bare' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 204' });
+      expect(await runCheck(check({ type: 'http', path: '/short' }), at(port))).toMatchObject({ ok: false, message: 'response: malformed status line' });
+      // As the regex of the Node path reads it: the first three digits.
+      expect(await runCheck(check({ type: 'http', path: '/long' }), at(port))).toMatchObject({ ok: true, message: 'HTTP 200' });
+    } finally {
+      release();
+    }
+  });
+});
+
+describe('a native probe judged', () => {
+  it('is a failed attempt, never an exception, when its judge throws', () => {
+    const { records, replies } = encodeCompletions([{
+      id: 1, outcome: 'ok', phase: 'receive', errno: 0, latencyMs: 1.5, reply: Buffer.from('HTTP/1.0 200 OK\r\n'), limited: false, firstLine: true,
+    }]);
+    const view = new CompletionView();
+    view.records = records;
+    view.replies = replies;
+    const probe = { prepared: prepareProbe({ address: '127.0.0.1', port: 1, timeoutMs: 100, maxReply: 0 }), judge: () => { throw new Error('boom'); } };
+    expect(probeResult(probe, view)).toEqual({ ok: false, message: 'check error: boom', latency: 1.5 });
   });
 });

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CheckResult, CheckTarget } from '../../../lib/director/checks/index';
 import { checkCheckSpec, type ResolvedCheck } from '../../../lib/director/config';
 import { CheckHealth, DestinationHealth } from '../../../lib/director/health';
-import { CheckSchedule, type ScheduledResult } from '../../../lib/director/scheduler';
+import { CheckSchedule, type OnResult } from '../../../lib/director/scheduler';
 
 const pass: CheckResult = { ok: true, message: 'ok', latency: 1 };
 const fail: CheckResult = { ok: false, message: 'refused', latency: 1 };
@@ -87,6 +87,16 @@ describe('DestinationHealth', () => {
   });
 });
 
+interface ScheduledResult {
+  index: number;
+  result: CheckResult;
+  lateness: number;
+  at: number;
+}
+const collect = (results: ScheduledResult[]): OnResult => (index, result, lateness, at) => {
+  results.push({ index, result, lateness, at });
+};
+
 describe('CheckSchedule (fake timers)', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: 1_000_000 });
@@ -103,7 +113,7 @@ describe('CheckSchedule (fake timers)', () => {
     const schedule = new CheckSchedule([check()], [target], async () => {
       starts.push(Date.now());
       return pass;
-    }, (r) => results.push(r), { random: () => 0.25 });
+    }, collect(results), { random: () => 0.25 });
     await vi.advanceTimersByTimeAsync(249);
     expect(starts).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
@@ -122,7 +132,7 @@ describe('CheckSchedule (fake timers)', () => {
     const schedules = [0.2501, 0.2549, 0.2599, 0.2601].map((offset) => new CheckSchedule([check()], [target], async () => {
       starts.push(Date.now());
       return pass;
-    }, (r) => results.push(r), { random: () => offset }));
+    }, collect(results), { random: () => offset }));
     await vi.advanceTimersByTimeAsync(1000);
     for (const s of schedules) s.stop();
     // Due at 250.1, 254.9 and 259.9 ms: all at the end of the 250–260 slot; 260.1 in the next.
@@ -155,7 +165,7 @@ describe('CheckSchedule (fake timers)', () => {
     const schedule = new CheckSchedule([check()], [target], async () => {
       starts.push(Date.now());
       return pass;
-    }, (r) => results.push(r), { firstDelay: 0 });
+    }, collect(results), { firstDelay: 0 });
     await vi.advanceTimersByTimeAsync(0);
     // The wall clock jumps 300 ms ahead of the timers: the next timer fires 300 ms late.
     vi.setSystemTime(Date.now() + 300);
@@ -172,8 +182,8 @@ describe('CheckSchedule (fake timers)', () => {
     let i = 0;
     const health = new DestinationHealth([{ rise: 3, fall: 2 }], 'up');
     const transitions: string[] = [];
-    const schedule = new CheckSchedule([check({ rise: 3, fall: 2 })], [target], async () => script[i++] ?? pass, (r) => {
-      const { before, after } = health.record(r.index, r.result, r.at);
+    const schedule = new CheckSchedule([check({ rise: 3, fall: 2 })], [target], async () => script[i++] ?? pass, (index, result, _lateness, at) => {
+      const { before, after } = health.record(index, result, at);
       if (before !== after) transitions.push(`${i}:${after}`);
     }, { firstDelay: 0 });
     await vi.advanceTimersByTimeAsync(script.length * 1000);
@@ -187,7 +197,7 @@ describe('CheckSchedule (fake timers)', () => {
     let aborted = false;
     const schedule = new CheckSchedule([check()], [target], (_c, _t, signal) => new Promise((resolve) => {
       signal.addEventListener('abort', () => { aborted = true; resolve(fail); });
-    }), (r) => results.push(r), { firstDelay: 0 });
+    }), collect(results), { firstDelay: 0 });
     await vi.advanceTimersByTimeAsync(10);
     schedule.stop();
     await vi.advanceTimersByTimeAsync(10);
