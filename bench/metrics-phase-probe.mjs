@@ -1,0 +1,112 @@
+// Diagnostic for the /metrics scrape, run inside the test VM (not part of `npm run bench`):
+// where a scrape of a 1,000 x 10 table spends its time. Reading the table alone; rendering
+// into a sink that drops the text; the HTTP scrape by bench/scrape-client.mjs (as the
+// benchmark) and by curl (a scraper that costs little), plain and gzipped; zlib's levels and
+// strategies on the rendered text (size, compression and decompression time); the server's
+// user and system CPU. Medians of --reps.
+//
+//   node bench/metrics-phase-probe.mjs [--reps 5] [--size 1000x10]
+import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import zlib from 'node:zlib';
+
+import { Ipvs } from '../dist/index.js';
+import { createMetricsRegistry, serveMetrics } from '../dist/metrics/index.js';
+import { writeExposition } from '../dist/metrics/exposition.js';
+import { median, option, requireTestVm } from './lib.mjs';
+
+requireTestVm('metrics-phase-probe.mjs');
+const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
+const REPS = Number(option('reps', '5'));
+const CLIENT = path.join(import.meta.dirname, 'scrape-client.mjs');
+const sh = (command, args) => execFileSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+const run = (command, args) => new Promise((resolve, reject) => {
+  execFile(command, args, { maxBuffer: 1 << 26 }, (error, stdout, stderr) => (error ? reject(new Error(`${command}: ${error.message} ${stderr}`)) : resolve(stdout)));
+});
+
+/** Wall and this process's user/system CPU of `work`, median of REPS. */
+async function measure(work) {
+  const walls = [], users = [], systems = [];
+  await work();
+  for (let i = 0; i < REPS; i++) {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    await work();
+    walls.push(performance.now() - started);
+    const used = process.cpuUsage(cpu);
+    users.push(used.user / 1000);
+    systems.push(used.system / 1000);
+  }
+  return `${median(walls).toFixed(0)} ms (server user ${median(users).toFixed(0)} + sys ${median(systems).toFixed(0)})`;
+}
+
+const netns = `probe-met-${process.pid}`;
+sh('ip', ['netns', 'add', netns]);
+sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+sh('ip', ['-n', netns, 'link', 'add', 'rs0', 'type', 'dummy']);
+sh('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
+sh('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
+const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
+const endpoints = [];
+try {
+  const batch = ipvs.batch();
+  for (let s = 0; s < SERVICES; s++) {
+    const service = { protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' };
+    batch.addService(service);
+    for (let d = 0; d < DESTINATIONS; d++) batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight: 1 + (d % 5) });
+  }
+  await batch.commit();
+  const rows = [];
+  const show = (name, value) => { rows.push([name, value]); console.log(`${name}: ${value}`); };
+
+  show('ipvsadm -Ln --stats --exact', await measure(() => run('ip', ['netns', 'exec', netns, 'ipvsadm', '-Ln', '--stats', '--exact'])));
+  const { registry, sampler } = createMetricsRegistry({ ipvs });
+  show('sampler.sample() (packed listing, daemons, proc stats)', await measure(() => sampler.sample()));
+  show('listing only (ipvs.enqueue listTable)', await measure(() => ipvs.enqueue('listTable', (h) => h.listTable())));
+  show('writeExposition into a sink that drops it (sample + render)', await measure(() => writeExposition(registry, () => undefined)));
+  const chunks = [];
+  await writeExposition(registry, (taken) => { for (const c of taken) chunks.push(Buffer.from(c)); });
+  const text = Buffer.concat(chunks);
+  show('exposition bytes', String(text.length));
+  show('Buffer.from copy of the text (a memcpy)', await measure(() => Buffer.from(text)));
+
+  const plain = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
+  const gzipped = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
+  endpoints.push(plain, gzipped);
+  show('HTTP plain, scrape-client', await measure(() => run(process.execPath, [CLIENT, `${plain.url}metrics`, '--count', '1'])));
+  show('HTTP gzip L1, scrape-client', await measure(() => run(process.execPath, [CLIENT, `${gzipped.url}metrics`, '--gzip', '--count', '1'])));
+  show('HTTP plain, curl -o /dev/null', await measure(() => run('curl', ['-sS', '-o', '/dev/null', `${plain.url}metrics`])));
+  show('HTTP gzip L1, curl --compressed', await measure(() => run('curl', ['-sS', '--compressed', '-o', '/dev/null', `${gzipped.url}metrics`])));
+
+  const variants = [
+    ['level 1', { level: 1 }],
+    ['level 2', { level: 2 }],
+    ['level 4', { level: 4 }],
+    ['level 6', { level: 6 }],
+    ['level 1 memLevel 9', { level: 1, memLevel: 9 }],
+    ['Z_RLE', { level: 1, strategy: zlib.constants.Z_RLE }],
+    ['Z_HUFFMAN_ONLY', { level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY }],
+  ];
+  for (const [name, options] of variants) {
+    let packed;
+    const compress = await measure(() => { packed = zlib.gzipSync(text, options); });
+    const inflate = await measure(() => zlib.gunzipSync(packed));
+    show(`gzip ${name}: ${packed.length} bytes`, `compress ${compress}; gunzip ${inflate}`);
+  }
+  const inflateChunks = await measure(async () => {
+    const gunzip = zlib.createGunzip();
+    const done = new Promise((resolve) => gunzip.on('end', resolve));
+    gunzip.resume();
+    const packed = zlib.gzipSync(text, { level: 1 });
+    for (let at = 0; at < packed.length; at += 65536) gunzip.write(packed.subarray(at, at + 65536));
+    gunzip.end();
+    await done;
+  });
+  show('gzipSync L1 + streamed gunzip in 64 KiB pieces', inflateChunks);
+  console.log(JSON.stringify(rows));
+} finally {
+  for (const endpoint of endpoints) await endpoint.close();
+  await ipvs.close();
+  sh('ip', ['netns', 'delete', netns]);
+}
