@@ -5,8 +5,11 @@
 // strategies on the rendered text (size, compression and decompression time); the server's
 // user and system CPU. Medians of --reps.
 //
-//   node bench/metrics-phase-probe.mjs [--reps 5] [--size 1000x10]
+//   node bench/metrics-phase-probe.mjs [--reps 5] [--size 1000x10] [--zlib]
+//
+// --zlib: also zlib's levels and strategies on the text.
 import { execFile, execFileSync } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
@@ -14,6 +17,7 @@ import zlib from 'node:zlib';
 import { Ipvs } from '../dist/index.js';
 import { createMetricsRegistry, serveMetrics } from '../dist/metrics/index.js';
 import { writeExposition } from '../dist/metrics/exposition.js';
+import { recycleChunk } from '../dist/metrics/exposition-writer.js';
 import { median, option, requireTestVm } from './lib.mjs';
 
 requireTestVm('metrics-phase-probe.mjs');
@@ -49,6 +53,7 @@ sh('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
 sh('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
 const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 const endpoints = [];
+const STOP = Symbol('done');
 try {
   const batch = ipvs.batch();
   for (let s = 0; s < SERVICES; s++) {
@@ -64,7 +69,7 @@ try {
   const { registry, sampler } = createMetricsRegistry({ ipvs });
   show('sampler.sample() (packed listing, daemons, proc stats)', await measure(() => sampler.sample()));
   show('listing only (ipvs.enqueue listTable)', await measure(() => ipvs.enqueue('listTable', (h) => h.listTable())));
-  show('writeExposition into a sink that drops it (sample + render)', await measure(() => writeExposition(registry, () => undefined)));
+  show('writeExposition into a sink that recycles the chunks (sample + render)', await measure(() => writeExposition(registry, (taken) => { for (const chunk of taken) recycleChunk(chunk); })));
   const chunks = [];
   await writeExposition(registry, (taken) => { for (const c of taken) chunks.push(Buffer.from(c)); });
   const text = Buffer.concat(chunks);
@@ -74,10 +79,40 @@ try {
   const plain = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
   const gzipped = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
   endpoints.push(plain, gzipped);
-  show('HTTP plain, scrape-client', await measure(() => run(process.execPath, [CLIENT, `${plain.url}metrics`, '--count', '1'])));
-  show('HTTP gzip L1, scrape-client', await measure(() => run(process.execPath, [CLIENT, `${gzipped.url}metrics`, '--gzip', '--count', '1'])));
+  // The same bytes served from memory, with nothing rendered: what the transfer alone costs
+  // this scraper; then with a listing of the table first, as a scrape has.
+  const packed = zlib.gzipSync(text, { level: 1 });
+  const served = http.createServer(async (request, response) => {
+    const url = new URL(request.url, 'http://x');
+    if (url.searchParams.has('list')) await ipvs.enqueue('listTable', (h) => h.listTable());
+    const gzip = url.searchParams.has('gzip');
+    response.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4', ...(gzip ? { 'Content-Encoding': 'gzip' } : {}) });
+    const body = gzip ? packed : text;
+    for (let at = 0; at < body.length; at += 128 * 1024) {
+      if (!response.write(body.subarray(at, at + 128 * 1024))) await new Promise((resolve) => response.once('drain', resolve));
+    }
+    response.end();
+  });
+  await new Promise((resolve) => served.listen(0, '127.0.0.1', resolve));
+  const memory = `http://127.0.0.1:${served.address().port}/metrics`;
+  /** The scraper's own figures (ms from request to last decoded byte), REPS scrapes after one to warm up. */
+  const scrapes = async (url, args) => {
+    const cpu = process.cpuUsage();
+    const lines = (await run(process.execPath, [CLIENT, url, ...args, '--count', String(REPS + 1)])).trim().split('\n').slice(1).map((l) => JSON.parse(l));
+    const used = process.cpuUsage(cpu);
+    return `${median(lines.map((l) => l.ms)).toFixed(0)} ms, scraper CPU ${median(lines.map((l) => l.cpuMs)).toFixed(0)}, server CPU per scrape ` +
+      `${((used.user + used.system) / 1000 / (REPS + 1)).toFixed(0)} (${lines[0].coding}, ${lines[0].wireBytes} on the wire)`;
+  };
+  show('HTTP as Prometheus asks (scrape-client --gzip, default endpoint)', await scrapes(`${plain.url}metrics`, ['--gzip']));
+  show('HTTP no Accept-Encoding', await scrapes(`${plain.url}metrics`, []));
+  show('HTTP gzip forced', await scrapes(`${gzipped.url}metrics`, ['--gzip']));
+  show('the same text from memory, plain (transfer alone)', await scrapes(memory, []));
+  show('the same text from memory after a listing, plain', await scrapes(`${memory}?list`, []));
+  show('the same text pre-gzipped (L1) from memory (transfer + scraper gunzip)', await scrapes(`${memory}?gzip`, ['--gzip']));
   show('HTTP plain, curl -o /dev/null', await measure(() => run('curl', ['-sS', '-o', '/dev/null', `${plain.url}metrics`])));
-  show('HTTP gzip L1, curl --compressed', await measure(() => run('curl', ['-sS', '--compressed', '-o', '/dev/null', `${gzipped.url}metrics`])));
+  show('the same text from memory, curl -o /dev/null', await measure(() => run('curl', ['-sS', '-o', '/dev/null', memory])));
+  served.close();
+  if (!process.argv.includes('--zlib')) throw STOP;
 
   const variants = [
     ['level 1', { level: 1 }],
@@ -105,6 +140,8 @@ try {
   });
   show('gzipSync L1 + streamed gunzip in 64 KiB pieces', inflateChunks);
   console.log(JSON.stringify(rows));
+} catch (error) {
+  if (error !== STOP) throw error;
 } finally {
   for (const endpoint of endpoints) await endpoint.close();
   await ipvs.close();
