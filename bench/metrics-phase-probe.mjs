@@ -1,13 +1,12 @@
 // Diagnostic for the /metrics scrape, run inside the test VM (not part of `npm run bench`):
-// where a scrape of a 1,000 x 10 table spends its time. Reading the table alone; rendering
-// into a sink that drops the text; the HTTP scrape by bench/scrape-client.mjs (as the
-// benchmark) and by curl (a scraper that costs little), plain and gzipped; zlib's levels and
-// strategies on the rendered text (size, compression and decompression time); the server's
-// user and system CPU. Medians of --reps.
+// where a scrape of a 1,000 x 10 table spends its time. ipvsadm; reading the table alone;
+// reading and rendering into a sink that recycles the chunks; scrapes by
+// bench/scrape-client.mjs (its own times, as the benchmark) of the real endpoint and of the same
+// text served from memory (the transfer alone, after a listing, pre-gzipped); curl of both;
+// with --zlib, zlib's levels and strategies on the text (size, compression and decompression
+// time). This process's user and system CPU beside each. Medians of --reps.
 //
 //   node bench/metrics-phase-probe.mjs [--reps 5] [--size 1000x10] [--zlib]
-//
-// --zlib: also zlib's levels and strategies on the text.
 import { execFile, execFileSync } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
