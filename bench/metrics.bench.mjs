@@ -1,6 +1,6 @@
 // Metrics benchmark, run inside the test VM: a scrape of a 1,000 x 10 table (GET /metrics
 // over HTTP on loopback, by a scraper in its own process as Prometheus is, the whole body read
-// and decoded; bench/scrape-client.mjs), with Prometheus' `Accept-Encoding: gzip` (which the
+// and decoded; bench/scrape-client.mjs), with Prometheus' `Accept` and `Accept-Encoding: gzip` (which the
 // default compression, `remote`, answers with the plain text on loopback), with gzip forced
 // (`compression: 'always'`, what a scraper across a network gets) and without asking, against
 // `ipvsadm -Ln --stats --exact` of the same table in the same run; then the event-loop delay of

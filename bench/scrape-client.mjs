@@ -5,7 +5,8 @@
 //
 //   node bench/scrape-client.mjs URL [--gzip] [--count N] [--seconds S] [--interval MS]
 //
-// --gzip sends Prometheus' `Accept-Encoding: gzip`; without it the request asks for no coding.
+// --gzip sends Prometheus' request headers (its `Accept`, and `Accept-Encoding: gzip`); without
+// it the request asks for no coding.
 // --interval: scrapes start this far apart (start to start, as Prometheus schedules them),
 // back to back when one takes longer.
 import http from 'node:http';
@@ -28,13 +29,17 @@ if (!url || (count === Infinity && seconds === Infinity)) {
   process.exit(2);
 }
 
+/** What Prometheus 2 sends by default (its scrape_protocols): OpenMetrics first, then the text format. */
+const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
+  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
 const cpuMs = ({ user, system }) => (user + system) / 1000;
 
 function scrape() {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const cpu = process.cpuUsage();
-    const headers = { 'Accept-Encoding': gzip ? 'gzip' : 'identity' };
+    const headers = gzip ? { Accept: PROMETHEUS_ACCEPT, 'Accept-Encoding': 'gzip' } : { 'Accept-Encoding': 'identity' };
     http.get(url, { agent: false, headers }, (response) => {
       if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}`));
       let wireBytes = 0;
