@@ -4,6 +4,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -132,10 +134,15 @@ class ListTableWorker : public TableWorker {
 
   // Room for the destination records of the next `upcoming` services at the average so far,
   // plus an eighth: a vector grown by doubling copies its records about once more, into fresh
-  // pages each time. Reserved pages left untouched are never faulted in.
+  // pages each time. Reserved pages left untouched are never faulted in. An estimate the
+  // allocator refuses (a skewed table) leaves the vector to grow as it would have.
   void ReserveDestinations(size_t words_per_service, size_t upcoming) {
     std::vector<uint32_t>& words = table_.destinations;
-    words.reserve(words.size() + words_per_service * upcoming / 8 * 9);
+    try {
+      words.reserve(words.size() + words_per_service * upcoming / 8 * 9);
+    } catch (const std::bad_alloc&) {
+    } catch (const std::length_error&) {
+    }
   }
 
   static constexpr size_t kMinPartServices = 64;
