@@ -4,6 +4,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -96,6 +98,8 @@ class ListTableWorker : public TableWorker {
     socket_->Execute(dump_services, [&](const nlmsghdr* reply) { services.push_back(DecodeService(reply)); });
     // A part every eighth of the table, of at least kMinPartServices services.
     const size_t part_services = std::max<size_t>(kMinPartServices, (services.size() + 7) / 8);
+    table_.services.reserve((parts_ ? std::min(part_services, services.size()) : services.size()) * record::service::kWords);
+    size_t destination_words = 0;  // of every service listed so far, parts handed over included
     // Each destination is packed as it is decoded; its service's count is written after.
     constexpr uint32_t kCountAt = record::service::At(record::service::destinationCount);
     for (size_t i = 0; i < services.size(); ++i) {
@@ -113,7 +117,28 @@ class ListTableWorker : public TableWorker {
         ++count;
       });
       table_.services[record + kCountAt] = count;
-      if (parts_ && (i + 1) % part_services == 0 && i + 1 < services.size()) HandOver();
+      destination_words += count * record::destination::kWords;
+      if ((i + 1) % part_services == 0 && i + 1 < services.size()) {
+        const size_t upcoming = parts_ ? std::min(part_services, services.size() - i - 1) : services.size() - i - 1;
+        if (parts_) {
+          HandOver();
+          table_.services.reserve(upcoming * record::service::kWords);
+        }
+        ReserveDestinations(destination_words / (i + 1), upcoming);
+      }
+    }
+  }
+
+  // Room for the destination records of the next `upcoming` services at the average so far,
+  // plus an eighth: a vector grown by doubling copies its records about once more, into fresh
+  // pages each time. Reserved pages left untouched are never faulted in. An estimate the
+  // allocator refuses (a skewed table) leaves the vector to grow as it would have.
+  void ReserveDestinations(size_t words_per_service, size_t upcoming) {
+    std::vector<uint32_t>& words = table_.destinations;
+    try {
+      words.reserve(words.size() + words_per_service * upcoming / 8 * 9);
+    } catch (const std::bad_alloc&) {
+    } catch (const std::length_error&) {
     }
   }
 
