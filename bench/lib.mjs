@@ -31,6 +31,18 @@ export function run(command, args, options = {}) {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30, ...options });
 }
 
+/**
+ * Adds namespace `netns` with loopback up and a dummy link on 172.16.0.0/12, the real servers'
+ * network, so that the kernel sees their addresses as unicast.
+ */
+export function addRealServerNetns(netns) {
+  run('ip', ['netns', 'add', netns]);
+  run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+  run('ip', ['-n', netns, 'link', 'add', 'rs0', 'type', 'dummy']);
+  run('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
+  run('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
+}
+
 /** The machine the numbers come from, for the README table. */
 export function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

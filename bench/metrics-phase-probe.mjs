@@ -17,7 +17,7 @@ import { Ipvs } from '../dist/index.js';
 import { createMetricsRegistry, serveMetrics } from '../dist/metrics/index.js';
 import { writeExposition } from '../dist/metrics/exposition.js';
 import { recycleChunk } from '../dist/metrics/exposition-writer.js';
-import { median, option, requireTestVm } from './lib.mjs';
+import { addRealServerNetns, median, option, requireTestVm } from './lib.mjs';
 
 requireTestVm('metrics-phase-probe.mjs');
 const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
@@ -45,11 +45,7 @@ async function measure(work) {
 }
 
 const netns = `probe-met-${process.pid}`;
-sh('ip', ['netns', 'add', netns]);
-sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-sh('ip', ['-n', netns, 'link', 'add', 'rs0', 'type', 'dummy']);
-sh('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
-sh('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
+addRealServerNetns(netns);
 const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 const endpoints = [];
 const STOP = Symbol('done');

@@ -17,7 +17,7 @@ import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:pe
 
 import { Ipvs } from '../dist/index.js';
 import { serveMetrics } from '../dist/metrics/index.js';
-import { median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
+import { addRealServerNetns, median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
 
 requireTestVm('metrics.bench.mjs');
 const size = option('size', (process.env.IPVS_BENCH_SIZES ?? '1000x10').split(/[ ,]/)[0]);
@@ -68,12 +68,7 @@ async function longestTasks(work) {
 }
 
 const netns = `bench-met-${process.pid}`;
-sh('ip', ['netns', 'add', netns]);
-sh('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
-// The real servers' network, so that the kernel sees their addresses as unicast.
-sh('ip', ['-n', netns, 'link', 'add', 'rs0', 'type', 'dummy']);
-sh('ip', ['-n', netns, 'addr', 'add', '172.16.255.254/12', 'dev', 'rs0']);
-sh('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
+addRealServerNetns(netns);
 const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 let endpoint;
 let gzipEndpoint;
