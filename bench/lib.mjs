@@ -43,6 +43,21 @@ export function addRealServerNetns(netns) {
   run('ip', ['-n', netns, 'link', 'set', 'rs0', 'up']);
 }
 
+/**
+ * Fills `ipvs` with `services` TCP services of `destinations` routed real servers each, on the
+ * network of {@link addRealServerNetns}; throws on the first failed operation.
+ */
+export async function fillRealServerTable(ipvs, services, destinations) {
+  const batch = ipvs.batch();
+  for (let s = 0; s < services; s++) {
+    const service = { protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' };
+    batch.addService(service);
+    for (let d = 0; d < destinations; d++) batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight: 1 + (d % 5) });
+  }
+  const failures = (await batch.commit()).filter((r) => !r.ok);
+  if (failures.length) throw new Error(`${failures.length} operations failed while building the table, the first: ${failures[0].error?.code} ${failures[0].error?.message}`);
+}
+
 /** The machine the numbers come from, for the README table. */
 export function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -17,7 +17,7 @@ import { Ipvs } from '../dist/index.js';
 import { createMetricsRegistry, serveMetrics } from '../dist/metrics/index.js';
 import { writeExposition } from '../dist/metrics/exposition.js';
 import { recycleChunk } from '../dist/metrics/exposition-writer.js';
-import { addRealServerNetns, median, option, requireTestVm } from './lib.mjs';
+import { addRealServerNetns, fillRealServerTable, median, option, requireTestVm } from './lib.mjs';
 
 requireTestVm('metrics-phase-probe.mjs');
 const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
@@ -50,13 +50,7 @@ const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 const endpoints = [];
 const STOP = Symbol('done');
 try {
-  const batch = ipvs.batch();
-  for (let s = 0; s < SERVICES; s++) {
-    const service = { protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' };
-    batch.addService(service);
-    for (let d = 0; d < DESTINATIONS; d++) batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight: 1 + (d % 5) });
-  }
-  await batch.commit();
+  await fillRealServerTable(ipvs, SERVICES, DESTINATIONS);
   const rows = [];
   const show = (name, value) => { rows.push([name, value]); console.log(`${name}: ${value}`); };
 

@@ -17,7 +17,7 @@ import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:pe
 
 import { Ipvs } from '../dist/index.js';
 import { serveMetrics } from '../dist/metrics/index.js';
-import { addRealServerNetns, median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
+import { addRealServerNetns, fillRealServerTable, median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
 
 requireTestVm('metrics.bench.mjs');
 const size = option('size', (process.env.IPVS_BENCH_SIZES ?? '1000x10').split(/[ ,]/)[0]);
@@ -73,14 +73,7 @@ const ipvs = await Ipvs.open({ netns: `/run/netns/${netns}` });
 let endpoint;
 let gzipEndpoint;
 try {
-  const batch = ipvs.batch();
-  for (let s = 0; s < SERVICES; s++) {
-    const service = { protocol: 'tcp', address: `10.${(s >> 16) & 255}.${(s >> 8) & 255}.${s & 255}`, port: 80, scheduler: 'wlc' };
-    batch.addService(service);
-    for (let d = 0; d < DESTINATIONS; d++) batch.addDestination(service, { address: `172.16.${(s >> 8) & 255}.${d + 1}`, port: 80, forward: 'route', weight: 1 + (d % 5) });
-  }
-  const failures = (await batch.commit()).filter((r) => !r.ok);
-  if (failures.length) throw new Error(`${failures.length} operations failed while building the table, the first: ${failures[0].error?.code} ${failures[0].error?.message}`);
+  await fillRealServerTable(ipvs, SERVICES, DESTINATIONS);
 
   endpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0' });
   gzipEndpoint = await serveMetrics({ ipvs, listen: '127.0.0.1:0', compression: 'always' });
