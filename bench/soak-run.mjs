@@ -5,11 +5,11 @@
 // After a warm-up, the run is made in equal parts, each of every phase, with a measuring point
 // after a full GC before the first and after each. What is bounded is the growth of what the
 // process retains: live JavaScript objects (V8's heap in use) plus anonymous memory outside
-// V8's heap (malloc, thread stacks, external buffers). A leak grows it in every part. RSS is
-// reported whole and by kind but not bounded: it also holds the node binary's code pages,
-// read in as code runs for the first time (the optimizing compiler, late in a fast run), and
-// V8's spare heap capacity, which follows the allocation rate; neither is memory the library
-// keeps, and both depend on the host's speed.
+// V8's heap (malloc, thread stacks, external buffers). A leak grows it in every part. RSS, the
+// issue's own measure, is reported whole and by kind: it also holds the node binary's code
+// pages, read in as code runs for the first time (the optimizing compiler, late in a fast
+// run), and V8's spare heap capacity, which follows the allocation rate; neither is memory the
+// library keeps, and both depend on the host's speed, so the tests bound the retained memory.
 import { readdirSync, readFileSync } from 'node:fs';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -18,7 +18,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
 
 export const FULL = { operations: 100_000, cycles: 10_000, reads: 1_000 };
-/** The bound on retained memory's growth over a soak (issue 9). */
+/** The bound on memory's growth over a soak (issue 9: RSS; the tests also bound retained memory by it). */
 export const SOAK_LIMIT_MIB = 5;
 
 function openDescriptors() {
@@ -193,6 +193,7 @@ export async function soak(api, netns, sizes, { parts = 2, perPhase = false, obs
     heapResidentMiB: series('heapResident'),
     externalMiB: series('external'),
     rssGrowthMiB: growth('rss'),
+    rssGrowthTotalMiB: Number(mib(points.at(-1).rss - points[0].rss).toFixed(2)),
     rssAnonGrowthMiB: growth('rssAnon'),
     retainedMiB: series('retained'),
     retainedGrowthMiB: growth('retained'),

@@ -1,8 +1,9 @@
 // The full soak (issue 9), run inside the VM by scripts/bench.sh: 100,000 operations, 10,000
 // handle open/close cycles and 1,000 connection-table reads in one process, in four parts after
-// a warm-up (bench/soak-run.mjs). Passes when what the process retains (live JavaScript objects
-// plus anonymous memory outside V8's heap) grew by less than 5 MiB, and the open descriptors and
-// threads are back to the baseline. The bounded version runs in `npm test`
+// a warm-up (bench/soak-run.mjs). Passes as issue 9 words it: RSS grew by less than 5 MiB, and
+// the open descriptors and threads are back to the baseline. What the process retains (live
+// JavaScript objects plus anonymous memory outside V8's heap), the stricter measure that the
+// bounded test holds under the same 5 MiB, is judged and printed beside it. The bounded version runs in `npm test`
 // (test/kernel/soak.test.ts).
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -27,8 +28,9 @@ try {
 } finally {
   run('ip', ['netns', 'delete', name]);
 }
-const ok = result.retainedGrowthTotalMiB < SOAK_LIMIT_MIB && result.fdsAfter === result.fdsBefore &&
-  result.threads.at(-1) === result.threads[0];
+const flat = result.fdsAfter === result.fdsBefore && result.threads.at(-1) === result.threads[0];
+const ok = result.rssGrowthTotalMiB < SOAK_LIMIT_MIB && flat;
+const retainedOk = result.retainedGrowthTotalMiB < SOAK_LIMIT_MIB;
 printTable(
   `Soak on Linux ${process.env.IPVS_VM_KERNEL ?? 'unknown'}`,
   ['phase', 'count', 'seconds'],
@@ -40,13 +42,15 @@ printTable(
   result.phaseGrowthMiB.map((p) => [String(p.part + 1), p.phase, p.retainedMiB.toFixed(2), String(p.arenas), p.arenaResidentMiB.toFixed(2)]),
 );
 const series = (values) => values.map((v) => v.toFixed(1)).join(' -> ');
+const signed = (mib) => `${mib >= 0 ? '+' : ''}${mib.toFixed(2)}`;
 console.log(
-  `retained (live JS + anonymous outside V8's heap) ${series(result.retainedMiB)} MiB: ` +
-    `+${result.retainedGrowthTotalMiB.toFixed(2)} MiB, limit ${SOAK_LIMIT_MIB}\n` +
-    `RSS ${series(result.rssMiB)} MiB (anonymous ${series(result.rssAnonMiB)}, file ${series(result.rssFileMiB)}); ` +
+  `RSS ${series(result.rssMiB)} MiB: ${signed(result.rssGrowthTotalMiB)} MiB, limit ${SOAK_LIMIT_MIB} ` +
+    `(anonymous ${series(result.rssAnonMiB)}, file ${series(result.rssFileMiB)})\n` +
+    `retained (live JS + anonymous outside V8's heap) ${series(result.retainedMiB)} MiB: ` +
+    `${signed(result.retainedGrowthTotalMiB)} MiB, limit ${SOAK_LIMIT_MIB}: ${retainedOk ? 'under' : 'OVER'}\n` +
     `V8 heap used ${series(result.heapUsedMiB)}, resident ${series(result.heapResidentMiB)} MiB; ` +
     `malloc arenas ${result.mallocArenas.join(' -> ')} (resident ${series(result.mallocArenaResidentMiB)} MiB); ` +
     `threads ${result.threads.join(' -> ')}; fds ${result.fdsBefore} -> ${result.fdsAfter}: ${ok ? 'PASS' : 'FAIL'}`,
 );
-writeResult('soak', { kernel: process.env.IPVS_VM_KERNEL, ...result, ok });
+writeResult('soak', { kernel: process.env.IPVS_VM_KERNEL, ...result, ok, retainedOk });
 if (!ok) process.exit(1);
