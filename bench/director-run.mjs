@@ -135,6 +135,15 @@ function lateCauses(from) {
   }
   return causes;
 }
+/** The table reads, syncs and GC pauses (over 5 ms) that began since `from`: how many, their total and longest ms. */
+function loopWork(from) {
+  const out = {};
+  for (const kind of ['listTable', 'apply', 'gc']) {
+    const durations = marks.filter(([k, start]) => k === kind && start >= from).map(([, , duration]) => duration);
+    out[kind] = { count: durations.length, totalMs: Math.round(durations.reduce((a, b) => a + b, 0)), maxMs: Math.round(Math.max(0, ...durations)) };
+  }
+  return out;
+}
 async function window(number, monitored) {
   const loop = monitored ? monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS }) : undefined;
   loop?.enable();
@@ -167,6 +176,7 @@ async function window(number, monitored) {
     ...(loop ? { loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 }, loopResolutionMs: LOOP_RESOLUTION_MS } : {}),
     latenessMs: percentiles(lateness),
     late: lateCauses(wall0),
+    loopWork: loopWork(wall0),
   };
 }
 const bare = await window(1, false);

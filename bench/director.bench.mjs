@@ -279,6 +279,10 @@ try {
         `${f(m.wakeUps.main / m.checks, 2)}+${f(m.wakeUps.probe / m.checks, 2)}`, f(m.vmBusy * 100, 0), lateText(m), lateText(r),
       ];
     }));
+  const work = (w) => ['listTable', 'apply', 'gc'].map((k) => `${w.loopWork[k].count} / ${w.loopWork[k].totalMs} / ${w.loopWork[k].maxMs}`);
+  printTable('Ours: table reads, syncs and GC pauses over 5 ms in each window (count / total ms / longest ms)',
+    ['every s', 'program', 'window', 'table reads', 'syncs', 'GC pauses'],
+    runs.filter((r) => r.monitored).flatMap((r) => [[r.interval, r.program, '1', ...work(r)], [r.interval, r.program, '2 (monitor)', ...work(r.monitored)]]));
   writeResult(`director-${os.release().startsWith('6.1.') ? '6.1' : os.release().split('.').slice(0, 2).join('.')}`, {
     destinations: DESTINATIONS, windowS: WINDOW_S, hostLoad: process.env.IPVS_HOST_LOAD, capacity, runs,
   });

@@ -83,6 +83,7 @@ try {
       f(w.wakeUps.main / w.checks, 2), f(w.wakeUps.probe / w.checks, 2), f(w.loopDelayMs?.p99), f(w.latenessMs.p99), f(w.latenessMs.max),
       `${w.late.count} (${w.late.listTable}, ${w.late.apply}, ${w.late.gc}, ${w.late.none})`]));
   console.log(`server answered ${answered() - before} over the whole run`);
+  for (const [name, w] of [['no monitor', report], ['monitor', report.monitored]]) console.log(`${name}: table reads, syncs, GC pauses over 5 ms: ${JSON.stringify(w.loopWork)}`);
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true });
