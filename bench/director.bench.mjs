@@ -3,8 +3,11 @@
 // ports, answered by bench/director/http_server.c, a C epoll server built here with the system
 // cc). First the servers' capacity alone (bench/director/http_load.c keeping requests in flight
 // for a few seconds), so the servers are shown not to be the limit. Then, for each check
-// interval asked (--intervals, default 1, 5 and 10 s): our director (event-loop delay p99, check
-// lateness p99, CPU per 1,000 checks), then the real keepalived (Debian package, checker
+// interval asked (--intervals, default 1, 5 and 10 s): our director, over two windows in one run
+// (bench/director-run.mjs): the first without any instrument in the process (CPU per 1,000
+// checks, wake-ups, check lateness), the second with the event-loop delay monitor on
+// (event-loop delay p99, check lateness, and CPU again: what the monitor's timer costs), then
+// the real keepalived (Debian package, checker
 // process only, HTTP_GET with the same delay_loop, timeout and destinations) in the same boot,
 // its CPU per 1,000 checks read from /proc/PID/stat. The servers count the requests they
 // answered: that is the check count of both programs. The VM's own busy share (/proc/stat) is
@@ -14,7 +17,7 @@
 //   node bench/director.bench.mjs [--intervals 1,5,10] [--window 20] [--warmup S] [--per-service 200]
 //                                 [--clients socket[,request]] [--load-seconds 5]
 //                                 [--compare LABEL=path/to/dist/director/index.js,…] [--cpu-prof DIR]
-//                                 [--loop-resolutions 5[,10,0]]
+//                                 [--loop-resolution 5]
 // --compare also runs our director from other builds in the same boot (before/after a
 // change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR. Wake-ups are
 // voluntary context switches (/proc/PID/task/TID/status).
@@ -30,9 +33,8 @@ const INTERVALS = option('intervals', '1,5,10').split(',').map(Number);
 const WINDOW_S = Number(option('window', '20'));
 const WARMUP_OPTION = option('warmup', '');
 const CLIENTS = option('clients', 'socket').split(',');
-// The event-loop delay monitor's period (ms) for each of our runs; 0: a run without it, to
-// see what its own timer costs (it wakes the loop every period).
-const LOOP_RESOLUTIONS = option('loop-resolutions', '5').split(',').map(Number);
+// The event-loop delay monitor's period (ms) in our second window.
+const LOOP_RESOLUTION = option('loop-resolution', '5');
 const LOAD_S = Number(option('load-seconds', '5'));
 const COMPARE = option('compare', '');
 const PROFILE_DIR = option('cpu-prof', '');
@@ -178,25 +180,27 @@ try {
     ].join('\n')).join('\n'));
 
     // Ours: the default (bare-socket HTTP/1.0), optionally also through node:http's request().
-    for (const [build, dist] of builds) for (const client of CLIENTS) for (const loopResolution of LOOP_RESOLUTIONS) {
+    for (const [build, dist] of builds) for (const client of CLIENTS) {
       const before = answered();
-      const monitor = LOOP_RESOLUTIONS.length === 1 ? '' : loopResolution > 0 ? `loop monitor ${loopResolution} ms` : 'no loop monitor';
-      const name = [client === 'socket' ? '' : client, build, monitor].filter(Boolean).join(', ');
+      const name = [client === 'socket' ? '' : client, build].filter(Boolean).join(', ');
       const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
       const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
-        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client, LOOP_RESOLUTION_MS: String(loopResolution) });
-      let s1; let v1; let a1;
+        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client, LOOP_RESOLUTION_MS: LOOP_RESOLUTION });
+      let s1; let v1; let a1; let s2; let v2; let a2;
       const report = await until('the director report', () => {
         const lines = ours.output().split('\n');
-        // The window starts when the director says so: sample the servers and the VM then.
-        if (!s1 && lines.some((l) => l.startsWith('{"window"'))) { s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered(); }
+        // Each window starts when the director says so: sample the servers and the VM then.
+        if (!s1 && lines.includes('{"window":1}')) { s1 = ticksOf('http_server'); v1 = vmTicks(); a1 = answered(); }
+        if (!s2 && lines.includes('{"window":2}')) { s2 = ticksOf('http_server'); v2 = vmTicks(); a2 = answered(); }
         const line = lines.find((l) => l.startsWith('{"startMs"'));
         if (!line && ours.child.exitCode !== null) throw new Error(`the director exited with ${ours.child.exitCode}:\n${ours.output().slice(-3000)}`);
         return line && JSON.parse(line);
-      }, (warmup + WINDOW_S + 600) * 1000);
-      const serverCpuMs = ticksToMs(ticksOf('http_server') - s1);
-      const vmBusy = busyShare(v1, vmTicks());
-      const serverCount = answered() - a1;
+      }, (warmup + 2 * WINDOW_S + 600) * 1000);
+      const serverCpuMs = ticksToMs(s2 - s1);
+      const vmBusy = busyShare(v1, v2);
+      const serverCount = a2 - a1;
+      report.monitored.vmBusy = busyShare(v2, vmTicks());
+      report.monitored.serverCount = answered() - a2;
       await new Promise((resolve) => (ours.child.exitCode === null ? ours.child.once('exit', resolve) : resolve()));
       console.log(`${name || 'ours'}, every ${interval} s: ${report.checks} check events and ${serverCount} requests answered in a window of ` +
         `${report.seconds.toFixed(3)} s by performance.now(), ${report.wallSeconds.toFixed(3)} s by Date.now()`);
@@ -252,7 +256,7 @@ try {
     ['answered/s', 'failed', 'server CPU ms/1k', 'VM busy %'],
     [[f(capacity.perSecond, 0), capacity.failed, f(capacity.serverCpuPer1000), f(capacity.vmBusy * 100, 0)]]);
   printTable(`Director vs keepalived, ${DESTINATIONS} HTTP checks (window ${WINDOW_S} s)`,
-    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'wake-ups/check (main+probe)', 'CPU % of 1 vCPU', 'loop p99 ms', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
+    ['every s', 'program', 'asked/s', 'checks/s', 'failed', 'down', 'CPU ms/1k', 'probe thread ms/1k', 'wake-ups/check (main+probe)', 'CPU % of 1 vCPU', 'late p99 ms', 'late max ms', 'VM busy %', 'vs keepalived'],
     runs.map((r) => {
       const reference = runs.find((k) => k.program === 'keepalived' && k.interval === r.interval);
       return [
@@ -260,10 +264,25 @@ try {
         r.probeThreadMs === undefined ? '' : f((r.probeThreadMs / r.checks) * 1000),
         r.wakeUps === undefined ? '' : r.wakeUps.all !== undefined ? f(r.wakeUps.all / r.checks, 2)
           : `${f(r.wakeUps.main / r.checks, 2)}+${f(r.wakeUps.probe / r.checks, 2)}`,
-        f((r.cpuMs / r.seconds) / 10, 0), f(r.loopDelayMs?.p99), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
+        f((r.cpuMs / r.seconds) / 10, 0), f(r.latenessMs?.p99), f(r.latenessMs?.max), f(r.vmBusy * 100, 0),
         r.program === 'keepalived' ? '' : ratio(r.cpuPer1000 / reference?.cpuPer1000),
       ];
     }));
+  const perCheck = (w, value) => f((value / w.checks) * 1000);
+  const lateText = (w) => `${w.late.count} (${w.late.listTable}, ${w.late.apply}, ${w.late.gc}, ${w.late.none})`;
+  printTable(`Ours with the event-loop delay monitor (${LOOP_RESOLUTION} ms timer; second window of ${WINDOW_S} s), beside the first window`,
+    ['every s', 'program', 'loop p99 ms', 'loop max ms', 'late p99 ms', 'late max ms', 'CPU ms/1k', 'CPU ms/1k without', 'wake-ups/check (main+probe)', 'VM busy %', 'late > 50 ms (table read, sync, GC, none)', 'same without'],
+    runs.filter((r) => r.monitored).map((r) => {
+      const m = r.monitored;
+      return [
+        r.interval, r.program, f(m.loopDelayMs?.p99), f(m.loopDelayMs?.max), f(m.latenessMs?.p99), f(m.latenessMs?.max), perCheck(m, m.cpuMs), f(r.cpuPer1000),
+        `${f(m.wakeUps.main / m.checks, 2)}+${f(m.wakeUps.probe / m.checks, 2)}`, f(m.vmBusy * 100, 0), lateText(m), lateText(r),
+      ];
+    }));
+  const work = (w) => ['listTable', 'apply', 'gc'].map((k) => `${w.loopWork[k].count} / ${w.loopWork[k].totalMs} / ${w.loopWork[k].maxMs}`);
+  printTable('Ours: table reads, syncs and GC pauses over 5 ms in each window (count / total ms / longest ms)',
+    ['every s', 'program', 'window', 'table reads', 'syncs', 'GC pauses'],
+    runs.filter((r) => r.monitored).flatMap((r) => [[r.interval, r.program, '1', ...work(r)], [r.interval, r.program, '2 (monitor)', ...work(r.monitored)]]));
   writeResult(`director-${os.release().startsWith('6.1.') ? '6.1' : os.release().split('.').slice(0, 2).join('.')}`, {
     destinations: DESTINATIONS, windowS: WINDOW_S, hostLoad: process.env.IPVS_HOST_LOAD, capacity, runs,
   });

@@ -3,7 +3,8 @@
 // server of the VM benchmark (bench/director/http_server.c) on loopback, one address of
 // 127.0.0.0/8 per real server. Same checks as bench/director.bench.mjs (2,000 destinations,
 // HTTP every --interval seconds); prints the director's CPU per 1,000 checks, its event-loop
-// delay and check lateness, and the server's count. `--cpu-prof DIR` profiles the director.
+// delay and check lateness, and the server's count, over the two windows of
+// bench/director-run.mjs (without and with the event-loop delay monitor). `--cpu-prof DIR` profiles the director.
 //
 //   node bench/director.host.mjs [--interval 1] [--window 10] [--warmup 4] [--per-service 200] [--port 28001] [--cpu-prof DIR]
 import { execFileSync, spawn } from 'node:child_process';
@@ -75,10 +76,14 @@ try {
   if (report.failed > 0 || report.down > 0) console.log(`note: ${report.failed} failed checks, ${report.down} not up: ${JSON.stringify(report.failures)}`);
   const f = (v, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
   printTable(`Director on the host (simulated table, loopback C server): ${SERVICES * PER_SERVICE} HTTP checks every ${INTERVAL_S} s, window ${WINDOW_S} s, load ${os.loadavg()[0].toFixed(1)}`,
-    ['checks/s', 'failed', 'CPU ms/1k checks', 'probe thread ms/1k', 'wake-ups/check main', 'probe', 'loop p99 ms', 'late p99 ms', 'late max ms', 'server answered'],
-    [[f(report.checks / report.seconds, 0), report.failed, f(report.cpuMs / report.checks * 1000),
-      report.probeThreadMs === undefined ? '' : f(report.probeThreadMs / report.checks * 1000),
-      f(report.wakeUps.main / report.checks, 2), f(report.wakeUps.probe / report.checks, 2), f(report.loopDelayMs?.p99), f(report.latenessMs.p99), f(report.latenessMs.max), answered() - before]]);
+    ['window', 'checks/s', 'failed', 'CPU ms/1k checks', 'probe thread ms/1k', 'wake-ups/check main', 'probe', 'loop p99 ms', 'late p99 ms', 'late max ms', 'late > 50 ms (table read, sync, GC, none)'],
+    [['no monitor', report], [`monitor ${report.monitored.loopResolutionMs} ms`, report.monitored]].map(([name, w]) => [
+      name, f(w.checks / w.seconds, 0), w.failed, f(w.cpuMs / w.checks * 1000),
+      w.probeThreadMs === undefined ? '' : f(w.probeThreadMs / w.checks * 1000),
+      f(w.wakeUps.main / w.checks, 2), f(w.wakeUps.probe / w.checks, 2), f(w.loopDelayMs?.p99), f(w.latenessMs.p99), f(w.latenessMs.max),
+      `${w.late.count} (${w.late.listTable}, ${w.late.apply}, ${w.late.gc}, ${w.late.none})`]));
+  console.log(`server answered ${answered() - before} over the whole run`);
+  for (const [name, w] of [['no monitor', report], ['monitor', report.monitored]]) console.log(`${name}: table reads, syncs, GC pauses over 5 ms: ${JSON.stringify(w.loopWork)}`);
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true });

@@ -1,10 +1,14 @@
 // Check timing: each check of each destination runs every `interval` seconds, the first at a
 // random offset within the interval so that checks spread out. Starts are planned on a fixed
 // grid (start + n × interval), so a slow event loop shows up as lateness rather than drift.
-// Checks start at the end of the SLOT_MS slot their start falls in, all those of a slot from
-// one timer: thousands of checks a second cost a hundred timers and wake-ups, not thousands,
-// and the native probe transport gets each slot's probes in one call (lateness, which counts
-// from the planned start, includes the wait for the slot's end).
+// Checks start at the end of the slot their start falls in, all those of a slot from one
+// timer: thousands of checks a second cost a hundred timers and wake-ups, not thousands, and
+// the native probe transport gets each slot's probes in one call (lateness, which counts from
+// the planned start, includes the wait for the slot's end). A slot is a 250th of the check's
+// interval, rounded down to 10 ms, from 10 to 40 ms: every 1 s a check waits up to 10 ms for
+// its slot, every 10 s up to 40 ms (0.4 % of the interval either way), and slow checks of
+// many destinations wake the process a quarter as often. Slot ends are multiples of their
+// width, so checks of different intervals that end together share one timer.
 //
 // A check of a destination is one ScheduledCheck for as long as it is scheduled: it goes from
 // slot to slot, and it is itself the client of its native probes, so an attempt that passes
@@ -13,10 +17,16 @@ import type { ResolvedCheck } from './config';
 import { nativeProbe, probeFailure, probeResult, runCheck, type CheckResult, type CheckTarget } from './checks/index';
 import { activeProbeTransport, type CompletionView, type NativeProbe, type ProbeClient } from './checks/probe-transport';
 
-/** Timer granularity (ms): a check starts at most this much after it is due on an idle loop. */
-export const SLOT_MS = 10;
+/** The narrowest and widest slots (ms): a check starts at most its slot's width after it is due on an idle loop. */
+export const MIN_SLOT_MS = 10;
+export const MAX_SLOT_MS = 40;
 
-const slotEnd = (due: number): number => Math.ceil(due / SLOT_MS) * SLOT_MS;
+/** The slot width (ms) of a check repeated every `intervalMs`. */
+export function slotWidth(intervalMs: number): number {
+  return Math.min(MAX_SLOT_MS, Math.max(MIN_SLOT_MS, Math.floor(intervalMs / 250 / MIN_SLOT_MS) * MIN_SLOT_MS));
+}
+
+const slotEnd = (due: number, width: number): number => Math.ceil(due / width) * width;
 
 interface Slot {
   timer: ReturnType<typeof setTimeout>;
@@ -72,13 +82,15 @@ class ScheduledCheck implements ProbeClient {
   end: number;
   /** The check as a native probe; null until first looked up. */
   #probe: NativeProbe | undefined | null = null;
+  readonly #slotMs: number;
 
   constructor(
     readonly schedule: CheckSchedule, readonly index: number, readonly check: ResolvedCheck, readonly target: CheckTarget,
     readonly intervalMs: number, firstDue: number,
   ) {
+    this.#slotMs = slotWidth(intervalMs);
     this.due = firstDue;
-    this.end = slotEnd(firstDue);
+    this.end = slotEnd(firstDue, this.#slotMs);
     startAtSlotEnd(this.end, this);
   }
 
@@ -88,7 +100,7 @@ class ScheduledCheck implements ProbeClient {
     const lateness = now > this.due ? now - this.due : 0;
     // The next start stays on the grid; an attempt always ends (timeout < interval) before it.
     do this.due += this.intervalMs; while (this.due <= now);
-    this.end = slotEnd(this.due);
+    this.end = slotEnd(this.due, this.#slotMs);
     startAtSlotEnd(this.end, this);
     if (schedule.run) {
       void schedule.run(this.check, this.target, schedule.signal).then((result) => this.#deliver(result, lateness, Date.now()));

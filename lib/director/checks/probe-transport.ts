@@ -1,7 +1,7 @@
 // The native probe transport (native/probe_transport.h): plain tcp and http checks hand their
 // connect / send / read to one thread of the addon with its own epoll, which enforces each
 // probe's timeout itself. Probes asked for in one turn of the event loop (the scheduler starts
-// the checks of a 10 ms slot together) go down in one native call, and the probes that finish
+// the checks of a slot together) go down in one native call, and the probes that finish
 // in one wake-up of that thread come back in one callback. What a reply means stays with the
 // check types (tcp.ts, http.ts).
 //
@@ -38,11 +38,13 @@ export type NativeProbeTransportClass = new (
 
 /**
  * How long finished probes may wait to be handed over with the next submit (the scheduler
- * submits every 10 ms slot while checks run) before the probe thread wakes the event loop for
- * them: at a few checks per slot this saves most wake-ups, each one dear in a VM. A result
- * reaches the health state at most this much later; its latency is measured on the thread.
+ * submits at the end of every slot that holds checks, every 10 to 40 ms while checks run)
+ * before the probe thread wakes the event loop for them: as long as the widest slot
+ * (scheduler.ts MAX_SLOT_MS), so that at a few checks per slot results ride on the next
+ * submit instead of a wake-up of their own, each one dear in a VM. A result reaches the health
+ * state at most this much later; its latency is measured on the thread.
  */
-const DELIVERY_DELAY_MS = 20;
+const DELIVERY_DELAY_MS = 40;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CheckResult, CheckTarget } from '../../../lib/director/checks/index';
 import { checkCheckSpec, type ResolvedCheck } from '../../../lib/director/config';
 import { CheckHealth, DestinationHealth } from '../../../lib/director/health';
-import { CheckSchedule, type OnResult } from '../../../lib/director/scheduler';
+import { CheckSchedule, slotWidth, type OnResult } from '../../../lib/director/scheduler';
 
 const pass: CheckResult = { ok: true, message: 'ok', latency: 1 };
 const fail: CheckResult = { ok: false, message: 'refused', latency: 1 };
@@ -138,6 +138,28 @@ describe('CheckSchedule (fake timers)', () => {
     // Due at 250.1, 254.9 and 259.9 ms: all at the end of the 250–260 slot; 260.1 in the next.
     expect(starts.map((t) => t - 1_000_000)).toEqual([260, 260, 260, 270]);
     expect(results.map((r) => Math.round(r.lateness * 10) / 10)).toEqual([9.9, 5.1, 0.1, 9.9]);
+  });
+
+  it('gives a check a slot of a 250th of its interval, 10 to 40 ms, and shares a timer with checks whose slots end together', async () => {
+    expect([1, 2.5, 3, 5, 7.5, 10, 60].map((interval) => slotWidth(interval * 1000))).toEqual([10, 10, 10, 20, 30, 40, 40]);
+    const starts: Array<[number, number]> = [];
+    const results: ScheduledResult[] = [];
+    // Every 10 s (40 ms slots): due at 2,481 and 2,519 ms, both start at 2,520, due at 2,521 at
+    // 2,560; every 1 s (10 ms slots) due at 511, start at 520, so at 2,520 the 1 s check's slot
+    // ends with the 10 s ones'.
+    const schedules = [[10, 0.2481], [10, 0.2519], [10, 0.2521], [1, 0.511]].map(([interval, offset]) => new CheckSchedule(
+      [check({ interval, timeout: 0.5 })], [target], async () => {
+        starts.push([interval!, Date.now() - 1_000_000]);
+        return pass;
+      }, collect(results), { random: () => offset! }));
+    await vi.advanceTimersByTimeAsync(1600);
+    // Waiting now: the 2,520 slot (two 10 s checks and the 1 s one, one timer) and the 2,560 one.
+    expect(vi.getTimerCount()).toBe(2);
+    await vi.advanceTimersByTimeAsync(1000);
+    for (const s of schedules) s.stop();
+    expect(starts.filter(([interval]) => interval === 10).map(([, t]) => t)).toEqual([2520, 2520, 2560]);
+    expect(starts.filter(([interval]) => interval === 1).map(([, t]) => t)).toEqual([520, 1520, 2520]);
+    expect(Math.max(...results.map((r) => r.lateness))).toBeLessThan(40);
   });
 
   it('spreads the first checks of many destinations across the interval', async () => {
