@@ -144,9 +144,13 @@ function williamsOrders(n) {
 }
 const orders = williamsOrders(chosen.length);
 
+// This process's heap after each full collection, in order: a heap that grows from round to
+// round would slow the later rounds.
+const heapMiB = [];
 async function timedRun(name) {
   return withBaseTable(async (context) => {
     collectGarbage();
+    heapMiB.push(Math.round(process.memoryUsage().heapUsed / 2 ** 20));
     const elapsed = await methods[name](context);
     await checkChanged(context.ipvs);
     return elapsed;
@@ -185,6 +189,7 @@ const result = {
   orders: Array.from({ length: REPS }, (_, rep) => orders[rep % orders.length].map((m) => chosen[m])),
   warmUp,
   runs,
+  heapMiB,
   seconds: Math.round((performance.now() - benchStart) / 1000),
 };
 const rows = [
@@ -201,5 +206,6 @@ printTable(
   rows,
 );
 for (const name of chosen) console.log(`${name.padEnd(16)} warm-up ${ms(warmUp[name])}, rounds ${runs[name].map((v) => v.toFixed(0)).join(' ')}`);
+console.log(`heap after each full collection (MiB), in order: ${heapMiB.join(' ')}`);
 console.log(`goals: >= 20x faster than clear-and-restore: ${result.goals.atLeast20xFasterThanClearAndRestore}; within 1.5x of the floor: ${result.goals.within1_5xOfFloor}`);
 writeResult(`reconcile-${process.env.IPVS_VM_KERNEL ?? os.release()}`, result);
