@@ -72,7 +72,7 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   }
 
   // The read-back is queued right behind the batch, so that it starts as soon as the batch is
-  // done; what it needs from this side is made while the batch runs.
+  // done rather than after the batch's results are made.
   const [results, drift] = await Promise.all([
     commit(ipvs, plan.operations),
     verify === 'none' ? [] : readDrift(ipvs, input, live, plan, verify),
