@@ -18,15 +18,19 @@ const { base, changed, floorOps } = reconcileWorkload(SERVICES, DESTINATIONS);
 // objects, looked up at each call), wrapped to time themselves while `phases` is set.
 const require = createRequire(import.meta.url);
 let phases;
+const timing = (name, original) => function (...args) {
+  const s = performance.now();
+  try { return original.apply(this, args); } finally { phases?.push([name, s, performance.now()]); }
+};
 for (const [file, names] of [['plan', ['checkPlanInput', 'buildPlan']], ['records', ['liveTable']], ['diff', ['diffTables', 'indexLive']], ['order', ['orderOperations']]]) {
   const module = require(`../dist/reconcile/${file}.js`);
-  for (const name of names) {
-    const original = module[name];
-    module[name] = function (...args) {
-      const s = performance.now();
-      try { return original.apply(this, args); } finally { phases?.push([name, s, performance.now()]); }
-    };
-  }
+  for (const name of names) module[name] = timing(name, module[name]);
+}
+// apply(desired) makes and compares each part of the listing as it arrives (LiveListing.add,
+// then PlanBuilder.add per service, not timed one by one) and orders the plan in finish().
+for (const [file, type, names] of [['records', 'LiveListing', ['add', 'finish']], ['plan', 'PlanBuilder', ['finish']]]) {
+  const { prototype } = require(`../dist/reconcile/${file}.js`)[type];
+  for (const name of names) prototype[name] = timing(`${type}.${name}`, prototype[name]);
 }
 
 const sh = (c, a) => execFileSync(c, a, { encoding: 'utf8' });

@@ -6,13 +6,21 @@
 //   and, for reference, plan() then apply(plan) (two listings: the staleness check reads the
 //   table again) and apply with verify: 'full'.
 // Every method starts from the same table in a fresh namespace (a flush leaves destinations in
-// the kernel's trash list for a minute, which would favour whichever method runs later). Median
-// of --reps runs. Prints a table and writes bench/results/reconcile-<kernel>.json.
+// the kernel's trash list for a minute, which would favour whichever method runs later), after
+// a full collection (loading the table leaves this process's heap full of garbage, which would
+// otherwise fall to whichever method happens to need a collection first). One untimed round
+// first (a process's first apply runs code V8 has not optimised yet, 3-5x slower: with few
+// rounds it would decide the median), then --reps rounds in a balanced order (Williams
+// designs: every ten rounds each method runs in each place twice and follows every other
+// method twice), so no method always runs after the same one. Median of the rounds. Prints a
+// table and writes bench/results/reconcile-<kernel>.json.
 //
-//   node bench/reconcile.bench.mjs [--size 1000x10] [--reps 5]
+//   node bench/reconcile.bench.mjs [--size 1000x10] [--reps 5] [--methods apply,floor,...]
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { Ipvs } from '../dist/index.js';
 import { median, ms, option, printTable, ratio, requireTestVm, writeResult } from './lib.mjs';
@@ -22,6 +30,8 @@ requireTestVm('reconcile.bench.mjs');
 const [SERVICES, DESTINATIONS] = option('size', '1000x10').split('x').map(Number);
 const REPS = Number(option('reps', process.env.IPVS_BENCH_ROUNDS ?? '5'));
 if (!(SERVICES >= 10 && DESTINATIONS >= 2 && REPS > 0)) throw new Error('bad --size or --reps');
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc');
 
 // ---- the tables ----------------------------------------------------------------------------------
 
@@ -113,15 +123,46 @@ const methods = {
   },
 };
 
-const runs = Object.fromEntries(Object.keys(methods).map((m) => [m, []]));
-for (let rep = 0; rep < REPS; rep++) {
-  for (const [name, fn] of Object.entries(methods)) {
-    runs[name].push(await withBaseTable(async (context) => {
-      const elapsed = await fn(context);
-      await checkChanged(context.ipvs);
-      return elapsed;
-    }));
+// --methods (while iterating: fewer methods, shorter runs); the ratios need apply and the floor.
+const chosen = option('methods', Object.keys(methods).join()).split(',');
+for (const name of chosen) if (!methods[name]) throw new Error(`--methods: no method ${name} (${Object.keys(methods).join(', ')})`);
+for (const name of ['apply', 'floor']) if (!chosen.includes(name)) throw new Error(`--methods must include ${name}`);
+
+/**
+ * Williams designs for n methods: each row is an order of 0..n-1; over all the rows every
+ * method runs in every place equally often and directly after every other method equally often
+ * (n rows for an even n, 2n for an odd one).
+ */
+function williamsOrders(n) {
+  const first = [0];
+  for (let low = 1, high = n - 1; first.length < n;) {
+    first.push(low++);
+    if (first.length < n) first.push(high--);
   }
+  const rows = Array.from({ length: n }, (_, r) => first.map((m) => (m + r) % n));
+  return n % 2 === 0 ? rows : [...rows, ...rows.map((row) => [...row].reverse())];
+}
+const orders = williamsOrders(chosen.length);
+
+// This process's heap after each full collection, in order: a heap that grows from round to
+// round would slow the later rounds.
+const heapMiB = [];
+async function timedRun(name) {
+  return withBaseTable(async (context) => {
+    collectGarbage();
+    heapMiB.push(Math.round(process.memoryUsage().heapUsed / 2 ** 20));
+    const elapsed = await methods[name](context);
+    await checkChanged(context.ipvs);
+    return elapsed;
+  });
+}
+
+const benchStart = performance.now();
+const runs = Object.fromEntries(chosen.map((m) => [m, []]));
+const warmUp = Object.fromEntries(chosen.map((m) => [m, undefined]));
+for (const name of chosen) warmUp[name] = await timedRun(name);
+for (let rep = 0; rep < REPS; rep++) {
+  for (const m of orders[rep % orders.length]) runs[chosen[m]].push(await timedRun(chosen[m]));
 }
 
 // ---- report --------------------------------------------------------------------------------------------
@@ -144,18 +185,27 @@ const result = {
     atLeast20xFasterThanClearAndRestore: med.ipvsadmRestore / med.apply >= 20,
     within1_5xOfFloor: med.apply / med.floor <= 1.5,
   },
+  design: 'one untimed round, then rounds in Williams orders; a full collection before each timed call',
+  orders: Array.from({ length: REPS }, (_, rep) => orders[rep % orders.length].map((m) => chosen[m])),
+  warmUp,
   runs,
+  heapMiB,
+  seconds: Math.round((performance.now() - benchStart) / 1000),
 };
-printTable(
-  `reconcile: ${SERVICES} x ${DESTINATIONS} table (${RULES} rules), change of ${CHANGES} operations, Linux ${result.kernel}, median of ${REPS}`,
-  ['method', 'ms', 'vs floor', 'ipvsadm -C -R /'],
-  [
+const rows = [
     ['ipvs.apply(desired)', ms(med.apply), ratio(med.apply / med.floor), ratio(med.ipvsadmRestore / med.apply)],
     ['plan() then apply(plan)', ms(med.planThenApply), ratio(med.planThenApply / med.floor), ratio(med.ipvsadmRestore / med.planThenApply)],
     ["apply(desired, { verify: 'full' })", ms(med.applyVerifyFull), ratio(med.applyVerifyFull / med.floor), ratio(med.ipvsadmRestore / med.applyVerifyFull)],
     ['floor: listTable() + batch of the changes', ms(med.floor), '1.00x', ratio(med.ipvsadmRestore / med.floor)],
     ['ipvsadm -C && ipvsadm -R', ms(med.ipvsadmRestore), ratio(med.ipvsadmRestore / med.floor), '1.00x'],
-  ],
+  ].filter((_, i) => chosen.includes(['apply', 'planThenApply', 'applyVerifyFull', 'floor', 'ipvsadmRestore'][i]));
+printTable(
+  `reconcile: ${SERVICES} x ${DESTINATIONS} table (${RULES} rules), change of ${CHANGES} operations, Linux ${result.kernel}, ` +
+    `median of ${REPS} rounds (balanced order, after one untimed round), ${result.seconds} s`,
+  ['method', 'ms', 'vs floor', 'ipvsadm -C -R /'],
+  rows,
 );
+for (const name of chosen) console.log(`${name.padEnd(16)} warm-up ${ms(warmUp[name])}, rounds ${runs[name].map((v) => v.toFixed(0)).join(' ')}`);
+console.log(`heap after each full collection (MiB), in order: ${heapMiB.join(' ')}`);
 console.log(`goals: >= 20x faster than clear-and-restore: ${result.goals.atLeast20xFasterThanClearAndRestore}; within 1.5x of the floor: ${result.goals.within1_5xOfFloor}`);
 writeResult(`reconcile-${process.env.IPVS_VM_KERNEL ?? os.release()}`, result);

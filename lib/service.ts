@@ -133,9 +133,9 @@ interface ServiceOptionFields {
 }
 
 /** The options of a full service definition, checked, with their defaults filled in. */
-function checkServiceOptions(value: unknown, key: CheckedKey, field: string): ServiceOptionFields {
+function checkServiceOptions(value: unknown, key: CheckedKey, field: string, besides?: string): ServiceOptionFields {
   const spec = value as Fields;  // checkServiceKey checked it is an object
-  rejectUnknownKeys(spec, SPEC_FIELDS, field);
+  rejectUnknownKeys(spec, SPEC_FIELDS, field, besides);
 
   const scheduler = spec.scheduler === undefined
     ? 'wlc'
@@ -168,12 +168,13 @@ function checkServiceOptions(value: unknown, key: CheckedKey, field: string): Se
 
 /**
  * Checks a full service definition (add and edit) and builds its wire record; also returns the
- * checked key, so a batch can reuse it for the service's destinations.
+ * checked key, so a batch can reuse it for the service's destinations. `besides` is a key of
+ * `value` that is not an option and that the caller checks (a desired service's destinations).
  * @throws {TypeError} and {RangeError} as checkServiceSpec.
  */
-export function checkServiceDefinition(value: unknown, field = 'service'): { key: CheckedKey; wire: WireService } {
+export function checkServiceDefinition(value: unknown, field = 'service', besides?: string): { key: CheckedKey; wire: WireService } {
   const key = checkServiceKey(value, field);
-  const { scheduler, flags, timeout, netmask, peName } = checkServiceOptions(value, key, field);
+  const { scheduler, flags, timeout, netmask, peName } = checkServiceOptions(value, key, field, besides);
   const { af, protocol, address, port, fwmark } = key.wire;
   const wire: WireService = { af, protocol, address, port, fwmark, scheduler, flags, flagsMask: 0xffffffff, timeout, netmask, peName };
   return { key, wire };
@@ -250,13 +251,25 @@ export const ZERO_STATS: Stats = Object.freeze({
   connectionRate: 0n, packetRateIn: 0n, packetRateOut: 0n, byteRateIn: 0n, byteRateOut: 0n,
 });
 
+// Nearly every IPv4 service of a table has the same netmask (/32): its text is made once.
+let lastMask = 0xffffffff;
+let lastMaskText = '255.255.255.255';
+
+function ipv4MaskText(mask: number): string {
+  if (mask !== lastMask) {
+    lastMask = mask;
+    lastMaskText = `${mask >>> 24}.${(mask >>> 16) & 0xff}.${(mask >>> 8) & 0xff}.${mask & 0xff}`;
+  }
+  return lastMaskText;
+}
+
 /** Builds a Service from the addon's record of it. Never throws. */
 export function serviceFromWire(wire: WireService): Service {
   const family = familyName(wire.af);
   const flags = wire.flags ?? 0;
   const scheduler = (wire.scheduler ?? '') as Scheduler;  // as the kernel names it; a custom module may add others
   const mask = wire.netmask ?? 0;
-  const netmask = family === 'inet' ? `${mask >>> 24}.${(mask >>> 16) & 0xff}.${(mask >>> 8) & 0xff}.${mask & 0xff}` : (wire.netmask ?? 128);
+  const netmask = family === 'inet' ? ipv4MaskText(mask) : (wire.netmask ?? 128);
   const persistent = flags & SVC_F_PERSISTENT ? wire.timeout ?? 0 : undefined;
   const onePacket = (flags & SVC_F_ONEPACKET) !== 0;
   const schedulerFlags = schedulerFlagNames(flags, scheduler);

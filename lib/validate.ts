@@ -23,13 +23,14 @@ export function expectObject(value: unknown, field: string): Fields {
 }
 
 /**
- * Rejects own keys outside `allowed`, so a misspelt option is an error rather than ignored.
+ * Rejects own keys outside `allowed`, so a misspelt option is an error rather than ignored;
+ * `besides` is one more key the caller reads itself (not listed as an option in the error).
  * for-in walks the object's cached key list; Object.keys() would allocate an array per call,
  * which a batch of thousands of specs pays for in garbage collection.
  */
-export function rejectUnknownKeys(obj: Fields, allowed: ReadonlySet<string>, field: string): void {
+export function rejectUnknownKeys(obj: Fields, allowed: ReadonlySet<string>, field: string, besides?: string): void {
   for (const key in obj) {
-    if (!allowed.has(key) && obj[key] !== undefined && Object.hasOwn(obj, key)) {
+    if (!allowed.has(key) && key !== besides && obj[key] !== undefined && Object.hasOwn(obj, key)) {
       throw new TypeError(`${field}.${key} is not a known option (known: ${[...allowed].join(', ')})`);
     }
   }

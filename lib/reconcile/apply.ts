@@ -3,6 +3,7 @@ import type { Batch } from '../batch';
 import { Command } from '../constants';
 import { IpvsError } from '../errors';
 import type { Ipvs } from '../ipvs';
+import type { NativeTable } from '../native';
 import { RequestWriter } from '../records';
 import { checkServiceKey, serviceFromWire, type WireService } from '../service';
 import { layoutOf } from '../table-view';
@@ -11,8 +12,8 @@ import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../valid
 import { diffTables, indexLive, setLiveIndex } from './diff';
 import { PlanStaleError } from './errors';
 import { orderOperations } from './order';
-import { buildPlan, checkPlan, checkPlanInput, isPlanLike, matchesOf, type PlanInput } from './plan';
-import { destinationRecordsOf, liveTable, recordsOfLive, sameServiceRecord, serviceAt, withDestinationRecords } from './records';
+import { PlanBuilder, buildPlan, checkPlan, checkPlanInput, isPlanLike, matchesOf, type PlanInput } from './plan';
+import { LiveListing, destinationRecordsOf, recordsOfLive, sameServiceRecord, serviceAt, withDestinationRecords } from './records';
 import { currentListing } from './stale';
 import { sameServiceSettings, serviceKeyText, type TableService } from './settings';
 import type { ApplyOptions, ApplyResult, OperationResult, Plan, PlanOperation, PlanOptions } from './types';
@@ -27,7 +28,8 @@ export async function planTable(ipvs: Ipvs, desired: unknown, options: PlanOptio
   const opts = expectObject(options ?? {}, 'options');
   rejectUnknownKeys(opts, PLAN_OPTIONS, 'options');
   const input = checkPlanInput(desired, opts.scope, opts.removal);
-  return buildPlan(input, await listLive(ipvs), true);
+  const builder = new PlanBuilder(input);
+  return builder.finish(await listLive(ipvs, builder), true);
 }
 
 /** Ipvs.apply: check, list once (plan or staleness check), one batch, read back. */
@@ -51,12 +53,14 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
   const ifStale = opts.ifStale === undefined ? 'refuse' : expectOneOf(opts.ifStale, 'options.ifStale', ['refuse', 'replan'] as const);
   const verify = opts.verify === undefined ? 'changed' : expectOneOf(opts.verify, 'options.verify', VERIFY);
 
-  let live = await listLive(ipvs);
+  // A desired state is compared with each part of the listing while the next is dumped.
+  const builder = given ? undefined : new PlanBuilder(input);
+  let live = await listLive(ipvs, builder);
   let plan: Plan;
   let replanned = false;
   const fresh = given && currentListing(given, live, input.desired, input.scope);
   if (!given) {
-    plan = buildPlan(input, live, true);
+    plan = builder!.finish(live, true);
   } else if (fresh) {
     plan = given;
     live = fresh;
@@ -67,8 +71,12 @@ export async function applyTable(ipvs: Ipvs, desiredOrPlan: unknown, options: Ap
     replanned = true;
   }
 
-  const results = await commit(ipvs, plan.operations);
-  const drift = verify === 'none' ? [] : await readDrift(ipvs, input, live, plan, verify);
+  // The read-back is queued right behind the batch, so that it starts as soon as the batch is
+  // done rather than after the batch's results are made.
+  const [results, drift] = await Promise.all([
+    commit(ipvs, plan.operations),
+    verify === 'none' ? [] : readDrift(ipvs, input, live, plan, verify),
+  ]);
   return { plan, replanned, results, drift, ok: drift.length === 0 && results.every((r) => r.ok) };
 }
 
@@ -95,13 +103,33 @@ function queue(batch: Batch, op: PlanOperation): void {
 async function readDrift(
   ipvs: Ipvs, input: PlanInput, before: TableService[], plan: Plan, verify: 'changed' | 'full',
 ): Promise<PlanOperation[]> {
-  const after = verify === 'full' ? await listLive(ipvs) : await readChanged(ipvs, input, before, plan.operations);
+  const after = await (verify === 'full' ? listLive(ipvs) : readChanged(ipvs, input, before, plan.operations));
   return orderOperations(diffTables(input.desired, after, input.scope, input.removal, matchesOf(plan)));
 }
 
-/** The live table as the plan compares it: records, destinations decoded only where needed. */
-async function listLive(ipvs: Ipvs): Promise<TableService[]> {
-  return liveTable(await ipvs.enqueue('listTable', (handle) => handle.listTable()));
+/**
+ * The live table as the plan compares it: records, destinations decoded only where needed.
+ * With `builder`, each part of the listing is added to it as the addon hands it over, while
+ * the next part is being dumped.
+ */
+async function listLive(ipvs: Ipvs, builder?: PlanBuilder): Promise<TableService[]> {
+  const listing = new LiveListing();
+  const take = (part: NativeTable): void => {
+    const first = listing.add(part);
+    if (builder) for (let i = first; i < listing.services.length; i++) builder.add(listing.services[i]!);
+  };
+  let failure: { error: unknown } | undefined;
+  const last = await ipvs.enqueue('listTable', (handle) => handle.listTable((part) => {
+    if (failure) return;
+    try {
+      take(part);
+    } catch (error) {
+      failure = { error };
+    }
+  }));
+  if (failure) throw failure.error;
+  take(last);
+  return listing.finish();
 }
 
 /** GET_DEST of each service key given (in order), then GET_SERVICE of every service, answered in one native call. */
@@ -133,9 +161,7 @@ async function readChanged(
     touched.set(key, keys.length);
     keys.push(wire);
   }
-  const answer = await readServices(ipvs, keys);
-  const firsts = new Uint32Array(answer.counts.length);
-  for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
+  const reading = readServices(ipvs, keys);
 
   const earlier = indexLive(before);
   // The kernel dumps services in the order of its hash table, so mostly the earlier listing's
@@ -149,6 +175,9 @@ async function readChanged(
   }
   const keyOfEarlier = new Map<TableService, string>();
   for (const [key, service] of earlier) keyOfEarlier.set(service, key);
+  const answer = await reading;
+  const firsts = new Uint32Array(answer.counts.length);
+  for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
   const index = new Map<string, TableService>();  // the result by key, for the diff (indexLive)
   const { svcWords, dstWords } = layoutOf();
   const services: TableService[] = [];
@@ -187,7 +216,7 @@ async function readChanged(
     } else {
       listed = Object.assign(service, { destinations: [] });
       // Not owned: its destinations do not count. Owned and new: read on its own below.
-      if (input.desired.keySet.has(key) || input.scope.owns(service, key, input.desired.keySet)) unread.push(listed);
+      if (input.desired.positions.has(key) || input.scope.owns(service, key, input.desired.positions)) unread.push(listed);
     }
     services.push(listed);
     index.set(key, listed);

@@ -19,8 +19,8 @@ export interface DesiredTable {
   services: TableService[];
   /** serviceKeyText of each service, same order. */
   keys: string[];
-  /** The same keys, for lookups. */
-  keySet: Set<string>;
+  /** The same keys, each to its service's index. */
+  positions: Map<string, number>;
 }
 
 /**
@@ -36,7 +36,7 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   if (!Array.isArray(value)) throw new TypeError(`${root} must be an array of services, got ${describe(value)}`);
   const services = new Array<TableService>(value.length);
   const keys = new Array<string>(value.length);
-  const firstIndex = new Map<string, number>();
+  const positions = new Map<string, number>();
   const noDesiredKeys = new Set<string>();
   // Every destination is packed as a request record of its own, all in one array (sized
   // first): the plan compares their destination parts with the live records, and decodes
@@ -57,30 +57,33 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   // Field paths are built only to report an error: a check runs first without its path and,
   // when it throws, again with it (it throws the same error, named). A large state has
   // thousands of destinations; building every path cost more than checking them.
+  const fieldOf = (i: number): string => `${root}[${i}]`;
+  const dst = layoutOf().dst;
   for (let i = 0; i < value.length; i++) {
-    const field = `${root}[${i}]`;
-    const item = expectObject(value[i], field);
-    const { destinations, ...spec } = item;
+    const item = value[i] as Record<string, unknown>;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) expectObject(item, fieldOf(i));
+    // The service's own fields are read from the item itself, its destinations aside.
     let definition: ReturnType<typeof checkServiceDefinition>;
     try {
-      definition = checkServiceDefinition(spec);
+      definition = checkServiceDefinition(item, undefined, 'destinations');
     } catch {
-      definition = checkServiceDefinition(spec, field);  // throws the same error, named
+      definition = checkServiceDefinition(item, fieldOf(i), 'destinations');  // throws the same error, named
     }
     const { key: checked, wire } = definition;
     const service = serviceFromWire(wire);
     const key = serviceKeyText(service);
-    const earlier = firstIndex.get(key);
-    if (earlier !== undefined) throw new RangeError(`${field} has the same key (${key}) as ${root}[${earlier}]`);
-    firstIndex.set(key, i);
+    const earlier = positions.get(key);
+    if (earlier !== undefined) throw new RangeError(`${fieldOf(i)} has the same key (${key}) as ${root}[${earlier}]`);
+    positions.set(key, i);
     if (scope.value !== 'listed' && scope.value !== 'all' && !scope.owns(service, key, noDesiredKeys)) {
-      throw new RangeError(`${field} (${key}) is outside the scope filter, so the plan could not own it`);
+      throw new RangeError(`${fieldOf(i)} (${key}) is outside the scope filter, so the plan could not own it`);
     }
+    const destinations = item.destinations;
     if (!Array.isArray(destinations)) {
-      throw new TypeError(`${field}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
+      throw new TypeError(`${fieldOf(i)}.destinations must be an array of destinations (may be empty), got ${describe(destinations)}`);
     }
     // Counted before the loop, so a getter or proxy could change it; never past the array.
-    if (packed + destinations.length > total) throw new TypeError(`${field}.destinations changed while it was being checked`);
+    if (packed + destinations.length > total) throw new TypeError(`${fieldOf(i)}.destinations changed while it was being checked`);
     const first = packed * stride;
     const index = destinations.length > 32 ? new Map<string, number>() : undefined;
     for (let j = 0; j < destinations.length; j++) {
@@ -90,13 +93,13 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
       try {
         packDestinationSpec(spec, checked, out, base);
       } catch {
-        packDestinationSpec(spec, checked, out, base, `${field}.destinations[${j}]`);  // throws the same error, named
+        packDestinationSpec(spec, checked, out, base, `${fieldOf(i)}.destinations[${j}]`);  // throws the same error, named
       }
-      const seen = index ? seenIn(index, words, at, j) : seenBefore(words, first, stride, at);
+      const seen = index ? seenIn(index, dst, words, at, j) : seenBefore(dst, words, first, stride, at);
       if (seen >= 0) {
         const [duplicate] = decodeDestinations({ words, start: at, stride, count: 1, family: checked.family });
         throw new RangeError(
-          `${field}.destinations[${j}] has the same key (${destinationKeyText(duplicate!)}) as ${field}.destinations[${seen}]`,
+          `${fieldOf(i)}.destinations[${j}] has the same key (${destinationKeyText(duplicate!)}) as ${fieldOf(i)}.destinations[${seen}]`,
         );
       }
       packed++;
@@ -106,12 +109,14 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
     });
     keys[i] = key;
   }
-  return { services, keys, keySet: new Set(keys) };
+  return { services, keys, positions };
 }
 
+type DestinationOffsets = ReturnType<typeof layoutOf>['dst'];
+
 /** The index of an earlier record (from word `first`, every `stride` words) with the same key as the record at word `at`, or -1. */
-function seenBefore(w: Uint32Array, first: number, stride: number, at: number): number {
-  const { address, port, af } = layoutOf().dst;
+function seenBefore(dst: DestinationOffsets, w: Uint32Array, first: number, stride: number, at: number): number {
+  const { address, port, af } = dst;
   for (let b = first, r = 0; b < at; b += stride, r++) {
     if (w[b + address] === w[at + address] && w[b + port] === w[at + port] && w[b + af] === w[at + af] &&
       w[b + address + 1] === w[at + address + 1] && w[b + address + 2] === w[at + address + 2] &&
@@ -123,8 +128,8 @@ function seenBefore(w: Uint32Array, first: number, stride: number, at: number): 
 }
 
 /** As seenBefore, for long lists: through `index` (then adds the record at `at` as number `j`). */
-function seenIn(index: Map<string, number>, w: Uint32Array, at: number, j: number): number {
-  const { address, port, af } = layoutOf().dst;
+function seenIn(index: Map<string, number>, dst: DestinationOffsets, w: Uint32Array, at: number, j: number): number {
+  const { address, port, af } = dst;
   const key = `${w[at + af]} ${w[at + address]} ${w[at + address + 1]} ${w[at + address + 2]} ${w[at + address + 3]} ${w[at + port]}`;
   const seen = index.get(key);
   if (seen !== undefined) return seen;

@@ -61,30 +61,81 @@ export function diffTables(
   desired: DesiredTable, live: TableService[], scope: CheckedScope, removal: RemovalPolicy, matches?: Matches,
 ): TableDiff {
   const liveByKey = indexLive(live);
+  const compare = comparer(desired, removal, matches);
+  const services = desired.services.map((_, i) => compare(i, liveByKey.get(desired.keys[i]!)));
+  return { services, deletions: deletionsOf(liveByKey, desired, scope) };
+}
+
+/**
+ * diffTables, fed the live services one at a time in listing order (as listTable hands its
+ * parts over), so that each is compared while the rest is still being listed. finish() gives
+ * exactly what diffTables gives for the table fed.
+ */
+export class LiveDiff {
+  readonly #desired: DesiredTable;
+  readonly #scope: CheckedScope;
+  readonly #compare: (i: number, have: TableService | undefined) => ServiceChangeSet;
+  readonly #sets: Array<ServiceChangeSet | undefined>;
+  readonly #liveByKey = new Map<string, TableService>();
+
+  constructor(desired: DesiredTable, scope: CheckedScope, removal: RemovalPolicy, matches?: Matches) {
+    this.#desired = desired;
+    this.#scope = scope;
+    this.#compare = comparer(desired, removal, matches);
+    this.#sets = new Array(desired.services.length);
+  }
+
+  /** Compares the next live service with its desired service, if it has one. */
+  add(service: TableService): void {
+    const key = serviceKeyText(service);
+    const again = this.#liveByKey.has(key);
+    this.#liveByKey.set(key, service);
+    const i = this.#desired.positions.get(key);
+    // A key listed twice (never from the kernel) is compared at the end, as diffTables would: with the last.
+    if (i !== undefined) this.#sets[i] = again ? undefined : this.#compare(i, service);
+  }
+
+  /** The diff against `live`, the services fed in order (kept as its index for indexLive). */
+  finish(live: TableService[]): TableDiff {
+    const sets = this.#sets;
+    const { keys } = this.#desired;
+    for (let i = 0; i < sets.length; i++) sets[i] ??= this.#compare(i, this.#liveByKey.get(keys[i]!));
+    setLiveIndex(live, this.#liveByKey);
+    return { services: sets as ServiceChangeSet[], deletions: deletionsOf(this.#liveByKey, this.#desired, this.#scope) };
+  }
+}
+
+/** Compares desired service `i` with its live service `have` (undefined: not in the table), noting matches. */
+function comparer(
+  desired: DesiredTable, removal: RemovalPolicy, matches: Matches | undefined,
+): (i: number, have: TableService | undefined) => ServiceChangeSet {
   const known = matches && matches.desired === desired && (matches.removal === removal || matches.removal === 'delete')
     ? matches.have
     : undefined;
   const record = matches && matches.desired === desired && matches.removal === removal ? matches.have : undefined;
-  const services = desired.services.map((want, i) => {
-    const have = liveByKey.get(desired.keys[i]!);
-    const set = diffService(desired.keys[i]!, want, have, removal, known?.[i]);
+  return (i, have) => {
+    const set = diffService(desired.keys[i]!, desired.services[i]!, have, removal, known?.[i]);
     if (record && have && isEmpty(set)) record[i] = have;
     return set;
-  });
+  };
+}
+
+/** Owned live services that are not desired, as deleteService operations sorted by key. */
+function deletionsOf(liveByKey: Map<string, TableService>, desired: DesiredTable, scope: CheckedScope): Op<'deleteService'>[] {
   const deletions: Op<'deleteService'>[] = [];
   const reason = scope.value === 'all'
     ? "not in the desired state (scope 'all')"
     : 'not in the desired state, and matched by the scope filter';
   const deleted: Array<[string, TableService]> = [];
   for (const [key, service] of liveByKey) {
-    if (!desired.keySet.has(key) && scope.owns(service, key, desired.keySet)) deleted.push([key, service]);
+    if (!desired.positions.has(key) && scope.owns(service, key, desired.positions)) deleted.push([key, service]);
   }
   deleted.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [, service] of deleted) {
     const destinations = destinationRecordsOf(service)?.count ?? service.destinations.length;
     deletions.push({ op: 'deleteService', service: serviceKeyOf(service), destinations, reason });
   }
-  return { services, deletions };
+  return deletions;
 }
 
 /**

@@ -108,7 +108,7 @@ export function fingerprintOwned(live: TableService[], desired: DesiredTable, sc
   let owned = 0;
   const texts = new Map<number, string>();
   for (const [key, service] of indexLive(live)) {
-    if (!scope.owns(service, key, desired.keySet)) continue;
+    if (!scope.owns(service, key, desired.positions)) continue;
     owned++;
     let destA = 0;
     let destB = 0;

@@ -4,7 +4,7 @@ import { checkDestinationKey, checkDestinationSpec } from '../destination';
 import { checkServiceDefinition, checkServiceKey } from '../service';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import { checkDesiredState, desiredSpecs, type DesiredTable } from './desired';
-import { diffTables, type Matches } from './diff';
+import { LiveDiff, type Matches } from './diff';
 import { fingerprintOwned } from './fingerprint';
 import { orderOperations } from './order';
 import { checkScope, type CheckedScope } from './scope';
@@ -58,24 +58,51 @@ const origins = new WeakMap<object, PlanOrigin>();
  * the diff. `live` must not change afterwards.
  */
 export function buildPlan(input: PlanInput, live: TableService[], deferred = false): Plan {
-  const matches: Matches = { desired: input.desired, removal: input.removal, have: [] };
-  const operations = orderOperations(diffTables(input.desired, live, input.scope, input.removal, matches));
-  if (!deferred) {
-    return {
-      version: 1,
-      scope: input.scope.value,
-      removal: input.removal,
-      desired: desiredSpecs(input.desired),
-      fingerprint: fingerprintOwned(live, input.desired, input.scope),
-      operations,
-    };
+  const builder = new PlanBuilder(input);
+  for (const service of live) builder.add(service);
+  return builder.finish(live, deferred);
+}
+
+/**
+ * buildPlan while the table is being listed: add() each live service in listing order as it
+ * arrives (it is compared at once), then finish() with the whole listing.
+ */
+export class PlanBuilder {
+  readonly #input: PlanInput;
+  readonly #matches: Matches;
+  readonly #diff: LiveDiff;
+
+  constructor(input: PlanInput) {
+    this.#input = input;
+    this.#matches = { desired: input.desired, removal: input.removal, have: [] };
+    this.#diff = new LiveDiff(input.desired, input.scope, input.removal, this.#matches);
   }
-  const plan = { version: 1, scope: input.scope.value, removal: input.removal } as Plan;
-  Object.defineProperty(plan, 'desired', { get: deferredDesired, set: settleDesired, enumerable: true, configurable: true });
-  Object.defineProperty(plan, 'fingerprint', { get: deferredFingerprint, set: settleFingerprint, enumerable: true, configurable: true });
-  plan.operations = operations;
-  origins.set(plan, { input, live, matches });
-  return plan;
+
+  add(service: TableService): void {
+    this.#diff.add(service);
+  }
+
+  /** The plan (see buildPlan): `live` is every service added, in order. */
+  finish(live: TableService[], deferred = false): Plan {
+    const input = this.#input;
+    const operations = orderOperations(this.#diff.finish(live));
+    if (!deferred) {
+      return {
+        version: 1,
+        scope: input.scope.value,
+        removal: input.removal,
+        desired: desiredSpecs(input.desired),
+        fingerprint: fingerprintOwned(live, input.desired, input.scope),
+        operations,
+      };
+    }
+    const plan = { version: 1, scope: input.scope.value, removal: input.removal } as Plan;
+    Object.defineProperty(plan, 'desired', { get: deferredDesired, set: settleDesired, enumerable: true, configurable: true });
+    Object.defineProperty(plan, 'fingerprint', { get: deferredFingerprint, set: settleFingerprint, enumerable: true, configurable: true });
+    plan.operations = operations;
+    origins.set(plan, { input, live, matches: this.#matches });
+    return plan;
+  }
 }
 
 function deferredDesired(this: Plan): Plan['desired'] {

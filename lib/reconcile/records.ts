@@ -151,12 +151,18 @@ export function withDestinationRecords(service: Service, records: DestinationRec
   return backed as TableService;
 }
 
+/** The service records of a listing, one after the other, and the strings they refer to. */
+export interface ServiceRecords {
+  services: Uint32Array;
+  strings: readonly string[];
+}
+
 // The records each live table was built from: a later read of the same services can tell, by
 // comparing records, which of its services are these very ones with the same settings.
-const listedFrom = new WeakMap<TableService[], NativeTable>();
+const listedFrom = new WeakMap<TableService[], ServiceRecords>();
 
-/** The records `live` was built from by liveTable (service i from record i), or undefined. */
-export function recordsOfLive(live: TableService[]): NativeTable | undefined {
+/** The records `live` was built from by liveTable or LiveListing (service i from record i), or undefined. */
+export function recordsOfLive(live: TableService[]): ServiceRecords | undefined {
   return listedFrom.get(live);
 }
 
@@ -185,26 +191,63 @@ const SERVICE_SETTING_WORDS: readonly number[] = (() => {
     at.flags, at.timeout, at.netmask];
 })();
 
+/**
+ * A live table built part by part as listTable hands its parts over (each part whole
+ * services), so that each part's services can be compared while the next is being dumped.
+ */
+export class LiveListing {
+  readonly services: TableService[] = [];
+  readonly #serviceWords: Uint32Array[] = [];
+  #strings: readonly string[] | undefined = [];
+
+  /** Adds the services of `part` (after those added before); returns the index of its first. */
+  add(part: NativeTable): number {
+    const L = layoutOf();
+    const words = part.services;
+    const count = words.length / L.svcWords;
+    const total = part.destinations.length / L.dstWords;
+    const first = this.services.length;
+    let next = 0;
+    for (let i = 0; i < count; i++) {
+      const base = i * L.svcWords;
+      const service = serviceAt(words, base, part.strings);
+      const destinations = words[base + L.svc.destinationCount]!;
+      if (next + destinations > total) throw new Error('listTable: the addon packed fewer destinations than it counted');
+      this.services.push(withDestinationRecords(service, {
+        words: part.destinations, start: next * L.dstWords, stride: L.dstWords, count: destinations, family: service.family,
+      }));
+      next += destinations;
+    }
+    this.#serviceWords.push(words);
+    // The addon numbers strings across the whole listing: each part's are those of the parts
+    // before it and its own. Records that could not be read as one table are not kept.
+    if (this.#strings && !this.#strings.every((text, i) => part.strings[i] === text)) this.#strings = undefined;
+    else if (this.#strings) this.#strings = part.strings;
+    return first;
+  }
+
+  /** The table; its service records are kept for recordsOfLive. Nothing is added afterwards. */
+  finish(): TableService[] {
+    const parts = this.#serviceWords;
+    let services = parts[0] ?? new Uint32Array(0);
+    if (parts.length > 1) {
+      services = new Uint32Array(parts.reduce((n, part) => n + part.length, 0));
+      let at = 0;
+      for (const part of parts) {
+        services.set(part, at);
+        at += part.length;
+      }
+    }
+    if (this.#strings) listedFrom.set(this.services, { services, strings: this.#strings });
+    return this.services;
+  }
+}
+
 /** A live table (listTable's records) as TableServices whose destinations decode when first read. */
 export function liveTable(table: NativeTable): TableService[] {
-  const L = layoutOf();
-  const services = table.services;
-  const count = services.length / L.svcWords;
-  const total = table.destinations.length / L.dstWords;
-  const result = new Array<TableService>(count);
-  let next = 0;
-  for (let i = 0; i < count; i++) {
-    const base = i * L.svcWords;
-    const service = serviceAt(services, base, table.strings);
-    const destinations = services[base + L.svc.destinationCount]!;
-    if (next + destinations > total) throw new Error('listTable: the addon packed fewer destinations than it counted');
-    result[i] = withDestinationRecords(service, {
-      words: table.destinations, start: next * L.dstWords, stride: L.dstWords, count: destinations, family: service.family,
-    });
-    next += destinations;
-  }
-  listedFrom.set(result, table);
-  return result;
+  const listing = new LiveListing();
+  listing.add(table);
+  return listing.finish();
 }
 
 /**

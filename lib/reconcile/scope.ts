@@ -10,7 +10,7 @@ export interface CheckedScope {
   /**
    * Whether `service` is owned. For 'listed', `desiredKeys` decides; otherwise it is not used.
    */
-  owns(service: Service, key: string, desiredKeys: ReadonlySet<string>): boolean;
+  owns(service: Service, key: string, desiredKeys: { has(key: string): boolean }): boolean;
 }
 
 const FILTER_FIELDS = new Set(['addresses', 'protocols', 'ports', 'fwmarks']);

@@ -33,7 +33,7 @@ export function sameOwnedPart(a: TableService[], b: TableService[], desired: Des
   const inB = indexLive(b);
   let owned = 0;
   for (const [key, x] of inA) {
-    if (!scope.owns(x, key, desired.keySet)) continue;
+    if (!scope.owns(x, key, desired.positions)) continue;
     owned++;
     const y = inB.get(key);
     if (!y || !sameServiceSettings(x, y)) return false;
@@ -42,7 +42,7 @@ export function sameOwnedPart(a: TableService[], b: TableService[], desired: Des
     if (!xRecords || !yRecords || !sameDestinationRecords(xRecords, yRecords)) return false;
   }
   for (const [key, y] of inB) {
-    if (scope.owns(y, key, desired.keySet) && --owned < 0) return false;
+    if (scope.owns(y, key, desired.positions) && --owned < 0) return false;
   }
   return owned === 0;
 }

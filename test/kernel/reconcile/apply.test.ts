@@ -250,3 +250,47 @@ describe('removal', () => {
     expect(linesOf(ipvsadmSave(ns), '-t 10.0.0.1:80').sort()).toEqual(['-A -t 10.0.0.1:80 -s wlc', '-a -t 10.0.0.1:80 -r 10.1.0.1:80 -g -w 1']);
   });
 });
+
+describe('a large table', () => {
+  // The addon hands a listing over in parts of at least 64 services, and apply compares each
+  // part while the next is dumped: 150 services are listed in three parts.
+  it('listed in parts, plans and applies exactly the changes in every part', async () => {
+    const SERVICES = 150;
+    const serviceOf = (s: number) => ({ protocol: 'tcp' as const, address: `10.2.${s >> 8}.${s & 255}`, port: 80 });
+    const table = Array.from({ length: SERVICES }, (_, s): DesiredService => ({
+      ...serviceOf(s), scheduler: 'wlc',
+      destinations: [1, 2].map((d) => ({ address: `10.${2 + d}.${s >> 8}.${s & 255}`, port: 80, weight: d })),
+    }));
+    const rules = (state: DesiredService[]): string[] => state.flatMap((service) => {
+      const s = service as DesiredService & { address: string; port: number };
+      return [`-A -t ${s.address}:${s.port} -s ${s.scheduler}`,
+        ...s.destinations.map((d) => `-a -t ${s.address}:${s.port} -r ${d.address}:${d.port} -g -w ${d.weight}`)];
+    });
+    restore(rules(table));
+    // Changes all over the table (the kernel lists services in its hash order, so they fall in every part).
+    const desired = table.map((service) => ({ ...service, destinations: service.destinations.map((d) => ({ ...d })) }));
+    const expected: string[] = [];
+    for (let s = 0; s < SERVICES; s++) {
+      const key = `tcp 10.2.0.${s}:80`;
+      if (s % 10 === 0) {
+        desired[s]!.destinations[s % 2]!.weight = 7;
+        expected.push(`editDestination ${key}`);
+      }
+      if (s === 71) {
+        desired[s]!.destinations.pop();
+        expected.push(`deleteDestination ${key}`);
+      }
+      if (s === 149) {
+        desired[s]!.destinations.push({ address: '10.5.0.149', port: 80, weight: 1 });
+        expected.push(`addDestination ${key}`);
+      }
+    }
+    desired.splice(105, 1);
+    expected.push('deleteService tcp 10.2.0.105:80');
+    const result = await ipvs.apply(desired, { scope: 'all' });
+    expect(result.ok).toBe(true);
+    expect(result.plan.operations.map((op) => `${op.op} ${serviceKeyText(op.service)}`)).toEqual(expected);
+    expect(ipvsadmSave(ns)).toEqual(rules(desired).sort());
+    expect((await ipvs.plan(desired, { scope: 'all' })).operations).toEqual([]);
+  });
+});

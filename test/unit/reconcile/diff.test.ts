@@ -4,18 +4,23 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { fingerprintOwned } from '../../../lib/reconcile/fingerprint';
-import { buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
+import { PlanBuilder, buildPlan, checkPlan, checkPlanInput, type PlanInput } from '../../../lib/reconcile/plan';
 import { checkDesiredState } from '../../../lib/reconcile/desired';
 import { diffTables, type Matches } from '../../../lib/reconcile/diff';
 import { orderOperations } from '../../../lib/reconcile/order';
-import { destinationRecordsOf, withDestinationRecords } from '../../../lib/reconcile/records';
+import {
+  LiveListing, destinationRecordsOf, liveTable, recordsOfLive, withDestinationRecords,
+} from '../../../lib/reconcile/records';
 import { checkScope } from '../../../lib/reconcile/scope';
 import { currentListing } from '../../../lib/reconcile/stale';
 import {
   destinationKeyText, destinationSpecOf, serviceKeyText, serviceSpecOf, type TableService,
 } from '../../../lib/reconcile/settings';
 import type { PlanOperation, ReconcileScope, RemovalPolicy } from '../../../lib/reconcile/types';
+import type { NativeTable } from '../../../lib/native';
 import { checkServiceKey, serviceFromWire } from '../../../lib/service';
+import { layoutOf } from '../../../lib/table-view';
+import { packTable } from '../packed-table';
 import {
   desiredStateArb, destinationSettingsText, modelWith, serviceKeyOfItem, serviceSettingsText, type DesiredItem,
 } from './model';
@@ -81,8 +86,8 @@ describe('plan against a model of the kernel', () => {
       // Services the scope does not own are exactly as they were; owned undesired ones are gone.
       for (const service of before) {
         const key = serviceKeyText(service);
-        if (input.desired.keySet.has(key)) continue;
-        if (input.scope.owns(service, key, input.desired.keySet)) expect(byKey.has(key)).toBe(false);
+        if (input.desired.positions.has(key)) continue;
+        if (input.scope.owns(service, key, input.desired.positions)) expect(byKey.has(key)).toBe(false);
         else expect(tableText(byKey.get(key)!)).toBe(tableText(service));
       }
     }), { seed: SEED, numRuns: 400 });
@@ -145,7 +150,7 @@ describe('plan against a model of the kernel', () => {
             if (change.field !== 'schedulerFlags') expect(change.before).toEqual((service as unknown as Record<string, unknown>)[change.field] ?? null);
           }
         }
-        if (op.op === 'deleteService') expect(input.desired.keySet.has(key)).toBe(false);
+        if (op.op === 'deleteService') expect(input.desired.positions.has(key)).toBe(false);
         if ('destination' in op) {
           const dkey = destinationKeyText(op.destination as { address: string; port: number });
           expect(touched.has(`D ${key} ${dkey}`), `${dkey} of ${key} twice`).toBe(false);
@@ -163,7 +168,7 @@ describe('plan against a model of the kernel', () => {
       for (const key of touched) {
         const serviceKey = key.startsWith('S ') ? key.slice(2) : key.slice(2, key.lastIndexOf(' '));
         const service = live.get(serviceKey);
-        if (service) expect(input.desired.keySet.has(serviceKey) || input.scope.owns(service, serviceKey, input.desired.keySet)).toBe(true);
+        if (service) expect(input.desired.positions.has(serviceKey) || input.scope.owns(service, serviceKey, input.desired.positions)).toBe(true);
       }
     }), { seed: SEED + 2, numRuns: 300 });
   }, 60_000);
@@ -296,6 +301,46 @@ describe('staleness and a second comparison, without digests', () => {
 function tableText(service: TableService): string {
   return [serviceSettingsText(service), ...service.destinations.map(destinationSettingsText).sort()].join('\n');
 }
+
+/** `table` cut into parts of `size` services, as listTable hands them over (strings numbered across the parts). */
+function inParts(table: NativeTable, size: number): NativeTable[] {
+  const L = layoutOf();
+  const count = table.services.length / L.svcWords;
+  const parts: NativeTable[] = [];
+  let destination = 0;
+  for (let first = 0; first < count || parts.length === 0; first += size) {
+    const last = Math.min(count, first + size);
+    let destinations = 0;
+    for (let i = first; i < last; i++) destinations += table.services[i * L.svcWords + L.svc.destinationCount]!;
+    parts.push({
+      services: table.services.slice(first * L.svcWords, last * L.svcWords),
+      destinations: table.destinations.slice(destination * L.dstWords, (destination + destinations) * L.dstWords),
+      strings: table.strings,
+    });
+    destination += destinations;
+  }
+  return parts;
+}
+
+describe('a listing in parts', () => {
+  it('compared part by part while it is listed, plans exactly as the whole listing compared at once', () => {
+    fc.assert(fc.property(caseArb, fc.integer({ min: 1, max: 4 }), ({ start, desired, scope, removal }, size) => {
+      const input = checkPlanInput(fitScope(desired, scope), scope, removal);
+      const packed = packTable(modelWith(start).table());
+      const listing = new LiveListing();
+      const builder = new PlanBuilder(input);
+      for (const part of inParts(packed, size)) {
+        const first = listing.add(part);
+        for (let i = first; i < listing.services.length; i++) builder.add(listing.services[i]!);
+      }
+      const live = listing.finish();
+      const whole = liveTable(packed);
+      expect(builder.finish(live).operations).toEqual(orderOperations(diffTables(input.desired, whole, input.scope, removal)));
+      expect(live.map(tableText)).toEqual(whole.map(tableText));
+      expect(recordsOfLive(live)).toEqual(recordsOfLive(whole));
+    }), { seed: SEED + 7, numRuns: 200 });
+  });
+});
 
 describe('fingerprint', () => {
   const desired = checkPlanInput([{ protocol: 'tcp', address: '10.0.0.1', port: 80, destinations: [] }], 'listed', undefined);
