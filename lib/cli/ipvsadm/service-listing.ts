@@ -7,7 +7,7 @@
 // (see lib/cli/ipvsadm/format.ts for the two ipvsadm bugs not copied).
 import { FWD_MASK, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../../constants';
 import type { NativeTable } from '../../native';
-import { TableView, u64Text } from '../../table-view';
+import { TableView, layoutOf, u64Text } from '../../table-view';
 import { type Namer, largeNumber } from './format';
 import { AF_INET, AF_INET6, ntop6 } from './names';
 import { Fmt, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './options';
@@ -525,14 +525,23 @@ export function formatTable(
 
 /**
  * list_all of a table that arrives in parts of whole services (the addon's onPart): add()
- * formats each part's services as it arrives, while the kernel dumps the next one; finish()
- * sorts the whole table's services and writes their texts, as formatTable() would have.
+ * formats each part's services as it arrives, while the kernel dumps the next one, into that
+ * part's bytes; finish() sorts the whole table's services and copies their bytes in that order,
+ * as formatTable() would have written them. Each service's text is written out as soon as it is
+ * made: a text kept as a string until the end is a rope of some forty pieces that survives the
+ * scavenges meanwhile, and flattening a thousand of them after the last part doubled the work
+ * left once the kernel was done.
  */
 export class PartwiseListing {
   readonly #format: number;
   readonly #namer: Namer;
-  readonly #texts: string[] = [];
   readonly #parts: NativeTable[] = [];
+  /** Each part's formatted services, one after another. */
+  readonly #bytes: Uint8Array[] = [];
+  /** Per service, in the kernel's order: its part, and where its text starts and ends there. */
+  readonly #partOf: number[] = [];
+  readonly #starts: number[] = [];
+  readonly #ends: number[] = [];
   readonly #order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
 
   /** `namer`: a numeric one (names are resolved for the whole table at once). */
@@ -545,27 +554,48 @@ export class PartwiseListing {
   /** Formats the services of the next part (parts come in the kernel's order). */
   add(part: NativeTable): void {
     const view = new TableView(part);
-    for (let s = 0; s < view.serviceCount; s++) this.#texts.push(serviceText(view, s, this.#format, this.#namer, this.#order));
+    const index = this.#parts.length;
+    const text = new TextBuffer(64 + view.serviceCount * 64 + view.destinationCount * (this.#format & (Fmt.STATS | Fmt.RATE) ? 80 : 70));
+    for (let s = 0; s < view.serviceCount; s++) {
+      this.#partOf.push(index);
+      this.#starts.push(text.length);
+      text.text(serviceText(view, s, this.#format, this.#namer, this.#order));
+      this.#ends.push(text.length);
+    }
     this.#parts.push(part);
+    this.#bytes.push(text.bytes());
   }
 
   /** The listing, once every part has been added. */
   finish(info: { version: string; connectionTableSize: number }): TextBuffer {
-    const parts = this.#parts;
-    const texts = this.#texts;
     const format = this.#format;
-    let bytes = 256;
-    for (const text of texts) bytes += text.length;
-    const text = new TextBuffer(bytes);
+    let size = 256;
+    for (const bytes of this.#bytes) size += bytes.length;
+    const text = new TextBuffer(size);
     if (!(format & Fmt.RULE)) text.text(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
     text.text(listingHeader(format));
+    const partOf = this.#partOf;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    const bytes = this.#bytes;
     if (format & Fmt.NOSORT) {
-      for (const serviceText of texts) text.text(serviceText);
+      for (let s = 0; s < partOf.length; s++) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
       return text;
     }
-    for (const s of serviceOrder(new TableView(wholeTable(parts)))) text.text(texts[s]!);
+    for (const s of serviceOrder(servicesOnly(this.#parts))) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
     return text;
   }
+}
+
+/**
+ * The services of `parts` in one view, without their destinations (what serviceOrder() reads):
+ * the destinations' records, ten times as many words, are not copied into one array.
+ */
+function servicesOnly(parts: readonly NativeTable[]): TableView {
+  const services = concatWords(parts.map((part) => part.services));
+  const L = layoutOf();
+  for (let at = L.svc.destinationCount; at < services.length; at += L.svcWords) services[at] = 0;
+  return new TableView({ services, destinations: new Uint32Array(0), strings: parts.at(-1)!.strings });
 }
 
 /** The table that arrived in `parts` (at least one), in one. */
