@@ -183,26 +183,48 @@ function compareLow96(a: Uint8Array, at: number, b: Uint8Array, bt: number): num
 const PROTOCOL_RANK: Readonly<Record<number, number>> = { [IPPROTO_TCP]: 0, [IPPROTO_UDP]: 1, [IPPROTO_SCTP]: 2 };
 
 /**
- * serviceOrder() of a table of IPv4 TCP, UDP and SCTP services: each one's place as one number
- * (protocol rank, address, port: 50 bits), sorted by the typed array's own numeric sort, which
- * calls no JavaScript comparator. undefined for any other table.
+ * Service `s`'s place among IPv4 TCP, UDP and SCTP services as one number (protocol rank,
+ * address, port: 50 bits); undefined for any other service.
  */
-function ipv4ServiceOrder(view: TableView): number[] | undefined {
-  const n = view.serviceCount;
-  const keys = new Float64Array(n);
-  const byKey = new Map<number, number>();
-  const bytes = view.serviceBytes;
-  for (let s = 0; s < n; s++) {
-    if (view.fwmark(s) !== 0 || view.serviceAf(s) !== AF_INET) return undefined;
-    const rank = PROTOCOL_RANK[view.protocol(s) ?? 0];
-    if (rank === undefined) return undefined;
-    const key = (rank * 4294967296 + high32(bytes, view.serviceAddressAt(s))) * 65536 + view.port(s);
-    if (byKey.has(key)) return undefined;
-    byKey.set(key, s);
-    keys[s] = key;
+function ipv4ServiceKey(view: TableView, s: number): number | undefined {
+  if (view.fwmark(s) !== 0 || view.serviceAf(s) !== AF_INET) return undefined;
+  const rank = PROTOCOL_RANK[view.protocol(s) ?? 0];
+  if (rank === undefined) return undefined;
+  return (rank * 4294967296 + high32(view.serviceBytes, view.serviceAddressAt(s))) * 65536 + view.port(s);
+}
+
+/**
+ * Sort keys of services (ipv4ServiceKey()), each with its service's index, added in any order;
+ * gives up (order() is undefined) at the first service without one, or a repeated one.
+ */
+class Ipv4ServiceKeys {
+  #keys: number[] | undefined = [];
+  readonly #byKey = new Map<number, number>();
+
+  add(view: TableView, s: number, index: number): void {
+    if (this.#keys === undefined) return;
+    const key = ipv4ServiceKey(view, s);
+    if (key === undefined || this.#byKey.has(key)) {
+      this.#keys = undefined;
+      return;
+    }
+    this.#byKey.set(key, index);
+    this.#keys.push(key);
   }
-  keys.sort();
-  return Array.from(keys, (key) => byKey.get(key)!);
+
+  /** The indexes in their keys' order, by the typed array's own numeric sort (no JavaScript comparator). */
+  order(): number[] | undefined {
+    if (this.#keys === undefined) return undefined;
+    const byKey = this.#byKey;
+    return Array.from(Float64Array.from(this.#keys).sort(), (key) => byKey.get(key)!);
+  }
+}
+
+/** serviceOrder() of a table of IPv4 TCP, UDP and SCTP services; undefined for any other table. */
+function ipv4ServiceOrder(view: TableView): number[] | undefined {
+  const keys = new Ipv4ServiceKeys();
+  for (let s = 0; s < view.serviceCount; s++) keys.add(view, s, s);
+  return keys.order();
 }
 
 /** Service indexes in ipvs_cmp_services order, unsigned: fwmark, family, protocol, address, port. */
@@ -543,6 +565,8 @@ export class PartwiseListing {
   readonly #starts: number[] = [];
   readonly #ends: number[] = [];
   readonly #order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
+  /** The services' sort keys, made as they arrive (the sort after the last part is then all that is left). */
+  readonly #keys = new Ipv4ServiceKeys();
 
   /** `namer`: a numeric one (names are resolved for the whole table at once). */
   constructor(format: number, namer: Namer) {
@@ -557,13 +581,17 @@ export class PartwiseListing {
     const index = this.#parts.length;
     const text = new TextBuffer(64 + view.serviceCount * 64 + view.destinationCount * (this.#format & (Fmt.STATS | Fmt.RATE) ? 80 : 70));
     for (let s = 0; s < view.serviceCount; s++) {
+      this.#keys.add(view, s, this.#partOf.length);
       this.#partOf.push(index);
       this.#starts.push(text.length);
       text.text(serviceText(view, s, this.#format, this.#namer, this.#order));
       this.#ends.push(text.length);
     }
     this.#parts.push(part);
-    this.#bytes.push(text.bytes());
+    // A plain Uint8Array: finish() takes a subarray per service, and a Buffer's runs Buffer's
+    // own constructor each time.
+    const bytes = text.bytes();
+    this.#bytes.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
   }
 
   /** The listing, once every part has been added. */
@@ -582,7 +610,7 @@ export class PartwiseListing {
       for (let s = 0; s < partOf.length; s++) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
       return text;
     }
-    for (const s of serviceOrder(servicesOnly(this.#parts))) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
+    for (const s of this.#keys.order() ?? serviceOrder(servicesOnly(this.#parts))) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
     return text;
   }
 }
