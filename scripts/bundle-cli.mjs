@@ -125,10 +125,11 @@ const mainPath = path.join(dist, entry);
 const mainText = readFileSync(mainPath, 'utf8').replace(STAMP, '');
 writeFileSync(mainPath, `${mainText}${mainText.endsWith('\n') ? '' : '\n'}${stamp}`);
 
-// The bin's head start: head-start.js and the two modules it needs, written into
-// dist/cli/bin.js in place of its require of head-start.js, so that the bin starts the kernel
-// read without resolving, reading and compiling three files first (tsc's bin.js requires them;
-// a later bare tsc build brings that back, only slower). A second run replaces the first's.
+// The bin's head start: head-start.js and the modules it needs (the addon's loader, conns'
+// arguments, io), written into dist/cli/bin.js in place of its require of head-start.js, so that
+// the bin starts the kernel read without resolving, reading and compiling four files first
+// (tsc's bin.js requires them; a later bare tsc build brings that back, only slower). A second
+// run replaces the first's.
 const binPath = path.join(dist, 'cli', 'bin.js');
 const PRELUDE = /\/\* the bin's head start \*\/[\s\S]*\/\* end of the bin's head start \*\//;
 const HEAD_START = 'require("./head-start")';

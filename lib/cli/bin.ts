@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The package's `ipvs-netlink` executable. First it starts the kernel read that a short command
 // will ask for (head-start.ts), so that the rest of the process's start-up overlaps the kernel's
-// work; scripts/bundle-cli.mjs writes that module and the two it needs into this file at build
+// work; scripts/bundle-cli.mjs writes that module and the three it needs into this file at build
 // time, so nothing is resolved or read before the read starts. Then it runs the command from
 // dist/cli/bundle.js, the whole command in one script with V8's code cache beside it (also
 // bundle-cli.mjs), so that a short command neither resolves and reads thirty modules nor
@@ -46,8 +46,19 @@ function loadBundle(): Load | undefined {
   return bundle(path.join(__dirname, '..'), require);
 }
 
+function runCommand(argv: string[]): void {
+  const load = loadBundle();
+  (load ? load('cli/main.js') as MainModule : require('./main') as MainModule).runAsProcess(argv);
+}
+
 const argv = process.argv.slice(2);
-// The kernel's answer is read on the addon's threads while the command loads.
-startHeadStart(argv);
-const load = loadBundle();
-(load ? load('cli/main.js') as MainModule : require('./main') as MainModule).runAsProcess(argv);
+// The kernel's answer is read on the addon's threads while the command loads; a counted conns
+// line is answered by its count alone, and the command loads only if that failed.
+const answered = startHeadStart(argv);
+if (answered) {
+  void answered.then((printed) => {
+    if (!printed) runCommand(argv);
+  });
+} else {
+  runCommand(argv);
+}

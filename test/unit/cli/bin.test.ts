@@ -81,13 +81,13 @@ describe('the bin', () => {
     expect(run(path.join(stale, 'bin.js'), ['--help']).stdout).toBe('main.js ran\n');
   }, 20_000);
 
-  it('starts the head start from its own copy of head-start.js and the two modules it needs', () => {
+  it('starts the head start from its own copy of head-start.js and the modules it needs', () => {
     const cli = copyOfDist('prelude');
     const bin = readFileSync(path.join(cli, 'bin.js'), 'utf8');
     expect(bin).not.toContain('require("./head-start")');
     expect(bin.split("/* the bin's head start */")).toHaveLength(2);
     // Without their files the bin still starts the read (the host has no IPVS: both fail alike).
-    for (const file of ['head-start.js', 'conns-args.js', '../native.js']) rmSync(path.join(cli, file));
+    for (const file of ['head-start.js', 'conns-args.js', 'io.js', '../native.js']) rmSync(path.join(cli, file));
     for (const args of [['conns', '--by', 'client', '--state', 'ESTABLISHED', '--min', '101'], ['ipvsadm', '-Ln'], ['ipvsadm', '-Sn']]) {
       expect(run(path.join(cli, 'bin.js'), args), args.join(' ')).toEqual(run('dist/cli/main.js', args));
     }
