@@ -163,11 +163,16 @@ async function warmUp(load) {
       '-A -u [2001:db8::1]:53 -s rr\n-a -u [2001:db8::1]:53 -r [2001:db8::2]:53 -g -w 1\n');
     const { TableView } = load('table-view.js');
     const { Namer } = load('cli/ipvsadm/format.js');
-    const { formatTable } = load('cli/ipvsadm/service-listing.js');
-    const view = new TableView(syntheticTable(layout, 2, 3));
+    const { PartwiseListing, formatTable } = load('cli/ipvsadm/service-listing.js');
+    const table = syntheticTable(layout, 2, 3);
+    const view = new TableView(table);
     const info = { version: '1.2.1', connectionTableSize: 4096 };
     for (const format of [Fmt.NUMERIC, Fmt.NUMERIC | Fmt.RULE, Fmt.NUMERIC | Fmt.STATS]) {
       formatTable(view, format, new Namer(true), info).toString();
+      // The head start's listing, in parts (here one).
+      const partwise = new PartwiseListing(format, new Namer(true));
+      partwise.add(table);
+      partwise.finish(info).toString();
     }
   } finally {
     restoreOutput();
