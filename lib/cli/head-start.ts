@@ -117,10 +117,17 @@ export function startHeadStart(argv: readonly string[]): Promise<boolean> | unde
       slot.answer = count;
       return count.then((counts) => {
         delete (globalThis as Holder)[SLOT];
-        io.stdout(countLines(counts.keys.map((key, i) => ({ key, count: counts.counts[i] ?? 0 }))));
+        let status = 0;
+        try {
+          io.stdout(countLines(counts.keys.map((key, i) => ({ key, count: counts.counts[i] ?? 0 }))));
+        } catch (error) {
+          // What the command's reportError() prints for a failed write (EPIPE ends quietly in io).
+          io.stderr(`ipvs-netlink conns: ${error instanceof Error ? error.message : String(error)}\n`);
+          status = 1;
+        }
         // As main.ts ends a one-shot command.
-        process.exitCode = 0;
-        if (io.outputFlushed()) process.exit(0);
+        process.exitCode = status;
+        if (io.outputFlushed()) process.exit(status);
         return true;
       }, () => false);
     }
