@@ -3,16 +3,21 @@
 // bench/cli-timeline.cjs preloaded, which dates node's own start, the addon's dlopen, the
 // kernel read or batch (called, settled), the bundle's compile and run, the first write and the
 // exit (ms since the process's time origin; medians over the rounds). Beside them: ipvsadm,
-// `node -e 0`, and the addon alone loading and listing (listTableIn).
+// `node -e 0`, and the addon alone loading and listing (listTableIn). Then, on
+// IPVS_PROBE_CONNS connections (filled through a backup sync daemon), `conns --by client --state
+// ESTABLISHED --min 101` beside `ipvsadm -lnc | awk` and the addon alone counting.
 //
-//   /work/wt/vmbench scripts/vm/run.sh --kernel 6.17 --memory 2048 -- node bench/cli-timeline-probe.mjs
-// Environment: IPVS_BENCH_ROUNDS (5), IPVS_PROBE_RESTORE (1), IPVS_PROBE_DISTS
-// (`name=DIR,…`: each DIR a dist/ to run as a variant beside the project's).
+//   /work/wt/vmbench scripts/vm/run.sh --kernel 6.17 --conn-tab-bits 20 --memory 4096 -- node bench/cli-timeline-probe.mjs
+// Environment: IPVS_BENCH_ROUNDS (5), IPVS_PROBE_LIST (1), IPVS_PROBE_RESTORE (1),
+// IPVS_PROBE_CONNS (100000; 0 skips), IPVS_PROBE_DISTS (`name=DIR,…`: each DIR a dist/ to run
+// as a variant beside the project's).
 import { randomBytes } from 'node:crypto';
 import { cpSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
-import { inNetns, installPackage, median, ms, projectRoot, requireTestVm, restoreRules, run, tearDown } from './lib.mjs';
+import {
+  fillSyncBackup, inNetns, installPackage, median, ms, projectRoot, requireTestVm, restoreRules, run, startSyncBackup, tearDown,
+} from './lib.mjs';
 import { writeFileSync } from 'node:fs';
 
 requireTestVm('cli-timeline-probe.mjs');
@@ -20,6 +25,9 @@ requireTestVm('cli-timeline-probe.mjs');
 const rounds = Number(process.env.IPVS_BENCH_ROUNDS ?? 5);
 const suffix = randomBytes(3).toString('hex');
 const table = `cltl-${suffix}`;
+const backup = `cltb-${suffix}`;
+const sender = `clts-${suffix}`;
+const connections = Number(process.env.IPVS_PROBE_CONNS ?? 100000);
 const installed = `/tmp/ipvs-netlink-${suffix}`;
 const rulesFile = `/tmp/cltl-rules-${suffix}.txt`;
 const out = `/tmp/cltl-out-${suffix}`;
@@ -88,9 +96,11 @@ try {
     methods[`${name} -Ln`] = `node ${bin(name)} ipvsadm -Ln`;
     methods[`${name} -Ln, timeline`] = `node -r ${preload} ${bin(name)} ipvsadm -Ln`;
   }
-  const outputs = compare('-Ln, 1,000 x 10', methods, () => table);
-  for (const name of Object.keys(methods)) {
-    if (name.includes('-Ln') && name !== 'ipvsadm -Ln' && outputs[name] !== outputs['ipvsadm -Ln']) console.log(`  ${name}: OUTPUT DIFFERS`);
+  if (process.env.IPVS_PROBE_LIST !== '0') {
+    const outputs = compare('-Ln, 1,000 x 10', methods, () => table);
+    for (const name of Object.keys(methods)) {
+      if (name.includes('-Ln') && name !== 'ipvsadm -Ln' && outputs[name] !== outputs['ipvsadm -Ln']) console.log(`  ${name}: OUTPUT DIFFERS`);
+    }
   }
   if (process.env.IPVS_PROBE_RESTORE !== '0') {
     let n = 0;
@@ -111,9 +121,32 @@ try {
       return netns;
     });
   }
+  if (connections > 0) {
+    run('ip', ['netns', 'add', backup]);
+    run('ip', ['netns', 'add', sender]);
+    startSyncBackup(backup, sender, suffix);
+    await fillSyncBackup(backup, sender, connections);
+    const AWK = '$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > 100) print n[k], k }';
+    const query = 'conns --by client --state ESTABLISHED --min 101';
+    const request = JSON.stringify({ netns: '', path: '', sync: false, strict: false, states: ['ESTABLISHED'], by: 'client', minCount: 101, top: 0 });
+    const queries = {
+      'ipvsadm -lnc | awk': `ipvsadm -lnc | awk '${AWK}'`,
+      'node -e 0': `node -r ${preload} -e 0`,
+      'addon alone: countConnections': `node -r ${preload} -e 'require("${addon}").countConnections(${request})'`,
+    };
+    for (const name of Object.keys(variants)) {
+      queries[`${name} conns`] = `node ${bin(name)} ${query}`;
+      queries[`${name} conns, timeline`] = `node -r ${preload} ${bin(name)} ${query}`;
+    }
+    const normalize = (text) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).sort().join('\n');
+    const outputs = compare(`${query}, ${connections} connections`, queries, () => backup);
+    for (const name of Object.keys(queries)) {
+      if (name.includes(' conns') && normalize(outputs[name]) !== normalize(outputs['ipvsadm -lnc | awk'])) console.log(`  ${name}: OUTPUT DIFFERS`);
+    }
+  }
 } finally {
   for (const netns of fresh) {
     try { inNetns(netns, 'ipvsadm', ['-C']); run('ip', ['netns', 'delete', netns]); } catch { /* gone */ }
   }
-  tearDown({ backup: table, namespaces: [table], paths: [rulesFile, out, err, ...Object.values(variants)] });
+  tearDown({ backup, namespaces: [table, backup, sender], paths: [rulesFile, out, err, ...Object.values(variants)] });
 }

@@ -13,7 +13,8 @@
 //     --state ESTABLISHED --min 101` vs `ipvsadm -lnc | awk`, and `ipvs-netlink ipvsadm -Lnc`
 //     vs `ipvsadm -Lnc`.
 //
-// Environment: IPVS_BENCH_ROUNDS (3), IPVS_BENCH_CLI_CONNS (100000).
+// Environment: IPVS_BENCH_ROUNDS (3), IPVS_BENCH_CLI_CONNS (100000), IPVS_BENCH_CLI_ONLY (a
+// comma-separated subset of restore, floor, list, conns, lnc: the comparisons to run; all by default).
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -38,6 +39,8 @@ const bin = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf
 const cli = `node ${path.join(installed, bin)}`;
 const rulesFile = `/tmp/cli-rules-${suffix}.txt`;
 const restoreNamespaces = [];
+const only = (process.env.IPVS_BENCH_CLI_ONLY ?? 'restore,floor,list,conns,lnc').split(',');
+const runs = (part) => only.includes(part);
 
 /** Times `script` inside the namespace with bash's clock; returns ms and what it printed. */
 function timed(netns, script) {
@@ -104,47 +107,59 @@ try {
     restoreNamespaces.pop();
     return result;
   };
-  const restore = compare('restore 1000x10', {
-    'ipvsadm -R': () => restoreIn(`ipvsadm -R < ${rulesFile}`),
-    'ipvs-netlink restore': () => restoreIn(`${cli} restore ${rulesFile}`),
-  });
-  console.log(`  rules in the table after each restore (of 11000): ${savedLines.join(', ')}`);
-  report('restore, 1,000 x 10', 'ipvs-netlink restore', 'ipvsadm -R', restore, savedLines.every((n) => n === 11000));
+  if (runs('restore')) {
+    const restore = compare('restore 1000x10', {
+      'ipvsadm -R': () => restoreIn(`ipvsadm -R < ${rulesFile}`),
+      'ipvs-netlink restore': () => restoreIn(`${cli} restore ${rulesFile}`),
+    });
+    console.log(`  rules in the table after each restore (of 11000): ${savedLines.join(', ')}`);
+    report('restore, 1,000 x 10', 'ipvs-netlink restore', 'ipvsadm -R', restore, savedLines.every((n) => n === 11000));
+  }
   inNetns(table, 'bash', ['-c', `ipvsadm -R < ${rulesFile}`]);
 
-  const floor = compare('node -e 0', {
-    'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),
-    'node -e 0': () => timed(table, 'node -e 0'),
-  });
-  report('floor: `node -e 0` vs ipvsadm -Ln, 1,000 x 10', 'node -e 0', 'ipvsadm -Ln', floor, true);
+  if (runs('floor')) {
+    const floor = compare('node -e 0', {
+      'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),
+      'node -e 0': () => timed(table, 'node -e 0'),
+    });
+    report('floor: `node -e 0` vs ipvsadm -Ln, 1,000 x 10', 'node -e 0', 'ipvsadm -Ln', floor, true);
+  }
 
-  const list = compare('list 1000x10', {
-    'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),
-    'ipvs-netlink ipvsadm -Ln': () => timed(table, `${cli} ipvsadm -Ln`),
-  });
-  report('-Ln, 1,000 x 10', 'ipvs-netlink ipvsadm -Ln', 'ipvsadm -Ln', list,
-    list.outputs['ipvsadm -Ln'] === list.outputs['ipvs-netlink ipvsadm -Ln']);
+  if (runs('list')) {
+    const list = compare('list 1000x10', {
+      'ipvsadm -Ln': () => timed(table, 'ipvsadm -Ln'),
+      'ipvs-netlink ipvsadm -Ln': () => timed(table, `${cli} ipvsadm -Ln`),
+    });
+    report('-Ln, 1,000 x 10', 'ipvs-netlink ipvsadm -Ln', 'ipvsadm -Ln', list,
+      list.outputs['ipvsadm -Ln'] === list.outputs['ipvs-netlink ipvsadm -Ln']);
+  }
 
   // ---- 100k connections ----
-  startSyncBackup(backup, sender, suffix);
-  const { connections: have } = await fillSyncBackup(backup, sender, connections);
-  const AWK = '$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > 100) print n[k], k }';
-  const query = compare('autoban query 100k', {
-    'ipvsadm -lnc | awk': () => timed(backup, `ipvsadm -lnc | awk '${AWK}'`),
-    'ipvs-netlink conns': () => timed(backup, `${cli} conns --by client --state ESTABLISHED --min 101`),
-  });
-  const normalize = (text) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).sort().join('\n');
-  const agree = normalize(query.outputs['ipvsadm -lnc | awk']) === normalize(query.outputs['ipvs-netlink conns']);
-  report(`conns query, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink conns', 'ipvsadm -lnc | awk', query, agree);
+  if (runs('conns') || runs('lnc')) {
+    startSyncBackup(backup, sender, suffix);
+    const { connections: have } = await fillSyncBackup(backup, sender, connections);
+    if (runs('conns')) {
+      const AWK = '$3 == "ESTABLISHED" { split($4, a, ":"); n[a[1]]++ } END { for (k in n) if (n[k] > 100) print n[k], k }';
+      const query = compare('autoban query 100k', {
+        'ipvsadm -lnc | awk': () => timed(backup, `ipvsadm -lnc | awk '${AWK}'`),
+        'ipvs-netlink conns': () => timed(backup, `${cli} conns --by client --state ESTABLISHED --min 101`),
+      });
+      const normalize = (text) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).sort().join('\n');
+      const agree = normalize(query.outputs['ipvsadm -lnc | awk']) === normalize(query.outputs['ipvs-netlink conns']);
+      report(`conns query, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink conns', 'ipvsadm -lnc | awk', query, agree);
+    }
 
-  const listing = compare('-Lnc 100k', {
-    'ipvsadm -Lnc': () => timed(backup, 'ipvsadm -Lnc'),
-    'ipvs-netlink ipvsadm -Lnc': () => timed(backup, `${cli} ipvsadm -Lnc`),
-  });
-  // Expiry times tick between the two reads: compare everything but the expire column.
-  const shape = (text) => text.split('\n').map((l) => l.replace(/^(\S+\s+)\S+/, '$1')).join('\n');
-  report(`-Lnc, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink ipvsadm -Lnc', 'ipvsadm -Lnc', listing,
-    shape(listing.outputs['ipvsadm -Lnc']) === shape(listing.outputs['ipvs-netlink ipvsadm -Lnc']));
+    if (runs('lnc')) {
+      const listing = compare('-Lnc 100k', {
+        'ipvsadm -Lnc': () => timed(backup, 'ipvsadm -Lnc'),
+        'ipvs-netlink ipvsadm -Lnc': () => timed(backup, `${cli} ipvsadm -Lnc`),
+      });
+      // Expiry times tick between the two reads: compare everything but the expire column.
+      const shape = (text) => text.split('\n').map((l) => l.replace(/^(\S+\s+)\S+/, '$1')).join('\n');
+      report(`-Lnc, ${have.toLocaleString('en-US')} connections`, 'ipvs-netlink ipvsadm -Lnc', 'ipvsadm -Lnc', listing,
+        shape(listing.outputs['ipvsadm -Lnc']) === shape(listing.outputs['ipvs-netlink ipvsadm -Lnc']));
+    }
+  }
 } finally {
   tearDown({ backup, namespaces: [table, backup, sender, ...restoreNamespaces], paths: [rulesFile, installed] });
 }

@@ -40,25 +40,32 @@ function resolveKey(from, request) {
   throw new Error(`bundle-cli: ${from} requires '${request}', which is not in dist/`);
 }
 
-const sources = new Map();
-const pending = [entry];
-while (pending.length > 0) {
-  const key = pending.pop();
-  if (sources.has(key)) continue;
-  const text = readFileSync(path.join(dist, key), 'utf8').replace(/^#!.*\n/, '').replace(STAMP, '')
-    .replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
-  sources.set(key, text);
-  for (const match of text.matchAll(REQUIRE)) pending.push(resolveKey(key, match[2]));
+/** Every dist/ module that `entry` reaches through relative requires, by key, with its source. */
+function collect(entry) {
+  const sources = new Map();
+  const pending = [entry];
+  while (pending.length > 0) {
+    const key = pending.pop();
+    if (sources.has(key)) continue;
+    const text = readFileSync(path.join(dist, key), 'utf8').replace(/^#!.*\n/, '').replace(STAMP, '')
+      .replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+    sources.set(key, text);
+    for (const match of text.matchAll(REQUIRE)) pending.push(resolveKey(key, match[2]));
+  }
+  return sources;
 }
 
-const keys = [...sources.keys()].sort();
-const definitions = keys.map((key) =>
-  `${JSON.stringify(key)}: function (exports, require, module, __filename, __dirname) {\n${sources.get(key)}}`);
-
-// The script evaluates to a function of (dist directory, Node's require for bin.js) that returns
-// load(key): a module's exports by its key (\`cli/main.js\`), loaded on first use. require.main
-// stays Node's (bin.js), so no bundled module takes itself for the process's entry. Module keys are posix paths under dist/.
-const body = `(function (distDir, nodeRequire) {
+/**
+ * The module table of `sources`: a script that evaluates to a function of (dist directory,
+ * Node's require for bin.js) that returns load(key), a module's exports by its key
+ * (`cli/main.js`), loaded on first use. require.main stays Node's (bin.js), so no bundled module
+ * takes itself for the process's entry. Module keys are posix paths under dist/.
+ */
+function moduleTable(sources) {
+  const keys = [...sources.keys()].sort();
+  const definitions = keys.map((key) =>
+    `${JSON.stringify(key)}: function (exports, require, module, __filename, __dirname) {\n${sources.get(key)}}`);
+  return `(function (distDir, nodeRequire) {
 'use strict';
 const definitions = {
 ${definitions.join(',\n')}
@@ -93,6 +100,11 @@ function load(key) {
 load.keys = Object.keys(definitions);
 return load;
 })`;
+}
+
+const sources = collect(entry);
+const keys = [...sources.keys()];
+const body = moduleTable(sources);
 
 // ASCII only, so that bin.js reads it as latin1: one byte per character, copied as it is, where
 // UTF-8 would be decoded into a two-byte string (the sources have a few `…`, `×`, `→`). A
@@ -113,6 +125,19 @@ const mainPath = path.join(dist, entry);
 const mainText = readFileSync(mainPath, 'utf8').replace(STAMP, '');
 writeFileSync(mainPath, `${mainText}${mainText.endsWith('\n') ? '' : '\n'}${stamp}`);
 
+// The bin's head start: head-start.js and the modules it needs (the addon's loader, conns'
+// arguments, io), written into dist/cli/bin.js in place of its require of head-start.js, so that
+// the bin starts the kernel read without resolving, reading and compiling four files first
+// (tsc's bin.js requires them; a later bare tsc build brings that back, only slower). A second
+// run replaces the first's.
+const binPath = path.join(dist, 'cli', 'bin.js');
+const PRELUDE = /\/\* the bin's head start \*\/[\s\S]*\/\* end of the bin's head start \*\//;
+const HEAD_START = 'require("./head-start")';
+const prelude = `/* the bin's head start */ (${moduleTable(collect('cli/head-start.js'))})(require('node:path').join(__dirname, '..'), require)('cli/head-start.js') /* end of the bin's head start */`;
+const binText = readFileSync(binPath, 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+if (!PRELUDE.test(binText) && binText.split(HEAD_START).length !== 2) throw new Error(`bundle-cli: dist/cli/bin.js has no single ${HEAD_START}`);
+writeFileSync(binPath, PRELUDE.test(binText) ? binText.replace(PRELUDE, () => prelude) : binText.replace(HEAD_START, () => prelude));
+
 /**
  * Runs, on made-up input and with output discarded, what the short commands run first: the
  * ipvsadm command line, the listings of the table and the restore check. The cache then holds
@@ -123,10 +148,6 @@ async function warmUp(load) {
   const io = load('cli/io.js');
   const restoreOutput = io.redirectOutput({ stdout() {}, stderr() {} });
   try {
-    // The bin starts the head start from the bundle: its command-line checks, on command lines
-    // that start nothing.
-    const { startHeadStart } = load('cli/head-start.js');
-    for (const argv of [['ipvsadm', '-A', '-t', '10.0.0.1:80'], ['conns', '--json']]) startHeadStart(argv);
     const { Fmt, parseCommandLine } = load('cli/ipvsadm/options.js');
     for (const line of ['-Ln', '-L -n --stats --exact', '-Sn', '-A -t 10.0.0.1:80 -s wrr -p 300',
       '-a -t 10.0.0.1:80 -r 192.168.0.1:8080 -m -w 2']) await parseCommandLine(line.split(' '));
@@ -142,11 +163,16 @@ async function warmUp(load) {
       '-A -u [2001:db8::1]:53 -s rr\n-a -u [2001:db8::1]:53 -r [2001:db8::2]:53 -g -w 1\n');
     const { TableView } = load('table-view.js');
     const { Namer } = load('cli/ipvsadm/format.js');
-    const { formatTable } = load('cli/ipvsadm/service-listing.js');
-    const view = new TableView(syntheticTable(layout, 2, 3));
+    const { PartwiseListing, formatTable } = load('cli/ipvsadm/service-listing.js');
+    const table = syntheticTable(layout, 2, 3);
+    const view = new TableView(table);
     const info = { version: '1.2.1', connectionTableSize: 4096 };
     for (const format of [Fmt.NUMERIC, Fmt.NUMERIC | Fmt.RULE, Fmt.NUMERIC | Fmt.STATS]) {
       formatTable(view, format, new Namer(true), info).toString();
+      // The head start's listing, in parts (here one).
+      const partwise = new PartwiseListing(format, new Namer(true));
+      partwise.add(table);
+      partwise.finish(info).toString();
     }
   } finally {
     restoreOutput();

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// The package's `ipvs-netlink` executable. Runs the command from dist/cli/bundle.js, the whole
-// command in one script with V8's code cache beside it (scripts/bundle-cli.mjs, at build time),
-// so that a short command neither resolves and reads thirty modules nor compiles what it runs
-// first. Another V8 version than the one that made the cache, no bundle, or a stale one
-// (main.js lacks the bundle's stamp: tsc ran after it) runs main.js instead, the same code; a
-// cache V8 still rejects (other V8 flags) only costs the compiling it would have saved.
+// The package's `ipvs-netlink` executable. First it starts the kernel read that a short command
+// will ask for (head-start.ts), so that the rest of the process's start-up overlaps the kernel's
+// work; scripts/bundle-cli.mjs writes that module and the three it needs into this file at build
+// time, so nothing is resolved or read before the read starts. Then it runs the command from
+// dist/cli/bundle.js, the whole command in one script with V8's code cache beside it (also
+// bundle-cli.mjs), so that a short command neither resolves and reads thirty modules nor
+// compiles what it runs first. Another V8 version than the one that made the cache, no bundle,
+// or a stale one (main.js lacks the bundle's stamp: tsc ran after it) runs main.js instead, the
+// same code; a cache V8 still rejects (other V8 flags) only costs the compiling it would have saved.
+import { startHeadStart } from './head-start';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Script } from 'node:vm';
 
-import type * as HeadStart from './head-start';
 import type * as Main from './main';
 
 type MainModule = typeof Main;
@@ -43,9 +46,19 @@ function loadBundle(): Load | undefined {
   return bundle(path.join(__dirname, '..'), require);
 }
 
-const load = loadBundle();
+function runCommand(argv: string[]): void {
+  const load = loadBundle();
+  (load ? load('cli/main.js') as MainModule : require('./main') as MainModule).runAsProcess(argv);
+}
+
 const argv = process.argv.slice(2);
-// The kernel's answer is read on the addon's threads while the command loads (head-start.ts),
-// started from the bundle's compiled code rather than three more files to read and compile.
-(load ? load('cli/head-start.js') as typeof HeadStart : require('./head-start') as typeof HeadStart).startHeadStart(argv);
-(load ? load('cli/main.js') as MainModule : require('./main') as MainModule).runAsProcess(argv);
+// The kernel's answer is read on the addon's threads while the command loads; a counted conns
+// line is answered by its count alone, and the command loads only if that failed.
+const answered = startHeadStart(argv);
+if (answered) {
+  void answered.then((printed) => {
+    if (!printed) runCommand(argv);
+  });
+} else {
+  runCommand(argv);
+}

@@ -1,5 +1,6 @@
-// `ipvs-netlink conns`' usual command lines, read without commander. On its own (no imports)
-// so that the bin can read them before it loads the command (lib/cli/head-start.ts).
+// `ipvs-netlink conns`' usual command lines, read without commander, and its counted text. On
+// its own (no imports) so that the bin can read them, and print the counts, before it loads the
+// command (lib/cli/head-start.ts).
 import type { ConnectionGroupBy } from '../connections';
 
 export interface ConnsOptions {
@@ -59,4 +60,10 @@ export function plainArgs(argv: readonly string[]): ConnsOptions | undefined {
     }
   }
   return o;
+}
+
+/** `conns --by …` as text: most first, the count right-aligned to the largest, then the key. */
+export function countLines(counts: ReadonlyArray<{ key: string; count: number }>): string {
+  const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
+  return counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join('');
 }

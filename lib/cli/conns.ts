@@ -3,7 +3,7 @@
 import { countConnections, readConnectionTable, type ConnectionGroupBy, type ConnectionReadOptions } from '../connections';
 import type { Ipvs } from '../ipvs';
 import { reportError, toJson, UsageError } from './common';
-import { GROUPS, plainArgs, type ConnsOptions } from './conns-args';
+import { GROUPS, countLines, plainArgs, type ConnsOptions } from './conns-args';
 import { countKey, takeHeadStart } from './head-start';
 import * as io from './io';
 
@@ -32,12 +32,6 @@ function readOptions(o: ConnsOptions): ConnectionReadOptions {
 /** Every connection as a plain object (the JSON form of the -c listing). */
 export async function connectionsJson(ipvs: Ipvs, options: ConnectionReadOptions): Promise<unknown[]> {
   return [...await ipvs.connectionTable(options)];
-}
-
-/** Counts as text, most first: the count right-aligned to the largest, then the key. */
-function countLines(counts: ReadonlyArray<{ key: string; count: number }>): string {
-  const width = counts.length > 0 ? String(counts[0]!.count).length : 1;
-  return counts.map((c) => `${String(c.count).padStart(width)} ${c.key}\n`).join('');
 }
 
 /** @internal */
@@ -75,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     const read = { ...readOptions(o), ...(o.netns !== undefined ? { netns: o.netns } : {}) };
     if (o.by) {
       // The bin may have started this count already (lib/cli/head-start.ts): text output only.
+      // (A count that succeeded there, the bin prints itself without loading this command.)
       const early = o.json ? undefined : await takeHeadStart<{ keys: string[]; counts: number[] }>(countKey(argv));
       if (early) {
         io.stdout(countLines(early.keys.map((key, i) => ({ key, count: early.counts[i] ?? 0 }))));

@@ -3,11 +3,14 @@
 // takes as long as the read. The command takes the answer only when it would have asked for
 // exactly the same read; it asks again when the head start failed, so that its own errors are
 // the ones reported. A command line that turns out to be a mistake leaves it unused: it only reads.
+// A counted `conns --by …` is answered whole by its count: the bin prints it and ends, and loads
+// the command only when the count failed.
 //
 // The bin and the bundled command each have their own copy of this module; they meet through one
 // global slot.
 import { nativeAddon, type NativeAddon } from '../native';
-import { plainArgs } from './conns-args';
+import { countLines, plainArgs } from './conns-args';
+import * as io from './io';
 
 interface Slot {
   key: string;
@@ -76,10 +79,13 @@ function countRequest(argv: readonly string[]): Parameters<NativeAddon['countCon
 
 /**
  * The bin: starts the read that `argv` (the process's arguments) will ask for, if it is one of
- * the short reads; any failure here only means no head start.
+ * the short reads; any failure here only means no head start. For a counted `conns --by …` in
+ * text, returns whether the command's whole output was printed once the count is in: then the
+ * process ends (or is left to end, when standard output went through a stream); false when the
+ * count failed, and the command must run. undefined: the command must run now.
  */
-export function startHeadStart(argv: readonly string[]): void {
-  if (process.env.PREBUILDS_ONLY) return;
+export function startHeadStart(argv: readonly string[]): Promise<boolean> | undefined {
+  if (process.env.PREBUILDS_ONLY) return undefined;
   const global: string[] = [];
   let at = 0;
   // main.ts hands a leading `--netns PATH` to the command, in front of its arguments.
@@ -93,7 +99,7 @@ export function startHeadStart(argv: readonly string[]): void {
   try {
     if (command === 'ipvsadm') {
       const netns = listAllNetns(args);
-      if (netns === undefined || netns.includes('\0')) return;
+      if (netns === undefined || netns.includes('\0')) return undefined;
       // One call that opens, lists and closes on the addon's thread: a promise's continuation
       // would wait for the JavaScript thread, busy loading the command.
       // In parts, so that the command formats each while the next is dumped.
@@ -105,14 +111,30 @@ export function startHeadStart(argv: readonly string[]): void {
       slot.answer.catch(() => {});
     } else if (command === 'conns') {
       const request = countRequest(args);
-      if (!request) return;
+      if (!request) return undefined;
       const slot = hold(countKey(args));
-      slot.answer = nativeAddon().countConnections(request);
-      slot.answer.catch(() => {});
+      const count = nativeAddon().countConnections(request);
+      slot.answer = count;
+      return count.then((counts) => {
+        delete (globalThis as Holder)[SLOT];
+        let status = 0;
+        try {
+          io.stdout(countLines(counts.keys.map((key, i) => ({ key, count: counts.counts[i] ?? 0 }))));
+        } catch (error) {
+          // What the command's reportError() prints for a failed write (EPIPE ends quietly in io).
+          io.stderr(`ipvs-netlink conns: ${error instanceof Error ? error.message : String(error)}\n`);
+          status = 1;
+        }
+        // As main.ts ends a one-shot command.
+        process.exitCode = status;
+        if (io.outputFlushed()) process.exit(status);
+        return true;
+      }, () => false);
     }
   } catch {
     // No addon here (the command explains why when it loads it), or a synchronous refusal.
   }
+  return undefined;
 }
 
 /** Holds the head start for `key` (its answer set by the caller, unless the call throws). */

@@ -7,7 +7,7 @@
 // (see lib/cli/ipvsadm/format.ts for the two ipvsadm bugs not copied).
 import { FWD_MASK, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../../constants';
 import type { NativeTable } from '../../native';
-import { TableView, u64Text } from '../../table-view';
+import { TableView, layoutOf, u64Text } from '../../table-view';
 import { type Namer, largeNumber } from './format';
 import { AF_INET, AF_INET6, ntop6 } from './names';
 import { Fmt, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './options';
@@ -183,26 +183,48 @@ function compareLow96(a: Uint8Array, at: number, b: Uint8Array, bt: number): num
 const PROTOCOL_RANK: Readonly<Record<number, number>> = { [IPPROTO_TCP]: 0, [IPPROTO_UDP]: 1, [IPPROTO_SCTP]: 2 };
 
 /**
- * serviceOrder() of a table of IPv4 TCP, UDP and SCTP services: each one's place as one number
- * (protocol rank, address, port: 50 bits), sorted by the typed array's own numeric sort, which
- * calls no JavaScript comparator. undefined for any other table.
+ * Service `s`'s place among IPv4 TCP, UDP and SCTP services as one number (protocol rank,
+ * address, port: 50 bits); undefined for any other service.
  */
-function ipv4ServiceOrder(view: TableView): number[] | undefined {
-  const n = view.serviceCount;
-  const keys = new Float64Array(n);
-  const byKey = new Map<number, number>();
-  const bytes = view.serviceBytes;
-  for (let s = 0; s < n; s++) {
-    if (view.fwmark(s) !== 0 || view.serviceAf(s) !== AF_INET) return undefined;
-    const rank = PROTOCOL_RANK[view.protocol(s) ?? 0];
-    if (rank === undefined) return undefined;
-    const key = (rank * 4294967296 + high32(bytes, view.serviceAddressAt(s))) * 65536 + view.port(s);
-    if (byKey.has(key)) return undefined;
-    byKey.set(key, s);
-    keys[s] = key;
+function ipv4ServiceKey(view: TableView, s: number): number | undefined {
+  if (view.fwmark(s) !== 0 || view.serviceAf(s) !== AF_INET) return undefined;
+  const rank = PROTOCOL_RANK[view.protocol(s) ?? 0];
+  if (rank === undefined) return undefined;
+  return (rank * 4294967296 + high32(view.serviceBytes, view.serviceAddressAt(s))) * 65536 + view.port(s);
+}
+
+/**
+ * Sort keys of services (ipv4ServiceKey()), each with its service's index, added in any order;
+ * gives up (order() is undefined) at the first service without one, or a repeated one.
+ */
+class Ipv4ServiceKeys {
+  #keys: number[] | undefined = [];
+  readonly #byKey = new Map<number, number>();
+
+  add(view: TableView, s: number, index: number): void {
+    if (this.#keys === undefined) return;
+    const key = ipv4ServiceKey(view, s);
+    if (key === undefined || this.#byKey.has(key)) {
+      this.#keys = undefined;
+      return;
+    }
+    this.#byKey.set(key, index);
+    this.#keys.push(key);
   }
-  keys.sort();
-  return Array.from(keys, (key) => byKey.get(key)!);
+
+  /** The indexes in their keys' order, by the typed array's own numeric sort (no JavaScript comparator). */
+  order(): number[] | undefined {
+    if (this.#keys === undefined) return undefined;
+    const byKey = this.#byKey;
+    return Array.from(Float64Array.from(this.#keys).sort(), (key) => byKey.get(key)!);
+  }
+}
+
+/** serviceOrder() of a table of IPv4 TCP, UDP and SCTP services; undefined for any other table. */
+function ipv4ServiceOrder(view: TableView): number[] | undefined {
+  const keys = new Ipv4ServiceKeys();
+  for (let s = 0; s < view.serviceCount; s++) keys.add(view, s, s);
+  return keys.order();
 }
 
 /** Service indexes in ipvs_cmp_services order, unsigned: fwmark, family, protocol, address, port. */
@@ -525,15 +547,26 @@ export function formatTable(
 
 /**
  * list_all of a table that arrives in parts of whole services (the addon's onPart): add()
- * formats each part's services as it arrives, while the kernel dumps the next one; finish()
- * sorts the whole table's services and writes their texts, as formatTable() would have.
+ * formats each part's services as it arrives, while the kernel dumps the next one, into that
+ * part's bytes; finish() sorts the whole table's services and copies their bytes in that order,
+ * as formatTable() would have written them. Each service's text is written out as soon as it is
+ * made: a text kept as a string until the end is a rope of some forty pieces that survives the
+ * scavenges meanwhile, and flattening a thousand of them after the last part doubled the work
+ * left once the kernel was done.
  */
 export class PartwiseListing {
   readonly #format: number;
   readonly #namer: Namer;
-  readonly #texts: string[] = [];
   readonly #parts: NativeTable[] = [];
+  /** Each part's formatted services, one after another. */
+  readonly #bytes: Uint8Array[] = [];
+  /** Per service, in the kernel's order: its part, and where its text starts and ends there. */
+  readonly #partOf: number[] = [];
+  readonly #starts: number[] = [];
+  readonly #ends: number[] = [];
   readonly #order: Float64Array[] = [new Float64Array(64), new Float64Array(64)];
+  /** The services' sort keys, made as they arrive (the sort after the last part is then all that is left). */
+  readonly #keys = new Ipv4ServiceKeys();
 
   /** `namer`: a numeric one (names are resolved for the whole table at once). */
   constructor(format: number, namer: Namer) {
@@ -545,27 +578,52 @@ export class PartwiseListing {
   /** Formats the services of the next part (parts come in the kernel's order). */
   add(part: NativeTable): void {
     const view = new TableView(part);
-    for (let s = 0; s < view.serviceCount; s++) this.#texts.push(serviceText(view, s, this.#format, this.#namer, this.#order));
+    const index = this.#parts.length;
+    const text = new TextBuffer(64 + view.serviceCount * 64 + view.destinationCount * (this.#format & (Fmt.STATS | Fmt.RATE) ? 80 : 70));
+    for (let s = 0; s < view.serviceCount; s++) {
+      this.#keys.add(view, s, this.#partOf.length);
+      this.#partOf.push(index);
+      this.#starts.push(text.length);
+      text.text(serviceText(view, s, this.#format, this.#namer, this.#order));
+      this.#ends.push(text.length);
+    }
     this.#parts.push(part);
+    // A plain Uint8Array: finish() takes a subarray per service, and a Buffer's runs Buffer's
+    // own constructor each time.
+    const bytes = text.bytes();
+    this.#bytes.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
   }
 
   /** The listing, once every part has been added. */
   finish(info: { version: string; connectionTableSize: number }): TextBuffer {
-    const parts = this.#parts;
-    const texts = this.#texts;
     const format = this.#format;
-    let bytes = 256;
-    for (const text of texts) bytes += text.length;
-    const text = new TextBuffer(bytes);
+    let size = 256;
+    for (const bytes of this.#bytes) size += bytes.length;
+    const text = new TextBuffer(size);
     if (!(format & Fmt.RULE)) text.text(`IP Virtual Server version ${info.version} (size=${info.connectionTableSize})\n`);
     text.text(listingHeader(format));
+    const partOf = this.#partOf;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    const bytes = this.#bytes;
     if (format & Fmt.NOSORT) {
-      for (const serviceText of texts) text.text(serviceText);
+      for (let s = 0; s < partOf.length; s++) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
       return text;
     }
-    for (const s of serviceOrder(new TableView(wholeTable(parts)))) text.text(texts[s]!);
+    for (const s of this.#keys.order() ?? serviceOrder(servicesOnly(this.#parts))) text.append(bytes[partOf[s]!]!, starts[s]!, ends[s]!);
     return text;
   }
+}
+
+/**
+ * The services of `parts` in one view, without their destinations (what serviceOrder() reads):
+ * the destinations' records, ten times as many words, are not copied into one array.
+ */
+function servicesOnly(parts: readonly NativeTable[]): TableView {
+  const services = concatWords(parts.map((part) => part.services));
+  const L = layoutOf();
+  for (let at = L.svc.destinationCount; at < services.length; at += L.svcWords) services[at] = 0;
+  return new TableView({ services, destinations: new Uint32Array(0), strings: parts.at(-1)!.strings });
 }
 
 /** The table that arrived in `parts` (at least one), in one. */

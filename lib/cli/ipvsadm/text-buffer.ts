@@ -113,6 +113,14 @@ export class TextBuffer {
     return this;
   }
 
+  /** Appends `bytes` from `start` to `end` (text this or another TextBuffer wrote). */
+  append(bytes: Uint8Array, start: number, end: number): this {
+    this.#room(end - start);
+    this.#buffer.set(bytes.subarray(start, end), this.#length);
+    this.#length += end - start;
+    return this;
+  }
+
   /** What was written, as UTF-8 bytes (a view of the buffer: valid until the next write). */
   bytes(): Uint8Array {
     return this.#buffer.subarray(0, this.#length);

@@ -81,6 +81,18 @@ describe('the bin', () => {
     expect(run(path.join(stale, 'bin.js'), ['--help']).stdout).toBe('main.js ran\n');
   }, 20_000);
 
+  it('starts the head start from its own copy of head-start.js and the modules it needs', () => {
+    const cli = copyOfDist('prelude');
+    const bin = readFileSync(path.join(cli, 'bin.js'), 'utf8');
+    expect(bin).not.toContain('require("./head-start")');
+    expect(bin.split("/* the bin's head start */")).toHaveLength(2);
+    // Without their files the bin still starts the read (the host has no IPVS: both fail alike).
+    for (const file of ['head-start.js', 'conns-args.js', 'io.js', '../native.js']) rmSync(path.join(cli, file));
+    for (const args of [['conns', '--by', 'client', '--state', 'ESTABLISHED', '--min', '101'], ['ipvsadm', '-Ln'], ['ipvsadm', '-Sn']]) {
+      expect(run(path.join(cli, 'bin.js'), args), args.join(' ')).toEqual(run('dist/cli/main.js', args));
+    }
+  }, 20_000);
+
   it('still runs with a code cache V8 rejects', () => {
     const cli = copyOfDist('rejected');
     writeFileSync(path.join(cli, 'bundle.cache'), Buffer.alloc(4096, 7));
@@ -99,6 +111,8 @@ describe('the bin', () => {
     const build = spawnSync(process.execPath, [path.join(dir, 'scripts', 'bundle-cli.mjs')], { encoding: 'utf8', env });
     expect(build.status, build.stderr).toBe(0);
     expect(build.stdout).toMatch(/no restore check or listing in the code cache/);
+    // Built a second time: the bin's head start is replaced, not written twice.
+    expect(readFileSync(path.join(cli, 'bin.js'), 'utf8').split("/* the bin's head start */")).toHaveLength(2);
     expect(run(path.join(cli, 'bin.js'), ['ipvsadm', '-h'])).toEqual(run('dist/cli/main.js', ['ipvsadm', '-h']));
   }, 30_000);
 });

@@ -1,6 +1,8 @@
 // The service listing written from packed records prints exactly what the object-based
 // formatter printed from tableFromNative()'s objects, for any packed table and every listing
 // format (the differential against the real ipvsadm is test/kernel/cli-ipvsadm.test.ts).
+import { createRequire } from 'node:module';
+
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -10,6 +12,7 @@ import { PartwiseListing, formatOneService, formatTable } from '../../../lib/cli
 import type { NativeTable } from '../../../lib/native';
 import { tableFromNative } from '../../../lib/table';
 import { TableView, u64Text, writeU64 } from '../../../lib/table-view';
+import { recordLayout } from '../../../lib/records';
 import { nativeTableArbitrary } from '../packed-table';
 import { referenceFormatOneService, referenceFormatTable } from './reference-listing';
 
@@ -76,6 +79,29 @@ describe('the service listing from a table in parts', () => {
       }
     }), { numRuns: 200 });
   }, 60_000);
+
+  it('orders a table of IPv4 services from the keys made as its parts arrive, as formatTable does', () => {
+    const { syntheticTable } = createRequire(__filename)('../../../scripts/synthetic-table.cjs') as {
+      syntheticTable: (layout: unknown, services: number, perService: number) => NativeTable;
+    };
+    const sorted = syntheticTable(recordLayout(), 300, 3);
+    const view = new TableView(sorted);
+    const { svcWords, dstWords } = view.L;
+    // In a hash-like order, as the kernel dumps: services 0, 7, 14, ... (mod 300).
+    const table: NativeTable = { services: new Uint32Array(sorted.services.length), destinations: new Uint32Array(sorted.destinations.length), strings: sorted.strings };
+    for (let i = 0; i < 300; i++) {
+      const s = (i * 7) % 300;
+      table.services.set(sorted.services.subarray(s * svcWords, (s + 1) * svcWords), i * svcWords);
+      table.destinations.set(sorted.destinations.subarray(s * 3 * dstWords, (s + 1) * 3 * dstWords), i * 3 * dstWords);
+    }
+    for (const format of [Fmt.NUMERIC, Fmt.NUMERIC | Fmt.RULE, Fmt.NUMERIC | Fmt.STATS]) {
+      const listing = new PartwiseListing(format, new Namer(true));
+      for (const part of inParts(table, [64, 128, 192, 256])) listing.add(part);
+      const text = listing.finish(INFO).toString();
+      expect(text).toBe(formatTable(new TableView(table), format, new Namer(true), INFO).toString());
+      expect(text).toBe(formatTable(view, format, new Namer(true), INFO).toString());
+    }
+  });
 
   it('takes numeric listings only (names are resolved for the whole table)', () => {
     expect(() => new PartwiseListing(0, new Namer(false))).toThrow(/numeric/);
