@@ -77,8 +77,9 @@ try {
     const gzip = url.searchParams.has('gzip');
     response.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4', ...(gzip ? { 'Content-Encoding': 'gzip' } : {}) });
     const body = gzip ? packed : text;
-    for (let at = 0; at < body.length; at += 128 * 1024) {
-      if (!response.write(body.subarray(at, at + 128 * 1024))) await new Promise((resolve) => response.once('drain', resolve));
+    const piece = Number(url.searchParams.get('chunk') ?? 128 * 1024);
+    for (let at = 0; at < body.length; at += piece) {
+      if (!response.write(body.subarray(at, at + piece))) await new Promise((resolve) => response.once('drain', resolve));
     }
     response.end();
   });
@@ -97,6 +98,9 @@ try {
   show('HTTP gzip forced', await scrapes(`${gzipped.url}metrics`, ['--gzip']));
   show('the same text from memory, plain (transfer alone)', await scrapes(memory, []));
   show('the same text from memory after a listing, plain', await scrapes(`${memory}?list`, []));
+  for (const piece of [16384, 65536, 524288, 2097152]) {
+    show(`the same text from memory, plain, in writes of ${piece / 1024} KiB`, await scrapes(`${memory}?chunk=${piece}`, []));
+  }
   show('the same text pre-gzipped (L1) from memory (transfer + scraper gunzip)', await scrapes(`${memory}?gzip`, ['--gzip']));
   show('HTTP plain, curl -o /dev/null', await measure(() => run('curl', ['-sS', '-o', '/dev/null', `${plain.url}metrics`])));
   show('the same text from memory, curl -o /dev/null', await measure(() => run('curl', ['-sS', '-o', '/dev/null', memory])));

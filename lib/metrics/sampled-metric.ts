@@ -61,6 +61,11 @@ export interface ExtraLabels {
 const FORMATTED = Symbol('formatted labels');
 
 
+/** `text` as UTF-8 in a plain Uint8Array (not a Buffer: see ExpositionWriter.rows). */
+function plainBytes(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'utf8'));
+}
+
 function escapeHelp(help: string): string {
   return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
@@ -93,6 +98,7 @@ export class SampledMetric<L extends string> {
   readonly #sampler: IpvsSampler;
   readonly #spec: SampledMetricSpec<L>;
   #last: Rows<L> = { labels: [], values: [] };
+  #prefix: Uint8Array | undefined;
 
   constructor(sampler: IpvsSampler, spec: SampledMetricSpec<L>) {
     this.name = spec.name;
@@ -168,49 +174,52 @@ export class SampledMetric<L extends string> {
     const table = this.#spec.table!;
     writer.text(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`);
     if (!rows) return;
-    const prefix = Buffer.from(this.name, 'utf8');
-    const none = Buffer.alloc(0);
+    const prefix = (this.#prefix ??= plainBytes(this.name));
     const { view } = rows;
     const labels: LabelRows = table.rows === 'services' ? rows.serviceLabels
       : table.rows === 'destinations' ? rows.destinationLabels : rows.backends.labels;
     const count = labels.count;
-    if (table.rows === 'backends') {
-      const values = rows.backends[table.value];
-      for (let i = 0; i < count; i++) {
-        writer.row(prefix, labels.closed(i), none, values[i]!);
-        if (writer.hasChunks) await flush();
-      }
-      return;
-    }
     if (table.counter !== undefined) {
       const services = table.rows === 'services';
       const words = services ? view.services : view.destinations;
       const stride = services ? view.L.svcWords : view.L.dstWords;
       const first = (services ? view.L.svc.stats : view.L.dst.stats) + 2 * table.counter;
-      for (let i = 0; i < count; i++) {
-        const at = i * stride + first;
-        writer.rowU64(prefix, labels.closed(i), none, words[at]!, words[at + 1]!);
+      const closed = labels.closedRows();
+      for (let i = 0; i < count;) {
+        i = writer.u64Rows(prefix, closed, words, first, stride, i, count);
         if (writer.hasChunks) await flush();
       }
       return;
     }
-    const { value, extra } = table;
-    const suffixes = new Map<string, Uint8Array>();
-    for (let i = 0; i < count; i++) {
-      if (!extra) {
-        writer.row(prefix, labels.closed(i), none, value(view, i));
-      } else {
-        const values = extra.values(view, i);
-        const key = values.length === 1 ? values[0]! : values.join('\0');
-        let suffix = suffixes.get(key);
-        if (!suffix) {
-          let text = '';
-          for (let k = 0; k < values.length; k++) text += `,${extra.names[k]!}="${escapeLabelValue(values[k]!)}"`;
-          suffix = Buffer.from(`${text}}`, 'utf8');
-          suffixes.set(key, suffix);
+    let values: ArrayLike<number>;
+    let suffixes: Uint8Array[] | undefined;
+    if (table.rows === 'backends') {
+      values = rows.backends[table.value];
+    } else {
+      const { value, extra } = table;
+      const read = new Float64Array(count);
+      for (let i = 0; i < count; i++) read[i] = value(view, i);
+      values = read;
+      if (extra) {
+        suffixes = new Array<Uint8Array>(count);
+        const byKey = new Map<string, Uint8Array>();
+        for (let i = 0; i < count; i++) {
+          const extraValues = extra.values(view, i);
+          const key = extraValues.length === 1 ? extraValues[0]! : extraValues.join('\0');
+          let suffix = byKey.get(key);
+          if (!suffix) {
+            let text = '';
+            for (let k = 0; k < extraValues.length; k++) text += `,${extra.names[k]!}="${escapeLabelValue(extraValues[k]!)}"`;
+            suffix = plainBytes(`${text}}`);
+            byKey.set(key, suffix);
+          }
+          suffixes[i] = suffix;
         }
-        writer.row(prefix, labels.open(i), suffix, value(view, i));
       }
+    }
+    const heads = suffixes ? labels.openRows() : labels.closedRows();
+    for (let i = 0; i < count;) {
+      i = writer.rows(prefix, heads, values, i, count, suffixes);
       if (writer.hasChunks) await flush();
     }
   }

@@ -44,6 +44,18 @@ export class LabelRows {
     return new Uint8Array(this.bytes.buffer, this.bytes.byteOffset + start, end - start);
   }
 
+  /** Every row, `{…}`, as views (made once, kept): what the exposition's loops copy from. */
+  closedRows(): Uint8Array[] {
+    for (let i = 0; i < this.count; i++) this.closed(i);
+    return this.#closed ?? [];
+  }
+
+  /** Every row without its closing brace, `{…`. */
+  openRows(): Uint8Array[] {
+    for (let i = 0; i < this.count; i++) this.open(i);
+    return this.#open ?? [];
+  }
+
   /** Row `i` without its closing brace, `{…`. */
   open(i: number): Uint8Array {
     const views = (this.#open ??= new Array<Uint8Array>(this.count));

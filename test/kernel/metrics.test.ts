@@ -104,7 +104,10 @@ function procTotals(ns: TestNetns): Counters {
 
 function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method, headers }, (response) => {
+    // A new connection per request, as Prometheus scrapes: a kept-alive one can be closed by
+    // the server's keep-alive timeout (5 s) just as the next request goes out on it (ECONNRESET),
+    // which a loaded host makes likely between two scrapes around an ipvsadm run.
+    const request = http.request(url, { method, headers, agent: false }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (c: string) => { body += c; });

@@ -73,4 +73,44 @@ describe('ExpositionWriter', () => {
     }
     expect(Buffer.concat(chunks).toString('utf8')).toBe(expected);
   });
+
+  it('writes whole families (rows, u64Rows) as the same lines one at a time, stopping at each full chunk', () => {
+    const rowCount = 9_000;
+    const labels = Array.from({ length: rowCount }, (_, i) => new Uint8Array(bytes(`{service="tcp 10.0.${i >> 8}.${i & 255}:80",server="${'x'.repeat(i % 97)}"`)));
+    const closed = labels.map((label) => new Uint8Array([...label, 0x7d]));
+    const suffixes = labels.map((_, i) => new Uint8Array(bytes(i % 3 === 0 ? ',forward="route"}' : ',forward="masq"}')));
+    const values = Float64Array.from({ length: rowCount }, (_, i) => (i % 5 === 0 ? i / 8 : i % 7 === 0 ? 2 ** 53 + 2 : i * 1000));
+    const words = new Uint32Array(rowCount * 3);
+    for (let i = 0; i < rowCount; i++) {
+      words[i * 3 + 1] = (i * 2654435761) >>> 0;
+      words[i * 3 + 2] = i % 4 === 0 ? 0xffffffff : i % 3;
+    }
+    const name = new Uint8Array(bytes('family_name'));
+    const oneByOne = new ExpositionWriter();
+    const bulk = new ExpositionWriter();
+    const chunks: Buffer[] = [];
+    let stops = 0;
+    for (const [write, step] of [
+      [(i: number) => oneByOne.row(name, closed[i]!, bytes(''), values[i]!), (i: number) => bulk.rows(name, closed, values, i, rowCount)],
+      [(i: number) => oneByOne.row(name, labels[i]!, suffixes[i]!, values[i]!), (i: number) => bulk.rows(name, labels, values, i, rowCount, suffixes)],
+      [(i: number) => oneByOne.rowU64(name, closed[i]!, bytes(''), words[i * 3 + 1]!, words[i * 3 + 2]!),
+        (i: number) => bulk.u64Rows(name, closed, words, 1, 3, i, rowCount)],
+    ] as const) {
+      for (let i = 0; i < rowCount; i++) write(i);
+      for (let i = 0; i < rowCount;) {
+        const next = step(i);
+        expect(next).toBeGreaterThan(i);
+        if (next < rowCount) {
+          expect(bulk.hasChunks).toBe(true);
+          stops++;
+        }
+        chunks.push(...bulk.take());
+        i = next;
+      }
+    }
+    chunks.push(...bulk.take(true));
+    expect(stops).toBeGreaterThan(10);
+    for (const chunk of chunks) expect(chunk.length).toBeLessThanOrEqual(CHUNK_BYTES + 300);
+    expect(Buffer.concat(chunks).equals(Buffer.concat(oneByOne.take(true)))).toBe(true);
+  });
 });
