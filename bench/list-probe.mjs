@@ -7,6 +7,7 @@
 // and per symbol into .cache/list-probe/.
 //
 //   scripts/vm/run.sh --kernel 6.17 -- node bench/list-probe.mjs [--size 1000x10] [--reps 5] [--trace]
+//     [--transport ROUNDS [--variants floor,mmsg,socket,decode,decode-reuse,decode-thread,decode-busy]]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,12 +52,14 @@ async function measure(netns, reps, warmUp = 0) {
   const runs = [];
   for (let i = 0; i < reps; i++) {
     if (i === warmUp) perfControl('enable');
+    const faults = process.resourceUsage().minorPageFault;
     const start = performance.now();
     const packed = await handle.listTable();
     const dumped = performance.now();
     const table = tableFromNative(packed);
     const end = performance.now();
-    runs.push({ native: dumped - start, objects: end - dumped, total: end - start, services: table.length });
+    runs.push({ native: dumped - start, objects: end - dumped, total: end - start, services: table.length,
+      faults: process.resourceUsage().minorPageFault - faults });
   }
   perfControl('disable');
   handle.close();
@@ -99,6 +102,18 @@ try {
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
   const warm = (await measure(netns, reps + 1)).slice(1);
+  if (option('transport')) {
+    // bench/floor/dump_probe (built on the host, see its header): the floor's loop, the addon's
+    // receive pattern and its transport with and without decoding, in one plain process,
+    // alternated; printed beside the job's own times below.
+    const probe = path.join(floorDir, 'dump_probe');
+    const variants = option('variants', 'floor,mmsg,socket,decode,decode-reuse,decode-thread,decode-busy').split(',');
+    console.log(`dump_probe, median of ${option('transport')}: ${sh('ip', ['netns', 'exec', name, probe, option('transport'), ...variants]).trim()}`);
+    // The same with the record vectors' pages fresh on every listing (as in the addon's job).
+    const fresh = execFileSync('ip', ['netns', 'exec', name, probe, option('transport'), 'decode', 'decode-thread', 'socket'],
+      { encoding: 'utf8', env: { ...process.env, DUMP_PROBE_FRESH: '1' } });
+    console.log(`dump_probe, fresh record pages, median of ${option('transport')}: ${fresh.trim()}`);
+  }
   if (option('against')) {
     // This tree's ipvs.listTable() against another build's (a directory with bench/, dist/ and
     // build/), alternated in one boot on one table: each child process lists 4 times, the first
@@ -178,7 +193,7 @@ try {
     for (const f of ['floor.sym.txt', 'list.sym.txt']) console.log(`--- ${f}\n${fs.readFileSync(path.join(out, f), 'utf8').split('\n').slice(0, 70).join('\n')}`);
   }
   const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const row = (label, runs) => `${label}: native ${med(runs.map((r) => r.native)).toFixed(1)} ms + objects ${med(runs.map((r) => r.objects)).toFixed(1)} ms = ${med(runs.map((r) => r.total)).toFixed(1)} ms`;
+  const row = (label, runs) => `${label}: native ${med(runs.map((r) => r.native)).toFixed(1)} ms + objects ${med(runs.map((r) => r.objects)).toFixed(1)} ms = ${med(runs.map((r) => r.total)).toFixed(1)} ms (${med(runs.map((r) => r.faults))} page faults)`;
   console.log(`listTable ${S}x${D}, median of ${reps}`);
   console.log(row('cold', cold));
   console.log(row('warm', warm));

@@ -289,16 +289,21 @@ export class Ipvs implements AsyncDisposable {
     // The objects of each part are built while the addon dumps the next one.
     const services: ServiceWithDestinations[] = [];
     let failure: { error: unknown } | undefined;
+    // The objects keep no view of the records: each part's memory goes back to the addon for
+    // the next listing as soon as its objects are built.
+    const { releaseRecords } = nativeAddon();
     const last = await this.enqueue('listTable', (handle) => handle.listTable((part) => {
       if (failure) return;
       try {
         appendTableFromNative(services, part);
+        releaseRecords(part.services, part.destinations);
       } catch (error) {
         failure = { error };
       }
     }));
     if (failure) throw failure.error;
     appendTableFromNative(services, last);
+    releaseRecords(last.services, last.destinations);
     return services;
   }
 

@@ -112,6 +112,12 @@ export interface NativeAddon extends ConnectionAddon {
    * onPart, in parts of whole services as listTable hands them over.
    */
   listTableIn(netnsPath: string, onPart?: (part: NativeTable) => void): Promise<NativeTable>;
+  /**
+   * Detaches record arrays of a listing whose objects are built (they read as empty from then
+   * on), so the next listing writes its records into their memory, already in place, instead
+   * of new pages. Arrays that are not the addon's own are left alone.
+   */
+  releaseRecords(...arrays: Uint32Array[]): void;
   /** A small /proc/net file of the namespace (e.g. ip_vs_stats), read off the event loop. */
   readProcNet(netnsPath: string, name: string): Promise<string>;
   /** Fault injection for the tests (lib/internal/faults.ts). */

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("IpvsHandle", ipvs::IpvsHandle::Define(env));
   exports.Set("recordLayout", ipvs::RecordLayoutToJs(env));
   exports.Set("listTableIn", Napi::Function::New(env, ipvs::ListTableIn, "listTableIn"));
+  exports.Set("releaseRecords", Napi::Function::New(env, ipvs::ReleaseRecords, "releaseRecords"));
   ipvs::InitConnectionReader(env, exports);
   ipvs::faults::InitFaultInjection(env, exports);
   ipvs::InitProcNetReader(env, exports);

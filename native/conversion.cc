@@ -1,10 +1,13 @@
 #include "conversion.h"
 
 #include <cmath>
+#include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <limits>
 
 #include "record_layout.h"
+#include "record_pool.h"
 
 namespace ipvs {
 namespace {
@@ -172,21 +175,82 @@ Napi::Uint32Array WordsToJs(Napi::Env env, const std::vector<uint32_t>& words) {
   return array;
 }
 
+namespace {
+
+// The vectors whose memory external arrays are made of, by address: ReleaseRecords finds an
+// array's vector from its buffer. Never destroyed (a finalizer may run while the process exits).
+struct OwnedWords {
+  std::mutex mutex;
+  std::unordered_map<const void*, std::vector<uint32_t>*> by_data;
+};
+OwnedWords& Owned() {
+  static OwnedWords* owned = new OwnedWords;
+  return *owned;
+}
+
+// The vector behind external array data `data`, no longer registered; null when there is none
+// (a copied array, or one released already).
+std::vector<uint32_t>* Unregister(const void* data, const std::vector<uint32_t>* only = nullptr) {
+  OwnedWords& owned = Owned();
+  std::lock_guard<std::mutex> lock(owned.mutex);
+  auto it = owned.by_data.find(data);
+  if (it == owned.by_data.end() || (only && it->second != only)) return nullptr;
+  std::vector<uint32_t>* words = it->second;
+  owned.by_data.erase(it);
+  return words;
+}
+
+}  // namespace
+
 Napi::Uint32Array WordsToJs(Napi::Env env, std::vector<uint32_t>&& words) {
   if (words.empty()) return Napi::Uint32Array::New(env, 0);
-  // The array's memory becomes the ArrayBuffer's; the finalizer frees it with the buffer.
+  // The array's memory becomes the ArrayBuffer's; the finalizer gives it to the record pool, or
+  // frees it, with the buffer, unless ReleaseRecords took it first (the vector is then empty).
   auto* owned = new std::vector<uint32_t>(std::move(words));
   napi_value buffer;
   napi_status status = napi_create_external_arraybuffer(
       env, owned->data(), owned->size() * sizeof(uint32_t),
-      [](napi_env, void*, void* hint) { delete static_cast<std::vector<uint32_t>*>(hint); }, owned, &buffer);
+      [](napi_env, void* data, void* hint) {
+        auto* words = static_cast<std::vector<uint32_t>*>(hint);
+        Unregister(data, words);
+        record_pool::Give(std::move(*words));
+        delete words;
+      },
+      owned, &buffer);
   if (status != napi_ok) {
     // A runtime that allows no external buffers (napi_no_external_buffers_allowed): copy.
     Napi::Uint32Array copy = WordsToJs(env, *owned);
     delete owned;
     return copy;
   }
+  {
+    OwnedWords& registry = Owned();
+    std::lock_guard<std::mutex> lock(registry.mutex);
+    registry.by_data[owned->data()] = owned;
+  }
   return Napi::Uint32Array::New(env, owned->size(), Napi::ArrayBuffer(env, buffer), 0);
+}
+
+Napi::Value ReleaseRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  for (size_t i = 0; i < info.Length(); ++i) {
+    if (!info[i].IsTypedArray()) throw Napi::TypeError::New(env, "releaseRecords takes Uint32Arrays");
+    Napi::TypedArray array = info[i].As<Napi::TypedArray>();
+    if (array.TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "releaseRecords takes Uint32Arrays");
+    Napi::ArrayBuffer buffer = array.ArrayBuffer();
+    void* data = buffer.Data();
+    if (!data || array.ByteOffset() != 0) continue;  // empty, detached already, or not a whole buffer
+    {
+      OwnedWords& owned = Owned();
+      std::lock_guard<std::mutex> lock(owned.mutex);
+      if (owned.by_data.find(data) == owned.by_data.end()) continue;  // not the addon's own memory
+    }
+    // Detached, the buffer and every view of it are empty for JS: nothing can read or keep the
+    // memory any more, and only then is it given to the pool.
+    if (napi_detach_arraybuffer(env, buffer) != napi_ok) continue;
+    if (std::vector<uint32_t>* words = Unregister(data)) record_pool::Give(std::move(*words));
+  }
+  return env.Undefined();
 }
 
 Napi::Array StringsToJs(Napi::Env env, const std::vector<std::string>& strings) {

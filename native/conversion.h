@@ -27,9 +27,14 @@ std::vector<std::string> StringList(const Napi::Value& value, const char* name);
 Napi::Uint32Array WordsToJs(Napi::Env env, const std::vector<uint32_t>& words);
 // The same without a copy: the words' memory becomes the array's (copied only where the
 // runtime allows no external buffers). A listing's records are about a megabyte: a copy means
-// as many freshly zeroed pages again, and their page faults, on the JS thread.
+// as many freshly zeroed pages again, and their page faults, on the JS thread. When the array
+// is collected, its memory goes to record_pool.h for the next listing.
 Napi::Uint32Array WordsToJs(Napi::Env env, std::vector<uint32_t>&& words);
 Napi::Array StringsToJs(Napi::Env env, const std::vector<std::string>& strings);
+// releaseRecords(...arrays: Uint32Array[]): detaches arrays made by WordsToJs(&&) (JS can read
+// them no more: length 0) and gives their memory to record_pool.h at once, instead of when they
+// are collected. Other arrays are left alone.
+Napi::Value ReleaseRecords(const Napi::CallbackInfo& info);
 
 // An optional non-negative integer property of `object`; throws TypeError/RangeError naming it.
 std::optional<uint32_t> OptionalUint32(const Napi::Object& object, const char* key);

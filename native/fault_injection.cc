@@ -6,6 +6,7 @@
 #include <string>
 
 #include "genl_socket.h"
+#include "record_pool.h"
 
 namespace ipvs::faults {
 
@@ -64,6 +65,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   stats.Set("drainedDumps", Napi::Number::New(env, static_cast<double>(drained_dumps.load())));
   stats.Set("reconnects", Napi::Number::New(env, static_cast<double>(reconnects.load())));
   stats.Set("dropAcksLeft", Napi::Number::New(env, drop_acks.load()));
+  stats.Set("recordPoolBuffers", Napi::Number::New(env, static_cast<double>(record_pool::CachedBuffers())));
+  stats.Set("recordPoolBytes", Napi::Number::New(env, static_cast<double>(record_pool::CachedBytes())));
   return stats;
 }
 

@@ -11,6 +11,7 @@
 
 #include "conversion.h"
 #include "promise_worker.h"
+#include "record_pool.h"
 #include "records.h"
 
 namespace ipvs {
@@ -98,7 +99,10 @@ class ListTableWorker : public TableWorker {
     socket_->Execute(dump_services, [&](const nlmsghdr* reply) { services.push_back(DecodeService(reply)); });
     // A part every eighth of the table, of at least kMinPartServices services.
     const size_t part_services = std::max<size_t>(kMinPartServices, (services.size() + 7) / 8);
-    table_.services.reserve((parts_ ? std::min(part_services, services.size()) : services.size()) * record::service::kWords);
+    const size_t first_services = parts_ ? std::min(part_services, services.size()) : services.size();
+    // How many destinations a service has is unknown until the first are dumped: the largest
+    // memory kept from an earlier listing, if any, takes them.
+    TakeRecordMemory(first_services * record::service::kWords, record_pool::kLargest);
     size_t destination_words = 0;  // of every service listed so far, parts handed over included
     // Each destination is packed as it is decoded; its service's count is written after.
     constexpr uint32_t kCountAt = record::service::At(record::service::destinationCount);
@@ -120,23 +124,33 @@ class ListTableWorker : public TableWorker {
       destination_words += count * record::destination::kWords;
       if ((i + 1) % part_services == 0 && i + 1 < services.size()) {
         const size_t upcoming = parts_ ? std::min(part_services, services.size() - i - 1) : services.size() - i - 1;
+        // The next services' destinations at the average so far, plus an eighth.
+        const size_t estimate = destination_words / (i + 1) * upcoming / 8 * 9;
         if (parts_) {
           HandOver();
-          table_.services.reserve(upcoming * record::service::kWords);
+          TakeRecordMemory(upcoming * record::service::kWords, estimate);
         }
-        ReserveDestinations(destination_words / (i + 1), upcoming);
+        ReserveDestinations(table_.destinations.size() + estimate);
       }
     }
   }
 
-  // Room for the destination records of the next `upcoming` services at the average so far,
-  // plus an eighth: a vector grown by doubling copies its records about once more, into fresh
-  // pages each time. Reserved pages left untouched are never faulted in. An estimate the
-  // allocator refuses (a skewed table) leaves the vector to grow as it would have.
-  void ReserveDestinations(size_t words_per_service, size_t upcoming) {
-    std::vector<uint32_t>& words = table_.destinations;
+  // Fresh record vectors, in memory an earlier listing's arrays gave back where there is some
+  // (its pages already in memory): services for `service_words` words, and destinations for
+  // about `destination_words` (record_pool::Take).
+  void TakeRecordMemory(size_t service_words, size_t destination_words) {
+    table_.services = record_pool::Take(service_words);
+    table_.services.reserve(service_words);
+    table_.destinations = record_pool::Take(destination_words);
+  }
+
+  // Room for `words` words of destination records, reserved ahead: a vector grown by doubling
+  // copies its records about once more, into fresh pages each time. Reserved pages left
+  // untouched are never faulted in. An estimate the allocator refuses (a skewed table) leaves
+  // the vector to grow as it would have.
+  void ReserveDestinations(size_t words) {
     try {
-      words.reserve(words.size() + words_per_service * upcoming / 8 * 9);
+      table_.destinations.reserve(words);
     } catch (const std::bad_alloc&) {
     } catch (const std::length_error&) {
     }

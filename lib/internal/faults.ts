@@ -20,6 +20,9 @@ export interface FaultStats {
   reconnects: number;
   /** Acks still to be dropped. */
   dropAcksLeft: number;
+  /** Record buffers that collected listings gave back, kept for the next listing, and their bytes. */
+  recordPoolBuffers: number;
+  recordPoolBytes: number;
 }
 
 /** @internal The addon's fault hooks. */

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs, IpvsError } from '../../lib/index';
 import { countConnections } from '../../lib/connections';
 import { faultStats, setFaults } from '../../lib/internal/faults';
+import { nativeAddon, type NativeTable } from '../../lib/native';
 import { tableFromNative } from '../../lib/table';
 import { layoutOf } from '../../lib/table-view';
 import { createNetns, type TestNetns } from './helpers';
@@ -196,5 +197,61 @@ describe('namespaces', () => {
     expect(missing.message).toContain('network namespace not found: /run/netns/does-not-exist');
     const notNetns = await rejection(countConnections({ netns: '/etc/hostname', by: 'state' }));
     expect(notNetns.message).toContain('not a network namespace: /etc/hostname');
+  });
+});
+
+describe('record memory that listings give back', () => {
+  // Parts of 64 services with 8 destinations each: 75 KiB of destination records a part, over
+  // the 64 KiB the addon keeps a buffer from.
+  const POOLED_SERVICES = 200;
+  const DESTINATIONS = 8;
+  let ns: TestNetns;
+  let ipvs: Ipvs;
+
+  beforeAll(async () => {
+    ns = createNetns('pool');
+    ipvs = await Ipvs.open({ netns: ns.path });
+    const batch = ipvs.batch();
+    for (let i = 0; i < POOLED_SERVICES; i++) {
+      batch.addService({ ...service(i), scheduler: 'rr' });
+      for (let d = 0; d < DESTINATIONS; d++) batch.addDestination(service(i), { address: `10.${20 + d}.${i >> 8}.${i & 255}`, forward: 'masq' });
+    }
+    expect((await batch.commit()).every((r) => r.ok)).toBe(true);
+  });
+  afterAll(async () => {
+    await ipvs.close();
+    ns.remove();
+  });
+
+  it('is reused by later listings, never while an array still holds it', async () => {
+    const expected = tableFromNative(await ipvs.enqueue('whole', (handle) => handle.listTable()));
+    expect(expected).toHaveLength(POOLED_SERVICES);
+    // The arrays of one listing, kept alive throughout, with copies of their words.
+    const held: Uint32Array[] = [];
+    const last = await ipvs.enqueue('held', (handle) => handle.listTable((part) => { held.push(part.destinations); }));
+    held.push(last.destinations);
+    expect(held).toHaveLength(4);
+    const copies = held.map((words) => words.slice());
+    for (let round = 0; round < 4; round++) {
+      expect(await ipvs.listTable()).toEqual(expected);
+      // listTable gave back its three parts of 75 KiB (the last one, 8 services, is too small
+      // to keep), for the next round to write into.
+      expect(faultStats().recordPoolBuffers).toBeGreaterThanOrEqual(3);
+      expect(faultStats().recordPoolBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    }
+    held.forEach((words, i) => expect(words).toEqual(copies[i]));
+  });
+
+  it('is taken back only from arrays the addon made, which then read as empty', async () => {
+    const parts: NativeTable[] = [];
+    parts.push(await ipvs.enqueue('parts', (handle) => handle.listTable((part) => { parts.push(part); })));
+    const released = parts[1]!.destinations;
+    expect(released.length).toBeGreaterThan(0);
+    nativeAddon().releaseRecords(released);
+    expect(released.length).toBe(0);  // detached: nothing can read the memory the pool took
+    const own = Uint32Array.of(1, 2, 3);
+    nativeAddon().releaseRecords(own);
+    expect(own).toEqual(Uint32Array.of(1, 2, 3));
+    expect(() => Reflect.apply(nativeAddon().releaseRecords, undefined, [new Uint8Array(4)])).toThrow(TypeError);
   });
 });
