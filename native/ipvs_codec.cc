@@ -189,6 +189,19 @@ bool Request::IsDump() const {
   }
 }
 
+Service KeyOf(const Service& service) {
+  Service key;
+  key.af = service.af;
+  if (service.fwmark && *service.fwmark != 0) {
+    key.fwmark = service.fwmark;
+  } else {
+    key.protocol = service.protocol;
+    key.address = service.address;
+    key.port = service.port;
+  }
+  return key;
+}
+
 void EncodeRequest(nl_msg* msg, const Request& request) {
   std::vector<uint8_t> attributes;
   EncodeAttributes(attributes, request);

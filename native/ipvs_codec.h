@@ -90,6 +90,9 @@ struct Request {
   bool IsDump() const;
 };
 
+// The key GET_DEST needs: the kernel names a service by fwmark, or by protocol, address and port.
+Service KeyOf(const Service& service);
+
 // Encoding: appends the request's attributes to a message whose genl header is already set.
 void EncodeRequest(nl_msg* msg, const Request& request);
 // Appends a whole message (netlink and genl headers, attributes, NLMSG_ALIGN padding) to `out`,

@@ -17,20 +17,6 @@
 namespace ipvs {
 namespace {
 
-// The key GET_DEST needs: the kernel names a service by fwmark, or by protocol, address and port.
-Service KeyOf(const Service& s) {
-  Service key;
-  key.af = s.af;
-  if (s.fwmark && *s.fwmark != 0) {
-    key.fwmark = s.fwmark;
-  } else {
-    key.protocol = s.protocol;
-    key.address = s.address;
-    key.port = s.port;
-  }
-  return key;
-}
-
 class TableWorker : public PromiseWorker {
  protected:
   TableWorker(Napi::Env env, const char* name, std::shared_ptr<GenlSocket> socket)

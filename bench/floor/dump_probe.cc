@@ -74,19 +74,6 @@ long MinorFaults() {
   return u.ru_minflt;
 }
 
-Service KeyOf(const Service& s) {
-  Service key;
-  key.af = s.af;
-  if (s.fwmark && *s.fwmark != 0) {
-    key.fwmark = s.fwmark;
-  } else {
-    key.protocol = s.protocol;
-    key.address = s.address;
-    key.port = s.port;
-  }
-  return key;
-}
-
 // The raw variants: a socket set up as dump_floor's (and the addon's) is.
 struct Raw {
   int fd = -1;
