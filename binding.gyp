@@ -7,6 +7,7 @@
         "native/netns.cc",
         "native/mapped_buffer.cc",
         "native/record_pool.cc",
+        "native/fault_hooks.cc",
         "native/fault_injection.cc",
         "native/netlink_ack.cc",
         "native/promise_worker.cc",

@@ -1,33 +1,12 @@
-// Faults the tests inject into the transport, to reach the failure paths a real kernel only
-// takes rarely (a lost ack, a dump abandoned half-way). Process-wide and off by default; JS
-// reaches them only through lib/internal/faults.ts, which is not part of the public API.
+// JS's handle on the transport's fault hooks (fault_hooks.h). It reaches them only through
+// lib/internal/faults.ts, which is not part of the public API.
 #pragma once
 
 #include <napi.h>
 
-#include <atomic>
-#include <cstddef>
-#include <cstdint>
+#include "fault_hooks.h"
 
 namespace ipvs::faults {
-
-// How long a receive waits for the kernel, in milliseconds.
-extern std::atomic<int> reply_timeout_ms;
-// The next this many received datagrams that start with an ack are thrown away unread.
-extern std::atomic<int> drop_acks;
-// >= 0: the next dump fails with EBADMSG (as a decode error would) after this many replies.
-extern std::atomic<int> fail_dump_after;
-// The next abandoned dump is not read to its end: the socket is replaced instead.
-extern std::atomic<bool> skip_drain;
-
-// What the recovery paths did, for the tests to check that the path they aimed at ran.
-extern std::atomic<uint64_t> drained_dumps;
-extern std::atomic<uint64_t> reconnects;
-
-// True (and one fewer ack to drop) when a datagram that starts with an ack is to be lost.
-bool DropAck(const uint8_t* datagram, size_t length);
-// True once, when the armed dump failure is due after `replies` replies.
-bool FailDumpNow(size_t replies);
 
 // Adds the internal `faults` object ({ set(options), stats() }) to the addon exports.
 void InitFaultInjection(Napi::Env env, Napi::Object exports);

@@ -14,8 +14,9 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
-#include "fault_injection.h"
+#include "fault_hooks.h"
 #include "ipvs_codec.h"
 #include "netlink_ack.h"
 #include "system_error.h"

@@ -15,9 +15,9 @@
 // With DUMP_PROBE_FRESH=1 in the environment, malloc maps every block over 64 KiB afresh (no
 // dynamic threshold), so the record vectors fault their pages in on every listing.
 //
-//   g++ -std=c++17 -O2 -I/usr/include/libnl3 -I$(node -p "require('node-addon-api').include_dir") \
-//       -I<node headers> bench/floor/dump_probe.cc native/{genl_socket,ipvs_codec,records,netns,
-//       netlink_ack,mapped_buffer}.cc -lnl-3 -lnl-genl-3 -lpthread -o .cache/floor/dump_probe
+//   g++ -std=c++17 -O2 -I/usr/include/libnl3 bench/floor/dump_probe.cc native/{genl_socket,
+//       fault_hooks,ipvs_codec,records,netns,netlink_ack,mapped_buffer}.cc -lnl-3 -lnl-genl-3
+//       -lpthread -o .cache/floor/dump_probe
 //   dump_probe ROUNDS variant...
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
@@ -45,18 +45,6 @@
 #include "../../native/genl_socket.h"
 #include "../../native/ipvs_codec.h"
 #include "../../native/records.h"
-
-// The transport's fault hooks, off (the addon's fault_injection.cc needs N-API).
-namespace ipvs::faults {
-std::atomic<int> reply_timeout_ms{kDefaultReplyTimeoutMs};
-std::atomic<int> drop_acks{0};
-std::atomic<int> fail_dump_after{-1};
-std::atomic<bool> skip_drain{false};
-std::atomic<uint64_t> drained_dumps{0};
-std::atomic<uint64_t> reconnects{0};
-bool DropAck(const uint8_t*, size_t) { return false; }
-bool FailDumpNow(size_t) { return false; }
-}  // namespace ipvs::faults
 
 using namespace ipvs;
 
