@@ -293,31 +293,37 @@ describe('teardown', () => {
   });
 
   it('starts waiting probes as slots free, in submission order, each with its whole timeout', async () => {
+    // The server (this process) answers each probe ROUND ms after its request. A probe has
+    // TIMEOUT ms, less than three rounds (waiting counted in, the last two would time out) but
+    // more than the two rounds the last two wait for a slot (waiting past its timeout, a probe
+    // ends as notStarted): what is left over is for a busy host's late answers.
+    const ROUND = 1000;
+    const TIMEOUT = 2900;
     const order: number[] = [];
     const port = await listen((s) => {
       s.once('data', (d) => {
         order.push(Number(/\/(\d+)/.exec(d.toString('latin1'))![1]));
         // A timer counts from the loop's cached clock, which a busy host leaves behind: it can
-        // fire early by Date.now(), so the reply waits until 150 ms have passed by that clock.
-        const due = Date.now() + 150;
+        // fire early by Date.now(), so the reply waits until ROUND ms have passed by that clock.
+        const due = Date.now() + ROUND;
         const reply = (): void => {
           if (Date.now() < due) setTimeout(reply, due - Date.now());
           else s.end('HTTP/1.0 200 OK\r\n\r\n');
         };
-        setTimeout(reply, 150);
+        setTimeout(reply, ROUND);
       });
     });
     own = new ProbeTransport(nativeAddon().ProbeTransport, { maxInFlight: 2 });
     expect(own.maxInFlight).toBe(2);
     const probes = Array.from({ length: 6 }, (_, i) =>
-      own!.probe(base(port, { payload: Buffer.from(`GET /${i} HTTP/1.0\r\n\r\n`), timeoutMs: 400, firstLine: true })));
+      own!.probe(base(port, { payload: Buffer.from(`GET /${i} HTTP/1.0\r\n\r\n`), timeoutMs: TIMEOUT, firstLine: true })));
     const started = Date.now();
     const done = await Promise.all(probes);
-    // Two at a time, three rounds of 150 ms: the last two waited about 300 ms, which does not
-    // count against their 400 ms timeout (their latency is from their own start).
-    expect(Date.now() - started).toBeGreaterThanOrEqual(440);
+    // Two at a time, three rounds: the last two waited two rounds, which does not count against
+    // their timeout (their latency is from their own start), though with it they would be over.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3 * ROUND - 10);
     expect(done.map((c) => c.outcome)).toEqual(Array(6).fill('ok'));
-    for (const c of done) expect(c.latencyMs).toBeLessThan(400);
+    for (const c of done) expect(c.latencyMs).toBeLessThan(TIMEOUT);
     expect(order.map((i) => Math.floor(i / 2))).toEqual([0, 0, 1, 1, 2, 2]);  // two by two, in order
   });
 
@@ -335,22 +341,31 @@ describe('teardown', () => {
   });
 
   it('hands completions over with the next submit, or after the delivery delay', async () => {
-    const port = await listen((s) => s.once('data', () => s.end('HTTP/1.0 200 OK\r\n\r\n')));
+    // The delay is long beside the waits below, so that a busy host cannot let it pass meanwhile.
+    const DELAY = 2000;
+    let closed = 0;
+    const port = await listen((s) => {
+      s.once('data', () => s.end('HTTP/1.0 200 OK\r\n\r\n'));
+      s.on('close', () => closed++);
+    });
     const silent = await listen(() => {});
     const calls: number[] = [];
     let t0 = 0;
-    const native = new (nativeAddon().ProbeTransport)((records) => calls.push(records.length / 24), { deliveryDelayMs: 300 });
+    const native = new (nativeAddon().ProbeTransport)((records) => calls.push(records.length / 24), { deliveryDelayMs: DELAY });
     try {
       // One probe stays in flight (so the transport is not idle, which delivers at once).
-      native.submit(encodeProbes([{ id: 1, ...spec(silent, { payload: request, timeoutMs: 5000 }) }]));
+      native.submit(encodeProbes([{ id: 1, ...spec(silent, { payload: request, timeoutMs: 30_000 }) }]));
       t0 = Date.now();
       native.submit(encodeProbes([{ id: 2, ...spec(port, { payload: request, firstLine: true }) }]));
+      // The probe thread closes the probe's socket as it finishes it; a moment more, for the
+      // thread to queue the completion.
+      await until('the second probe to finish', () => closed === 1);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(calls).toEqual([]);  // finished, waiting for a submit or the delay
       native.submit(encodeProbes([{ id: 3, ...spec(port, { payload: request, firstLine: true }) }]));
       expect(calls).toEqual([1]);  // taken by that submit, synchronously
-      await until('the third by the delay', () => calls.length === 2, 2000);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+      await until('the third by the delay', () => calls.length === 2, DELAY + 10_000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(DELAY);
     } finally {
       native.close();
     }
