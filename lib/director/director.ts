@@ -6,7 +6,11 @@ import { spawn } from 'node:child_process';
 
 import { IpvsError } from '../errors';
 import { Ipvs } from '../ipvs';
+import { plannedListing } from '../reconcile/plan';
+import { addressTextAt, destinationRecordsOf } from '../reconcile/records';
+import { destinationKeyText, type TableService } from '../reconcile/settings';
 import type { DesiredService, PlanOperation, ReconcileScope } from '../reconcile/types';
+import { layoutOf } from '../table-view';
 import type { Destination, DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
 import { expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import type { CheckResult, CheckTarget } from './checks/index';
@@ -185,6 +189,10 @@ export class Director {
   #counts = new Map<string, Counts>();
   #drainPolling = false;
   #readingCounts = false;
+  /** The next sync refreshes the connection counts from its listing (set every resyncInterval). */
+  #countsWanted = false;
+  /** A listing whose connection counts #counts does not hold yet (see #countsFromListing). */
+  #countsListing: TableService[] | undefined;
   /** How attempts are made; undefined: the checks' own way (native probes where possible). */
   #run: RunCheck | undefined;
   /** Lets go of the probe transport the checks use (held while running). */
@@ -782,16 +790,43 @@ export class Director {
     clearInterval(this.#resyncTimer);
     if (!this.#running) return;
     this.#resyncTimer = setInterval(() => {
-      // One read at a time: on a slow host a read can outlast the interval, and reads queued
-      // behind each other on the handle would delay every sync behind them.
-      if (!this.#readingCounts) {
-        this.#readingCounts = true;
-        void this.#readCounts()
-          .catch((error: unknown) => this.#error('read-table', error))
-          .finally(() => { this.#readingCounts = false; });
-      }
+      // The sync lists the table anyway: the connection counts are read from its listing.
+      this.#countsWanted = true;
       this.#requestSync();
     }, this.#config.resyncInterval * 1000);
+  }
+
+  /**
+   * The connection counts of a listing a sync planned against, read from its records (no
+   * Destination objects) when status() asks for them: a resync itself reads nothing more.
+   */
+  #countsFromListing(listing: TableService[]): void {
+    const L = layoutOf();
+    const texts = new Map<number, string>();
+    for (const service of listing) {
+      const id = serviceId(service);
+      if (!this.#services.has(id)) continue;
+      const records = destinationRecordsOf(service);
+      if (!records) continue;
+      const w = records.words;
+      for (let i = 0; i < records.count; i++) {
+        const base = records.start + i * records.stride;
+        this.#counts.set(`${id}|${destinationKeyText({ address: addressTextAt(records, i, texts), port: w[base + L.dst.port]! })}`, {
+          active: w[base + L.dst.activeConnections]!, inactive: w[base + L.dst.inactiveConnections]!,
+          persistent: w[base + L.dst.persistentConnections]!,
+        });
+      }
+    }
+  }
+
+  /** Counts from a listing of their own, when the sync's could not give them. */
+  #readCountsAlone(): void {
+    if (this.#readingCounts) return;
+    // One read at a time: on a slow host a read can outlast the interval.
+    this.#readingCounts = true;
+    void this.#readCounts()
+      .catch((error: unknown) => this.#error('read-table', error))
+      .finally(() => { this.#readingCounts = false; });
   }
 
   /** The table the director wants now, with each element's JSON for telling drift from intent. */
@@ -892,6 +927,14 @@ export class Director {
       this.#scheduleRetry('apply', error);
       return;
     }
+    if (this.#countsWanted) {
+      this.#countsWanted = false;
+      // Kept as the listing's records, read only if status() asks; a handle that is not the
+      // addon's gives no records, and the counts then take a listing of their own.
+      const listing = plannedListing(result.plan);
+      if (listing && listing.every((service) => destinationRecordsOf(service) !== undefined)) this.#countsListing = listing;
+      else this.#readCountsAlone();
+    }
     const intended: PlanOperation[] = [];
     let failed = 0;
     let firstError: unknown;
@@ -964,6 +1007,10 @@ export class Director {
   /** A snapshot of every service and destination: health, checks, weights, connections. */
   status(): DirectorStatus {
     const services: ServiceStatus[] = [];
+    if (this.#countsListing) {
+      this.#countsFromListing(this.#countsListing);
+      this.#countsListing = undefined;
+    }
     const { weights } = this.#desired();
     for (const svc of this.#services.values()) {
       const destinations: DestinationStatus[] = [];
