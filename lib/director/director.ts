@@ -830,22 +830,32 @@ export class Director {
   }
 
   /** The table the director wants now, with each element's JSON for telling drift from intent. */
-  #desired(): { services: DesiredService[]; elements: Map<string, string>; weights: Map<string, { weight: number; present: boolean; reason: WeightEvent['reason'] }> } {
+  #desired(): { services: DesiredService[]; elements: Map<string, string>; weights: Map<string, Wanted> } {
     const services: DesiredService[] = [];
     const elements = new Map<string, string>();
-    const weights = new Map<string, { weight: number; present: boolean; reason: WeightEvent['reason'] }>();
+    const weights = new Map<string, Wanted>();
     for (const svc of this.#services.values()) {
       const destinations: DestinationSpec[] = [];
+      const svcId = svc.cfg.id;
+      // Every sync (on each health change, and every resyncInterval) asks this of every
+      // destination: what stays the same from one sync to the next is kept (desiredEntry).
       const put = (id: string, spec: DestinationSpec, weight: number | undefined, reason: WeightEvent['reason']): void => {
-        const key = `${svc.cfg.id}|${id}`;
+        const entry = desiredEntry(svcId, id, spec);
         if (weight === undefined) {
-          weights.set(key, { weight: 0, present: false, reason });
+          weights.set(entry.key, { weight: 0, present: false, reason });
           return;
         }
-        const full = { ...spec, weight };
-        destinations.push(full);
-        elements.set(key, elementJson(spec, weight));
-        weights.set(key, { weight, present: true, reason });
+        if (entry.weight !== weight) {
+          const full = { ...spec, weight };
+          entry.weight = weight;
+          entry.full = full;
+          entry.json = JSON.stringify(full);
+          entry.wanted = undefined;
+        }
+        if (entry.wanted?.reason !== reason) entry.wanted = { weight, present: true, reason };
+        destinations.push(entry.full!);
+        elements.set(entry.key, entry.json);
+        weights.set(entry.key, entry.wanted);
       };
       for (const [id, dest] of svc.dests) {
         const { weight, reason } = this.#weightOf(svc, dest);
@@ -857,7 +867,7 @@ export class Director {
       for (const drain of svc.drains.values()) put(drain.id, drain.spec, 0, 'drain');
       const spec: ServiceSpec = svc.cfg.spec;
       services.push({ ...spec, destinations });
-      elements.set(svc.cfg.id, JSON.stringify(spec));
+      elements.set(svcId, JSON.stringify(spec));
     }
     return { services, elements, weights };
   }
@@ -977,7 +987,7 @@ export class Director {
 
   /** Records a destination's new kernel weight; emits 'weight' for the director's own changes. */
   #noteWeight(
-    svcKey: string, destId: string, op: PlanOperation, wanted: { weight: number; present: boolean; reason: WeightEvent['reason'] } | undefined,
+    svcKey: string, destId: string, op: PlanOperation, wanted: Wanted | undefined,
     announce: boolean,
   ): void {
     const key = `${svcKey}|${destId}`;
@@ -1055,17 +1065,35 @@ export class Director {
   }
 }
 
+/** The weight a sync wants for a destination, and why. */
+interface Wanted {
+  weight: number;
+  present: boolean;
+  reason: WeightEvent['reason'];
+}
+
 /**
- * A desired destination's JSON (how a sync tells drift from intent), kept per spec object
- * while its weight stays: every sync compares them all, and they rarely change.
+ * What a sync asks of one desired destination, kept per spec object while its weight stays:
+ * its key, the spec with the weight, that spec's JSON (how a sync tells drift from intent) and
+ * the wanted weight. Every sync goes through them all, and they rarely change.
  */
-const elementJsons = new WeakMap<DestinationSpec, { weight: number; json: string }>();
-function elementJson(spec: DestinationSpec, weight: number): string {
-  const cached = elementJsons.get(spec);
-  if (cached?.weight === weight) return cached.json;
-  const json = JSON.stringify({ ...spec, weight });
-  elementJsons.set(spec, { weight, json });
-  return json;
+interface DesiredEntry {
+  svcId: string;
+  id: string;
+  key: string;
+  weight: number | undefined;
+  full: DestinationSpec | undefined;
+  json: string;
+  wanted: Wanted | undefined;
+}
+const desiredEntries = new WeakMap<DestinationSpec, DesiredEntry>();
+function desiredEntry(svcId: string, id: string, spec: DestinationSpec): DesiredEntry {
+  let entry = desiredEntries.get(spec);
+  if (entry?.svcId !== svcId || entry.id !== id) {
+    entry = { svcId, id, key: `${svcId}|${id}`, weight: undefined, full: undefined, json: '', wanted: undefined };
+    desiredEntries.set(spec, entry);
+  }
+  return entry;
 }
 
 function countsOf(d: Destination): Counts {
