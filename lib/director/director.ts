@@ -6,7 +6,11 @@ import { spawn } from 'node:child_process';
 
 import { IpvsError } from '../errors';
 import { Ipvs } from '../ipvs';
+import { plannedListing } from '../reconcile/plan';
+import { addressTextAt, destinationRecordsOf } from '../reconcile/records';
+import { destinationKeyText, type TableService } from '../reconcile/settings';
 import type { DesiredService, PlanOperation, ReconcileScope } from '../reconcile/types';
+import { layoutOf } from '../table-view';
 import type { Destination, DestinationKey, DestinationSpec, ServiceKey, ServiceSpec } from '../types';
 import { expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
 import type { CheckResult, CheckTarget } from './checks/index';
@@ -185,6 +189,10 @@ export class Director {
   #counts = new Map<string, Counts>();
   #drainPolling = false;
   #readingCounts = false;
+  /** The next sync refreshes the connection counts from its listing (set every resyncInterval). */
+  #countsWanted = false;
+  /** A listing whose connection counts #counts does not hold yet (see #countsFromListing). */
+  #countsListing: TableService[] | undefined;
   /** How attempts are made; undefined: the checks' own way (native probes where possible). */
   #run: RunCheck | undefined;
   /** Lets go of the probe transport the checks use (held while running). */
@@ -782,35 +790,72 @@ export class Director {
     clearInterval(this.#resyncTimer);
     if (!this.#running) return;
     this.#resyncTimer = setInterval(() => {
-      // One read at a time: on a slow host a read can outlast the interval, and reads queued
-      // behind each other on the handle would delay every sync behind them.
-      if (!this.#readingCounts) {
-        this.#readingCounts = true;
-        void this.#readCounts()
-          .catch((error: unknown) => this.#error('read-table', error))
-          .finally(() => { this.#readingCounts = false; });
-      }
+      // The sync lists the table anyway: the connection counts are read from its listing.
+      this.#countsWanted = true;
       this.#requestSync();
     }, this.#config.resyncInterval * 1000);
   }
 
+  /**
+   * The connection counts of a listing a sync planned against, read from its records (no
+   * Destination objects) when status() asks for them: a resync itself reads nothing more.
+   */
+  #countsFromListing(listing: TableService[]): void {
+    const L = layoutOf();
+    const texts = new Map<number, string>();
+    for (const service of listing) {
+      const id = serviceId(service);
+      if (!this.#services.has(id)) continue;
+      const records = destinationRecordsOf(service);
+      if (!records) continue;
+      const w = records.words;
+      for (let i = 0; i < records.count; i++) {
+        const base = records.start + i * records.stride;
+        this.#counts.set(`${id}|${destinationKeyText({ address: addressTextAt(records, i, texts), port: w[base + L.dst.port]! })}`, {
+          active: w[base + L.dst.activeConnections]!, inactive: w[base + L.dst.inactiveConnections]!,
+          persistent: w[base + L.dst.persistentConnections]!,
+        });
+      }
+    }
+  }
+
+  /** Counts from a listing of their own, when the sync's could not give them. */
+  #readCountsAlone(): void {
+    if (this.#readingCounts) return;
+    // One read at a time: on a slow host a read can outlast the interval.
+    this.#readingCounts = true;
+    void this.#readCounts()
+      .catch((error: unknown) => this.#error('read-table', error))
+      .finally(() => { this.#readingCounts = false; });
+  }
+
   /** The table the director wants now, with each element's JSON for telling drift from intent. */
-  #desired(): { services: DesiredService[]; elements: Map<string, string>; weights: Map<string, { weight: number; present: boolean; reason: WeightEvent['reason'] }> } {
+  #desired(): { services: DesiredService[]; elements: Map<string, string>; weights: Map<string, Wanted> } {
     const services: DesiredService[] = [];
     const elements = new Map<string, string>();
-    const weights = new Map<string, { weight: number; present: boolean; reason: WeightEvent['reason'] }>();
+    const weights = new Map<string, Wanted>();
     for (const svc of this.#services.values()) {
       const destinations: DestinationSpec[] = [];
+      const svcId = svc.cfg.id;
+      // Every sync (on each health change, and every resyncInterval) asks this of every
+      // destination: what stays the same from one sync to the next is kept (desiredEntry).
       const put = (id: string, spec: DestinationSpec, weight: number | undefined, reason: WeightEvent['reason']): void => {
-        const key = `${svc.cfg.id}|${id}`;
+        const entry = desiredEntry(svcId, id, spec);
         if (weight === undefined) {
-          weights.set(key, { weight: 0, present: false, reason });
+          weights.set(entry.key, { weight: 0, present: false, reason });
           return;
         }
-        const full = { ...spec, weight };
-        destinations.push(full);
-        elements.set(key, elementJson(spec, weight));
-        weights.set(key, { weight, present: true, reason });
+        if (entry.weight !== weight) {
+          const full = { ...spec, weight };
+          entry.weight = weight;
+          entry.full = full;
+          entry.json = JSON.stringify(full);
+          entry.wanted = undefined;
+        }
+        if (entry.wanted?.reason !== reason) entry.wanted = { weight, present: true, reason };
+        destinations.push(entry.full!);
+        elements.set(entry.key, entry.json);
+        weights.set(entry.key, entry.wanted);
       };
       for (const [id, dest] of svc.dests) {
         const { weight, reason } = this.#weightOf(svc, dest);
@@ -822,7 +867,7 @@ export class Director {
       for (const drain of svc.drains.values()) put(drain.id, drain.spec, 0, 'drain');
       const spec: ServiceSpec = svc.cfg.spec;
       services.push({ ...spec, destinations });
-      elements.set(svc.cfg.id, JSON.stringify(spec));
+      elements.set(svcId, JSON.stringify(spec));
     }
     return { services, elements, weights };
   }
@@ -892,6 +937,14 @@ export class Director {
       this.#scheduleRetry('apply', error);
       return;
     }
+    if (this.#countsWanted) {
+      this.#countsWanted = false;
+      // Kept as the listing's records, read only if status() asks; a handle that is not the
+      // addon's gives no records, and the counts then take a listing of their own.
+      const listing = plannedListing(result.plan);
+      if (listing && listing.every((service) => destinationRecordsOf(service) !== undefined)) this.#countsListing = listing;
+      else this.#readCountsAlone();
+    }
     const intended: PlanOperation[] = [];
     let failed = 0;
     let firstError: unknown;
@@ -934,7 +987,7 @@ export class Director {
 
   /** Records a destination's new kernel weight; emits 'weight' for the director's own changes. */
   #noteWeight(
-    svcKey: string, destId: string, op: PlanOperation, wanted: { weight: number; present: boolean; reason: WeightEvent['reason'] } | undefined,
+    svcKey: string, destId: string, op: PlanOperation, wanted: Wanted | undefined,
     announce: boolean,
   ): void {
     const key = `${svcKey}|${destId}`;
@@ -964,6 +1017,10 @@ export class Director {
   /** A snapshot of every service and destination: health, checks, weights, connections. */
   status(): DirectorStatus {
     const services: ServiceStatus[] = [];
+    if (this.#countsListing) {
+      this.#countsFromListing(this.#countsListing);
+      this.#countsListing = undefined;
+    }
     const { weights } = this.#desired();
     for (const svc of this.#services.values()) {
       const destinations: DestinationStatus[] = [];
@@ -1008,17 +1065,35 @@ export class Director {
   }
 }
 
+/** The weight a sync wants for a destination, and why. */
+interface Wanted {
+  weight: number;
+  present: boolean;
+  reason: WeightEvent['reason'];
+}
+
 /**
- * A desired destination's JSON (how a sync tells drift from intent), kept per spec object
- * while its weight stays: every sync compares them all, and they rarely change.
+ * What a sync asks of one desired destination, kept per spec object while its weight stays:
+ * its key, the spec with the weight, that spec's JSON (how a sync tells drift from intent) and
+ * the wanted weight. Every sync goes through them all, and they rarely change.
  */
-const elementJsons = new WeakMap<DestinationSpec, { weight: number; json: string }>();
-function elementJson(spec: DestinationSpec, weight: number): string {
-  const cached = elementJsons.get(spec);
-  if (cached?.weight === weight) return cached.json;
-  const json = JSON.stringify({ ...spec, weight });
-  elementJsons.set(spec, { weight, json });
-  return json;
+interface DesiredEntry {
+  svcId: string;
+  id: string;
+  key: string;
+  weight: number | undefined;
+  full: DestinationSpec | undefined;
+  json: string;
+  wanted: Wanted | undefined;
+}
+const desiredEntries = new WeakMap<DestinationSpec, DesiredEntry>();
+function desiredEntry(svcId: string, id: string, spec: DestinationSpec): DesiredEntry {
+  let entry = desiredEntries.get(spec);
+  if (entry?.svcId !== svcId || entry.id !== id) {
+    entry = { svcId, id, key: `${svcId}|${id}`, weight: undefined, full: undefined, json: '', wanted: undefined };
+    desiredEntries.set(spec, entry);
+  }
+  return entry;
 }
 
 function countsOf(d: Destination): Counts {
