@@ -8,6 +8,7 @@
 //
 //   scripts/vm/run.sh --kernel 6.17 -- node bench/list-probe.mjs [--size 1000x10] [--reps 5] [--trace]
 //     [--transport ROUNDS [--variants floor,mmsg,socket,decode,decode-reuse,decode-thread,decode-busy]]
+//     [--modes parts,whole [--warm-rounds 4] [--cold N]]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,6 +67,48 @@ async function measure(netns, reps, warmUp = 0) {
   return runs;
 }
 
+// The listing two ways: 'parts' (ipvs.listTable(): a part's objects built while the pool thread
+// dumps the next part) and 'whole' (the dumps in one piece while the JS thread waits idle, then
+// every object), the records released after, as listTable() does.
+async function openModes(netns) {
+  const { Ipvs } = require(path.join(dist, 'index.js'));
+  const { nativeAddon } = require(path.join(dist, 'native.js'));
+  const { appendTableFromNative } = require(path.join(dist, 'table.js'));
+  const ipvs = await Ipvs.open({ netns });
+  const handle = await nativeAddon().IpvsHandle.open(netns);
+  const { releaseRecords } = nativeAddon();
+  const run = {
+    parts: () => ipvs.listTable(),
+    whole: async () => {
+      const last = await handle.listTable();
+      const services = [];
+      appendTableFromNative(services, last);
+      releaseRecords(last.services, last.destinations);
+      return services;
+    },
+  };
+  return { run, close: async () => { await ipvs.close(); handle.close(); } };
+}
+
+async function timeMode(run, mode) {
+  const faults = process.resourceUsage().minorPageFault;
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const table = await run[mode]();
+  const total = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { total, cpu: (used.user + used.system) / 1000, services: table.length, faults: process.resourceUsage().minorPageFault - faults };
+}
+
+if (process.argv.includes('--child-mode')) {
+  const { run, close } = await openModes(option('netns'));
+  const runs = [];
+  for (let i = 0; i < Number(option('reps', '1')); i++) runs.push(await timeMode(run, option('child-mode')));
+  await close();
+  console.log(JSON.stringify(runs));
+  process.exit(0);
+}
+
 if (process.argv.includes('--child-parts')) {
   console.log(JSON.stringify(await measureListTable(option('child-parts'), Number(option('reps', '1')))));
   process.exit(0);
@@ -97,11 +140,12 @@ try {
   const netns = `/run/netns/${name}`;
   const cold = [];
   const floor = [];
-  for (let i = 0; i < reps; i++) {
+  const baseReps = option('modes') ? 1 : reps;
+  for (let i = 0; i < baseReps; i++) {
     cold.push(JSON.parse(sh(process.execPath, [fileURLToPath(import.meta.url), '--child', netns, '--reps', '1']))[0]);
     floor.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
   }
-  const warm = (await measure(netns, reps + 1)).slice(1);
+  const warm = (await measure(netns, baseReps + 1)).slice(1);
   if (option('transport')) {
     // bench/floor/dump_probe (built on the host, see its header): the floor's loop, the addon's
     // receive pattern and its transport with and without decoding, in one plain process,
@@ -133,6 +177,41 @@ try {
     console.log(`A/B against ${option('against')}, ${reps} processes each: cold ours ${m(runs.ours.cold)} ms, other ${m(runs.other.cold)} ms; ` +
       `warm (3 per process) ours ${m(runs.ours.warm)} ms, other ${m(runs.other.warm)} ms; dump_floor ${m(runs.floor)} ms`);
     console.log(JSON.stringify(runs));
+  }
+  if (option('modes')) {
+    // --modes parts,whole: processes of each mode alternated in rotating order, dump_floor
+    // after each; --cold N adds N rounds of processes that list once.
+    const modes = option('modes').split(',');
+    const self = fileURLToPath(import.meta.url);
+    const cold = Object.fromEntries(modes.map((m) => [m, []]));
+    const warm = Object.fromEntries(modes.map((m) => [m, []]));
+    const warmFaults = Object.fromEntries(modes.map((m) => [m, []]));
+    const floorRuns = [];
+    const rotate = (i) => modes.map((_, k) => modes[(i + k) % modes.length]);
+    const coldReps = Number(option('cold', '0'));
+    for (let i = 0; i < coldReps; i++) {
+      for (const m of rotate(i)) cold[m].push(JSON.parse(sh(process.execPath, [self, '--child-mode', m, '--netns', netns, '--reps', '1']))[0].total);
+      floorRuns.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
+    }
+    // A process per mode and round (no record memory shared between modes): its first listing
+    // is a cold one, the second untimed, the next five warm.
+    const warmCpu = Object.fromEntries(modes.map((m) => [m, []]));
+    for (let i = 0; i < Number(option('warm-rounds', '4')); i++) {
+      for (const m of rotate(i)) {
+        const runs = JSON.parse(sh(process.execPath, [self, '--child-mode', m, '--netns', netns, '--reps', '7']));
+        cold[m].push(runs[0].total);
+        for (const r of runs.slice(2)) { warm[m].push(r.total); warmFaults[m].push(r.faults); warmCpu[m].push(r.cpu); }
+        floorRuns.push(JSON.parse(sh('ip', ['netns', 'exec', name, path.join(floorDir, 'dump_floor')])).ms);
+      }
+    }
+    const m = (xs) => median(xs).toFixed(1);
+    const fl = median(floorRuns);
+    console.log(`modes, dump_floor median ${fl.toFixed(1)} ms (min ${Math.min(...floorRuns).toFixed(1)}) of ${floorRuns.length}`);
+    for (const k of modes) {
+      console.log(`  ${k}: warm ${m(warm[k])} ms (${(median(warm[k]) / fl).toFixed(2)}x, min ${Math.min(...warm[k]).toFixed(1)}, faults ${median(warmFaults[k])}, cpu ${m(warmCpu[k])} ms), ` +
+        `cold ${m(cold[k])} ms (${(median(cold[k]) / fl).toFixed(2)}x)`);
+    }
+    console.log(JSON.stringify({ cold, warm, warmFaults, warmCpu, floor: floorRuns }));
   }
   if (option('floor-threads')) {
     // Whether the kernel serialises IPVS dumps: the destination dumps shared among N threads,
