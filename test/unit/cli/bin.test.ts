@@ -45,7 +45,7 @@ describe('the bin', () => {
     for (const args of LINES) {
       expect(run('dist/cli/bin.js', args), args.join(' ')).toEqual(run('dist/cli/main.js', args));
     }
-  }, 60_000);
+  }, 180_000);
 
   it('runs the bundle, whose code cache this Node accepts', () => {
     const cli = copyOfDist('bundled');
