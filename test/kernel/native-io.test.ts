@@ -205,6 +205,9 @@ describe('record memory that listings give back', () => {
   // the 64 KiB the addon keeps a buffer from.
   const POOLED_SERVICES = 200;
   const DESTINATIONS = 8;
+  // The addon keeps at most 4 MiB, and no buffer under 64 KiB (native/record_pool.h).
+  const POOL_LIMIT = 4 * 1024 * 1024;
+  const MIN_POOLED = 64 * 1024;
   let ns: TestNetns;
   let ipvs: Ipvs;
 
@@ -235,9 +238,13 @@ describe('record memory that listings give back', () => {
     for (let round = 0; round < 4; round++) {
       expect(await ipvs.listTable()).toEqual(expected);
       // listTable gave back its three parts of 75 KiB (the last one, 8 services, is too small
-      // to keep), for the next round to write into.
-      expect(faultStats().recordPoolBuffers).toBeGreaterThanOrEqual(3);
-      expect(faultStats().recordPoolBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+      // to keep), for the next round to write into. The pool is the process's: arrays of
+      // earlier listings, given back whenever the collector finalizes them, may have filled its
+      // 4 MiB, and then a part that needed new memory is freed instead of kept.
+      const { recordPoolBuffers, recordPoolBytes } = faultStats();
+      expect(recordPoolBytes).toBeLessThanOrEqual(POOL_LIMIT);
+      expect(recordPoolBuffers >= 3 || recordPoolBytes + MIN_POOLED > POOL_LIMIT,
+        `${recordPoolBuffers} buffers, ${recordPoolBytes} bytes kept`).toBe(true);
     }
     held.forEach((words, i) => expect(words).toEqual(copies[i]));
   });
