@@ -6,16 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs } from '../../lib/index';
 import { FIXTURE_COMMANDS, INVALID_INPUTS, S4, S6, describeInput, invoke, namesField } from '../invalid-inputs';
 import { saveLines, withoutStats } from './api-helpers';
-import { createNetns, type TestNetns } from './helpers';
+import { NetnsShell, createNetns, type TestNetns } from './helpers';
 
 describe('invalid inputs leave the kernel table unchanged', () => {
   let ns: TestNetns;
+  let shell: NetnsShell;
   let ipvs: Ipvs;
   let saved: string[];
   let thresholds: string;
   let snapshot: unknown;
 
-  const save = (): string[] => saveLines(ns.run('ipvsadm', ['-S', '-n']));
+  // ipvsadm runs after every call: from a shell kept open in the namespace.
+  const save = async (): Promise<string[]> => saveLines(await shell.run('ipvsadm', ['-S', '-n']));
   const listing = (): string => ns.run('ipvsadm', ['-L', '-n', '--thresholds', '--persistent-conn']);
   async function read(): Promise<unknown> {
     const services = (await ipvs.listServices()).map(withoutStats);
@@ -27,13 +29,15 @@ describe('invalid inputs leave the kernel table unchanged', () => {
     ns = createNetns('inval');
     ns.run('ipvsadm', ['-R'], { input: `${FIXTURE_COMMANDS.join('\n')}\n` });
     ipvs = await Ipvs.open({ netns: ns.path });
-    saved = save();
+    shell = new NetnsShell(ns);
+    saved = await save();
     thresholds = listing();
     snapshot = await read();
     expect(saved).toEqual(saveLines(FIXTURE_COMMANDS.join('\n')));
   });
   afterAll(async () => {
     await ipvs?.close();
+    shell?.close();
     ns?.remove();
   });
 
@@ -42,7 +46,7 @@ describe('invalid inputs leave the kernel table unchanged', () => {
     expect(error).toBeInstanceOf(input.error);
     expect((error as Error).constructor).toBe(input.error);
     expect(namesField((error as Error).message, input.field), (error as Error).message).toBe(true);
-    expect(save()).toEqual(saved);
+    expect(await save()).toEqual(saved);
   });
 
   it('and afterwards every field of the table, thresholds included, is as it was', async () => {
@@ -53,7 +57,7 @@ describe('invalid inputs leave the kernel table unchanged', () => {
   it('while valid versions of the same calls do change it (the table is not read-only)', async () => {
     await ipvs.editService({ ...S6, scheduler: 'rr', persistent: 301, netmask: 64 });
     await ipvs.editDestination(S4, { address: '10.0.1.1', port: 8080, forward: 'masq', weight: 6 });
-    const changed = save();
+    const changed = await save();
     expect(changed).not.toEqual(saved);
     expect(changed).toContain('-A -t [2001:db8::1]:443 -s rr -p 301 -M 64');
     expect(changed).toContain('-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 6');
