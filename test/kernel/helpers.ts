@@ -1,7 +1,5 @@
 // The kernel suite's helpers: thin synchronous wrappers over the public kit (lib/testing), kept
 // for the existing tests. New tests can use 'lib/testing' directly (withNetns, topology, …).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-
 import type { Stats } from '../../lib/index';
 import { runCommandSync } from '../../lib/testing/command';
 import { Netns, createNetnsSync } from '../../lib/testing/netns';
@@ -124,60 +122,3 @@ export function spawnIn(netns: TestNetns, command: string, args: string[]): Back
     stop: () => { void child.stop(); },
   };
 }
-
-/**
- * One shell kept open inside a namespace, for a command run many times (a table listing after
- * each of hundreds of calls): each run is a fork and exec of the command in that shell instead
- * of a process start through `ip netns exec`, which is most of its cost under emulation. Runs
- * one command at a time; `run` resolves with its stdout and rejects on a non-zero exit.
- */
-export class NetnsShell {
-  readonly #child: ChildProcessWithoutNullStreams;
-  #stdout = '';
-  #stderr = '';
-  #exited: string | undefined;
-  #waiting: (() => void) | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
-
-  constructor(netns: TestNetns) {
-    this.#child = spawn('ip', ['netns', 'exec', netns.name, 'sh'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#child.stdout.on('data', (chunk: Buffer) => { this.#stdout += chunk.toString(); this.#waiting?.(); });
-    this.#child.stderr.on('data', (chunk: Buffer) => { this.#stderr += chunk.toString(); });
-    this.#child.on('close', (code, signal) => { this.#exited = `the shell in ${netns.name} exited (${signal ?? code}): ${this.#stderr}`; this.#waiting?.(); });
-    this.#child.stdin.on('error', () => { /* reported through 'close' */ });
-  }
-
-  run(command: string, args: string[]): Promise<string> {
-    const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
-    const line = `${[command, ...args].map(quote).join(' ')} </dev/null; printf '${SHELL_MARK}%s${SHELL_MARK}' "$?"\n`;
-    const result = this.#queue.then(() => new Promise<string>((resolve, reject) => {
-      const check = (): void => {
-        const end = this.#stdout.indexOf(SHELL_MARK, this.#stdout.indexOf(SHELL_MARK) + 1);
-        if (end < 0) {
-          if (this.#exited !== undefined) { this.#waiting = undefined; reject(new Error(this.#exited)); }
-          return;
-        }
-        const start = this.#stdout.indexOf(SHELL_MARK);
-        const stdout = this.#stdout.slice(0, start);
-        const status = this.#stdout.slice(start + 1, end);
-        this.#stdout = this.#stdout.slice(end + 1);
-        const stderr = this.#stderr;
-        this.#stderr = '';
-        this.#waiting = undefined;
-        if (status === '0') resolve(stdout);
-        else reject(new Error(`${command} ${args.join(' ')} exited with ${status}: ${stderr}`));
-      };
-      this.#waiting = check;
-      this.#child.stdin.write(line);
-      check();
-    }));
-    this.#queue = result.catch(() => {});
-    return result;
-  }
-
-  close(): void {
-    this.#child.stdin.end();
-  }
-}
-
-const SHELL_MARK = '\u0001';

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ipvs } from '../../lib/index';
 import { FIXTURE_COMMANDS, INVALID_INPUTS, S4, S6, describeInput, invoke, namesField } from '../invalid-inputs';
 import { saveLines, withoutStats } from './api-helpers';
-import { NetnsShell, createNetns, type TestNetns } from './helpers';
+import { createNetns, type TestNetns } from './helpers';
+import { NetnsShell } from './reconcile/shell';
 
 describe('invalid inputs leave the kernel table unchanged', () => {
   let ns: TestNetns;
@@ -17,7 +18,7 @@ describe('invalid inputs leave the kernel table unchanged', () => {
   let snapshot: unknown;
 
   // ipvsadm runs after every call: from a shell kept open in the namespace.
-  const save = async (): Promise<string[]> => saveLines(await shell.run('ipvsadm', ['-S', '-n']));
+  const save = async (): Promise<string[]> => saveLines(await shell.run('ipvsadm -S -n'));
   const listing = (): string => ns.run('ipvsadm', ['-L', '-n', '--thresholds', '--persistent-conn']);
   async function read(): Promise<unknown> {
     const services = (await ipvs.listServices()).map(withoutStats);
