@@ -11,7 +11,7 @@
 // run), and V8's spare heap capacity, which follows the allocation rate; neither is memory the
 // library keeps, and both depend on the host's speed, so the tests bound the retained memory.
 import { readdirSync, readFileSync } from 'node:fs';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 setFlagsFromString('--expose-gc');
@@ -64,14 +64,23 @@ export function mallocArenaList() {
   return arenas;
 }
 
-async function settle() {
+// V8's code space: the optimized code of the batch path lives there, and is compiled again
+// whenever V8 throws it away.
+function codeSpaceResident() {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'code_space')?.physical_space_size ?? NaN;
+}
+
+async function settle(recordPoolBytes) {
   for (let i = 0; i < 3; i++) {
     gc();
     await new Promise((resolve) => setImmediate(resolve));
   }
   const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
   const heapResident = getHeapStatistics().total_physical_size;
-  return { rss, heapUsed, heapTotal, heapResident, external, arrayBuffers, ...residentKinds(), ...mallocArenas(), fds: openDescriptors() };
+  return {
+    rss, heapUsed, heapTotal, heapResident, external, arrayBuffers, codeSpace: codeSpaceResident(),
+    recordPool: recordPoolBytes ? recordPoolBytes() : NaN, ...residentKinds(), ...mallocArenas(), fds: openDescriptors(),
+  };
 }
 
 const mib = (bytes) => bytes / 2 ** 20;
@@ -103,13 +112,14 @@ async function operationRound(ipvs, round, perBatch) {
 }
 
 /**
- * Runs the soak in the namespace `netns` with the given API ({ Ipvs, countConnections }) and
+ * Runs the soak in the namespace `netns` with the given API ({ Ipvs, countConnections }, and
+ * optionally recordPoolBytes(): what the addon's pool of listing buffers holds) and
  * sizes, in two halves; returns what it measured. Each phase runs a little first, so that
  * allocator pools and caches exist before the baseline is taken. `rssGrowthMiB` is the second
  * half's RSS growth over the whole run (twice it): the growth that continues.
  */
 export async function soak(api, netns, sizes, { parts = 2, perPhase = false, observe } = {}) {
-  const { Ipvs, countConnections } = api;
+  const { Ipvs, countConnections, recordPoolBytes } = api;
   const perBatch = 1000;
   const phases = {
     operations: async (ipvs, count, firstRound) => {
@@ -155,7 +165,7 @@ export async function soak(api, netns, sizes, { parts = 2, perPhase = false, obs
   // `observe` (a diagnostic) is called at every measuring point; what it returns is kept.
   const observations = [];
   const point = async (part, phase) => {
-    const measured = await settle();
+    const measured = await settle(recordPoolBytes);
     if (observe) observations.push({ part, phase, retained: measured.heapUsed + Math.max(0, measured.rssAnon - measured.heapResident), ...observe() });
     return measured;
   };
@@ -208,7 +218,13 @@ export async function soak(api, netns, sizes, { parts = 2, perPhase = false, obs
       retainedMiB: Number(mib(p.retained - (i === 0 ? points[0] : phasePoints[i - 1]).retained).toFixed(2)),
       arenas: p.arenas,
       arenaResidentMiB: Number(mib(p.arenaResident).toFixed(2)),
+      rssMiB: Number(mib(p.rss).toFixed(2)),
+      heapUsedMiB: Number(mib(p.heapUsed).toFixed(2)),
+      codeSpaceMiB: Number(mib(p.codeSpace).toFixed(2)),
+      recordPoolKiB: Number((p.recordPool / 1024).toFixed(0)),
     })),
+    codeSpaceMiB: series('codeSpace'),
+    recordPoolKiB: points.map((p) => Number((p.recordPool / 1024).toFixed(0))),
     observations,
     fdsBefore: points[0].fds,
     fdsAfter: points.at(-1).fds,

@@ -18,7 +18,9 @@ const sizes = Object.fromEntries(Object.entries(FULL).map(([k, v]) => [k, Math.m
 requireTestVm('soak.bench.mjs');
 
 const require = createRequire(import.meta.url);
-const api = require(path.join(projectRoot, 'dist', 'index.js'));
+const { Ipvs, countConnections } = require(path.join(projectRoot, 'dist', 'index.js'));
+const { faultStats } = require(path.join(projectRoot, 'dist', 'internal', 'faults.js'));
+const api = { Ipvs, countConnections, recordPoolBytes: () => faultStats().recordPoolBytes };
 const name = `soak-${process.pid}`;
 run('ip', ['netns', 'add', name]);
 run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
@@ -38,8 +40,11 @@ printTable(
 );
 printTable(
   'What each phase added to retained memory, and glibc malloc arenas (other than the main one) after it',
-  ['part', 'phase', 'retained MiB', 'arenas', 'arena RSS MiB'],
-  result.phaseGrowthMiB.map((p) => [String(p.part + 1), p.phase, p.retainedMiB.toFixed(2), String(p.arenas), p.arenaResidentMiB.toFixed(2)]),
+  ['part', 'phase', 'retained MiB', 'arenas', 'arena RSS MiB', 'RSS MiB', 'V8 heap used MiB', 'V8 code space MiB', 'record pool KiB'],
+  result.phaseGrowthMiB.map((p) => [
+    String(p.part + 1), p.phase, p.retainedMiB.toFixed(2), String(p.arenas), p.arenaResidentMiB.toFixed(2), p.rssMiB.toFixed(1),
+    p.heapUsedMiB.toFixed(2), p.codeSpaceMiB.toFixed(2), String(p.recordPoolKiB),
+  ]),
 );
 const series = (values) => values.map((v) => v.toFixed(1)).join(' -> ');
 const signed = (mib) => `${mib >= 0 ? '+' : ''}${mib.toFixed(2)}`;
@@ -48,7 +53,8 @@ console.log(
     `(anonymous ${series(result.rssAnonMiB)}, file ${series(result.rssFileMiB)})\n` +
     `retained (live JS + anonymous outside V8's heap) ${series(result.retainedMiB)} MiB: ` +
     `${signed(result.retainedGrowthTotalMiB)} MiB, limit ${SOAK_LIMIT_MIB}: ${retainedOk ? 'under' : 'OVER'}\n` +
-    `V8 heap used ${series(result.heapUsedMiB)}, resident ${series(result.heapResidentMiB)} MiB; ` +
+    `V8 heap used ${series(result.heapUsedMiB)}, resident ${series(result.heapResidentMiB)}, code space ${series(result.codeSpaceMiB)} MiB; ` +
+    `record pool ${result.recordPoolKiB.join(' -> ')} KiB; ` +
     `malloc arenas ${result.mallocArenas.join(' -> ')} (resident ${series(result.mallocArenaResidentMiB)} MiB); ` +
     `threads ${result.threads.join(' -> ')}; fds ${result.fdsBefore} -> ${result.fdsAfter}: ${ok ? 'PASS' : 'FAIL'}`,
 );

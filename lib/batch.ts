@@ -60,6 +60,12 @@ export type BatchRunner = <T>(operation: string, work: (handle: NativeHandle) =>
 const OK: BatchResult = Object.freeze({ ok: true as const });
 let queueRecord: ((batch: Batch, operation: BatchOperation, command: number, service: WireService,
   destination: WireDestination | undefined) => void) | undefined;
+// V8 frees the hidden class (map) of a kind of object once no object of that kind is alive at
+// a full GC, and throws away every optimized function that relied on it. Between bursts of
+// work a process holds no batch, checked key or request record, so each burst would compile
+// the batch and validation path again (20-odd functions, on V8's worker threads, whose zones
+// stay in their malloc arenas). One small batch, never committed, keeps those kinds alive.
+let shapeKeeper: Batch | null | undefined;
 const tunings = new WeakMap<Batch, BatchTuning>();
 const stats = new WeakMap<Batch, BatchStats>();
 
@@ -239,6 +245,22 @@ export class Batch {
     this.#operations.push(operation);
     return this;
   }
+}
+
+/** @internal Makes, once, the batch that keeps the batch path's object kinds alive (see shapeKeeper). */
+export function keepShapes(): void {
+  if (shapeKeeper !== undefined) return;
+  shapeKeeper = null;
+  const keeper = new Batch(() => Promise.reject(new Error('never committed')));
+  const key = { protocol: 'tcp', address: '192.0.2.1', port: 80 } as const;
+  const destination = { address: '192.0.2.2', port: 80 } as const;
+  keeper
+    .addService({ ...key, scheduler: 'wlc' })
+    .addDestination(key, destination)
+    .editDestination(key, destination)
+    .deleteDestination(key, destination)
+    .deleteService({ fwmark: 1 });
+  shapeKeeper = keeper;
 }
 
 /**

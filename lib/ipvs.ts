@@ -2,7 +2,7 @@
 // in call order, over the handle's own netlink socket.
 import { constants as osConstants } from 'node:os';
 
-import { Batch } from './batch';
+import { Batch, keepShapes } from './batch';
 import {
   countConnectionsIn, readConnectionTableIn, streamConnectionsIn, type ConnectionCounts, type ConnectionReadOptions,
   type ConnectionStream, type ConnectionStreamOptions, type ConnectionTable, type CountConnectionsOptions,
@@ -70,7 +70,9 @@ export class Ipvs implements AsyncDisposable {
       if (netns.length === 0 || netns.includes('\0')) throw new TypeError('options.netns must be a non-empty path');
     }
     try {
-      return new Ipvs(await nativeAddon().IpvsHandle.open(netns ?? ''), netns);
+      const addon = nativeAddon();
+      keepShapes();
+      return new Ipvs(await addon.IpvsHandle.open(netns ?? ''), netns);
     } catch (error) {
       throw openError(error, netns);
     }
