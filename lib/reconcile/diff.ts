@@ -7,7 +7,9 @@ import {
   destinationChanges, destinationKeyOf, destinationSpecOf, sameServiceSettings, serviceChanges, serviceKeyOf, serviceKeyText,
   serviceSpecOf, type TableService,
 } from './settings';
-import { destinationRecordsOf, sameDestinationRecords } from './records';
+import {
+  destinationAt, destinationRecordsOf, matchDestinationRecords, sameDestinationRecords, sameSettings, type DestinationRecords,
+} from './records';
 import type { PlanOperation, RemovalPolicy } from './types';
 
 type Op<Name extends PlanOperation['op']> = Extract<PlanOperation, { op: Name }>;
@@ -212,7 +214,12 @@ function diffExisting(set: ServiceChangeSet, want: TableService, have: TableServ
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
-  if (sameRecordsOf(want, have)) return;
+  const wantRecords = destinationRecordsOf(want);
+  const haveRecords = destinationRecordsOf(have);
+  if (wantRecords && haveRecords) {
+    diffRecords(set, wantRecords, haveRecords, removal, keyOfService);
+    return;
+  }
 
   const current = have.destinations;
   const index = destinationIndex(current);
@@ -233,16 +240,52 @@ function diffExisting(set: ServiceChangeSet, want: TableService, have: TableServ
     }
   }
   for (let i = 0; i < current.length; i++) {
-    if (matched[i]) continue;
-    const extra = current[i]!;
-    if (removal === 'delete') {
-      set.removals.push({ op: 'deleteDestination', service: keyOfService(), destination: destinationKeyOf(extra), reason: 'not in the desired state' });
-    } else if (extra.weight !== 0) {
-      set.removals.push({
-        op: 'editDestination', service: keyOfService(), destination: { ...destinationSpecOf(extra), weight: 0 },
-        changes: [{ field: 'weight', before: extra.weight, after: 0 }],
-        reason: 'not in the desired state: quiesced (weight 0) for draining',
+    if (!matched[i]) remove(set, current[i]!, removal, keyOfService);
+  }
+}
+
+/**
+ * diffExisting's comparison of destinations, on the records of both sides: only the
+ * destinations added, removed or whose settings words differ are decoded (a changed service
+ * mostly differs in one destination of many).
+ */
+function diffRecords(
+  set: ServiceChangeSet, want: DestinationRecords, have: DestinationRecords, removal: RemovalPolicy, keyOfService: () => ServiceKey,
+): void {
+  const match = matchDestinationRecords(want, have);
+  const matched = new Uint8Array(have.count);
+  for (let i = 0; i < want.count; i++) {
+    const j = match[i]!;
+    if (j < 0) {
+      const destination = destinationAt(want, i);
+      set.additions.push({ op: 'addDestination', service: keyOfService(), destination: destinationSpecOf(destination), reason: 'not in the table' });
+      continue;
+    }
+    matched[j] = 1;
+    if (sameSettings(want, i, have, j)) continue;
+    const destination = destinationAt(want, i);
+    const destChanges = destinationChanges(destinationAt(have, j), destination);
+    if (destChanges.length > 0) {
+      set.edits.push({
+        op: 'editDestination', service: keyOfService(), destination: destinationSpecOf(destination), changes: destChanges,
+        reason: 'settings differ',
       });
     }
+  }
+  for (let j = 0; j < have.count; j++) {
+    if (!matched[j]) remove(set, destinationAt(have, j), removal, keyOfService);
+  }
+}
+
+/** The removal of a live destination that is not desired, under `removal`. */
+function remove(set: ServiceChangeSet, extra: Destination, removal: RemovalPolicy, keyOfService: () => ServiceKey): void {
+  if (removal === 'delete') {
+    set.removals.push({ op: 'deleteDestination', service: keyOfService(), destination: destinationKeyOf(extra), reason: 'not in the desired state' });
+  } else if (extra.weight !== 0) {
+    set.removals.push({
+      op: 'editDestination', service: keyOfService(), destination: { ...destinationSpecOf(extra), weight: 0 },
+      changes: [{ field: 'weight', before: extra.weight, after: 0 }],
+      reason: 'not in the desired state: quiesced (weight 0) for draining',
+    });
   }
 }
