@@ -33,21 +33,34 @@ export interface TableDiff {
 }
 
 const liveCache = new WeakMap<TableService[], Map<string, TableService>>();
+const keysCache = new WeakMap<TableService[], string[]>();
 
 /** The live table by service key (memoised per listing: plan and verify share one). */
 export function indexLive(live: TableService[]): Map<string, TableService> {
   let index = liveCache.get(live);
   if (!index) {
     index = new Map();
-    for (const service of live) index.set(serviceKeyText(service), service);
+    const keys = new Array<string>(live.length);
+    live.forEach((service, i) => index!.set((keys[i] = serviceKeyText(service)), service));
     liveCache.set(live, index);
+    keysCache.set(live, keys);
   }
   return index;
 }
 
-/** Records `index` as the index of `live` (which must be its services by serviceKeyText, and not change). */
-export function setLiveIndex(live: TableService[], index: Map<string, TableService>): void {
+/** serviceKeyText of each service of `live`, in order (memoised with indexLive). */
+export function keysOfLive(live: TableService[]): string[] {
+  indexLive(live);
+  return keysCache.get(live)!;
+}
+
+/**
+ * Records `index` as the index of `live` (which must be its services by serviceKeyText, and not
+ * change), and `keys` as their keys in order.
+ */
+export function setLiveIndex(live: TableService[], index: Map<string, TableService>, keys: string[]): void {
   liveCache.set(live, index);
+  keysCache.set(live, keys);
 }
 
 /**
@@ -79,6 +92,7 @@ export class LiveDiff {
   readonly #compare: (i: number, have: TableService | undefined) => ServiceChangeSet;
   readonly #sets: Array<ServiceChangeSet | undefined>;
   readonly #liveByKey = new Map<string, TableService>();
+  readonly #liveKeys: string[] = [];
 
   constructor(desired: DesiredTable, scope: CheckedScope, removal: RemovalPolicy, matches?: Matches) {
     this.#desired = desired;
@@ -90,6 +104,7 @@ export class LiveDiff {
   /** Compares the next live service with its desired service, if it has one. */
   add(service: TableService): void {
     const key = serviceKeyText(service);
+    this.#liveKeys.push(key);
     const again = this.#liveByKey.has(key);
     this.#liveByKey.set(key, service);
     const i = this.#desired.positions.get(key);
@@ -102,7 +117,7 @@ export class LiveDiff {
     const sets = this.#sets;
     const { keys } = this.#desired;
     for (let i = 0; i < sets.length; i++) sets[i] ??= this.#compare(i, this.#liveByKey.get(keys[i]!));
-    setLiveIndex(live, this.#liveByKey);
+    setLiveIndex(live, this.#liveByKey, this.#liveKeys);
     return { services: sets as ServiceChangeSet[], deletions: deletionsOf(this.#liveByKey, this.#desired, this.#scope) };
   }
 }
