@@ -9,7 +9,7 @@ import { checkServiceKey, serviceFromWire, type WireService } from '../service';
 import { layoutOf } from '../table-view';
 import type { Destination, Service } from '../types';
 import { describe, expectObject, expectOneOf, rejectUnknownKeys } from '../validate';
-import { diffTables, indexLive, setLiveIndex } from './diff';
+import { diffTables, indexLive, keysOfLive, setLiveIndex } from './diff';
 import { PlanStaleError } from './errors';
 import { orderOperations } from './order';
 import { PlanBuilder, buildPlan, checkPlan, checkPlanInput, isPlanLike, matchesOf, type PlanInput } from './plan';
@@ -173,12 +173,12 @@ async function readChanged(
     const previous = earlier.get(key);
     if (previous) touchedBefore.set(previous, request);
   }
-  const keyOfEarlier = new Map<TableService, string>();
-  for (const [key, service] of earlier) keyOfEarlier.set(service, key);
+  const earlierKeys = keysOfLive(before);
   const answer = await reading;
   const firsts = new Uint32Array(answer.counts.length);
   for (let i = 1; i < firsts.length; i++) firsts[i] = firsts[i - 1]! + answer.counts[i - 1]!;
   const index = new Map<string, TableService>();  // the result by key, for the diff (indexLive)
+  const keysAfter: string[] = [];
   const { svcWords, dstWords } = layoutOf();
   const services: TableService[] = [];
   const unread: TableService[] = [];
@@ -196,8 +196,10 @@ async function readChanged(
       // its desired service (its matches: diff.ts).
       const request = touchedBefore.get(same);
       const listed = request === undefined ? same : destinationsOf(serviceAt(answer.services, base, answer.strings), request);
+      const key = earlierKeys[i]!;
       services.push(listed);
-      index.set(keyOfEarlier.get(same)!, listed);
+      keysAfter.push(key);
+      index.set(key, listed);
       continue;
     }
     const service = serviceAt(answer.services, base, answer.strings);
@@ -219,10 +221,11 @@ async function readChanged(
       if (input.desired.positions.has(key) || input.scope.owns(service, key, input.desired.positions)) unread.push(listed);
     }
     services.push(listed);
+    keysAfter.push(key);
     index.set(key, listed);
   }
   if (unread.length === 0) {
-    setLiveIndex(services, index);
+    setLiveIndex(services, index, keysAfter);
     return services;
   }
   const vanished = new Set<TableService>();

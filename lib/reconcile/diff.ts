@@ -7,7 +7,9 @@ import {
   destinationChanges, destinationKeyOf, destinationSpecOf, sameServiceSettings, serviceChanges, serviceKeyOf, serviceKeyText,
   serviceSpecOf, type TableService,
 } from './settings';
-import { destinationRecordsOf, sameDestinationRecords } from './records';
+import {
+  destinationAt, destinationRecordsOf, matchDestinationRecords, sameDestinationRecords, sameSettings, type DestinationRecords,
+} from './records';
 import type { PlanOperation, RemovalPolicy } from './types';
 
 type Op<Name extends PlanOperation['op']> = Extract<PlanOperation, { op: Name }>;
@@ -31,21 +33,34 @@ export interface TableDiff {
 }
 
 const liveCache = new WeakMap<TableService[], Map<string, TableService>>();
+const keysCache = new WeakMap<TableService[], string[]>();
 
 /** The live table by service key (memoised per listing: plan and verify share one). */
 export function indexLive(live: TableService[]): Map<string, TableService> {
   let index = liveCache.get(live);
   if (!index) {
     index = new Map();
-    for (const service of live) index.set(serviceKeyText(service), service);
+    const keys = new Array<string>(live.length);
+    live.forEach((service, i) => index!.set((keys[i] = serviceKeyText(service)), service));
     liveCache.set(live, index);
+    keysCache.set(live, keys);
   }
   return index;
 }
 
-/** Records `index` as the index of `live` (which must be its services by serviceKeyText, and not change). */
-export function setLiveIndex(live: TableService[], index: Map<string, TableService>): void {
+/** serviceKeyText of each service of `live`, in order (memoised with indexLive). */
+export function keysOfLive(live: TableService[]): string[] {
+  indexLive(live);
+  return keysCache.get(live)!;
+}
+
+/**
+ * Records `index` as the index of `live` (which must be its services by serviceKeyText, and not
+ * change), and `keys` as their keys in order.
+ */
+export function setLiveIndex(live: TableService[], index: Map<string, TableService>, keys: string[]): void {
   liveCache.set(live, index);
+  keysCache.set(live, keys);
 }
 
 /**
@@ -77,6 +92,7 @@ export class LiveDiff {
   readonly #compare: (i: number, have: TableService | undefined) => ServiceChangeSet;
   readonly #sets: Array<ServiceChangeSet | undefined>;
   readonly #liveByKey = new Map<string, TableService>();
+  readonly #liveKeys: string[] = [];
 
   constructor(desired: DesiredTable, scope: CheckedScope, removal: RemovalPolicy, matches?: Matches) {
     this.#desired = desired;
@@ -88,6 +104,7 @@ export class LiveDiff {
   /** Compares the next live service with its desired service, if it has one. */
   add(service: TableService): void {
     const key = serviceKeyText(service);
+    this.#liveKeys.push(key);
     const again = this.#liveByKey.has(key);
     this.#liveByKey.set(key, service);
     const i = this.#desired.positions.get(key);
@@ -100,7 +117,7 @@ export class LiveDiff {
     const sets = this.#sets;
     const { keys } = this.#desired;
     for (let i = 0; i < sets.length; i++) sets[i] ??= this.#compare(i, this.#liveByKey.get(keys[i]!));
-    setLiveIndex(live, this.#liveByKey);
+    setLiveIndex(live, this.#liveByKey, this.#liveKeys);
     return { services: sets as ServiceChangeSet[], deletions: deletionsOf(this.#liveByKey, this.#desired, this.#scope) };
   }
 }
@@ -212,7 +229,12 @@ function diffExisting(set: ServiceChangeSet, want: TableService, have: TableServ
   }
   const changes = serviceChanges(have, want);
   if (changes.length > 0) set.service = { op: 'editService', service: serviceSpecOf(want), changes, reason: 'settings differ' };
-  if (sameRecordsOf(want, have)) return;
+  const wantRecords = destinationRecordsOf(want);
+  const haveRecords = destinationRecordsOf(have);
+  if (wantRecords && haveRecords) {
+    diffRecords(set, wantRecords, haveRecords, removal, keyOfService);
+    return;
+  }
 
   const current = have.destinations;
   const index = destinationIndex(current);
@@ -233,16 +255,52 @@ function diffExisting(set: ServiceChangeSet, want: TableService, have: TableServ
     }
   }
   for (let i = 0; i < current.length; i++) {
-    if (matched[i]) continue;
-    const extra = current[i]!;
-    if (removal === 'delete') {
-      set.removals.push({ op: 'deleteDestination', service: keyOfService(), destination: destinationKeyOf(extra), reason: 'not in the desired state' });
-    } else if (extra.weight !== 0) {
-      set.removals.push({
-        op: 'editDestination', service: keyOfService(), destination: { ...destinationSpecOf(extra), weight: 0 },
-        changes: [{ field: 'weight', before: extra.weight, after: 0 }],
-        reason: 'not in the desired state: quiesced (weight 0) for draining',
+    if (!matched[i]) remove(set, current[i]!, removal, keyOfService);
+  }
+}
+
+/**
+ * diffExisting's comparison of destinations, on the records of both sides: only the
+ * destinations added, removed or whose settings words differ are decoded (a changed service
+ * mostly differs in one destination of many).
+ */
+function diffRecords(
+  set: ServiceChangeSet, want: DestinationRecords, have: DestinationRecords, removal: RemovalPolicy, keyOfService: () => ServiceKey,
+): void {
+  const match = matchDestinationRecords(want, have);
+  const matched = new Uint8Array(have.count);
+  for (let i = 0; i < want.count; i++) {
+    const j = match[i]!;
+    if (j < 0) {
+      const destination = destinationAt(want, i);
+      set.additions.push({ op: 'addDestination', service: keyOfService(), destination: destinationSpecOf(destination), reason: 'not in the table' });
+      continue;
+    }
+    matched[j] = 1;
+    if (sameSettings(want, i, have, j)) continue;
+    const destination = destinationAt(want, i);
+    const destChanges = destinationChanges(destinationAt(have, j), destination);
+    if (destChanges.length > 0) {
+      set.edits.push({
+        op: 'editDestination', service: keyOfService(), destination: destinationSpecOf(destination), changes: destChanges,
+        reason: 'settings differ',
       });
     }
+  }
+  for (let j = 0; j < have.count; j++) {
+    if (!matched[j]) remove(set, destinationAt(have, j), removal, keyOfService);
+  }
+}
+
+/** The removal of a live destination that is not desired, under `removal`. */
+function remove(set: ServiceChangeSet, extra: Destination, removal: RemovalPolicy, keyOfService: () => ServiceKey): void {
+  if (removal === 'delete') {
+    set.removals.push({ op: 'deleteDestination', service: keyOfService(), destination: destinationKeyOf(extra), reason: 'not in the desired state' });
+  } else if (extra.weight !== 0) {
+    set.removals.push({
+      op: 'editDestination', service: keyOfService(), destination: { ...destinationSpecOf(extra), weight: 0 },
+      changes: [{ field: 'weight', before: extra.weight, after: 0 }],
+      reason: 'not in the desired state: quiesced (weight 0) for draining',
+    });
   }
 }

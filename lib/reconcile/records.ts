@@ -287,6 +287,50 @@ export function sameDestinationRecords(a: DestinationRecords, b: DestinationReco
   return true;
 }
 
+/** Destination `i` of `records`, decoded alone. */
+export function destinationAt(records: DestinationRecords, i: number): Destination {
+  return decodeDestinations({ ...records, start: records.start + i * records.stride, count: 1 })[0]!;
+}
+
+/**
+ * For each destination of `want`, the index of the destination of `have` with the same key
+ * (address, family and port), or -1. Keys are unique on each side. The same position and the
+ * reverse one (the kernel lists the newest first) are tried before a search.
+ */
+export function matchDestinationRecords(want: DestinationRecords, have: DestinationRecords): Int32Array {
+  const match = new Int32Array(want.count);
+  const last = have.count - 1;
+  let index: Map<string, number> | undefined;
+  for (let i = 0; i < want.count; i++) {
+    if (i <= last && sameKey(want, i, have, i)) match[i] = i;
+    else if (last - i >= 0 && sameKey(want, i, have, last - i)) match[i] = last - i;
+    else if (have.count <= 32) {
+      let j = 0;
+      while (j <= last && !sameKey(want, i, have, j)) j++;
+      match[i] = j <= last ? j : -1;
+    } else {
+      if (!index) {
+        index = new Map();
+        for (let j = 0; j <= last; j++) index.set(keyWords(have, j), j);
+      }
+      match[i] = index.get(keyWords(want, i)) ?? -1;
+    }
+  }
+  return match;
+}
+
+/** Destination `i`'s key as text of its words (family, address, port), for an index. */
+function keyWords(records: DestinationRecords, i: number): string {
+  const L = layoutOf();
+  const { address, port, af } = L.dst;
+  const w = records.words;
+  const x = records.start + i * records.stride;
+  const family = (w[x]! & L.dstHas.af) !== 0 ? w[x + af]! : records.family === 'inet6' ? AF_INET6 : AF_INET;
+  return family === AF_INET
+    ? `${family} ${w[x + address]} ${w[x + port]}`
+    : `${family} ${w[x + address]} ${w[x + address + 1]} ${w[x + address + 2]} ${w[x + address + 3]} ${w[x + port]}`;
+}
+
 /** Whether destination `i` of `a` and `j` of `b` have the same address (and family) and port. */
 function sameKey(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
   const L = layoutOf();
@@ -304,7 +348,7 @@ function sameKey(a: DestinationRecords, i: number, b: DestinationRecords, j: num
 }
 
 /** Whether destination `i` of `a` and `j` of `b` have the same forwarding, weight, thresholds and tunnel words. */
-function sameSettings(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
+export function sameSettings(a: DestinationRecords, i: number, b: DestinationRecords, j: number): boolean {
   const at = layoutOf().dst;
   const aw = a.words;
   const bw = b.words;

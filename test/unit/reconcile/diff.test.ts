@@ -229,6 +229,39 @@ describe('plan against a model of the kernel', () => {
   });
 });
 
+describe('long destination lists', () => {
+  // Past 32 destinations a service's records are matched through an index, not by position.
+  it('plan records exactly as the decoded objects, in any order, IPv4 and IPv6', () => {
+    const v4 = (i: number) => `10.1.${i >> 8}.${i & 255}`;
+    const v6 = (i: number) => `2001:db8::${(i + 1).toString(16)}`;
+    fc.assert(fc.property(
+      fc.integer({ min: 33, max: 60 }), fc.boolean(), fc.array(fc.nat(), { minLength: 1, maxLength: 70 }),
+      fc.constantFrom<RemovalPolicy>('delete', 'quiesce'),
+      (count, inet6, picks, removal) => {
+        const address = inet6 ? v6 : v4;
+        const service = inet6 ? { protocol: 'tcp', address: '2001:db8:1::1', port: 80 } : { protocol: 'tcp', address: '10.0.0.1', port: 80 };
+        const start: DesiredItem[] = [{ ...service, destinations: Array.from({ length: count }, (_, i) => ({ address: address(i), weight: 1 + (i % 3) })) } as DesiredItem];
+        // Each pick edits, drops or adds one destination, then the list is rotated.
+        const wanted = start[0]!.destinations.map((d) => ({ ...d }));
+        for (const pick of picks) {
+          const i = pick % (wanted.length + 1);
+          if (pick % 3 === 0) wanted.push({ address: address(count + (pick % 50)), weight: 2 });
+          else if (pick % 3 === 1 && i < wanted.length) wanted.splice(i, 1);
+          else if (i < wanted.length) wanted[i] = { ...wanted[i]!, weight: (wanted[i]!.weight ?? 1) + 1 };
+        }
+        const unique = [...new Map(wanted.map((d) => [d.address, d])).values()];
+        const rotated = [...unique.slice(picks.length % Math.max(unique.length, 1)), ...unique.slice(0, picks.length % Math.max(unique.length, 1))];
+        const input = checkPlanInput([{ ...service, destinations: rotated }], undefined, removal);
+        const before = modelWith(start).table();
+        const reversed = before.map((s) => ({ ...s, destinations: [...s.destinations].reverse() }));
+        for (const live of [before, reversed]) {
+          expect(buildPlan(input, asRecords(live), true).operations).toEqual(buildPlan(input, live).operations);
+        }
+      },
+    ), { seed: SEED + 7, numRuns: 60 });
+  });
+});
+
 /** The same table with each service's destinations as records (packed as a request would carry them: the reply's layout). */
 function asRecords(table: TableService[]): TableService[] {
   return table.map(({ destinations, ...settings }) => {
