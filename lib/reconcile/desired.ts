@@ -3,7 +3,7 @@
 // Destination objects the kernel would report for it (destinations kept as the records they
 // would be sent as, and decoded when first read: records.ts).
 import { packDestinationSpec, type DestinationOut } from '../destination';
-import { recordLayout, requestOffsets } from '../records';
+import { requestOffsets } from '../records';
 import { checkServiceDefinition, serviceFromWire } from '../service';
 import { layoutOf } from '../table-view';
 import { describe, expectObject } from '../validate';
@@ -50,8 +50,8 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
   // the kernel's destination records, which have its layout): destination j at word
   // j * stride, written through the offsets of a record whose base is that less o.dst.
   const o = requestOffsets();
-  const { stride, tail } = desiredStride();
-  const words = new Uint32Array(Math.max(total, 1) * stride + tail);
+  const stride = layoutOf().dstWords;
+  const words = new Uint32Array(Math.max(total, 1) * stride);
   const out: DestinationOut = { offsets: o, words, bytes: new Uint8Array(words.buffer) };
   let packed = 0;
   // Field paths are built only to report an error: a check runs first without its path and,
@@ -113,20 +113,6 @@ export function checkDesiredState(value: unknown, scope: CheckedScope, root = 's
 }
 
 type DestinationOffsets = ReturnType<typeof layoutOf>['dst'];
-
-/**
- * The words between two desired records, and the words the last one needs beyond that. A
- * desired destination has no counters: its stats field (the record's last) is never written,
- * and never read (its present bit is clear), so it may lie over the next records, which
- * halves the array (11,000 destinations: 0.75 MB instead of 1.6 MB, each page of it faulted
- * in fresh by every check).
- */
-function desiredStride(): { stride: number; tail: number } {
-  const layout = recordLayout();
-  const { words, at } = layout.destination;
-  const stats = 2 * layout.statsCounters.length;
-  return at.stats + stats === words ? { stride: at.stats, tail: stats } : { stride: words, tail: 0 };
-}
 
 /** The index of an earlier record (from word `first`, every `stride` words) with the same key as the record at word `at`, or -1. */
 function seenBefore(dst: DestinationOffsets, w: Uint32Array, first: number, stride: number, at: number): number {
