@@ -16,7 +16,7 @@ afterEach(() => {
 });
 
 it("reads the connection counts from the resync's own listing, once a resync ran", async () => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date', 'performance'] });
   const config = {
     resyncInterval: 5,
     services: [{

@@ -95,7 +95,7 @@ const types = (events: DirectorEvent[]) => events.map((e) => `${e.type}${'destin
 
 describe('Director engine (simulated table, fake timers)', () => {
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date', 'performance'] });
     up.clear();
   });
   afterEach(() => vi.useRealTimers());
