@@ -93,6 +93,21 @@ function wakeUps() {
   }
   return out;
 }
+/** CPU ms (user + system) of each of the process's threads by name (V8's workers, libuv's pool, the probe thread…). */
+function threadTicks() {
+  const out = {};
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      const name = task === String(process.pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 let measuring = false;
 let checks = 0;
 let failed = 0;
@@ -156,11 +171,13 @@ async function window(number, monitored) {
   const cpu0 = process.cpuUsage();
   const probe0 = probeThreadTicks();
   const wakes0 = wakeUps();
+  const threads0 = threadTicks();
   const t0 = performance.now();
   const wall0 = Date.now();
   await new Promise((resolve) => setTimeout(resolve, Number(windowText) * 1000));
   const cpu = process.cpuUsage(cpu0);
   const wakes1 = wakeUps();
+  const threads1 = threadTicks();
   const probeThreadMs = probe0 === undefined ? undefined : ((probeThreadTicks() - probe0) / CLK_TCK) * 1000;
   const seconds = (performance.now() - t0) / 1000;
   // The scheduler plans by Date.now(), the window is timed by performance.now(): if the two
@@ -173,6 +190,7 @@ async function window(number, monitored) {
     cpuMs: (cpu.user + cpu.system) / 1000,
     ...(probeThreadMs === undefined ? {} : { probeThreadMs }),
     wakeUps: { main: wakes1.main - wakes0.main, probe: wakes1.probe - wakes0.probe },
+    threadsMs: Object.fromEntries(Object.entries(threads1).map(([name, ticks]) => [name, ((ticks - (threads0[name] ?? 0)) / CLK_TCK) * 1000])),
     ...(loop ? { loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 }, loopResolutionMs: LOOP_RESOLUTION_MS } : {}),
     latenessMs: percentiles(lateness),
     late: lateCauses(wall0),

@@ -22,7 +22,7 @@
 // change); --cpu-prof writes a V8 CPU profile of each of our runs to DIR. Wake-ups are
 // voluntary context switches (/proc/PID/task/TID/status).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -38,6 +38,10 @@ const LOOP_RESOLUTION = option('loop-resolution', '5');
 const LOAD_S = Number(option('load-seconds', '5'));
 const COMPARE = option('compare', '');
 const PROFILE_DIR = option('cpu-prof', '');
+// --node-flags "…": V8/Node flags for our director's process (e.g. --trace-opt --trace-deopt);
+// --log-dir DIR: its whole output goes to DIR/ours-<build>-<interval>s.log (only its JSON lines are kept here).
+const NODE_FLAGS = option('node-flags', '').split(' ').filter(Boolean);
+const LOG_DIR = option('log-dir', '');
 const DIST = path.join(projectRoot, 'dist', 'director', 'index.js');
 const builds = [['', DIST], ...(COMPARE ? COMPARE.split(',').map((entry) => [entry.split('=')[0], path.resolve(entry.split('=').slice(1).join('='))]) : [])];
 const SERVICES = 10;
@@ -65,9 +69,24 @@ const program = (name) => {
 const httpServer = program('http_server');
 const httpLoad = program('http_load');
 
-function startProcess(args, env = {}) {
+function startProcess(args, env = {}, logFile = '') {
   const child = spawn(args[0], args.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let output = '';
+  if (logFile) {
+    // A traced process writes megabytes: to the file, keeping only its JSON lines here.
+    const log = createWriteStream(logFile);
+    let partial = '';
+    const take = (chunk) => {
+      log.write(chunk);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) if (line.startsWith('{') || /Error/.test(line)) output += `${line}\n`;
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    children.push(child);
+    return { child, output: () => output };
+  }
   child.stdout.on('data', (chunk) => { output += chunk; });
   child.stderr.on('data', (chunk) => { output += chunk; });
   children.push(child);
@@ -188,8 +207,9 @@ try {
       const before = answered();
       const name = [client === 'socket' ? '' : client, build].filter(Boolean).join(', ');
       const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(PROFILE_DIR), '--cpu-prof-name', `ours-${name || 'socket'}-${interval}s.cpuprofile`] : [];
-      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
-        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client, LOOP_RESOLUTION_MS: LOOP_RESOLUTION });
+      const ours = startProcess(['ip', 'netns', 'exec', lb, process.execPath, ...NODE_FLAGS, ...profile, path.join(projectRoot, 'bench', 'director-run.mjs'), configFile, String(warmup), String(WINDOW_S)],
+        { DIRECTOR_DIST: dist, DIRECTOR_HTTP_CLIENT: client, LOOP_RESOLUTION_MS: LOOP_RESOLUTION },
+        LOG_DIR ? path.join(path.resolve(LOG_DIR), `ours-${name || 'socket'}-${interval}s.log`.replace(/[^\w.,-]/g, '_')) : '');
       let s1; let v1; let a1; let s2; let v2; let a2;
       const report = await until('the director report', () => {
         const lines = ours.output().split('\n');
