@@ -16,6 +16,7 @@
         "native/records.cc",
         "native/conversion.cc",
         "native/batch_records.cc",
+        "native/service_dump.cc",
         "native/table_records.cc",
         "native/ipvs_handle.cc",
         "native/conn_parser.cc",

@@ -5,6 +5,9 @@ import { constants as osConstants } from 'node:os';
 const errnoNames = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, value]) => [value, name] as [number, string]),
 );
+// EWOULDBLOCK is EAGAIN's number on Linux and comes later in the table; EAGAIN is the name
+// the kernel and Node's own errors use.
+errnoNames.set(osConstants.errno.EAGAIN, 'EAGAIN');
 
 /** The errno name for a number, e.g. 3 -> 'ESRCH'. */
 export function errnoName(errno: number): string {
@@ -41,6 +44,8 @@ const messages: Record<string, Partial<Record<string, string>>> = {
     EINVAL: 'Invalid argument (the kernel rejected a value)',
     ENOMEM: 'Out of memory',
     EBUSY: 'Busy',
+    EAGAIN: 'The services kept changing while they were listed: a dump repeats or skips services when any ' +
+      'namespace adds or deletes one meanwhile, and several dumps in a row missed some. Try again',
     ENOBUFS: 'The netlink receive buffer overflowed',
     EAFNOSUPPORT: 'Address family not supported (is the kernel built with IPv6 IPVS?)',
   },

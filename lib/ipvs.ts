@@ -124,7 +124,11 @@ export class Ipvs implements AsyncDisposable {
 
   // ---- services ----------------------------------------------------------------------------
 
-  /** Every virtual service in the namespace, with stats. @throws {IpvsError} 'EPERM'. */
+  /**
+   * Every virtual service in the namespace, with stats, each once.
+   * @throws {IpvsError} 'EPERM'; 'EAGAIN' when services kept being added or deleted (in any
+   *   namespace: the kernel's dump position counts them all) through several dumps in a row.
+   */
   async listServices(): Promise<Service[]> {
     return servicesFromNative(await this.enqueue('listServices', (handle) => this.query(handle, Command.GET_SERVICE)));
   }
@@ -284,8 +288,8 @@ export class Ipvs implements AsyncDisposable {
    * service dump, then one destination dump per service (the kernel dumps destinations per
    * service, one dump at a time per socket). No other call on the handle runs in between, but
    * the kernel gives no snapshot: a service another process removes meanwhile is listed with
-   * no destinations.
-   * @throws {IpvsError} 'EPERM'.
+   * no destinations. Each service is listed once (see listServices).
+   * @throws {IpvsError} 'EPERM'; 'EAGAIN' as listServices.
    */
   async listTable(): Promise<Array<Service & { destinations: Destination[] }>> {
     // The objects of each part are built while the addon dumps the next one.
@@ -373,7 +377,8 @@ export class Ipvs implements AsyncDisposable {
    *   start with the path (`services[3].destinations[1].weight must be …`).
    * @throws {RangeError} for a value out of range, a duplicate service key or destination key,
    *   a service outside a filter scope.
-   * @throws {IpvsError} 'EPERM', 'EBADF' (closed handle) from reading the table.
+   * @throws {IpvsError} 'EPERM', 'EBADF' (closed handle), 'EAGAIN' (as listServices) from
+   *   reading the table.
    */
   async plan(desired: DesiredService[], options?: PlanOptions): Promise<Plan> {
     // Loaded on first use: one-shot commands that only list or change the table start faster.
@@ -391,7 +396,8 @@ export class Ipvs implements AsyncDisposable {
    * @throws {PlanStaleError} code 'ESTALE', for a stale plan (nothing is sent).
    * @throws {TypeError|RangeError} for an invalid desired state, plan or option, before anything
    *   is read or sent.
-   * @throws {IpvsError} 'EPERM', 'EBADF' when the table cannot be read or nothing could be sent.
+   * @throws {IpvsError} 'EPERM', 'EBADF', 'EAGAIN' (as listServices) when the table cannot be
+   *   read or nothing could be sent.
    */
   async apply(desiredOrPlan: DesiredService[] | Plan, options?: ApplyOptions): Promise<ApplyResult> {
     const { applyTable } = await import('./reconcile/apply');

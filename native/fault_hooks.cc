@@ -12,8 +12,11 @@ std::atomic<int> reply_timeout_ms{kDefaultReplyTimeoutMs};
 std::atomic<int> drop_acks{0};
 std::atomic<int> fail_dump_after{-1};
 std::atomic<bool> skip_drain{false};
+std::atomic<int> service_count_bias{0};
 std::atomic<uint64_t> drained_dumps{0};
 std::atomic<uint64_t> reconnects{0};
+std::atomic<uint64_t> repeated_services{0};
+std::atomic<uint64_t> repeated_dumps{0};
 
 bool DropAck(const uint8_t* datagram, size_t length) {
   if (drop_acks.load(std::memory_order_relaxed) <= 0 || length < NLMSG_HDRLEN) return false;

@@ -18,10 +18,16 @@ extern std::atomic<int> drop_acks;
 extern std::atomic<int> fail_dump_after;
 // The next abandoned dump is not read to its end: the socket is replaced instead.
 extern std::atomic<bool> skip_drain;
+// Added to every namespace's service count (service_dump.h): every dump looks incomplete.
+extern std::atomic<int> service_count_bias;
 
 // What the recovery paths did, for the tests to check that the path they aimed at ran.
 extern std::atomic<uint64_t> drained_dumps;
 extern std::atomic<uint64_t> reconnects;
+// Services a dump repeated (service_dump.h), dropped from its answer.
+extern std::atomic<uint64_t> repeated_services;
+// Service dumps made again because they listed fewer services than the namespace counts.
+extern std::atomic<uint64_t> repeated_dumps;
 
 // True (and one fewer ack to drop) when a datagram that starts with an ack is to be lost.
 bool DropAck(const uint8_t* datagram, size_t length);

@@ -19,7 +19,7 @@ int IntegerOption(const Napi::Object& options, const char* name, int min, int ma
   return static_cast<int>(number);
 }
 
-// set({ replyTimeoutMs?, dropAcks?, failDumpAfter?, skipDrain? }); set({}) restores the defaults.
+// set({ replyTimeoutMs?, dropAcks?, failDumpAfter?, skipDrain?, serviceCountBias? }); set({}) restores the defaults.
 Napi::Value Set(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
@@ -27,6 +27,7 @@ Napi::Value Set(const Napi::CallbackInfo& info) {
   reply_timeout_ms = IntegerOption(options, "replyTimeoutMs", 1, 600000, kDefaultReplyTimeoutMs);
   drop_acks = IntegerOption(options, "dropAcks", 0, 1 << 30, 0);
   fail_dump_after = IntegerOption(options, "failDumpAfter", -1, 1 << 30, -1);
+  service_count_bias = IntegerOption(options, "serviceCountBias", 0, 1 << 30, 0);
   Napi::Value skip = options.Get("skipDrain");
   skip_drain = skip.IsBoolean() && skip.As<Napi::Boolean>().Value();
   return env.Undefined();
@@ -37,6 +38,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Object stats = Napi::Object::New(env);
   stats.Set("drainedDumps", Napi::Number::New(env, static_cast<double>(drained_dumps.load())));
   stats.Set("reconnects", Napi::Number::New(env, static_cast<double>(reconnects.load())));
+  stats.Set("repeatedDumps", Napi::Number::New(env, static_cast<double>(repeated_dumps.load())));
+  stats.Set("repeatedServices", Napi::Number::New(env, static_cast<double>(repeated_services.load())));
   stats.Set("dropAcksLeft", Napi::Number::New(env, drop_acks.load()));
   stats.Set("recordPoolBuffers", Napi::Number::New(env, static_cast<double>(record_pool::CachedBuffers())));
   stats.Set("recordPoolBytes", Napi::Number::New(env, static_cast<double>(record_pool::CachedBytes())));

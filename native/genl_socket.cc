@@ -1,6 +1,7 @@
 #include "genl_socket.h"
 
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "fault_hooks.h"
+#include "ip_vs_constants.h"
 #include "ipvs_codec.h"
 #include "netlink_ack.h"
 #include "system_error.h"
@@ -195,6 +197,25 @@ void GenlSocket::Close() {
   std::lock_guard<std::mutex> lock(mutex_);
   closed_ = true;
   Disconnect();
+  if (info_fd_ >= 0) ::close(info_fd_);
+  info_fd_ = -2;
+}
+
+int64_t GenlSocket::ServiceCount() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw SystemError(EBADF, "use a closed IPVS handle");
+  if (info_fd_ == -1) {
+    try {
+      info_fd_ = netns_.Create([] { return ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); }, "create an IPv4 socket");
+    } catch (const SystemError&) {
+      info_fd_ = -2;  // e.g. a kernel without IPv4: dumps go unchecked
+    }
+  }
+  if (info_fd_ < 0) return -1;
+  IpVsGetInfo info{};
+  socklen_t length = sizeof(info);
+  if (::getsockopt(info_fd_, IPPROTO_IP, IP_VS_SO_GET_INFO, &info, &length) != 0 || length != sizeof(info)) return -1;
+  return static_cast<int64_t>(info.num_services) + faults::service_count_bias.load(std::memory_order_relaxed);
 }
 
 void GenlSocket::Send(const void* data, size_t len) {

@@ -96,6 +96,10 @@ class GenlSocket {
   void ExecuteBatch(const BatchEncoder& encode, BatchBuffers& batch, const BatchOptions& options = {},
                     BatchStats* stats = nullptr);
 
+  // How many services the namespace has (IP_VS_SO_GET_INFO, on an AF_INET socket made in the
+  // namespace on first use), or -1 when that interface does not answer.
+  int64_t ServiceCount();
+
   void Close();
   bool closed() const { return closed_; }
 
@@ -129,6 +133,7 @@ class GenlSocket {
   bool closed_ = false;
   nl_sock* sock_ = nullptr;  // null after Close, or after a failed replacement (retried on use)
   int fd_ = -1;
+  int info_fd_ = -1;  // ServiceCount's socket; -2 once it could not be made
   int family_ = 0;
   uint32_t next_seq_ = 1;
   int rcvbuf_ = 0;

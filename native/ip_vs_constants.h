@@ -9,6 +9,16 @@ namespace ipvs {
 constexpr const char* kGenlFamilyName = "IPVS";
 constexpr uint8_t kGenlVersion = 0x1;
 
+// The older socket-option interface (getsockopt on any AF_INET socket, CAP_NET_ADMIN):
+// IP_VS_SO_GET_INFO answers struct ip_vs_getinfo, whose num_services counts the namespace's
+// services. Generic netlink's GET_INFO has no such count.
+constexpr int IP_VS_SO_GET_INFO = 64 + 1024 + 64 + 1;
+struct IpVsGetInfo {
+  uint32_t version;
+  uint32_t size;
+  uint32_t num_services;
+};
+
 enum Command : uint8_t {
   IPVS_CMD_UNSPEC = 0,
   IPVS_CMD_NEW_SERVICE,

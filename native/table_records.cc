@@ -13,6 +13,7 @@
 #include "promise_worker.h"
 #include "record_pool.h"
 #include "records.h"
+#include "service_dump.h"
 
 namespace ipvs {
 namespace {
@@ -79,10 +80,7 @@ class ListTableWorker : public TableWorker {
 
  private:
   void ListAll() {
-    std::vector<Service> services;
-    Request dump_services;
-    dump_services.command = IPVS_CMD_GET_SERVICE;
-    socket_->Execute(dump_services, [&](const nlmsghdr* reply) { services.push_back(DecodeService(reply)); });
+    const std::vector<Service> services = DumpServices(*socket_);
     // A part every eighth of the table, of at least kMinPartServices services.
     const size_t part_services = std::max<size_t>(kMinPartServices, (services.size() + 7) / 8);
     const size_t first_services = parts_ ? std::min(part_services, services.size()) : services.size();
@@ -228,6 +226,11 @@ class QueryWorker : public TableWorker {
           DecodeDestinationRecord(reply, words.data() + words.size() - record::destination::kWords);
           ++replies;
         });
+      } else if (!request.service) {
+        for (const Service& service : DumpServices(*socket_)) {
+          table_.AddService(service, 0);
+          ++replies;
+        }
       } else {
         socket_->Execute(request, [&](const nlmsghdr* reply) { table_.AddService(DecodeService(reply), 0); ++replies; });
       }

@@ -11,6 +11,8 @@ export interface FaultOptions {
   failDumpAfter?: number;
   /** The next abandoned dump is not read to its end: the socket is replaced instead. */
   skipDrain?: boolean;
+  /** Added to the namespace's service count, so that every service dump looks incomplete. */
+  serviceCountBias?: number;
 }
 
 export interface FaultStats {
@@ -18,6 +20,10 @@ export interface FaultStats {
   drainedDumps: number;
   /** Sockets replaced after an abandoned dump could not be finished. */
   reconnects: number;
+  /** Services a dump repeated (the kernel's resume position moved), dropped from its answer. */
+  repeatedServices: number;
+  /** Service dumps made again because they listed fewer services than the namespace counts. */
+  repeatedDumps: number;
   /** Acks still to be dropped. */
   dropAcksLeft: number;
   /** Record buffers that collected listings gave back, kept for the next listing, and their bytes. */

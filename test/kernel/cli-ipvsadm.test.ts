@@ -2,9 +2,10 @@
 // with ours (in-process main(), output captured) in one namespace and with /usr/sbin/ipvsadm
 // in another; exit status, stdout and stderr must be identical, and after every command that
 // can change something, so must both tables (-Sn, -Ln, --daemon, --timeout). The two sides run
-// one after the other, not side by side: Linux 6.1 keeps every namespace's services in one hash
+// one after the other, not side by side: the kernel keeps every namespace's services in one hash
 // table and a dump resumes at a position counted over all of them, so a change in one namespace
-// between the parts of a dump in the other repeats or skips a line there.
+// between the parts of a dump in the other repeats or skips a line of ipvsadm's there (ours
+// checks its dumps: native/service_dump.h).
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -139,6 +139,77 @@ describe('a lost ack', () => {
   });
 });
 
+describe('services listed while another namespace adds and deletes its own', () => {
+  // The kernel resumes a dump of services at a position counted over every namespace's
+  // services, so each change elsewhere between two of a dump's datagrams repeats or skips
+  // services here (native/service_dump.h). Repeats are dropped; a dump that misses services is
+  // made again.
+  let listed: TestNetns;
+  let busy: TestNetns;
+  let ipvs: Ipvs;
+  let other: Ipvs;
+  const COUNT = 600;
+
+  beforeAll(async () => {
+    listed = createNetns('dumped');
+    busy = createNetns('churn');
+    ipvs = await Ipvs.open({ netns: listed.path });
+    other = await Ipvs.open({ netns: busy.path });
+    await fill(ipvs, COUNT);
+  });
+  afterAll(async () => {
+    await ipvs.close();
+    await other.close();
+    listed.remove();
+    busy.remove();
+  });
+
+  it('lists every service exactly once', async () => {
+    const expected = Array.from({ length: COUNT }, (_, i) => service(i).address).sort();
+    const elsewhere = (i: number) => ({ protocol: 'udp', address: `10.2.0.${i}`, port: 53 } as const);
+    let churning = true;
+    const churn = (async () => {
+      while (churning) {
+        const add = other.batch();
+        for (let i = 0; i < 20; i++) add.addService({ ...elsewhere(i), scheduler: 'rr' });
+        await add.commit();
+        const remove = other.batch();
+        for (let i = 0; i < 20; i++) remove.deleteService(elsewhere(i));
+        await remove.commit();
+      }
+    })();
+    const before = faultStats();
+    let listings = 0;
+    try {
+      // Until the kernel has moved a dump's position at least once (what the test is about),
+      // and at least 10 listings; each must hold every service once.
+      while (listings < 10 || (faultStats().repeatedServices === before.repeatedServices &&
+        faultStats().repeatedDumps === before.repeatedDumps && listings < 60)) {
+        const services = listings % 2 ? await ipvs.listServices() : await ipvs.listTable();
+        expect(services.map((s) => (s as { address: string }).address).sort()).toEqual(expected);
+        listings++;
+      }
+    } finally {
+      churning = false;
+      await churn;
+    }
+    const after = faultStats();
+    expect(after.repeatedServices - before.repeatedServices + after.repeatedDumps - before.repeatedDumps).toBeGreaterThan(0);
+  });
+
+  it('rejects with EAGAIN after dumps in a row that all missed services, and carries on', async () => {
+    const before = faultStats();
+    setFaults({ serviceCountBias: 1 });  // every dump now looks one service short
+    const error = await rejection(ipvs.listServices());
+    expect(error.code).toBe('EAGAIN');
+    expect(error.message).toMatch(/kept changing/);
+    expect(faultStats().repeatedDumps - before.repeatedDumps).toBe(7);  // 8 dumps, 7 made again
+    expect((await rejection(ipvs.listTable())).code).toBe('EAGAIN');
+    setFaults({});
+    expect(await ipvs.listServices()).toHaveLength(COUNT);
+  });
+});
+
 describe('namespaces', () => {
   /** The network namespace of every thread of this process. */
   function threadNamespaces(): Set<string> {
