@@ -96,8 +96,9 @@ class GenlSocket {
   void ExecuteBatch(const BatchEncoder& encode, BatchBuffers& batch, const BatchOptions& options = {},
                     BatchStats* stats = nullptr);
 
-  // How many services the namespace has (IP_VS_SO_GET_INFO, on an AF_INET socket made in the
-  // namespace on first use), or -1 when that interface does not answer.
+  // How many IPv4 services the namespace has (IP_VS_SO_GET_INFO, on an AF_INET socket made in
+  // the namespace on first use; that interface predates IPv6 and counts no IPv6 service), or -1
+  // when it does not answer.
   int64_t ServiceCount();
 
   void Close();

@@ -11,7 +11,8 @@ constexpr uint8_t kGenlVersion = 0x1;
 
 // The older socket-option interface (getsockopt on any AF_INET socket, CAP_NET_ADMIN):
 // IP_VS_SO_GET_INFO answers struct ip_vs_getinfo, whose num_services counts the namespace's
-// services. Generic netlink's GET_INFO has no such count.
+// IPv4 services (IPv6 ones, which that interface cannot show, are left out). Generic
+// netlink's GET_INFO has no count at all.
 constexpr int IP_VS_SO_GET_INFO = 64 + 1024 + 64 + 1;
 struct IpVsGetInfo {
   uint32_t version;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <sys/socket.h>
 #include <unordered_set>
 
 #include "fault_hooks.h"
@@ -47,13 +48,18 @@ std::vector<Service> DumpServices(GenlSocket& socket) {
     services.clear();
     seen.clear();
     const int64_t before = socket.ServiceCount();
+    int64_t ipv4 = 0;
     socket.Execute(dump, [&](const nlmsghdr* reply) {
       Service service = DecodeService(reply);
-      if (seen.insert(KeyOfService(service)).second) services.push_back(std::move(service));
-      else ++faults::repeated_services;
+      if (!seen.insert(KeyOfService(service)).second) {
+        ++faults::repeated_services;
+        return;
+      }
+      if (service.af == AF_INET) ++ipv4;
+      services.push_back(std::move(service));
     });
     const int64_t after = before < 0 ? before : socket.ServiceCount();
-    if (before < 0 || (before == after && static_cast<int64_t>(services.size()) == after)) return services;
+    if (before < 0 || (before == after && ipv4 == after)) return services;
     if (attempt == kServiceDumpAttempts) {
       throw SystemError(EAGAIN, "dump the services: the table changed during " + std::to_string(attempt) +
                                     " dumps in a row (services in any namespace added or deleted meanwhile)");

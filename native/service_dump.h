@@ -1,10 +1,11 @@
 // Every service of a namespace, each once. A dump of services resumes each datagram at a
 // position the kernel counts over its hash tables, which hold every namespace's services; a
 // service added or deleted before that position between two datagrams, in any namespace, makes
-// the next datagram repeat services of the one before, or skip some. Repeats are dropped by key;
-// a skip shows as fewer services than the namespace counts (IP_VS_SO_GET_INFO), or as a count
-// that changed meanwhile, and the dump is made again. Without that count (no IPv4 in the
-// kernel) a dump is taken as it comes.
+// the next datagram repeat services of the one before, or skip some. Repeats are dropped by key.
+// A skipped IPv4 service shows as fewer IPv4 services than the namespace counts
+// (IP_VS_SO_GET_INFO, whose count leaves IPv6 services out), or as a count that changed
+// meanwhile, and the dump is made again. A skipped IPv6 service cannot be seen. Without that
+// count (no IPv4 in the kernel) a dump is taken as it comes.
 #pragma once
 
 #include <vector>
@@ -19,7 +20,7 @@ namespace ipvs {
 constexpr int kServiceDumpAttempts = 8;
 
 // The services of `socket`'s namespace, in the kernel's order. Throws as GenlSocket::Execute,
-// and SystemError(EAGAIN) when kServiceDumpAttempts dumps in a row missed services.
+// and SystemError(EAGAIN) when kServiceDumpAttempts dumps in a row missed IPv4 services.
 std::vector<Service> DumpServices(GenlSocket& socket);
 
 }  // namespace ipvs
